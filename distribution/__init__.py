@@ -1,0 +1,1 @@
+"""Who gets a lead: pure policies (``policies``) and the DB service (``service``)."""

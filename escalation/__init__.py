@@ -1,0 +1,1 @@
+"""When a lead is due: pure ``ladder`` (what is due when) and, later, the working calendar."""

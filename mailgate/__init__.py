@@ -1,0 +1,3 @@
+"""mailgate: a car dealership's inquiry mailbox turned into a lead-management system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,395 @@
+"""The ``mailgate`` command line: thin wrappers over the service functions.
+
+Every subcommand takes ``--config FILE`` (or ``MAILGATE_CONFIG``; else
+``./mailgate.toml`` if present; else built-in defaults).  Output meant for tools
+is JSON (one object per line where several are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from mailgate import __version__, db
+from mailgate.config import ConfigError, Settings, describe, load_settings
+
+log = logging.getLogger("mailgate.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"mailgate: configuration error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG
+    logging.basicConfig(
+        level=getattr(logging, settings.log.level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args, settings) or 0)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        from mailgate.dealer_settings import SettingsError
+        from mailgate.service import StartupRefused
+
+        if isinstance(exc, SettingsError | StartupRefused):
+            print(f"mailgate: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailgate", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mailgate {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="process settings (TOML)")
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    cmd = add("serve", cmd_serve, "run SMTP listener, worker, sender and web UI in one process")
+    cmd.add_argument("--demo", action="store_true", help="run on a separate demo database")
+    add("smtpd", cmd_smtpd, "run only the SMTP listener")
+    cmd = add("worker", cmd_worker, "process stored mails")
+    cmd.add_argument("--once", action="store_true", help="process until none is left, then exit")
+    cmd = add("sender", cmd_sender, "deliver outbox mails through the relay")
+    cmd.add_argument("--once", action="store_true", help="one pass, then exit")
+    cmd = add("ingest", cmd_ingest, "store mails from files or stdin, then process them")
+    cmd.add_argument("files", nargs="*", type=Path)
+    cmd.add_argument("--from", dest="envelope_from", help="envelope sender (MTA's $sender)")
+    cmd.add_argument(
+        "--to",
+        dest="envelope_to",
+        action="append",
+        default=[],
+        help="envelope recipient (MTA's $recipient); repeatable",
+    )
+    cmd = add("reprocess", cmd_reprocess, "run stored mails through the pipeline again")
+    cmd.add_argument("ids", nargs="*", type=int)
+    cmd.add_argument("--failed", action="store_true", help="all mails marked failed")
+    cmd = add("parse", cmd_parse, "parse .eml files and print what would become a lead")
+    cmd.add_argument("files", nargs="+", type=Path)
+    cmd.add_argument("--json", action="store_true", help="JSON Lines (the default)")
+    cmd = add("leads", cmd_leads, "list leads")
+    cmd.add_argument("--json", action="store_true")
+    cmd = add("outbox", cmd_outbox, "list outgoing mails")
+    cmd.add_argument("--json", action="store_true")
+    cmd = add("inbound", cmd_inbound, "list received mails with their status")
+    cmd.add_argument("--json", action="store_true")
+    cmd = add("settings", None, "import or export dealer settings (TOML)")
+    settings_sub = cmd.add_subparsers(dest="settings_command")
+    imp = settings_sub.add_parser("import", parents=[common], help="replace settings from FILE")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=cmd_settings_import)
+    exp = settings_sub.add_parser("export", parents=[common], help="print settings as TOML")
+    exp.set_defaults(handler=cmd_settings_export)
+    cmd = add("db", None, "database maintenance")
+    db_sub = cmd.add_subparsers(dest="db_command")
+    db_sub.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
+        handler=cmd_db_upgrade
+    )
+    add("info", cmd_info, "show which config file and database are used")
+    cmd = add("tick", cmd_tick, "one scheduler pass: send due outbox mails")
+    cmd.add_argument("--now", help="ISO datetime to use as the current time")
+    return parser
+
+
+def _open(settings: Settings, migrate: bool = True) -> Any:
+    from mailgate.service import open_database
+
+    return open_database(settings, migrate=migrate)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.service import serve
+
+    if args.demo:
+        demo_db = settings.data_dir / "mailgate-demo.sqlite3"
+        settings = settings.with_database_url(f"sqlite:///{demo_db.resolve()}")
+        engine, factory = _open(settings)
+        from mailgate.demo import seed_demo
+
+        counts = seed_demo(factory, settings)
+        engine.dispose()
+        print(f"demo database {demo_db}: {counts}", file=sys.stderr)
+        settings = replace(settings, relay=replace(settings.relay, host=""))
+    return serve(settings)
+
+
+def cmd_smtpd(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.service import serve
+
+    return serve(settings, roles=("smtp",))
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.service import serve
+    from mailgate.worker import process_pending
+
+    if not args.once:
+        return serve(settings, roles=("worker",))
+    engine, factory = _open(settings)
+    report = process_pending(factory, settings)
+    print(json.dumps({"claimed": report.claimed, "statuses": report.statuses}))
+    engine.dispose()
+    return 0
+
+
+def cmd_sender(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.outbound.send import send_pass
+    from mailgate.service import serve
+
+    if not args.once:
+        return serve(settings, roles=("sender",))
+    engine, factory = _open(settings)
+    report = send_pass(factory, settings)
+    print(json.dumps(report.__dict__))
+    engine.dispose()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 stored, 75 temporary failure, 65 unusable input (worst code wins)."""
+    from mailgate.ingest.pipe import EX_DATAERR, EX_OK, EX_TEMPFAIL, ingest_bytes
+    from mailgate.worker import claim_ids, process_ids, worker_identity
+
+    try:
+        engine, factory = _open(settings)
+    except Exception as exc:  # noqa: BLE001 - database down: the MTA must retry
+        print(f"mailgate ingest: temporary failure: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    sources = (
+        [(str(p), p.read_bytes()) for p in args.files]
+        if args.files
+        else [("<stdin>", sys.stdin.buffer.read())]
+    )
+    codes = []
+    me = worker_identity()
+    for name, raw in sources:
+        result = ingest_bytes(
+            factory,
+            raw,
+            max_size=settings.smtp.max_message_size,
+            envelope_from=args.envelope_from,
+            envelope_to=tuple(args.envelope_to),
+        )
+        print(f"{name}: {result.message}", file=sys.stderr)
+        codes.append(result.code)
+        if result.stored is not None:
+            try:
+                if claim_ids(factory, [result.stored.id], me, settings.worker):
+                    process_ids(factory, [result.stored.id], me)
+            except Exception:  # noqa: BLE001 - stored is what counts; the worker retries
+                log.exception("processing inbound %s failed; it stays stored", result.stored.id)
+    engine.dispose()
+    for code in (EX_TEMPFAIL, EX_DATAERR):
+        if code in codes:
+            return code
+    return EX_OK
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.worker import process_pending, reprocess
+
+    if not args.ids and not args.failed:
+        print("mailgate reprocess: give mail ids or --failed", file=sys.stderr)
+        return 2
+    engine, factory = _open(settings)
+    count = reprocess(factory, args.ids, failed=args.failed)
+    report = process_pending(factory, settings)
+    print(json.dumps({"requeued": count, "statuses": report.statuses}))
+    engine.dispose()
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.parsers import parse_raw
+
+    for path in args.files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            print(json.dumps({"file": str(path), "error": str(exc)}))
+            continue
+        print(json.dumps(parse_raw(raw).to_json(str(path)), ensure_ascii=False))
+    return 0
+
+
+def cmd_leads(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.escalation.ladder import due_state
+    from mailgate.models import Lead, utcnow
+
+    engine, factory = _open(settings)
+    now = utcnow()
+    with factory() as session:
+        for lead in session.scalars(select(Lead).order_by(Lead.id)):
+            customer = lead.customer
+            print(
+                json.dumps(
+                    {
+                        "id": lead.id,
+                        "source": lead.source,
+                        "kind": lead.kind,
+                        "status": lead.status,
+                        "assignee": lead.assignee.email if lead.assignee else None,
+                        "customer": {
+                            "name": customer.name if customer else None,
+                            "email": customer.email if customer else None,
+                            "phone": customer.phone if customer else None,
+                        },
+                        "received_at": lead.received_at.isoformat(),
+                        "first_response_at": _iso(lead.first_response_at),
+                        "next_due_at": _iso(lead.next_due_at),
+                        "due_state": due_state(now, lead.soon_at, lead.overdue_at),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    engine.dispose()
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.models import OutboxMail
+
+    engine, factory = _open(settings)
+    with factory() as session:
+        for mail in session.scalars(select(OutboxMail).order_by(OutboxMail.id)):
+            print(
+                json.dumps(
+                    {
+                        "id": mail.id,
+                        "purpose": mail.purpose,
+                        "lead_id": mail.lead_id,
+                        "to": mail.recipients,
+                        "subject": mail.subject,
+                        "status": mail.status,
+                        "attempts": mail.attempts,
+                        "message_id": mail.message_id,
+                        "created_at": mail.created_at.isoformat(),
+                        "sent_at": _iso(mail.sent_at),
+                        "next_attempt_at": _iso(mail.next_attempt_at),
+                        "last_error": mail.last_error,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    engine.dispose()
+    return 0
+
+
+def cmd_inbound(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.models import InboundMail
+
+    engine, factory = _open(settings)
+    columns = (
+        InboundMail.id,
+        InboundMail.received_at,
+        InboundMail.channel,
+        InboundMail.message_id,
+        InboundMail.size,
+        InboundMail.status,
+        InboundMail.status_reason,
+        InboundMail.lead_id,
+    )
+    with factory() as session:
+        for row in session.execute(select(*columns).order_by(InboundMail.id)):
+            data = row._asdict()
+            data["received_at"] = data["received_at"].isoformat()
+            print(json.dumps(data, ensure_ascii=False))
+    engine.dispose()
+    return 0
+
+
+def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.dealer_settings import import_settings
+
+    engine, factory = _open(settings)
+    with db.session_scope(factory) as session:
+        clean = import_settings(session, args.file.read_text(encoding="utf-8"))
+    print(
+        f"imported dealer settings: {len(clean['users'])} users, "
+        f"addresses {', '.join(clean['dealer']['addresses']) or '(none)'}",
+        file=sys.stderr,
+    )
+    engine.dispose()
+    return 0
+
+
+def cmd_settings_export(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.dealer_settings import export_settings
+
+    engine, factory = _open(settings)
+    with factory() as session:
+        sys.stdout.write(export_settings(session))
+    engine.dispose()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.create_db_engine(settings.database_url)
+    db.upgrade(engine)
+    print(f"database at revision {db.current_revision(engine)}", file=sys.stderr)
+    engine.dispose()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    info = describe(settings)
+    engine = db.create_db_engine(settings.database_url)
+    try:
+        info["database"]["revision"] = db.current_revision(engine)
+        info["database"]["durability_problems"] = db.check_durability(engine)
+    except Exception as exc:  # noqa: BLE001 - info must work when the DB is down
+        info["database"]["error"] = f"{type(exc).__name__}: {exc}"
+    engine.dispose()
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.outbound.send import send_pass
+
+    now = datetime.fromisoformat(args.now) if args.now else None
+    if now is not None and now.tzinfo is None:
+        print(
+            "mailgate tick: --now needs a time zone offset, e.g. 2026-12-01T09:00+01:00",
+            file=sys.stderr,
+        )
+        return 2
+    engine, factory = _open(settings)
+    report = send_pass(factory, settings, now=now)
+    print(
+        json.dumps(
+            {
+                "sent": report.sent,
+                "retried": report.retried,
+                "dead": report.dead,
+                "suppressed": report.suppressed,
+            }
+        )
+    )
+    engine.dispose()
+    return 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,262 @@
+"""Process-level settings: where to listen, which database, which relay.
+
+These are the knobs an operator sets once per installation (a TOML file plus
+``MAILGATE_<SECTION>__<KEY>`` environment variables, and ``*_FILE`` variants for
+secrets).  Everything a dealer edits day to day lives in the database instead
+(see :mod:`mailgate.dealer_settings`).  Settings are passed around explicitly as
+a :class:`Settings` object; there are no module-level globals.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_NAME = "mailgate.toml"
+ENV_PREFIX = "MAILGATE_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or contradictory."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file ``mailgate.sqlite3`` in the data dir
+    allow_unsafe_durability: bool = False
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = ""  # name in the greeting; empty: the machine's FQDN
+    max_message_size: int = 25 * 1024 * 1024
+    max_connections: int = 50
+    max_recipients: int = 10
+    session_timeout: int = 600  # seconds a whole connection may last (slowloris)
+    idle_timeout: int = 60  # seconds between two commands / data chunks
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_starttls: bool = False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8025
+    secret_key: str = ""
+    base_url: str = ""
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    host: str = ""  # empty: outgoing mails are recorded but not sent
+    port: int = 25
+    security: str = "none"  # none | starttls | ssl
+    username: str = ""
+    password: str = ""
+    timeout: int = 30
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    poll_interval: float = 2.0  # seconds between DB polls for stranded mails
+    batch_size: int = 50
+    lease_seconds: int = 120  # a claim older than this is considered abandoned
+    max_attempts: int = 3  # claims before a mail that kills workers is marked failed
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    poll_interval: float = 2.0
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 3600
+    max_attempts: int = 12
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    data_dir: str = "."
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: str = "built-in defaults"  # where the settings came from, for ``mailgate info``
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.paths.data_dir).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'mailgate.sqlite3').resolve()}"
+
+    def with_database_url(self, url: str) -> Settings:
+        return replace(self, database=replace(self.database, url=url))
+
+
+_SECTION_CLASSES = {
+    "database": DatabaseSettings,
+    "smtp": SmtpSettings,
+    "web": WebSettings,
+    "relay": RelaySettings,
+    "worker": WorkerSettings,
+    "sender": SenderSettings,
+    "paths": PathSettings,
+    "log": LogSettings,
+}
+SECRET_KEYS = {("web", "secret_key"), ("relay", "password"), ("database", "url")}
+
+
+def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | None:
+    """``--config`` wins, then ``MAILGATE_CONFIG``, then ``./mailgate.toml`` if present."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("MAILGATE_CONFIG"):
+        return Path(environ["MAILGATE_CONFIG"])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config_file: str | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Build :class:`Settings` from defaults, the TOML file and the environment."""
+    env = dict(os.environ if environ is None else environ)
+    path = find_config_file(config_file, env)
+    raw: dict[str, dict[str, Any]] = {}
+    source = "built-in defaults"
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        source = str(path.resolve())
+    _merge_environment(raw, env)
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        cls = _SECTION_CLASSES.get(name)
+        if cls is None:
+            raise ConfigError(f"unknown config section [{name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _build_section(name, cls, values)
+    settings = Settings(**sections, source=source)
+    _validate(settings)
+    return settings
+
+
+def _merge_environment(raw: dict[str, dict[str, Any]], env: dict[str, str]) -> None:
+    """Apply ``MAILGATE_SECTION__KEY`` and ``MAILGATE_SECTION__KEY_FILE`` variables."""
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in _SECTION_CLASSES:
+            continue
+        raw.setdefault(section, {})[key] = value
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.endswith("_file") and key[: -len("_file")] in known:
+            real_key = key[: -len("_file")]
+            try:
+                value = Path(str(value)).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"[{section}] {key}: cannot read {value}: {exc}") from exc
+            key = real_key
+        if key not in known:
+            raise ConfigError(f"unknown config key [{section}] {key}")
+        default = known[key].default
+        kwargs[key] = _coerce(section, key, value, type(default))
+    return cls(**kwargs)
+
+
+def _coerce(section: str, key: str, value: Any, target: type) -> Any:
+    """Environment values arrive as strings; TOML values already have types."""
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if target is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{section}] {key} must be {target.__name__}, got {value!r}") from exc
+
+
+def _validate(settings: Settings) -> None:
+    if settings.relay.security not in {"none", "starttls", "ssl"}:
+        raise ConfigError('[relay] security must be "none", "starttls" or "ssl"')
+    if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):
+        raise ConfigError("[smtp] tls_cert and tls_key must be set together")
+    if settings.smtp.require_starttls and not settings.smtp.tls_cert:
+        raise ConfigError("[smtp] require_starttls needs tls_cert and tls_key")
+    for section, key in (("smtp", "port"), ("web", "port"), ("relay", "port")):
+        port = getattr(getattr(settings, section), key)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"[{section}] {key} out of range: {port}")
+    if settings.smtp.max_message_size < 1024:
+        raise ConfigError("[smtp] max_message_size must be at least 1024 bytes")
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Settings as a dict for ``mailgate info``, secrets masked."""
+    out: dict[str, Any] = {"config": settings.source}
+    for name in _SECTION_CLASSES:
+        section = getattr(settings, name)
+        values = {}
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if (name, f.name) in SECRET_KEYS and value and f.name != "url":
+                value = "***"
+            values[f.name] = value
+        out[name] = values
+    out["database"]["url"] = mask_url(settings.database_url)
+    return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a broken URL is still shown, minus nothing secret
+        return "<unparseable database url>"

@@ -1,0 +1,424 @@
+"""Dealer settings: one TOML document describing a dealership, stored in the DB.
+
+``mailgate settings import FILE`` validates the whole document first and changes
+nothing on error (the message names the key); unknown keys are errors.  Sections
+are stored as JSON rows of :class:`~mailgate.models.DealerSetting`, users as
+:class:`~mailgate.models.User` rows.  :func:`load_dealer_config` gives the rest
+of the program a typed, read-only view with defaults filled in.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mailgate.models import DealerSetting, User, UserRole
+
+
+class SettingsError(ValueError):
+    """The dealer settings document is invalid; the message names the key."""
+
+
+# Schema: section -> key -> (type, default).  ``list`` values are lists of str.
+_STR, _BOOL, _LIST, _DUR, _DICT = "str", "bool", "list", "duration", "dict"
+SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    "dealer": {
+        "name": (_STR, ""),
+        "timezone": (_STR, "Europe/Berlin"),
+        "language": (_STR, "de"),
+        "country": (_STR, "DE"),
+        "from_name": (_STR, ""),
+        "addresses": (_LIST, []),
+        "admin_address": (_STR, ""),
+        "unassigned_notice_to": (_STR, ""),
+        "send_mails": (_BOOL, True),
+        "reply_mode": (_STR, "relay"),
+        "base_url": (_STR, ""),
+    },
+    "hours": {day: (_LIST, []) for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    "holidays": {
+        "country": (_STR, "DE"),
+        "subdivision": (_STR, ""),
+        "categories": (_LIST, ["public"]),
+        "closures": (_LIST, []),
+    },
+    "escalation": {
+        "stage1": (_DUR, "4h"),
+        "reminder_before": (_DUR, "1h"),
+        "stage2": (_DUR, "24h"),
+        "stage2_resubmission": (_DUR, "8h"),
+        "respect_hours_for_resubmissions": (_BOOL, False),
+        "rules": ("rules", []),
+    },
+    "distribution": {
+        "mode": (_STR, "rolling"),
+        "fallback_user": (_STR, ""),
+        "pool_user": (_STR, ""),
+        "pool_oldest_only": (_BOOL, False),
+        "distribute_followups_normally": (_BOOL, False),
+        "use_vehicle_location": (_BOOL, False),
+        "trade_in_cc": (_STR, ""),
+    },
+}
+USER_KEYS: dict[str, tuple[str, Any]] = {
+    "email": (_STR, None),
+    "name": (_STR, ""),
+    "role": (_STR, UserRole.SALESPERSON.value),
+    "language": (_STR, ""),
+    "supervisor": (_STR, ""),
+    "receives_leads": (_BOOL, True),
+    "can_be_assigned": (_BOOL, True),
+    "active": (_BOOL, True),
+    "groups": (_LIST, []),
+    "locations": (_LIST, []),
+    "absences": ("absences", []),
+}
+GROUP_KEYS = {"name": (_STR, None), "match": (_DICT, {})}
+IMAP_KEYS: dict[str, tuple[str, Any]] = {
+    "name": (_STR, None),
+    "host": (_STR, None),
+    "port": ("int", 993),
+    "security": (_STR, "ssl"),
+    "username": (_STR, ""),
+    "password": (_STR, ""),
+    "password_file": (_STR, ""),
+    "oauth2_token_command": (_STR, ""),
+    "oauth2_token_file": (_STR, ""),
+    "folder": (_STR, "INBOX"),
+    "interval": (_DUR, "60s"),
+    "after_import": (_STR, "flag"),
+    "location": (_STR, ""),
+    "enabled": (_BOOL, True),
+}
+LIST_SECTIONS = ("users", "groups", "imap")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_ADDRESS = re.compile(r"^[^@\s\"<>()]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90m"``, ``"4h"``, ``"1h30m"``, ``"2d"`` -> timedelta (elapsed time)."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration like '4h' or '1h30m': {text!r}")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    total = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts) or "0m"
+
+
+def _check_value(where: str, kind: str, value: Any) -> Any:
+    if kind == _STR:
+        if not isinstance(value, str):
+            raise SettingsError(f"{where} must be a string")
+    elif kind == _BOOL:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where} must be true or false")
+    elif kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SettingsError(f"{where} must be a whole number")
+    elif kind == _LIST:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{where} must be a list of strings")
+    elif kind == _DUR:
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise SettingsError(f"{where}: {exc}") from exc
+    elif kind == _DICT:
+        if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()
+        ):
+            raise SettingsError(f"{where} must be a table of string lists")
+    elif kind == "rules":
+        if not isinstance(value, list):
+            raise SettingsError(f"{where} must be an array of tables")
+        for i, rule in enumerate(value):
+            if not isinstance(rule, dict) or "match" not in rule:
+                raise SettingsError(f"{where}[{i}] needs a match table")
+            for key, item in rule.items():
+                if key == "match":
+                    _check_value(f"{where}[{i}].match", _DICT, item)
+                elif key in ("stage1", "reminder_before", "stage2", "stage2_resubmission"):
+                    _check_value(f"{where}[{i}].{key}", _DUR, item)
+                else:
+                    raise SettingsError(f"unknown key {where}[{i}].{key}")
+    elif kind == "absences":
+        if not isinstance(value, list):
+            raise SettingsError(f"{where} must be an array of tables")
+        for i, absence in enumerate(value):
+            if not isinstance(absence, dict):
+                raise SettingsError(f"{where}[{i}] must be a table")
+            unknown = set(absence) - {"from", "until", "substitute"}
+            if unknown:
+                raise SettingsError(f"unknown key {where}[{i}].{sorted(unknown)[0]}")
+            for key in ("from", "until"):
+                absence[key] = str(absence.get(key, ""))  # TOML dates arrive as date objects
+                try:
+                    date.fromisoformat(absence[key])
+                except ValueError as exc:
+                    raise SettingsError(f"{where}[{i}].{key} must be a date YYYY-MM-DD") from exc
+            if str(absence["until"]) < str(absence["from"]):
+                raise SettingsError(f"{where}[{i}]: until is before from")
+    return value
+
+
+def _check_table(where: str, table: Any, keys: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where} must be a table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in keys:
+            raise SettingsError(f"unknown key {where}.{key}")
+        out[key] = _check_value(f"{where}.{key}", keys[key][0], value)
+    for key, (_, default) in keys.items():
+        if key not in out:
+            if default is None:
+                raise SettingsError(f"{where}.{key} is required")
+            out[key] = default
+    return out
+
+
+def validate(document: dict[str, Any]) -> dict[str, Any]:
+    """Check a whole settings document; returns it normalised with defaults."""
+    clean: dict[str, Any] = {}
+    for section in document:
+        if section not in SCHEMA and section not in LIST_SECTIONS:
+            raise SettingsError(f"unknown section [{section}]")
+    for section, keys in SCHEMA.items():
+        clean[section] = _check_table(f"{section}", document.get(section, {}), keys)
+    for section, keys in (("users", USER_KEYS), ("groups", GROUP_KEYS), ("imap", IMAP_KEYS)):
+        items = document.get(section, [])
+        if not isinstance(items, list):
+            raise SettingsError(f"[[{section}]] must be an array of tables")
+        clean[section] = [_check_table(f"{section}[{i}]", t, keys) for i, t in enumerate(items)]
+    _check_semantics(clean)
+    return clean
+
+
+def _check_semantics(doc: dict[str, Any]) -> None:
+    dealer = doc["dealer"]
+    try:
+        ZoneInfo(dealer["timezone"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"dealer.timezone: unknown time zone {dealer['timezone']!r}") from exc
+    if dealer["reply_mode"] not in ("relay", "cc"):
+        raise SettingsError('dealer.reply_mode must be "relay" or "cc"')
+    for i, address in enumerate(dealer["addresses"]):
+        if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
+            raise SettingsError(f"dealer.addresses[{i}]: not a plain e-mail address: {address!r}")
+    for key in ("admin_address", "unassigned_notice_to"):
+        if dealer[key] and not _ADDRESS.match(dealer[key]):
+            raise SettingsError(f"dealer.{key}: not an e-mail address: {dealer[key]!r}")
+    for day, intervals in doc["hours"].items():
+        for interval in intervals:
+            match = _INTERVAL.match(interval)
+            if not match or interval[:5] >= interval[6:]:
+                raise SettingsError(
+                    f"hours.{day}: not an interval like '08:00-12:00': {interval!r}"
+                )
+    for i, closure in enumerate(doc["holidays"]["closures"]):
+        try:
+            date.fromisoformat(closure)
+        except ValueError as exc:
+            raise SettingsError(f"holidays.closures[{i}] must be a date YYYY-MM-DD") from exc
+    if doc["distribution"]["mode"] not in ("rolling", "pool", "groups"):
+        raise SettingsError('distribution.mode must be "rolling", "pool" or "groups"')
+    emails = set()
+    for i, user in enumerate(doc["users"]):
+        address = user["email"].lower()
+        if not _ADDRESS.match(address):
+            raise SettingsError(f"users[{i}].email: not an e-mail address: {user['email']!r}")
+        if address in emails:
+            raise SettingsError(f"users[{i}].email: duplicate user {address}")
+        emails.add(address)
+        if user["role"] not in {r.value for r in UserRole}:
+            raise SettingsError(f"users[{i}].role must be salesperson, supervisor or admin")
+    for i, user in enumerate(doc["users"]):
+        refs = [("supervisor", user["supervisor"])]
+        refs += [
+            (f"absences[{j}].substitute", a.get("substitute", ""))
+            for j, a in enumerate(user["absences"])
+        ]
+        for key, ref in refs:
+            if ref and ref.lower() not in emails:
+                raise SettingsError(f"users[{i}].{key}: no user {ref!r}")
+    for key in ("fallback_user", "pool_user"):
+        ref = doc["distribution"][key]
+        if ref and ref.lower() not in emails:
+            raise SettingsError(f"distribution.{key}: no user {ref!r}")
+    for i, mailbox in enumerate(doc["imap"]):
+        if mailbox["security"] not in ("ssl", "starttls", "none"):
+            raise SettingsError(f'imap[{i}].security must be "ssl", "starttls" or "none"')
+
+
+def import_settings(session: Session, text: str) -> dict[str, Any]:
+    """Validate a TOML document and replace the stored dealer settings with it."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"not valid TOML: {exc}") from exc
+    clean = validate(document)
+    session.execute(delete(DealerSetting))
+    for section in (*SCHEMA, "groups", "imap"):
+        data = clean[section] if section in SCHEMA else {"items": clean[section]}
+        session.add(DealerSetting(section=section, data=data))
+    existing = {u.email: u for u in session.scalars(select(User))}
+    seen = set()
+    for entry in clean["users"]:
+        email = entry["email"].lower()
+        seen.add(email)
+        user = existing.get(email) or User(email=email)
+        user.name = entry["name"]
+        user.role = entry["role"]
+        user.language = entry["language"] or clean["dealer"]["language"]
+        user.supervisor_email = entry["supervisor"].lower() or None
+        user.receives_leads = entry["receives_leads"]
+        user.can_be_assigned = entry["can_be_assigned"]
+        user.active = entry["active"]
+        user.groups = entry["groups"]
+        user.locations = entry["locations"]
+        user.absences = entry["absences"]
+        session.add(user)
+    for email, user in existing.items():
+        if email not in seen:
+            user.active = False  # users own leads and history: deactivate, never delete
+    session.flush()
+    return clean
+
+
+def stored_document(session: Session) -> dict[str, Any]:
+    """The stored settings as a validated document (defaults where nothing is stored)."""
+    rows = {row.section: row.data for row in session.scalars(select(DealerSetting))}
+    document: dict[str, Any] = {section: rows.get(section, {}) for section in SCHEMA}
+    document["groups"] = rows.get("groups", {}).get("items", [])
+    document["imap"] = rows.get("imap", {}).get("items", [])
+    users = session.scalars(select(User).where(User.active).order_by(User.id))
+    document["users"] = [
+        {
+            "email": u.email,
+            "name": u.name,
+            "role": u.role,
+            "language": u.language,
+            "supervisor": u.supervisor_email or "",
+            "receives_leads": u.receives_leads,
+            "can_be_assigned": u.can_be_assigned,
+            "groups": list(u.groups),
+            "locations": list(u.locations),
+            "absences": list(u.absences),
+        }
+        for u in users
+    ]
+    return validate(document)
+
+
+def export_settings(session: Session) -> str:
+    """The stored settings as TOML that ``import_settings`` accepts unchanged."""
+    return dump_toml(stored_document(session))
+
+
+@dataclass(frozen=True)
+class DealerConfig:
+    """The typed view of dealer settings the pipeline and sender read."""
+
+    name: str
+    timezone: ZoneInfo
+    language: str
+    country: str
+    from_name: str
+    addresses: tuple[str, ...]
+    admin_address: str
+    unassigned_notice_to: str
+    send_mails: bool
+    reply_mode: str
+    base_url: str
+    fallback_user: str
+    stage1: timedelta
+    reminder_before: timedelta
+    document: dict[str, Any]
+
+    @property
+    def sender_address(self) -> str:
+        """Outgoing automatic mails come from the first lead address."""
+        return self.addresses[0] if self.addresses else "mailgate@localhost"
+
+
+def load_dealer_config(session: Session) -> DealerConfig:
+    doc = stored_document(session)
+    dealer = doc["dealer"]
+    return DealerConfig(
+        name=dealer["name"],
+        timezone=ZoneInfo(dealer["timezone"]),
+        language=dealer["language"],
+        country=dealer["country"],
+        from_name=dealer["from_name"] or dealer["name"] or "mailgate",
+        addresses=tuple(a.lower() for a in dealer["addresses"]),
+        admin_address=dealer["admin_address"],
+        unassigned_notice_to=dealer["unassigned_notice_to"] or dealer["admin_address"],
+        send_mails=dealer["send_mails"],
+        reply_mode=dealer["reply_mode"],
+        base_url=dealer["base_url"],
+        fallback_user=doc["distribution"]["fallback_user"].lower(),
+        stage1=parse_duration(doc["escalation"]["stage1"]),
+        reminder_before=parse_duration(doc["escalation"]["reminder_before"]),
+        document=doc,
+    )
+
+
+def dump_toml(document: dict[str, Any]) -> str:
+    """A small TOML writer for this document's shapes (tables, arrays of tables)."""
+    lines: list[str] = []
+    for section in SCHEMA:
+        lines.append(f"[{section}]")
+        for key, value in document[section].items():
+            if key == "rules":
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        for rule in document[section].get("rules", []) if section == "escalation" else []:
+            lines.append("")
+            lines.append("[[escalation.rules]]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in rule.items())
+        lines.append("")
+    for section in ("users", "groups", "imap"):
+        for item in document[section]:
+            lines.append(f"[[{section}]]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)

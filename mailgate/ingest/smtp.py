@@ -1,0 +1,266 @@
+"""The SMTP listener: accepts mail for the dealer's lead addresses, nothing else.
+
+aiosmtpd does the protocol (including the SMTP-smuggling fix of 1.4.5: only
+``<CRLF>.<CRLF>`` ends DATA).  What this module adds is the contract of
+RELIABILITY.md section F:
+
+* 250 only after :func:`store_raw` has committed the raw bytes;
+* 451 on any internal failure, never aiosmtpd's default 500 with internals;
+* 550 for every recipient that is not a lead address or its ``+tag`` form
+  (no open relay), 452 above the per-message recipient cap;
+* 552 above the size cap, enforced by aiosmtpd while reading, before parsing;
+* a cap on concurrent connections (421) and a whole-session time limit, so a
+  slow trickle cannot hold a connection forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from mailgate.config import SmtpSettings
+from mailgate.dealer_settings import load_dealer_config
+from mailgate.ingest.store import store_raw
+
+log = logging.getLogger("mailgate.smtp")
+
+TEMPFAIL = "451 4.3.0 Temporary failure, please try again later"
+RELAY_DENIED = "550 5.7.1 Relaying denied: no such lead address here"
+TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
+SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
+_PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
+_TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
+COMMAND_CALL_LIMIT = {"RCPT": 50, "NOOP": 20, "RSET": 20, "VRFY": 5, "*": 100}
+
+
+def accepts_recipient(address: str, lead_addresses: frozenset[str]) -> bool:
+    """Is ``address`` one of the lead addresses or its ``local+tag`` sub-address?
+
+    Anything with relay syntax (quotes, ``%``, ``!``, source routes, IP
+    literals) is refused outright rather than interpreted.
+    """
+    address = address.strip()
+    if address.count("@") != 1:
+        return False
+    local, domain = address.split("@")
+    base, plus, tag = local.partition("+")
+    if not _PLAIN_LOCAL.match(base) or (plus and not _TAG.match(tag)):
+        return False
+    return f"{base.lower()}@{domain.lower()}" in lead_addresses
+
+
+class LeadAddressCache:
+    """The lead addresses from the dealer settings, re-read at most every few seconds."""
+
+    def __init__(self, factory: sessionmaker[DbSession], ttl: float = 5.0) -> None:
+        self._factory = factory
+        self._ttl = ttl
+        self._value: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> frozenset[str]:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self._ttl:
+                with self._factory() as session:
+                    self._value = frozenset(load_dealer_config(session).addresses)
+                self._loaded_at = time.monotonic()
+            return self._value
+
+
+class IntakeHandler:
+    """aiosmtpd handler: recipient allowlist and store-before-250."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[DbSession],
+        settings: SmtpSettings,
+        on_stored: Callable[[int], None] | None = None,
+        executor: ThreadPoolExecutor | None = None,
+        store: Callable[..., Any] = store_raw,
+    ) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._on_stored = on_stored
+        self._executor = executor or ThreadPoolExecutor(8, thread_name_prefix="smtp-store")
+        self._store = store
+        self.addresses = LeadAddressCache(factory)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self._settings.max_recipients:
+            return TOO_MANY_RCPT
+        loop = asyncio.get_running_loop()
+        lead_addresses = await loop.run_in_executor(self._executor, self.addresses.get)
+        if not accepts_recipient(address, lead_addresses):
+            log.info("refused recipient %r from %r", address, session.peer)
+            return RELAY_DENIED
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        loop = asyncio.get_running_loop()
+        call = partial(
+            self._store,
+            self._factory,
+            raw,
+            channel="smtp",
+            envelope_from=envelope.mail_from,
+            envelope_to=list(envelope.rcpt_tos),
+        )
+        try:
+            stored = await loop.run_in_executor(self._executor, call)
+        except Exception:  # noqa: BLE001 - whatever failed, the sender must retry
+            log.exception("could not store mail from %r; answered 451", session.peer)
+            return TEMPFAIL
+        if self._on_stored is not None:
+            self._on_stored(stored.id)
+        return f"250 2.0.0 OK queued as {stored.id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %s: %s", type(error).__name__, error)
+        return TEMPFAIL
+
+
+class ConnectionGate:
+    """Counts open connections across all protocol instances of one server."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+
+class MailgateSMTP(SMTP):
+    """aiosmtpd's SMTP with a connection cap and a whole-session deadline."""
+
+    def __init__(
+        self, handler: IntakeHandler, gate: ConnectionGate, session_timeout: float, **kwargs: Any
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self._gate = gate
+        self._session_timeout = session_timeout
+        self._counted = False
+        self._refused = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first_contact = self._original_transport is None and not self._counted
+        if first_contact:
+            if self._gate.active >= self._gate.limit:
+                self._refused = True
+                transport.write(TOO_MANY_CONN)  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self._gate.active += 1
+            self._counted = True
+            self._deadline = self.loop.call_later(self._session_timeout, self._expire)
+        super().connection_made(transport)
+
+    def _expire(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("closing %r: session time limit", self.session and self.session.peer)
+            self.transport.write(SESSION_EXPIRED)  # type: ignore[attr-defined]
+            self.transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._counted:
+            self._counted = False
+            self._gate.active -= 1
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(error)
+
+
+def build_tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+def protocol_factory(handler: IntakeHandler, settings: SmtpSettings) -> Callable[[], SMTP]:
+    gate = ConnectionGate(settings.max_connections)
+    tls = build_tls_context(settings)
+
+    def make() -> SMTP:
+        return MailgateSMTP(
+            handler,
+            gate,
+            settings.session_timeout,
+            data_size_limit=settings.max_message_size,
+            enable_SMTPUTF8=True,
+            hostname=settings.hostname or None,
+            ident="mailgate ESMTP",
+            tls_context=tls,
+            require_starttls=settings.require_starttls,
+            timeout=settings.idle_timeout,
+            command_call_limit=COMMAND_CALL_LIMIT,
+        )
+
+    return make
+
+
+async def start_smtp_server(
+    handler: IntakeHandler, settings: SmtpSettings
+) -> asyncio.base_events.Server:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        protocol_factory(handler, settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_address=True,
+    )
+    log.info("SMTP listening on %s:%s", settings.host, settings.port)
+    return server
+
+
+class SmtpThread:
+    """Runs the listener on its own event loop in a thread (tests, ``mailgate smtpd``)."""
+
+    def __init__(self, handler: IntakeHandler, settings: SmtpSettings) -> None:
+        self._handler = handler
+        self._settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    def start(self) -> SmtpThread:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            start_smtp_server(self._handler, self._settings), self._loop
+        )
+        self._server = future.result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+
+        if self._server is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+            except TimeoutError:
+                log.warning("SMTP server did not close in time")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

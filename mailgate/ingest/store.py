@@ -1,0 +1,88 @@
+"""``store_raw``: the durable first step for every received mail.
+
+Called by the SMTP handler, the pipe command and the IMAP poller.  It inserts the
+bytes exactly as received, plus envelope and hashes, and commits before it
+returns, so the caller may acknowledge (SMTP 250, pipe exit 0, IMAP flag) only
+when the mail is safely on disk.  It does no parsing beyond pulling the
+Message-ID out of the header section, which is bounded by a size cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.models import InboundMail, InboundStatus, utcnow
+
+log = logging.getLogger("mailgate.ingest")
+
+HEADER_SCAN_LIMIT = 256 * 1024
+_MESSAGE_ID_RE = re.compile(
+    rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    id: int
+    sha256: str
+    message_id: str | None
+
+
+def header_section(raw: bytes) -> bytes:
+    """The bytes before the first empty line (capped), where the headers live."""
+    head = raw[:HEADER_SCAN_LIMIT]
+    match = re.search(rb"\r?\n\r?\n", head)
+    return head[: match.start()] if match else head
+
+
+def extract_message_id(raw: bytes) -> str | None:
+    """The Message-ID as written (angle brackets kept), or None; never raises."""
+    match = _MESSAGE_ID_RE.search(header_section(raw))
+    if not match:
+        return None
+    value = re.sub(rb"\s+", b"", match.group(1)).decode("ascii", "replace")
+    return value[:998] or None
+
+
+def store_raw(
+    factory: sessionmaker[Session],
+    raw: bytes,
+    *,
+    channel: str,
+    envelope_from: str | None = None,
+    envelope_to: Sequence[str] = (),
+    mailbox: str | None = None,
+    received_at: datetime | None = None,
+) -> StoredMail:
+    """Insert one raw mail and commit; raises on any failure (nothing half-written)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    message_id = extract_message_id(raw)
+    values = {
+        "received_at": received_at or utcnow(),
+        "channel": channel,
+        "mailbox": mailbox,
+        "envelope_from": (envelope_from or "")[:998] or None,
+        "envelope_to": list(envelope_to),
+        "raw": raw,
+        "size": len(raw),
+        "sha256": digest,
+        "message_id": message_id,
+        "status": InboundStatus.RECEIVED.value,
+        "attempts": 0,
+    }
+    with factory() as session:
+        # Core insert, not the ORM unit of work: this is the hot path of intake.
+        new_id = session.execute(
+            insert(InboundMail).values(**values).returning(InboundMail.id)
+        ).scalar_one()
+        session.commit()
+    log.info("stored inbound mail %s (%s, %d bytes)", new_id, channel, len(raw))
+    return StoredMail(id=new_id, sha256=digest, message_id=message_id)

@@ -1,0 +1,247 @@
+"""The database schema, in SQLAlchemy 2.0 typed style.
+
+One module for all tables so the Alembic migrations have one metadata to
+compare against.  Enums are stored as plain strings (portable between SQLite and
+PostgreSQL, readable in SQL); every idempotency key has a unique constraint so a
+race can never create a second lead, mail or outbox row.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend.
+
+    SQLite has no time zone type and hands back naive values; we store UTC and
+    re-attach UTC on the way out so no naive datetime ever leaks into domain code.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class InboundStatus(enum.StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    DISCARDED = "discarded"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    CONTACTED = "contacted"
+    CLOSED = "closed"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    DEAD = "dead"
+
+
+class UserRole(enum.StrEnum):
+    SALESPERSON = "salesperson"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class InboundMail(Base):
+    """One received message, byte for byte, plus what became of it."""
+
+    __tablename__ = "inbound_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16))  # smtp | pipe | imap | demo
+    mailbox: Mapped[str | None] = mapped_column(String(255))  # IMAP account/folder
+    envelope_from: Mapped[str | None] = mapped_column(String(998))
+    envelope_to: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.RECEIVED)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    processed_at: Mapped[datetime | None] = mapped_column()
+    parser: Mapped[str | None] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", use_alter=True))
+
+    __table_args__ = (Index("ix_inbound_mail_status", "status", "id"),)
+
+
+class User(Base):
+    """A dealership employee who can receive, supervise or administer leads."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(16), default=UserRole.SALESPERSON)
+    language: Mapped[str] = mapped_column(String(8), default="de")
+    supervisor_email: Mapped[str | None] = mapped_column(String(320))
+    receives_leads: Mapped[bool] = mapped_column(Boolean, default=True)
+    can_be_assigned: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    locations: Mapped[list[Any]] = mapped_column(default=list)
+    absences: Mapped[list[Any]] = mapped_column(default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+
+
+class Customer(Base):
+    """A prospect; several leads of the same person point here."""
+
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    salutation: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(32), index=True)
+    street: Mapped[str | None] = mapped_column(String(255))
+    postcode: Mapped[str | None] = mapped_column(String(32))
+    city: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lead(Base):
+    """An inquiry made from one inbound mail, owned by one user or the pool."""
+
+    __tablename__ = "lead"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mail.id"), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    source: Mapped[str] = mapped_column(String(64), default="unknown")
+    kind: Mapped[str] = mapped_column(String(32), default="inquiry")
+    parser: Mapped[str] = mapped_column(String(64), default="generic")
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    subject: Mapped[str | None] = mapped_column(String(998))
+    message: Mapped[str | None] = mapped_column(Text)
+    vehicle: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    trade_in: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    soon_at: Mapped[datetime | None] = mapped_column()  # reminder time: due state "soon"
+    overdue_at: Mapped[datetime | None] = mapped_column()  # stage-1 time: "overdue"
+    reply_token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    customer: Mapped[Customer | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    protocol: Mapped[list[ProtocolEntry]] = relationship(
+        back_populates="lead", order_by="ProtocolEntry.id"
+    )
+
+
+class ProtocolEntry(Base):
+    """One line of a lead's history: who did what, when, and why."""
+
+    __tablename__ = "protocol_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))  # user e-mail or "system"
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    lead: Mapped[Lead] = relationship(back_populates="protocol")
+
+
+class OutboxMail(Base):
+    """A composed outgoing mail; the sender loop delivers it exactly once per key."""
+
+    __tablename__ = "outbox_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    message_id: Mapped[str] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    send_after: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_outbox_mail_due", "status", "next_attempt_at"),)
+
+
+class DealerSetting(Base):
+    """One section of the dealer settings (``[dealer]``, ``[hours]``, …) as JSON."""
+
+    __tablename__ = "dealer_setting"
+
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

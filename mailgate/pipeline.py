@@ -1,0 +1,334 @@
+"""The processing stages of one stored mail, as plain functions over a :class:`Job`.
+
+Flow (ARCHITECTURE.md, step 2)::
+
+    classify -> parse            (pure: no DB, run outside the write transaction)
+    dedupe -> match_customer -> distribute -> schedule -> notify   (one transaction)
+
+Stages never send anything: ``notify`` only enqueues outbox rows.  Control flow
+uses exceptions that carry a reason: :class:`Discard` (bounces, auto-replies,
+duplicates), :class:`Quarantine` (kept for a human: too big to parse, no lead in
+it).  Anything else is a bug; the worker marks the mail ``failed`` with the
+traceback and ``mailgate reprocess`` runs it again after a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailgate.dealer_settings import DealerConfig
+from mailgate.distribution.service import assign
+from mailgate.escalation.ladder import initial_due_times
+from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
+from mailgate.outbound.compose import Attachment
+from mailgate.outbound.outbox import enqueue_template
+from mailgate.parsers import ParsedLead, ShapeError, check_shape
+from mailgate.parsers.message import MailView, load
+from mailgate.parsers.nonlead import non_lead_reason
+from mailgate.parsers.registry import pick
+
+
+class Discard(Exception):
+    """The mail is not an inquiry (bounce, auto-reply, duplicate, spam)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Quarantine(Exception):
+    """The mail is kept for a human; optionally the unassigned-inquiry address is told."""
+
+    def __init__(self, reason: str, *, notify_unassigned: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.notify_unassigned = notify_unassigned
+
+
+@dataclass
+class Job:
+    """Everything the stages know about one mail; each stage fills in its part."""
+
+    inbound_id: int
+    raw: bytes
+    envelope_from: str | None
+    received_at: datetime
+    dealer: DealerConfig
+    now: datetime
+    session: Session | None = None
+    view: MailView | None = None
+    parsed: ParsedLead | None = None
+    message_id: str | None = None
+    dedupe_key: str | None = None
+    lead: Lead | None = None
+    customer: Customer | None = None
+    assignee: User | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def db(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("this stage needs a database session")
+        return self.session
+
+
+Stage = Callable[[Job], None]
+
+
+# --- pure stages -------------------------------------------------------------
+
+
+def classify(job: Job) -> None:
+    """Quarantine what is too big to parse; discard bounces, auto-replies, loops, spam."""
+    try:
+        check_shape(job.raw)
+    except ShapeError as exc:
+        raise Quarantine(f"not parsed: {exc}") from exc
+    job.view = load(job.raw)
+    reason = non_lead_reason(job.view, job.envelope_from)
+    if reason:
+        raise Discard(reason)
+
+
+def parse(job: Job) -> None:
+    """Let the registry pick the parser; a mail with no customer contact is quarantined."""
+    assert job.view is not None
+    module = pick(job.view)
+    job.parsed = module.parse(job.view, frozenset(job.dealer.addresses))
+    if not job.parsed.is_lead:
+        why = "; ".join(job.parsed.warnings[-1:]) or "no lead data found"
+        raise Quarantine(f"no lead could be made: {why}", notify_unassigned=True)
+
+
+# --- database stages ---------------------------------------------------------
+
+
+def dedupe(job: Job) -> None:
+    """Claim the mail's dedupe key by creating the lead row; a second copy is discarded.
+
+    The key is the Message-ID plus a hash of the body: transports add headers
+    on top (Received, Delivered-To), so the same mail over SMTP and IMAP has
+    different raw bytes but the same Message-ID and body.
+    """
+    assert job.parsed is not None
+    job.dedupe_key = dedupe_key(job.raw, job.view)
+    existing = job.db.scalar(select(Lead).where(Lead.dedupe_key == job.dedupe_key))
+    if existing is not None:
+        if existing.inbound_id == job.inbound_id:
+            raise AlreadyProcessed(existing.id)
+        raise Discard(f"duplicate of lead {existing.id}")
+    parsed = job.parsed
+    job.lead = Lead(
+        inbound_id=job.inbound_id,
+        dedupe_key=job.dedupe_key,
+        source=parsed.source,
+        kind=parsed.kind,
+        parser=parsed.parser,
+        confidence=parsed.confidence,
+        subject=parsed.subject,
+        message=parsed.message,
+        vehicle=_asdict(parsed.vehicle),
+        trade_in=_asdict(parsed.trade_in) if parsed.trade_in else None,
+        warnings=list(parsed.warnings),
+        status=LeadStatus.NEW.value,
+        received_at=job.received_at,
+        created_at=job.now,
+        last_activity_at=job.now,
+        reply_token=secrets.token_urlsafe(16),  # 128 bits
+    )
+    job.db.add(job.lead)
+    job.db.flush()  # the unique dedupe_key makes a concurrent twin fail here
+    _protocol(job, "received", f"parsed by {parsed.parser} as {parsed.source}/{parsed.kind}")
+
+
+class AlreadyProcessed(Exception):
+    """Reprocessing a mail that already has its lead: nothing to do."""
+
+    def __init__(self, lead_id: int) -> None:
+        super().__init__(f"already processed into lead {lead_id}")
+        self.lead_id = lead_id
+
+
+def match_customer(job: Job) -> None:
+    """Reuse the customer with the same e-mail address, else create one."""
+    assert job.parsed is not None and job.lead is not None
+    data = job.parsed.customer
+    customer = None
+    if data.email:
+        customer = job.db.scalar(
+            select(Customer)
+            .where(func.lower(Customer.email) == data.email.lower())
+            .order_by(Customer.id)
+            .limit(1)
+        )
+    if customer is None:
+        customer = Customer(email=data.email, created_at=job.now)
+        job.db.add(customer)
+    for name in (
+        "salutation",
+        "title",
+        "name",
+        "first_name",
+        "last_name",
+        "phone",
+        "street",
+        "postcode",
+        "city",
+        "country",
+    ):
+        value = getattr(data, name)
+        if value and not getattr(customer, name):
+            setattr(customer, name, value)
+    job.db.flush()
+    job.customer = customer
+    job.lead.customer_id = customer.id
+
+
+def distribute(job: Job) -> None:
+    assert job.lead is not None
+    user, decision = assign(job.db, job.dealer)
+    job.assignee = user
+    if user is None:
+        _protocol(job, "unassigned", decision.reason)
+        return
+    job.lead.assignee_id = user.id
+    job.lead.status = LeadStatus.ASSIGNED.value
+    _protocol(job, "assigned", f"to {user.email}: {decision.reason}")
+
+
+def schedule(job: Job) -> None:
+    assert job.lead is not None
+    times = initial_due_times(job.received_at, job.dealer.stage1, job.dealer.reminder_before)
+    job.lead.soon_at = times.soon_at
+    job.lead.overdue_at = times.overdue_at
+    job.lead.next_due_at = times.next_due_at
+
+
+def notify(job: Job) -> None:
+    """Enqueue the assignee's notification (the sender loop delivers it)."""
+    assert job.lead is not None
+    if job.assignee is None:
+        return
+    lead, customer = job.lead, job.customer
+    enqueue_template(
+        job.db,
+        job.dealer,
+        key=f"notification:{lead.id}:{job.assignee.id}",
+        purpose="notification",
+        template="notification",
+        language=job.assignee.language or job.dealer.language,
+        context={
+            "lead": {
+                "id": lead.id,
+                "source": lead.source,
+                "kind": lead.kind,
+                "subject": lead.subject or "",
+                "message": lead.message or "",
+                "received_at": lead.received_at.astimezone(job.dealer.timezone).strftime(
+                    "%d.%m.%Y %H:%M"
+                ),
+                "vehicle": dict(lead.vehicle),
+                "url": f"{job.dealer.base_url.rstrip('/')}/leads/{lead.id}"
+                if job.dealer.base_url
+                else "",
+            },
+            "customer": _customer_context(customer),
+            "assignee": {"name": job.assignee.name, "email": job.assignee.email},
+        },
+        to=[(job.assignee.name, job.assignee.email)],
+        reply_to=[(customer.name or "", customer.email)] if customer and customer.email else [],
+        lead_id=lead.id,
+    )
+    _protocol(job, "notified", f"notification to {job.assignee.email} queued")
+
+
+def notify_unassigned(job: Job, reason: str) -> None:
+    """Tell the unassigned-inquiry address about a mail no lead could be made from."""
+    to = job.dealer.unassigned_notice_to
+    if not to:
+        return
+    sender = ", ".join(addr for _, addr in (job.view.from_addresses if job.view else []))
+    enqueue_template(
+        job.db,
+        job.dealer,
+        key=f"unassigned:{job.inbound_id}",
+        purpose="unassigned",
+        template="unassigned",
+        language=job.dealer.language,
+        context={
+            "inbound": {
+                "id": job.inbound_id,
+                "subject": (job.view.subject if job.view else None) or "",
+                "sender": sender or (job.envelope_from or ""),
+                "received_at": job.received_at.astimezone(job.dealer.timezone).strftime(
+                    "%d.%m.%Y %H:%M"
+                ),
+                "reason": reason,
+            }
+        },
+        to=[("", to)],
+        attachments=[Attachment("original.eml", job.raw, "application/octet-stream")],
+    )
+
+
+PREPARE_STAGES: tuple[Stage, ...] = (classify, parse)
+DB_STAGES: tuple[Stage, ...] = (dedupe, match_customer, distribute, schedule, notify)
+STAGES: tuple[Stage, ...] = PREPARE_STAGES + DB_STAGES
+
+
+# --- helpers -----------------------------------------------------------------
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def dedupe_key(raw: bytes, view: MailView | None) -> str:
+    match = _HEADER_END.search(raw)
+    body = raw[match.end() :] if match else b""
+    body = b"\n".join(line.rstrip() for line in body.replace(b"\r\n", b"\n").split(b"\n")).strip()
+    digest = hashlib.sha256()
+    message_id = view.header("Message-ID") if view else None
+    if message_id and message_id.strip():
+        digest.update(b"mid:" + message_id.strip().encode("utf-8", "replace"))
+    else:
+        for name in ("From", "Date", "Subject"):
+            value = (view.header(name) if view else None) or ""
+            digest.update(f"{name}:{value}\n".encode("utf-8", "replace"))
+    digest.update(b"\nbody:" + body)
+    return digest.hexdigest()
+
+
+def _protocol(job: Job, action: str, detail: str) -> None:
+    assert job.lead is not None
+    job.db.add(
+        ProtocolEntry(lead_id=job.lead.id, at=job.now, actor="system", action=action, detail=detail)
+    )
+
+
+def _asdict(data: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(data)  # type: ignore[call-overload]
+
+
+def _customer_context(customer: Customer | None) -> dict[str, str]:
+    keys = ("name", "email", "phone", "street", "postcode", "city")
+    return {k: (getattr(customer, k) or "") if customer else "" for k in keys}
+
+
+def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:
+    return Job(
+        inbound_id=inbound.id,
+        raw=inbound.raw,
+        envelope_from=inbound.envelope_from,
+        received_at=inbound.received_at,
+        dealer=dealer,
+        now=now,
+    )

@@ -1,0 +1,126 @@
+"""Running mailgate's long-lived roles: all in one process (``serve``) or one each.
+
+``mailgate serve`` runs the SMTP listener on the main asyncio loop and the
+worker, the outbox sender and the web UI in threads.  SIGTERM or SIGINT stops
+intake first (no new 250s), then lets the worker and sender finish their
+current pass, so a clean shutdown never leaves a half-processed mail (and an
+unclean one is recovered by the worker's leases anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate import db
+from mailgate.config import Settings
+from mailgate.ingest.smtp import IntakeHandler, start_smtp_server
+
+log = logging.getLogger("mailgate.service")
+
+
+class StartupRefused(RuntimeError):
+    """mailgate will not start with settings that break its promises."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    stop: threading.Event = field(default_factory=threading.Event)
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start_thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+
+def open_database(
+    settings: Settings, *, migrate: bool = True
+) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine + session factory; migrates and checks durability before anything runs."""
+    engine = db.create_db_engine(settings.database_url)
+    if migrate:
+        db.upgrade(engine)
+    problems = db.check_durability(engine)
+    if problems and not settings.database.allow_unsafe_durability:
+        raise StartupRefused(
+            "refusing to start, an acknowledged mail could be lost: "
+            + "; ".join(problems)
+            + " (set [database] allow_unsafe_durability = true to override)"
+        )
+    for problem in problems:
+        log.warning("durability override in effect: %s", problem)
+    return engine, db.make_session_factory(engine)
+
+
+def serve(
+    settings: Settings, *, roles: tuple[str, ...] = ("smtp", "worker", "sender", "web")
+) -> int:
+    """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
+    engine, factory = open_database(settings)
+    runtime = Runtime(settings, engine, factory)
+    try:
+        return asyncio.run(_serve_async(runtime, roles))
+    finally:
+        engine.dispose()
+
+
+async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
+    from mailgate.outbound.send import run_sender
+    from mailgate.worker import run_worker
+
+    settings, factory = runtime.settings, runtime.factory
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+
+    web = None
+    if "web" in roles and settings.web.enabled:
+        from mailgate.webui import create_app
+        from mailgate.webui.server import WebThread
+
+        web = WebThread(create_app(factory, settings), settings.web.host, settings.web.port)
+        web.start()
+        log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
+    if "worker" in roles:
+        runtime.start_thread(
+            "worker", lambda: run_worker(factory, settings, runtime.stop, runtime.wakeup)
+        )
+    if "sender" in roles:
+        runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
+    server = None
+    if "smtp" in roles and settings.smtp.enabled:
+        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
+        server = await start_smtp_server(handler, settings.smtp)
+    log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
+
+    await stopped.wait()
+    log.info("shutting down")
+    if server is not None:
+        server.close()
+    runtime.stop.set()
+    runtime.wakeup.set()
+    for thread in runtime.threads:
+        await asyncio.to_thread(thread.join, 30)
+    if web is not None:
+        web.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+def db_label(settings: Settings) -> str:
+    from mailgate.config import mask_url
+
+    return mask_url(settings.database_url)

@@ -1,0 +1,342 @@
+"""The worker: claims stored mails and runs the pipeline over them.
+
+Claims are a compare-and-set on ``inbound_mail.status`` (``received`` ->
+``processing``, with a lease), so several workers, threads or processes can run
+against one database.  A worker that dies leaves its rows ``processing``; they
+are claimed again when the lease expires, or at once when a restarted worker on
+the same host sees that the claiming process is gone.  A mail that keeps killing
+workers is marked ``failed`` after ``max_attempts`` claims instead of looping.
+
+The pure stages (classify, parse) run before the write transaction, so SQLite's
+single write lock is held only for the short database stages and SMTP intake
+is not starved.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.config import Settings, WorkerSettings
+from mailgate.dealer_settings import load_dealer_config
+from mailgate.models import InboundMail, InboundStatus, Lead, utcnow
+from mailgate.pipeline import (
+    DB_STAGES,
+    PREPARE_STAGES,
+    AlreadyProcessed,
+    Discard,
+    Job,
+    Quarantine,
+    load_job,
+    notify_unassigned,
+)
+
+log = logging.getLogger("mailgate.worker")
+DB_BATCH = 10  # mails per write transaction: few fsyncs, short lock holds
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str | None = None
+    trace: str | None = None
+    lead_id: int | None = None
+    parser: str | None = None
+    notify_unassigned: bool = False
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def add(self, status: str) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+def release_dead_local_claims(factory: sessionmaker[Session]) -> int:
+    """Expire leases held by processes on this host that no longer exist."""
+    host = socket.gethostname()
+    released = 0
+    with factory() as session:
+        rows = session.execute(
+            select(InboundMail.id, InboundMail.claimed_by).where(
+                InboundMail.status == InboundStatus.PROCESSING,
+                InboundMail.claimed_by.like(f"{host}:%"),
+            )
+        ).all()
+        for row_id, claimed_by in rows:
+            pid = int(claimed_by.split(":")[1])
+            if pid != os.getpid() and not _process_alive(pid):
+                session.execute(
+                    update(InboundMail)
+                    .where(InboundMail.id == row_id, InboundMail.claimed_by == claimed_by)
+                    .values(lease_until=utcnow() - timedelta(seconds=1))
+                )
+                released += 1
+        session.commit()
+    return released
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        InboundMail.status == InboundStatus.RECEIVED,
+        (InboundMail.status == InboundStatus.PROCESSING) & (InboundMail.lease_until < now),
+    )
+
+
+def _fail_poison(session: Session, config: WorkerSettings, now: datetime) -> None:
+    """Rows whose claims expired ``max_attempts`` times killed their workers: park them."""
+    session.execute(
+        update(InboundMail)
+        .where(
+            InboundMail.status == InboundStatus.PROCESSING,
+            InboundMail.lease_until < now,
+            InboundMail.attempts >= config.max_attempts,
+        )
+        .values(
+            status=InboundStatus.FAILED,
+            status_reason=f"processing was interrupted {config.max_attempts} times "
+            "(the worker died); left for inspection",
+            claimed_by=None,
+        )
+    )
+
+
+def _claim(
+    session: Session, ids: Sequence[int], me: str, config: WorkerSettings, now: datetime
+) -> list[int]:
+    claimed = session.scalars(
+        update(InboundMail)
+        .where(InboundMail.id.in_(list(ids)), _claimable(now))
+        .values(
+            status=InboundStatus.PROCESSING,
+            claimed_by=me,
+            lease_until=now + timedelta(seconds=config.lease_seconds),
+            attempts=InboundMail.attempts + 1,
+        )
+        .returning(InboundMail.id)
+    ).all()
+    return sorted(claimed)
+
+
+def claim_batch(
+    factory: sessionmaker[Session], me: str, config: WorkerSettings, now: datetime
+) -> list[int]:
+    """Claim up to ``batch_size`` mails (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    with factory() as session:
+        _fail_poison(session, config, now)
+        candidates = select(InboundMail.id).where(_claimable(now)).order_by(InboundMail.id)
+        candidates = candidates.limit(config.batch_size)
+        if session.get_bind().dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        ids = list(session.scalars(candidates))
+        claimed = _claim(session, ids, me, config, now) if ids else []
+        session.commit()
+    return claimed
+
+
+def claim_ids(
+    factory: sessionmaker[Session],
+    ids: Sequence[int],
+    me: str,
+    config: WorkerSettings,
+    now: datetime | None = None,
+) -> list[int]:
+    """Claim particular mails, e.g. the one ``mailgate ingest`` just stored."""
+    with factory() as session:
+        claimed = _claim(session, ids, me, config, now or utcnow())
+        session.commit()
+    return claimed
+
+
+def process_ids(
+    factory: sessionmaker[Session], ids: Sequence[int], me: str, now: datetime | None = None
+) -> BatchReport:
+    """Run the pipeline over claimed mails and record each outcome."""
+    report = BatchReport(claimed=len(ids))
+    now = now or utcnow()
+    with factory() as session:
+        dealer = load_dealer_config(session)
+        inbound_rows = list(
+            session.scalars(
+                select(InboundMail).where(InboundMail.id.in_(ids)).order_by(InboundMail.id)
+            )
+        )
+        session.commit()
+    jobs = [load_job(row, dealer, now) for row in inbound_rows]
+    prepared = [(job, _run_prepare(job)) for job in jobs]
+    for start in range(0, len(prepared), DB_BATCH):
+        with factory() as session:
+            for job, early in prepared[start : start + DB_BATCH]:
+                outcome = _run_db_stages(session, job, early)
+                if _record(session, job.inbound_id, me, outcome, now):
+                    report.add(outcome.status)
+            session.commit()
+    return report
+
+
+def _run_prepare(job: Job) -> Outcome | None:
+    """Pure stages; returns a final outcome, or None to continue with the DB stages."""
+    try:
+        for stage in PREPARE_STAGES:
+            stage(job)
+    except Discard as exc:
+        return Outcome(InboundStatus.DISCARDED, exc.reason)
+    except Quarantine as exc:
+        return Outcome(
+            InboundStatus.QUARANTINED, exc.reason, notify_unassigned=exc.notify_unassigned
+        )
+    except Exception as exc:  # noqa: BLE001 - any bug: the mail is kept and marked failed
+        return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return None
+
+
+def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome:
+    job.session = session
+    savepoint = session.begin_nested()
+    try:
+        if early is not None:
+            if early.notify_unassigned:
+                notify_unassigned(job, early.reason or "")
+            savepoint.commit()
+            return early
+        for stage in DB_STAGES:
+            stage(job)
+        savepoint.commit()
+        parser = job.parsed.parser if job.parsed else None
+        return Outcome(
+            InboundStatus.PROCESSED, None, lead_id=job.lead.id if job.lead else None, parser=parser
+        )
+    except Discard as exc:
+        savepoint.rollback()
+        return Outcome(InboundStatus.DISCARDED, exc.reason)
+    except AlreadyProcessed as exc:
+        savepoint.rollback()
+        return Outcome(InboundStatus.PROCESSED, str(exc), lead_id=exc.lead_id)
+    except IntegrityError:
+        savepoint.rollback()
+        twin = session.scalar(select(Lead.id).where(Lead.dedupe_key == job.dedupe_key))
+        if twin is not None:
+            return Outcome(InboundStatus.DISCARDED, f"duplicate of lead {twin}")
+        return Outcome(InboundStatus.FAILED, "integrity error", traceback.format_exc())
+    except Exception as exc:  # noqa: BLE001
+        savepoint.rollback()
+        return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    finally:
+        job.session = None
+
+
+def _record(session: Session, inbound_id: int, me: str, outcome: Outcome, now: datetime) -> bool:
+    """Write the outcome, but only if our claim still holds (compare-and-set)."""
+    result = session.execute(
+        update(InboundMail)
+        .where(
+            InboundMail.id == inbound_id,
+            InboundMail.claimed_by == me,
+            InboundMail.status == InboundStatus.PROCESSING,
+        )
+        .values(
+            status=outcome.status,
+            status_reason=(outcome.reason or "")[:4000] or None,
+            traceback=outcome.trace,
+            processed_at=now,
+            lead_id=outcome.lead_id,
+            parser=outcome.parser,
+            claimed_by=None,
+            lease_until=None,
+        )
+    )
+    if result.rowcount != 1:
+        log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
+        return False
+    if outcome.status == InboundStatus.FAILED:
+        log.error("inbound %s failed: %s", inbound_id, outcome.reason)
+    return True
+
+
+def process_pending(
+    factory: sessionmaker[Session], settings: Settings, me: str | None = None
+) -> BatchReport:
+    """Process until nothing is claimable (``mailgate worker --once``)."""
+    me = me or worker_identity()
+    total = BatchReport()
+    release_dead_local_claims(factory)
+    while True:
+        ids = claim_batch(factory, me, settings.worker, utcnow())
+        if not ids:
+            return total
+        report = process_ids(factory, ids, me)
+        total.claimed += report.claimed
+        for status, count in report.statuses.items():
+            total.statuses[status] = total.statuses.get(status, 0) + count
+
+
+def run_worker(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    stop: threading.Event,
+    wakeup: threading.Event | None = None,
+) -> None:
+    """Loop until ``stop``: woken by intake for latency, polling for stranded rows."""
+    me = worker_identity()
+    wakeup = wakeup or threading.Event()
+    log.info("worker %s started", me)
+    while not stop.is_set():
+        try:
+            report = process_pending(factory, settings, me)
+            if report.claimed:
+                log.info("processed %d mails: %s", report.claimed, report.statuses)
+        except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            log.exception("worker pass failed; retrying")
+        wakeup.wait(settings.worker.poll_interval)
+        wakeup.clear()
+    log.info("worker %s stopped", me)
+
+
+def reprocess(factory: sessionmaker[Session], ids: Sequence[int] = (), failed: bool = False) -> int:
+    """Put mails back to ``received`` so the worker runs them again (after a fix)."""
+    with factory() as session:
+        query = update(InboundMail).values(
+            status=InboundStatus.RECEIVED,
+            status_reason=None,
+            traceback=None,
+            attempts=0,
+            claimed_by=None,
+            lease_until=None,
+        )
+        if failed:
+            query = query.where(InboundMail.status == InboundStatus.FAILED)
+        else:
+            query = query.where(
+                InboundMail.id.in_(list(ids)), InboundMail.status != InboundStatus.PROCESSING
+            )
+        count = session.execute(query).rowcount
+        session.commit()
+    return count

@@ -1,0 +1,79 @@
+"""What a parser returns: a :class:`ParsedLead`, independent of the source format.
+
+The field names are the ``mailgate parse --json`` contract (ARCHITECTURE.md), so
+``to_json`` is a plain ``asdict`` with absent values as ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SOURCES = ("mobile.de", "kleinanzeigen", "autoscout24", "adf", "website", "unknown")
+KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
+
+
+@dataclass
+class CustomerData:
+    salutation: str | None = None
+    title: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+    def has_contact(self) -> bool:
+        return bool(self.email or self.phone)
+
+
+@dataclass
+class VehicleData:
+    make: str | None = None
+    model: str | None = None
+    vin: str | None = None
+    listing_id: str | None = None
+    stock_number: str | None = None
+    price: float | None = None
+    mileage: int | None = None
+    first_registration: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+
+@dataclass
+class ParsedLead:
+    parser: str
+    source: str = "unknown"
+    kind: str = "inquiry"
+    is_lead: bool = False
+    customer: CustomerData = field(default_factory=CustomerData)
+    vehicle: VehicleData = field(default_factory=VehicleData)
+    trade_in: VehicleData | None = None
+    message: str | None = None
+    subject: str | None = None
+    confidence: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    non_lead_reason: str | None = None
+
+    def to_json(self, file: str | None = None) -> dict[str, Any]:
+        """The contract's JSON object for ``mailgate parse --json``."""
+        data: dict[str, Any] = {
+            "file": file,
+            "parser": self.parser,
+            "source": self.source,
+            "kind": self.kind,
+            "is_lead": self.is_lead,
+            "customer": asdict(self.customer),
+            "vehicle": asdict(self.vehicle),
+            "trade_in": asdict(self.trade_in) if self.trade_in else None,
+            "message": self.message,
+            "confidence": round(self.confidence, 2),
+            "warnings": list(self.warnings),
+        }
+        return data

@@ -1,0 +1,1 @@
+"""Mail templates (package data): ``email/<language>/<name>.{subject.txt,txt,html}``."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime
 
 LEAD_ADDRESS = "leads@autohaus.example"
 
@@ -36,9 +37,10 @@ def inquiry(
         f"Nachricht: {message}\n"
     )
     if padding:
-        body += "\n" + ("Lorem ipsum dolor sit amet. " * (padding // 28 + 1))[:padding] + "\n"
+        line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\n"
+        body += "\n" + (line * (padding // len(line) + 1))[:padding] + "\n"
     msg.set_content(body)
-    return bytes(msg)
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 def bounce(n: int = 1) -> bytes:
@@ -65,7 +67,7 @@ def auto_reply(n: int = 1) -> bytes:
     msg["Auto-Submitted"] = "auto-replied"
     msg["Message-ID"] = f"<ooo-{n}@kunden.example>"
     msg.set_content("Ich bin bis 5.12. nicht im Büro.\nTelefon: 0170 999999\n")
-    return bytes(msg)
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 def no_contact(n: int = 1) -> bytes:
@@ -75,4 +77,4 @@ def no_contact(n: int = 1) -> bytes:
     msg["Subject"] = "Ihre Statistik der Woche"
     msg["Message-ID"] = f"<stats-{n}@portal.example>"
     msg.set_content("Ihre Inserate wurden 120 mal angesehen.\n")
-    return bytes(msg)
+    return msg.as_bytes(policy=policy.SMTP)

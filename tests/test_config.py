@@ -18,7 +18,9 @@ def test_defaults_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_file_then_environment_then_secret_file(tmp_path: Path) -> None:
     config = tmp_path / "m.toml"
-    config.write_text('[smtp]\nport = 2600\nmax_message_size = 4096\n[relay]\nhost = "relay.example"\n')
+    config.write_text(
+        '[smtp]\nport = 2600\nmax_message_size = 4096\n[relay]\nhost = "relay.example"\n'
+    )
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     env = {
@@ -53,7 +55,9 @@ def test_local_mailgate_toml_is_found(tmp_path: Path, monkeypatch: pytest.Monkey
         ("not toml [", {}, "not valid TOML"),
     ],
 )
-def test_bad_settings_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+def test_bad_settings_are_named(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(text)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

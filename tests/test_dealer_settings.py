@@ -129,13 +129,17 @@ def test_users_missing_from_a_new_import_are_deactivated(factory: sessionmaker[S
     with session_scope(factory) as session:
         import_settings(session, FULL)
     with session_scope(factory) as session:
-        import_settings(session, FULL.split("[[users]]")[0] + '[[users]]\nemail = "chef@autohaus.example"\n')
+        import_settings(
+            session, FULL.split("[[users]]")[0] + '[[users]]\nemail = "chef@autohaus.example"\n'
+        )
     with factory() as session:
         anna = session.scalar(select(User).where(User.email == "anna@autohaus.example"))
         assert anna is not None and anna.active is False
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90m", 5400), ("4h", 14400), ("1h30m", 5400), ("2d", 172800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90m", 5400), ("4h", 14400), ("1h30m", 5400), ("2d", 172800)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -32,7 +32,8 @@ from sqlalchemy.orm import sessionmaker
 
 from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
-from mailgate.ingest.store import store_raw
+from mailgate.ingest.store import RawMail, store_raw_batch
+from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
 
 log = logging.getLogger("mailgate.smtp")
 
@@ -43,7 +44,12 @@ TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
 SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
 _PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
-COMMAND_CALL_LIMIT = {"RCPT": 50, "NOOP": 20, "RSET": 20, "VRFY": 5, "*": 100}
+# Per-connection budgets.  MTAs reuse a connection for many messages, so the
+# transaction commands get room; probing commands get little.
+COMMAND_CALL_LIMIT = {"MAIL": 1000, "RCPT": 5000, "DATA": 1000, "RSET": 1000, "NOOP": 50,
+                      "VRFY": 10, "EXPN": 10, "HELP": 10, "*": 100}
+MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
+TOO_MANY_ERRORS = "421 4.7.0 Too many refused recipients, closing connection"
 
 
 def accepts_recipient(address: str, lead_addresses: frozenset[str]) -> bool:
@@ -72,6 +78,12 @@ class LeadAddressCache:
         self._loaded_at = float("-inf")
         self._lock = threading.Lock()
 
+    def cached(self) -> frozenset[str] | None:
+        """The addresses if fresh, else None (the caller reloads off the event loop)."""
+        if time.monotonic() - self._loaded_at > self._ttl:
+            return None
+        return self._value
+
     def get(self) -> frozenset[str]:
         with self._lock:
             if time.monotonic() - self._loaded_at > self._ttl:
@@ -89,43 +101,49 @@ class IntakeHandler:
         factory: sessionmaker[DbSession],
         settings: SmtpSettings,
         on_stored: Callable[[int], None] | None = None,
-        executor: ThreadPoolExecutor | None = None,
-        store: Callable[..., Any] = store_raw,
+        store_batch: StoreBatch = store_raw_batch,
     ) -> None:
-        self._factory = factory
         self._settings = settings
         self._on_stored = on_stored
-        self._executor = executor or ThreadPoolExecutor(8, thread_name_prefix="smtp-store")
-        self._store = store
+        self._executor = ThreadPoolExecutor(2, thread_name_prefix="smtp-lookup")
+        self._writer = GroupCommitWriter(factory, store_batch=store_batch)
         self.addresses = LeadAddressCache(factory)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._executor.shutdown(wait=False)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if len(envelope.rcpt_tos) >= self._settings.max_recipients:
-            return TOO_MANY_RCPT
         loop = asyncio.get_running_loop()
-        lead_addresses = await loop.run_in_executor(self._executor, self.addresses.get)
+        refused = getattr(session, "mailgate_refused", 0)
+        if refused >= MAX_REFUSED_RECIPIENTS:
+            loop.call_soon(server.transport.close)  # after the 421 line is written
+            return TOO_MANY_ERRORS
+        if len(envelope.rcpt_tos) >= self._settings.max_recipients:
+            session.mailgate_refused = refused + 1  # type: ignore[attr-defined]
+            return TOO_MANY_RCPT
+        lead_addresses = self.addresses.cached()
+        if lead_addresses is None:
+            lead_addresses = await loop.run_in_executor(self._executor, self.addresses.get)
         if not accepts_recipient(address, lead_addresses):
             log.info("refused recipient %r from %r", address, session.peer)
+            session.mailgate_refused = refused + 1  # type: ignore[attr-defined]
             return RELAY_DENIED
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        loop = asyncio.get_running_loop()
-        call = partial(
-            self._store,
-            self._factory,
-            raw,
-            channel="smtp",
+        mail = RawMail(
+            envelope.original_content or b"",
+            "smtp",
             envelope_from=envelope.mail_from,
-            envelope_to=list(envelope.rcpt_tos),
+            envelope_to=tuple(envelope.rcpt_tos),
         )
         try:
-            stored = await loop.run_in_executor(self._executor, call)
+            stored = await asyncio.wrap_future(self._writer.submit(mail))
         except Exception:  # noqa: BLE001 - whatever failed, the sender must retry
             log.exception("could not store mail from %r; answered 451", session.peer)
             return TEMPFAIL
@@ -200,6 +218,7 @@ def build_tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
 def protocol_factory(handler: IntakeHandler, settings: SmtpSettings) -> Callable[[], SMTP]:
     gate = ConnectionGate(settings.max_connections)
     tls = build_tls_context(settings)
+    hostname = settings.hostname or socket.getfqdn()  # once: getfqdn may wait on DNS
 
     def make() -> SMTP:
         return MailgateSMTP(
@@ -208,7 +227,7 @@ def protocol_factory(handler: IntakeHandler, settings: SmtpSettings) -> Callable
             settings.session_timeout,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,
-            hostname=settings.hostname or None,
+            hostname=hostname,
             ident="mailgate ESMTP",
             tls_context=tls,
             require_starttls=settings.require_starttls,

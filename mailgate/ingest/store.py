@@ -52,6 +52,18 @@ def extract_message_id(raw: bytes) -> str | None:
     return value[:998] or None
 
 
+@dataclass(frozen=True)
+class RawMail:
+    """One received mail with its envelope, as handed to :func:`store_raw_batch`."""
+
+    raw: bytes
+    channel: str
+    envelope_from: str | None = None
+    envelope_to: Sequence[str] = ()
+    mailbox: str | None = None
+    received_at: datetime | None = None
+
+
 def store_raw(
     factory: sessionmaker[Session],
     raw: bytes,
@@ -63,26 +75,39 @@ def store_raw(
     received_at: datetime | None = None,
 ) -> StoredMail:
     """Insert one raw mail and commit; raises on any failure (nothing half-written)."""
-    digest = hashlib.sha256(raw).hexdigest()
-    message_id = extract_message_id(raw)
-    values = {
-        "received_at": received_at or utcnow(),
-        "channel": channel,
-        "mailbox": mailbox,
-        "envelope_from": (envelope_from or "")[:998] or None,
-        "envelope_to": list(envelope_to),
-        "raw": raw,
-        "size": len(raw),
-        "sha256": digest,
-        "message_id": message_id,
-        "status": InboundStatus.RECEIVED.value,
-        "attempts": 0,
-    }
+    mail = RawMail(raw, channel, envelope_from, tuple(envelope_to), mailbox, received_at)
+    return store_raw_batch(factory, [mail])[0]
+
+
+def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) -> list[StoredMail]:
+    """Insert several mails in one transaction (group commit): all or none are stored."""
+    rows = []
+    for mail in mails:
+        rows.append(
+            {
+                "received_at": mail.received_at or utcnow(),
+                "channel": mail.channel,
+                "mailbox": mail.mailbox,
+                "envelope_from": (mail.envelope_from or "")[:998] or None,
+                "envelope_to": list(mail.envelope_to),
+                "raw": mail.raw,
+                "size": len(mail.raw),
+                "sha256": hashlib.sha256(mail.raw).hexdigest(),
+                "message_id": extract_message_id(mail.raw),
+                "status": InboundStatus.RECEIVED.value,
+                "attempts": 0,
+            }
+        )
     with factory() as session:
-        # Core insert, not the ORM unit of work: this is the hot path of intake.
-        new_id = session.execute(
-            insert(InboundMail).values(**values).returning(InboundMail.id)
-        ).scalar_one()
+        # One Core INSERT ... RETURNING for the whole batch ("insertmanyvalues"),
+        # not the ORM unit of work: this is the hot path of intake.
+        statement = insert(InboundMail).returning(InboundMail.id, sort_by_parameter_order=True)
+        ids = session.execute(statement, rows).scalars().all()
         session.commit()
-    log.info("stored inbound mail %s (%s, %d bytes)", new_id, channel, len(raw))
-    return StoredMail(id=new_id, sha256=digest, message_id=message_id)
+    stored = [
+        StoredMail(id=new_id, sha256=row["sha256"], message_id=row["message_id"])
+        for new_id, row in zip(ids, rows, strict=True)
+    ]
+    for mail, result in zip(mails, stored, strict=True):
+        log.debug("stored inbound mail %s (%s, %d bytes)", result.id, mail.channel, len(mail.raw))
+    return stored

@@ -1,0 +1,286 @@
+"""Intake benchmark: mailgate's SMTP listener and worker against bare baselines.
+
+One run, the same generated mails for every measurement:
+
+(a) ceiling: a bare aiosmtpd handler that commits the raw bytes to SQLite
+    (WAL, synchronous=FULL) and answers 250 — the least any durable listener does;
+(b) mailgate's SMTP listener (allowlist, 451-on-failure, store_raw via SQLAlchemy);
+(c) mailgate's worker turning the stored mails into leads with notifications,
+    against the standard library's parse rate (message_from_bytes + get_body).
+
+Servers run in a child process so client and server do not share one GIL.
+Prints mails/s for 1, 10 and 50 connections, p99 DATA->250 latency, and ratios.
+
+    python bench/ingest.py [--mails 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+LEAD = "leads@autohaus.example"
+DEALER = """
+[dealer]
+addresses = ["leads@autohaus.example"]
+admin_address = "admin@autohaus.example"
+send_mails = false
+[distribution]
+fallback_user = "anna@autohaus.example"
+[[users]]
+email = "anna@autohaus.example"
+name = "Anna Schmidt"
+"""
+WORDS = ("Fahrzeug Probefahrt Angebot Finanzierung Inzahlungnahme Golf Passat Kombi "
+         "Ausstattung Garantie Termin Rückruf Preis verfügbar schön grüße").split()
+
+
+def generate_mails(count: int, seed: int = 7) -> list[bytes]:
+    """Inquiries of 3-20 KB: plain 8bit, quoted-printable, base64, HTML alternatives."""
+    rng = random.Random(seed)
+    mails = []
+    for n in range(count):
+        size = rng.randint(3000, 20000)
+        words = []
+        while sum(len(w) + 1 for w in words) < size - 900:
+            words.append(rng.choice(WORDS))
+        text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+        body = (f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
+                f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
+                f"Nachricht: {text}\n")
+        head = (f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
+                f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
+                "MIME-Version: 1.0\r\n")
+        style = n % 3
+        if style == 0:
+            part = body.encode()
+            cte = "8bit"
+        elif style == 1:
+            import quopri
+
+            part = quopri.encodestring(body.encode())
+            cte = "quoted-printable"
+        else:
+            part = base64.encodebytes(body.encode())
+            cte = "base64"
+        raw = (head + f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode()
+        mails.append(raw + part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return mails
+
+
+# --- servers (child processes) ------------------------------------------------
+
+
+def run_bare_server(port: int, db_path: str, ready: multiprocessing.Event) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, mail BLOB, rcpt TEXT)")
+
+    class BareHandler:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO raw (mail, rcpt) VALUES (?, ?)",
+                         (envelope.original_content, ",".join(envelope.rcpt_tos)))
+            conn.execute("COMMIT")
+            return "250 OK"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: SMTP(BareHandler(), data_size_limit=None),
+                                          "127.0.0.1", port)
+        ready.set()
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def run_mailgate_server(port: int, db_url: str, ready: multiprocessing.Event) -> None:
+    from mailgate.config import SmtpSettings
+    from mailgate.db import create_db_engine, make_session_factory
+    from mailgate.ingest.smtp import IntakeHandler, start_smtp_server
+
+    settings = SmtpSettings(port=port, max_connections=100)
+    factory = make_session_factory(create_db_engine(db_url))
+
+    async def main() -> None:
+        handler = IntakeHandler(factory, settings)
+        server = await start_smtp_server(handler, settings)
+        ready.set()
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# --- client --------------------------------------------------------------------
+
+
+async def _expect(reader: asyncio.StreamReader, prefix: bytes) -> bytes:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != b"-":
+            if not line.startswith(prefix):
+                raise RuntimeError(f"expected {prefix!r}, got {line!r}")
+            return line
+
+
+async def _session(port: int, mails: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _expect(reader, b"220")
+    writer.write(b"EHLO bench.example\r\n")
+    await _expect(reader, b"250")
+    for raw in mails:
+        writer.write(b"MAIL FROM:<noreply@web.example>\r\n")
+        await _expect(reader, b"250")
+        writer.write(f"RCPT TO:<{LEAD}>\r\n".encode())
+        await _expect(reader, b"250")
+        writer.write(b"DATA\r\n")
+        await _expect(reader, b"354")
+        stuffed = raw.replace(b"\r\n.", b"\r\n..")
+        writer.write(stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n"))
+        started = time.perf_counter()
+        writer.write(b".\r\n")
+        await _expect(reader, b"250")
+        latencies.append(time.perf_counter() - started)
+    writer.write(b"QUIT\r\n")
+    await writer.drain()
+    writer.close()
+
+
+def drive(port: int, mails: list[bytes], connections: int) -> tuple[float, float]:
+    """Deliver all mails over ``connections`` sessions; returns (mails/s, p99 seconds)."""
+    latencies: list[float] = []
+    shares = [mails[i::connections] for i in range(connections)]
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(_session(port, share, latencies) for share in shares if share))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(main())
+    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
+    return len(mails) / elapsed, p99
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure_server(kind: str, mails: list[bytes], connections: int, workdir: Path) -> tuple[float, float]:
+    from mailgate import db
+    from mailgate.dealer_settings import import_settings
+
+    port = free_port()
+    path = workdir / f"{kind}-{connections}.sqlite3"
+    ready = multiprocessing.Event()
+    if kind == "bare":
+        proc = multiprocessing.Process(target=run_bare_server, args=(port, str(path), ready))
+    else:
+        url = f"sqlite:///{path}"
+        engine = db.create_db_engine(url)
+        db.upgrade(engine)
+        with db.session_scope(db.make_session_factory(engine)) as session:
+            import_settings(session, DEALER)
+        engine.dispose()
+        proc = multiprocessing.Process(target=run_mailgate_server, args=(port, url, ready))
+    proc.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError(f"{kind} server did not start")
+        return drive(port, mails, connections)
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+def measure_worker(mails: list[bytes], workdir: Path) -> float:
+    from mailgate import db
+    from mailgate.config import Settings
+    from mailgate.dealer_settings import import_settings
+    from mailgate.ingest.store import store_raw
+    from mailgate.worker import process_pending
+
+    url = f"sqlite:///{workdir / 'worker.sqlite3'}"
+    engine = db.create_db_engine(url)
+    db.upgrade(engine)
+    factory = db.make_session_factory(engine)
+    with db.session_scope(factory) as session:
+        import_settings(session, DEALER)
+    for raw in mails:
+        store_raw(factory, raw, channel="smtp", envelope_to=[LEAD])
+    started = time.perf_counter()
+    report = process_pending(factory, Settings())
+    elapsed = time.perf_counter() - started
+    assert report.statuses.get("processed") == len(mails), report.statuses
+    engine.dispose()
+    return len(mails) / elapsed
+
+
+def measure_stdlib_parse(mails: list[bytes]) -> float:
+    started = time.perf_counter()
+    for raw in mails:
+        msg = message_from_bytes(raw, policy=policy.default)
+        body = msg.get_body(("plain", "html"))
+        if body is not None:
+            body.get_content()
+    return len(mails) / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--connections", default="1,10,50")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    mails = generate_mails(args.mails)
+    sizes = [len(m) for m in mails]
+    results: dict[str, object] = {"mails": len(mails), "size_min": min(sizes), "size_max": max(sizes)}
+    with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+        workdir = Path(tmp)
+        for connections in (int(c) for c in args.connections.split(",")):
+            bare_rate, bare_p99 = measure_server("bare", mails, connections, workdir)
+            mg_rate, mg_p99 = measure_server("mailgate", mails, connections, workdir)
+            results[f"c{connections}"] = {
+                "ceiling_mails_per_s": round(bare_rate, 1),
+                "mailgate_mails_per_s": round(mg_rate, 1),
+                "ratio_b_over_a": round(mg_rate / bare_rate, 3),
+                "ceiling_p99_ms": round(bare_p99 * 1000, 2),
+                "mailgate_p99_ms": round(mg_p99 * 1000, 2),
+            }
+            print(f"{connections:>3} conn: ceiling {bare_rate:8.1f}/s  mailgate {mg_rate:8.1f}/s  "
+                  f"b/a {mg_rate / bare_rate:5.2f}  p99 DATA->250 ceiling {bare_p99 * 1000:6.2f} ms  "
+                  f"mailgate {mg_p99 * 1000:6.2f} ms", file=sys.stderr)
+        worker_rate = measure_worker(mails, workdir)
+        stdlib_rate = measure_stdlib_parse(mails)
+    results["worker_mails_per_s"] = round(worker_rate, 1)
+    results["stdlib_parse_mails_per_s"] = round(stdlib_rate, 1)
+    results["ratio_c_over_stdlib_parse"] = round(worker_rate / stdlib_rate, 3)
+    print(f"worker {worker_rate:.1f} mails/s; stdlib parse {stdlib_rate:.1f} mails/s; "
+          f"c/parse {worker_rate / stdlib_rate:.3f}", file=sys.stderr)
+    print(json.dumps(results, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())

@@ -38,10 +38,10 @@ class Listener:
 
 
 def start_listener(factory: sessionmaker[Session], **overrides: Any) -> tuple[SmtpThread, Listener]:
-    store = overrides.pop("store", None)
+    store = overrides.pop("store_batch", None)
     settings = SmtpSettings(port=free_port(), **overrides)
     stored: list[int] = []
-    extra = {"store": store} if store else {}
+    extra = {"store_batch": store} if store else {}
     handler = IntakeHandler(factory, settings, on_stored=stored.append, **extra)
     thread = SmtpThread(handler, settings).start()
     return thread, Listener(settings.port, factory, stored)
@@ -143,16 +143,20 @@ def test_oversize_gets_552_and_the_connection_stays_usable(listener: Listener) -
     assert listener.count() == 1
 
 
-def _failing_store(factory: sessionmaker[Session], raw: bytes, **kwargs: Any) -> Any:
+def _failing_store(factory: sessionmaker[Session], mails: Any) -> Any:
     """Inserts, then dies before the commit, like a full disk or a lost connection."""
     with factory() as session:
-        session.add(InboundMail(channel="smtp", raw=raw, size=len(raw), sha256="x", envelope_to=[]))
+        for mail in mails:
+            raw = mail.raw
+            session.add(
+                InboundMail(channel="smtp", raw=raw, size=len(raw), sha256="x", envelope_to=[])
+            )
         session.flush()
         raise OSError("disk full: /var/lib/mailgate/secret-path")
 
 
 def test_store_failure_answers_451_without_internals(dealer: sessionmaker[Session]) -> None:
-    thread, info = start_listener(dealer, store=_failing_store)
+    thread, info = start_listener(dealer, store_batch=_failing_store)
     try:
         with client(info.port) as smtp:
             smtp.ehlo("portal.example")
@@ -249,3 +253,98 @@ def _readable(sock: socket.socket) -> bool:
     import select as select_module
 
     return bool(select_module.select([sock], [], [], 0)[0])
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.autohaus.example")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_starttls_with_configured_certificate(dealer: sessionmaker[Session], tmp_path: Any) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    thread, info = start_listener(dealer, tls_cert=cert, tls_key=key, require_starttls=True)
+    try:
+        with client(info.port) as smtp:
+            smtp.ehlo("portal.example")
+            assert smtp.has_extn("starttls")
+            code, _ = smtp.docmd("MAIL FROM:<a@kunden.example>")
+            assert code == 530  # nothing works in plaintext when TLS is required
+            context = ssl.create_default_context(cafile=cert)
+            context.check_hostname = False
+            smtp.starttls(context=context)
+            smtp.ehlo("portal.example")
+            assert smtp.sendmail("a@kunden.example", [LEAD_ADDRESS], inquiry(20)) == {}
+        assert info.count() == 1
+    finally:
+        thread.stop()
+
+
+def test_pipelined_command_after_starttls_is_not_executed(
+    dealer: sessionmaker[Session], tmp_path: Any
+) -> None:
+    """STARTTLS injection: plaintext bytes sent after STARTTLS must be discarded."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    thread, info = start_listener(dealer, tls_cert=cert, tls_key=key)
+    try:
+        sock = socket.create_connection(("127.0.0.1", info.port), timeout=5)
+        read_reply(sock)
+        sock.sendall(b"EHLO x.example\r\n")
+        read_reply(sock)
+        sock.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n")
+        assert read_reply(sock).startswith(b"220")
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        tls = context.wrap_socket(sock)
+        tls.sendall(b"EHLO x.example\r\n")
+        read_reply(tls)
+        tls.sendall(b"RCPT TO:<leads@autohaus.example>\r\n")
+        reply = read_reply(tls)
+        assert reply.startswith(b"503"), reply  # the injected MAIL FROM never happened
+        tls.close()
+    finally:
+        thread.stop()
+
+
+def read_reply(sock: socket.socket) -> bytes:
+    """One complete (possibly multi-line) SMTP reply."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+        last = data.rstrip(b"\r\n").split(b"\r\n")[-1]
+        if data.endswith(b"\r\n") and len(last) >= 4 and last[3:4] == b" ":
+            return data

@@ -274,7 +274,11 @@ class SmtpThread:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
-            await asyncio.wait_for(self._server.wait_closed(), 5)
+            current = asyncio.current_task()
+            sessions = [t for t in asyncio.all_tasks() if t is not current]
+            for task in sessions:
+                task.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
 
         if self._server is not None:
             try:
@@ -283,3 +287,4 @@ class SmtpThread:
                 log.warning("SMTP server did not close in time")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._handler.close()

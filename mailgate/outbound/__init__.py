@@ -1,0 +1,1 @@
+"""Outgoing mail: compose (templates -> bytes), outbox (enqueue, claim), send (relay)."""

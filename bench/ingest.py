@@ -43,8 +43,10 @@ fallback_user = "anna@autohaus.example"
 email = "anna@autohaus.example"
 name = "Anna Schmidt"
 """
-WORDS = ("Fahrzeug Probefahrt Angebot Finanzierung Inzahlungnahme Golf Passat Kombi "
-         "Ausstattung Garantie Termin Rückruf Preis verfügbar schön grüße").split()
+WORDS = (
+    "Fahrzeug Probefahrt Angebot Finanzierung Inzahlungnahme Golf Passat Kombi "
+    "Ausstattung Garantie Termin Rückruf Preis verfügbar schön grüße"
+).split()
 
 
 def generate_mails(count: int, seed: int = 7) -> list[bytes]:
@@ -57,12 +59,16 @@ def generate_mails(count: int, seed: int = 7) -> list[bytes]:
         while sum(len(w) + 1 for w in words) < size - 900:
             words.append(rng.choice(WORDS))
         text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
-        body = (f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
-                f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
-                f"Nachricht: {text}\n")
-        head = (f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
-                f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
-                "MIME-Version: 1.0\r\n")
+        body = (
+            f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
+            f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
+            f"Nachricht: {text}\n"
+        )
+        head = (
+            f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
+            f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
+            "MIME-Version: 1.0\r\n"
+        )
         style = n % 3
         if style == 0:
             part = body.encode()
@@ -75,7 +81,10 @@ def generate_mails(count: int, seed: int = 7) -> list[bytes]:
         else:
             part = base64.encodebytes(body.encode())
             cte = "base64"
-        raw = (head + f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode()
+        raw = (
+            head
+            + f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+        ).encode()
         mails.append(raw + part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     return mails
 
@@ -94,15 +103,18 @@ def run_bare_server(port: int, db_path: str, ready: multiprocessing.Event) -> No
     class BareHandler:
         async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO raw (mail, rcpt) VALUES (?, ?)",
-                         (envelope.original_content, ",".join(envelope.rcpt_tos)))
+            conn.execute(
+                "INSERT INTO raw (mail, rcpt) VALUES (?, ?)",
+                (envelope.original_content, ",".join(envelope.rcpt_tos)),
+            )
             conn.execute("COMMIT")
             return "250 OK"
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: SMTP(BareHandler(), data_size_limit=None),
-                                          "127.0.0.1", port)
+        server = await loop.create_server(
+            lambda: SMTP(BareHandler(), data_size_limit=None), "127.0.0.1", port
+        )
         ready.set()
         await server.serve_forever()
 
@@ -186,7 +198,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure_server(kind: str, mails: list[bytes], connections: int, workdir: Path) -> tuple[float, float]:
+def measure_server(
+    kind: str, mails: list[bytes], connections: int, workdir: Path
+) -> tuple[float, float]:
     from mailgate import db
     from mailgate.dealer_settings import import_settings
 
@@ -254,7 +268,11 @@ def main() -> int:
     args = parser.parse_args()
     mails = generate_mails(args.mails)
     sizes = [len(m) for m in mails]
-    results: dict[str, object] = {"mails": len(mails), "size_min": min(sizes), "size_max": max(sizes)}
+    results: dict[str, object] = {
+        "mails": len(mails),
+        "size_min": min(sizes),
+        "size_max": max(sizes),
+    }
     with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
         workdir = Path(tmp)
         for connections in (int(c) for c in args.connections.split(",")):
@@ -267,16 +285,22 @@ def main() -> int:
                 "ceiling_p99_ms": round(bare_p99 * 1000, 2),
                 "mailgate_p99_ms": round(mg_p99 * 1000, 2),
             }
-            print(f"{connections:>3} conn: ceiling {bare_rate:8.1f}/s  mailgate {mg_rate:8.1f}/s  "
-                  f"b/a {mg_rate / bare_rate:5.2f}  p99 DATA->250 ceiling {bare_p99 * 1000:6.2f} ms  "
-                  f"mailgate {mg_p99 * 1000:6.2f} ms", file=sys.stderr)
+            print(
+                f"{connections:>3} conn: ceiling {bare_rate:8.1f}/s  mailgate {mg_rate:8.1f}/s  "
+                f"b/a {mg_rate / bare_rate:5.2f}  p99 DATA->250 ceiling {bare_p99 * 1000:6.2f} ms  "
+                f"mailgate {mg_p99 * 1000:6.2f} ms",
+                file=sys.stderr,
+            )
         worker_rate = measure_worker(mails, workdir)
         stdlib_rate = measure_stdlib_parse(mails)
     results["worker_mails_per_s"] = round(worker_rate, 1)
     results["stdlib_parse_mails_per_s"] = round(stdlib_rate, 1)
     results["ratio_c_over_stdlib_parse"] = round(worker_rate / stdlib_rate, 3)
-    print(f"worker {worker_rate:.1f} mails/s; stdlib parse {stdlib_rate:.1f} mails/s; "
-          f"c/parse {worker_rate / stdlib_rate:.3f}", file=sys.stderr)
+    print(
+        f"worker {worker_rate:.1f} mails/s; stdlib parse {stdlib_rate:.1f} mails/s; "
+        f"c/parse {worker_rate / stdlib_rate:.3f}",
+        file=sys.stderr,
+    )
     print(json.dumps(results, indent=None if args.json else 2))
     return 0
 

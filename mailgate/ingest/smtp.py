@@ -46,8 +46,17 @@ _PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
 # Per-connection budgets.  MTAs reuse a connection for many messages, so the
 # transaction commands get room; probing commands get little.
-COMMAND_CALL_LIMIT = {"MAIL": 1000, "RCPT": 5000, "DATA": 1000, "RSET": 1000, "NOOP": 50,
-                      "VRFY": 10, "EXPN": 10, "HELP": 10, "*": 100}
+COMMAND_CALL_LIMIT = {
+    "MAIL": 1000,
+    "RCPT": 5000,
+    "DATA": 1000,
+    "RSET": 1000,
+    "NOOP": 50,
+    "VRFY": 10,
+    "EXPN": 10,
+    "HELP": 10,
+    "*": 100,
+}
 MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
 TOO_MANY_ERRORS = "421 4.7.0 Too many refused recipients, closing connection"
 

@@ -21,7 +21,14 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 SERIALIZE_POLICY = policy.SMTP.clone(max_line_length=998)
 LOOP_HEADER = "X-Mailgate-Origin"
@@ -55,7 +62,7 @@ def _environment(override_dir: Path | None) -> Environment:
         loaders.insert(0, FileSystemLoader(str(override_dir)))
     return Environment(
         loader=ChoiceLoader(loaders),
-        autoescape=lambda name: bool(name and name.endswith(".html")),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )

@@ -79,7 +79,8 @@ class RelayConnection:
             return Attempt("permanent" if permanent else "temporary", detail)
         except smtplib.SMTPResponseException as exc:
             self.close()
-            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            error = exc.smtp_error
+            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
             detail = f"relay answered {exc.smtp_code} {text}".strip()
             permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPConnectError)
             return Attempt("permanent" if permanent else "temporary", detail)
@@ -167,9 +168,14 @@ def _record_attempt(
             session.execute(
                 update(OutboxMail)
                 .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
-                .values(status=OutboxStatus.PENDING, attempts=attempts, claimed_by=None,
-                        lease_until=None, last_error=attempt.detail,
-                        next_attempt_at=now + timedelta(seconds=delay))
+                .values(
+                    status=OutboxStatus.PENDING,
+                    attempts=attempts,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_error=attempt.detail,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                )
             )
             session.commit()
         log.warning("outbox %s: %s; retry in %.0f s", row.id, attempt.detail, delay)
@@ -182,17 +188,33 @@ def _record_attempt(
         session.execute(
             update(OutboxMail)
             .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
-            .values(status=OutboxStatus.DEAD, attempts=attempts, claimed_by=None,
-                    lease_until=None, last_error=reason)
+            .values(
+                status=OutboxStatus.DEAD,
+                attempts=attempts,
+                claimed_by=None,
+                lease_until=None,
+                last_error=reason,
+            )
         )
         if row.purpose != FAILURE_PURPOSE and dealer.admin_address:
             enqueue_template(
-                session, dealer, key=f"{FAILURE_PURPOSE}:{row.id}", purpose=FAILURE_PURPOSE,
-                template=FAILURE_PURPOSE, language=dealer.language,
-                context={"failed": {"id": row.id, "purpose": row.purpose,
-                                    "recipients": list(row.recipients), "subject": row.subject,
-                                    "error": reason}},
-                to=[("", dealer.admin_address)], lead_id=row.lead_id,
+                session,
+                dealer,
+                key=f"{FAILURE_PURPOSE}:{row.id}",
+                purpose=FAILURE_PURPOSE,
+                template=FAILURE_PURPOSE,
+                language=dealer.language,
+                context={
+                    "failed": {
+                        "id": row.id,
+                        "purpose": row.purpose,
+                        "recipients": list(row.recipients),
+                        "subject": row.subject,
+                        "error": reason,
+                    }
+                },
+                to=[("", dealer.admin_address)],
+                lead_id=row.lead_id,
             )
         session.commit()
     log.error("outbox %s is dead: %s", row.id, reason)
@@ -200,18 +222,28 @@ def _record_attempt(
 
 
 def _finish(
-    factory: sessionmaker[Session], row: OutboxMail, me: str, status: OutboxStatus,
-    detail: str | None, now: datetime, attempts: int | None = None,
+    factory: sessionmaker[Session],
+    row: OutboxMail,
+    me: str,
+    status: OutboxStatus,
+    detail: str | None,
+    now: datetime,
+    attempts: int | None = None,
 ) -> None:
-    values: dict[str, object] = {"status": status, "claimed_by": None, "lease_until": None,
-                                 "last_error": detail}
+    values: dict[str, object] = {
+        "status": status,
+        "claimed_by": None,
+        "lease_until": None,
+        "last_error": detail,
+    }
     if status == OutboxStatus.SENT:
         values["sent_at"] = now
     if attempts is not None:
         values["attempts"] = attempts
     with factory() as session:
         session.execute(
-            update(OutboxMail).where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
+            update(OutboxMail)
+            .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
             .values(**values)
         )
         session.commit()

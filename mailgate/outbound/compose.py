@@ -52,8 +52,14 @@ class Attachment:
 
 
 def single_line(value: Any, limit: int = 900) -> str:
-    """Fold control characters and line breaks (incl. U+2028/2029/0085) to spaces."""
-    return " ".join(_UNSAFE.sub(" ", str(value or "")).split())[:limit]
+    """Fold control characters and line breaks (incl. U+2028/2029/0085) to spaces.
+
+    A literal RFC 2047 encoded word in user data (``=?UTF-8?Q?=0A?=``) is broken
+    up as well: Python's header folding decodes and re-emits it, and a decoded
+    newline would end the header section (python/cpython#121650).
+    """
+    text = " ".join(_UNSAFE.sub(" ", str(value or "")).split())[:limit]
+    return text.replace("=?", "= ?")
 
 
 def _environment(override_dir: Path | None) -> Environment:

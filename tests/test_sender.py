@@ -1,0 +1,243 @@
+"""The outbox sender against a real local relay (an aiosmtpd sink we control)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.config import RelaySettings, SenderSettings, Settings
+from mailgate.dealer_settings import load_dealer_config
+from mailgate.models import DealerSetting, OutboxMail, utcnow
+from mailgate.outbound.outbox import enqueue_template
+from mailgate.outbound.send import send_pass
+
+from .conftest import free_port
+
+
+class Sink:
+    """Records delivered mails; ``replies`` scripts the answer to each DATA."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.replies: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        with self.lock:
+            reply = self.replies.pop(0) if self.replies else "250 OK"
+            if reply.startswith("250"):
+                self.received.append(
+                    (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                )
+        return reply
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, int]]:
+    handler = Sink()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def settings_for(port: int) -> Settings:
+    return replace(
+        Settings(),
+        relay=RelaySettings(host="127.0.0.1", port=port, timeout=5),
+        sender=SenderSettings(retry_base_seconds=60, retry_max_seconds=600, max_attempts=4),
+    )
+
+
+def enqueue(factory: sessionmaker[Session], n: int = 1, to: str = "anna@autohaus.example") -> None:
+    with factory() as session:
+        dealer = load_dealer_config(session)
+        enqueue_template(
+            session,
+            dealer,
+            key=f"test:{n}",
+            purpose="notification",
+            template="unassigned",
+            language="de",
+            context={
+                "inbound": {
+                    "id": n,
+                    "subject": f"Test {n}",
+                    "sender": "x@kunden.example",
+                    "received_at": "heute",
+                    "reason": "test",
+                }
+            },
+            to=[("Anna", to)],
+        )
+        session.commit()
+
+
+def rows(factory: sessionmaker[Session]) -> list[OutboxMail]:
+    with factory() as session:
+        return list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
+
+
+def test_delivers_byte_intact_with_stable_message_id(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    enqueue(dealer)
+    report = send_pass(dealer, settings_for(port))
+    assert report.sent == 1
+    [row] = rows(dealer)
+    assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+    mail_from, rcpts, raw = handler.received[0]
+    assert mail_from == "leads@autohaus.example" and rcpts == ["anna@autohaus.example"]
+    assert raw == row.raw and row.message_id.encode() in raw
+    assert b"Auto-Submitted: auto-generated" in raw
+    assert send_pass(dealer, settings_for(port)).sent == 0  # nothing twice
+
+
+def test_enqueue_is_idempotent(dealer) -> None:  # type: ignore[no-untyped-def]
+    enqueue(dealer, 7)
+    enqueue(dealer, 7)
+    assert len(rows(dealer)) == 1
+
+
+def test_451_is_retried_after_the_backoff(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    handler.replies = ["451 4.3.0 try later"]
+    enqueue(dealer)
+    now = utcnow()
+    assert send_pass(dealer, settings_for(port), now=now).retried == 1
+    [row] = rows(dealer)
+    assert row.status == "pending" and row.attempts == 1 and "451" in (row.last_error or "")
+    delay = (row.next_attempt_at - now).total_seconds()
+    assert 60 <= delay <= 66  # base 60 s plus at most 10 % jitter
+    assert send_pass(dealer, settings_for(port), now=now + timedelta(seconds=30)).sent == 0
+    assert send_pass(dealer, settings_for(port), now=now + timedelta(seconds=70)).sent == 1
+    assert len(handler.received) == 1 and rows(dealer)[0].status == "sent"
+
+
+def test_550_is_dead_after_one_attempt_and_the_admin_is_told(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    handler.replies = ["550 5.1.1 no such user"]
+    enqueue(dealer)
+    assert send_pass(dealer, settings_for(port)).dead == 1
+    dead, notice = rows(dealer)
+    assert dead.status == "dead" and dead.attempts == 1 and "550" in (dead.last_error or "")
+    assert notice.purpose == "delivery_failure" and notice.recipients == ["admin@autohaus.example"]
+    assert b"no such user" in notice.raw
+    # the notice itself bounces: it is dead, but no notice about the notice
+    handler.replies = ["550 5.1.1 admin gone too"]
+    assert send_pass(dealer, settings_for(port)).dead == 1
+    assert len(rows(dealer)) == 2
+
+
+def test_relay_down_keeps_the_mail_and_delivers_later(dealer) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()  # nothing listens here yet
+    enqueue(dealer)
+    now = utcnow()
+    assert send_pass(dealer, settings_for(port), now=now).retried == 1
+    [row] = rows(dealer)
+    assert row.status == "pending" and "unreachable" in (row.last_error or "")
+    handler = Sink()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert send_pass(dealer, settings_for(port), now=now + timedelta(hours=1)).sent == 1
+    finally:
+        controller.stop()
+    assert len(handler.received) == 1
+
+
+def test_temporary_failures_give_up_after_max_attempts(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    handler.replies = ["421 4.3.2 busy"] * 10
+    enqueue(dealer)
+    now = utcnow()
+    for hour in range(4):
+        send_pass(dealer, settings_for(port), now=now + timedelta(hours=hour))
+    statuses = [(r.purpose, r.status) for r in rows(dealer)]
+    assert statuses[0] == ("notification", "dead") and statuses[1][0] == "delivery_failure"
+    assert "gave up after 4 attempts" in (rows(dealer)[0].last_error or "")
+
+
+def test_send_mails_off_and_no_relay_suppress(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    enqueue(dealer, 1)
+    with dealer() as session:
+        row = session.get(DealerSetting, "dealer")
+        session.execute(
+            update(DealerSetting)
+            .where(DealerSetting.section == "dealer")
+            .values(data={**row.data, "send_mails": False})
+        )
+        session.commit()
+    assert send_pass(dealer, settings_for(port)).suppressed == 1
+    assert rows(dealer)[0].status == "suppressed" and handler.received == []
+    with dealer() as session:
+        session.execute(
+            update(DealerSetting)
+            .where(DealerSetting.section == "dealer")
+            .values(data={**row.data, "send_mails": True})
+        )
+        session.commit()
+    enqueue(dealer, 2)
+    no_relay = replace(settings_for(port), relay=RelaySettings(host=""))
+    assert send_pass(dealer, no_relay).suppressed == 1
+    assert rows(dealer)[1].last_error == "no relay configured" and handler.received == []
+
+
+def test_partial_recipient_refusal_is_recorded(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+
+    async def handle_RCPT(server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if address.startswith("gone"):
+            return "550 5.1.1 unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    handler.handle_RCPT = handle_RCPT  # type: ignore[attr-defined]
+    with dealer() as session:
+        dealer_config = load_dealer_config(session)
+        enqueue_template(
+            session,
+            dealer_config,
+            key="multi",
+            purpose="notification",
+            template="unassigned",
+            language="en",
+            context={
+                "inbound": {
+                    "id": 1,
+                    "subject": "s",
+                    "sender": "x",
+                    "received_at": "now",
+                    "reason": "r",
+                }
+            },
+            to=[("", "anna@autohaus.example"), ("", "gone@autohaus.example")],
+        )
+        session.commit()
+    assert send_pass(dealer, settings_for(port)).sent == 1
+    [row] = rows(dealer)
+    assert row.status == "sent" and "gone@autohaus.example: 550" in (row.last_error or "")
+
+
+def test_two_concurrent_senders_deliver_each_mail_once(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    for n in range(50):
+        enqueue(dealer, n)
+    threads = [
+        threading.Thread(target=send_pass, args=(dealer, settings_for(port))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [raw.split(b"Message-ID: ")[1].split(b"\r\n")[0] for _, _, raw in handler.received]
+    assert len(ids) == 50 and len(set(ids)) == 50
+    assert {r.status for r in rows(dealer)} == {"sent"}

@@ -109,6 +109,8 @@ class InboundMail(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # claims of this mail on its own, after an interrupted attempt: counts towards "poison"
+    solo_attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None] = mapped_column()
     processed_at: Mapped[datetime | None] = mapped_column()

@@ -104,22 +104,20 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _interrupted(now: datetime) -> Any:
+    """Rows whose worker died or whose lease ran out mid-processing."""
+    return (InboundMail.status == InboundStatus.PROCESSING) & (InboundMail.lease_until < now)
+
+
 def _claimable(now: datetime) -> Any:
-    return or_(
-        InboundMail.status == InboundStatus.RECEIVED,
-        (InboundMail.status == InboundStatus.PROCESSING) & (InboundMail.lease_until < now),
-    )
+    return or_(InboundMail.status == InboundStatus.RECEIVED, _interrupted(now))
 
 
 def _fail_poison(session: Session, config: WorkerSettings, now: datetime) -> None:
-    """Rows whose claims expired ``max_attempts`` times killed their workers: park them."""
+    """A mail that was interrupted ``max_attempts`` times *on its own* killed its workers."""
     session.execute(
         update(InboundMail)
-        .where(
-            InboundMail.status == InboundStatus.PROCESSING,
-            InboundMail.lease_until < now,
-            InboundMail.attempts >= config.max_attempts,
-        )
+        .where(_interrupted(now), InboundMail.solo_attempts >= config.max_attempts)
         .values(
             status=InboundStatus.FAILED,
             status_reason=f"processing was interrupted {config.max_attempts} times "
@@ -130,17 +128,26 @@ def _fail_poison(session: Session, config: WorkerSettings, now: datetime) -> Non
 
 
 def _claim(
-    session: Session, ids: Sequence[int], me: str, config: WorkerSettings, now: datetime
+    session: Session,
+    ids: Sequence[int],
+    me: str,
+    config: WorkerSettings,
+    now: datetime,
+    *,
+    solo: bool = False,
 ) -> list[int]:
+    values: dict[str, Any] = {
+        "status": InboundStatus.PROCESSING,
+        "claimed_by": me,
+        "lease_until": now + timedelta(seconds=config.lease_seconds),
+        "attempts": InboundMail.attempts + 1,
+    }
+    if solo:
+        values["solo_attempts"] = InboundMail.solo_attempts + 1
     claimed = session.scalars(
         update(InboundMail)
         .where(InboundMail.id.in_(list(ids)), _claimable(now))
-        .values(
-            status=InboundStatus.PROCESSING,
-            claimed_by=me,
-            lease_until=now + timedelta(seconds=config.lease_seconds),
-            attempts=InboundMail.attempts + 1,
-        )
+        .values(**values)
         .returning(InboundMail.id)
     ).all()
     return sorted(claimed)
@@ -149,17 +156,31 @@ def _claim(
 def claim_batch(
     factory: sessionmaker[Session], me: str, config: WorkerSettings, now: datetime
 ) -> list[int]:
-    """Claim up to ``batch_size`` mails (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    """Claim work by compare-and-set (SKIP LOCKED on PostgreSQL).
+
+    Interrupted mails come back one at a time: when a worker dies in the middle
+    of a batch, nobody knows which mail (if any) killed it, so each suspect is
+    retried alone and only solo interruptions count towards giving up.
+    Otherwise up to ``batch_size`` fresh mails are claimed together.
+    """
+    postgres = factory.kw["bind"].dialect.name == "postgresql"
     with factory() as session:
         _fail_poison(session, config, now)
-        candidates = select(InboundMail.id).where(_claimable(now)).order_by(InboundMail.id)
-        candidates = candidates.limit(config.batch_size)
-        if session.get_bind().dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        ids = list(session.scalars(candidates))
-        claimed = _claim(session, ids, me, config, now) if ids else []
+        for condition, limit, solo in (
+            (_interrupted(now), 1, True),
+            (InboundMail.status == InboundStatus.RECEIVED, config.batch_size, False),
+        ):
+            candidates = select(InboundMail.id).where(condition).order_by(InboundMail.id)
+            candidates = candidates.limit(limit)
+            if postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(session.scalars(candidates))
+            if ids:
+                claimed = _claim(session, ids, me, config, now, solo=solo)
+                session.commit()
+                return claimed
         session.commit()
-    return claimed
+    return []
 
 
 def claim_ids(

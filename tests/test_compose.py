@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import email
+import re
 from email import policy
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailgate.outbound.compose import build_message, environment, make_message_id, render_mail
+from mailgate.outbound.compose import (
+    Attachment,
+    build_message,
+    environment,
+    format_price,
+    make_message_id,
+    render_mail,
+)
 
 CONTEXT = {
     "lead": {
@@ -70,8 +79,95 @@ def test_unknown_language_falls_back_to_german() -> None:
 
 def test_html_templates_are_autoescaped_and_text_templates_are_not() -> None:
     env = environment()
-    assert env.autoescape("de/notification.html") is True
-    assert env.autoescape("de/notification.txt") is False
+    names = env.list_templates()
+    assert {n.split("/")[0] for n in names} == {"de", "en"}
+    for name in names:
+        # W2: the environment that renders mail HTML must escape, for every template
+        assert env.autoescape(name) is name.endswith(".html"), name
+
+
+XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+UNASSIGNED = {
+    "inbound": {
+        "id": 7,
+        "subject": XSS,
+        "sender": XSS,
+        "received_at": "20.11.2026 10:00",
+        "reason": XSS,
+    },
+    "dealer_name": XSS,
+}
+FAILED = {
+    "failed": {
+        "id": 9,
+        "purpose": XSS,
+        "recipients": [XSS, "anna@autohaus.example"],
+        "subject": XSS,
+        "error": XSS,
+    },
+    "dealer_name": XSS,
+}
+
+
+def xss_notification() -> dict:
+    lead = {k: XSS for k in ("source", "kind", "subject", "message", "received_at")}
+    lead |= {"id": 42, "url": "javascript:alert(3)"}
+    lead["vehicle"] = {k: XSS for k in ("make", "model", "price", "vin", "listing_id")}
+    customer = {k: XSS for k in ("name", "email", "phone", "street", "postcode", "city")}
+    return {
+        "lead": lead,
+        "customer": customer,
+        "assignee": {"name": XSS, "email": XSS},
+        "dealer_name": XSS,
+    }
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("name", ["notification", "unassigned", "delivery_failure"])
+def test_no_field_of_any_template_reaches_the_html_unescaped(name: str, language: str) -> None:
+    context = {"notification": xss_notification(), "unassigned": UNASSIGNED}.get(name, FAILED)
+    mail = render_mail(name, language, context)
+    assert "<script" not in mail.html and "<img" not in mail.html
+    assert "onerror=&#34;" in mail.html or "onerror=&quot;" in mail.html
+    assert "javascript:" not in mail.html  # a non-http link is not made a link
+    assert mail.subject and "\n" not in mail.subject and mail.text.strip()
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_all_templates_render_with_the_documented_context(language: str) -> None:
+    failed = {**FAILED["failed"], "purpose": "notification", "error": "550 5.1.1 unknown"}
+    unassigned = render_mail("unassigned", language, {**UNASSIGNED, "dealer_name": "AH"})
+    notice = render_mail("delivery_failure", language, {"failed": failed, "dealer_name": "AH"})
+    assert "20.11.2026 10:00" in unassigned.text and "AH" in unassigned.html
+    assert "550 5.1.1 unknown" in notice.text and "anna@autohaus.example" in notice.html
+
+
+def test_notification_without_vehicle_data_renders() -> None:
+    lead = {**CONTEXT["lead"], "vehicle": {}, "url": ""}
+    mail = render_mail("notification", "de", {**CONTEXT, "lead": lead})
+    assert mail.subject.startswith("[Lead 42] ") and "Fahrzeug" not in mail.text
+
+
+def test_language_variants_and_override_dir(tmp_path: Path) -> None:
+    assert render_mail("notification", "EN-gb", CONTEXT).subject.startswith("[Lead 42] New")
+    (tmp_path / "de").mkdir()
+    (tmp_path / "de" / "notification.subject.txt").write_text("Eigen {{ lead.id }}\nzweite Zeile")
+    mail = render_mail("notification", "de", CONTEXT, override_dir=tmp_path)
+    assert mail.subject == "Eigen 42 zweite Zeile"  # collapsed to one line
+    assert "Bitte melden." in mail.text  # the other files still come from the package
+
+
+def test_strict_undefined_catches_a_missing_key() -> None:
+    from jinja2 import UndefinedError
+
+    with pytest.raises(UndefinedError):
+        render_mail("notification", "de", {k: v for k, v in CONTEXT.items() if k != "assignee"})
+
+
+def test_format_price() -> None:
+    assert format_price(24890.0, "de") == "24.890 €"
+    assert format_price(24890, "en") == "€24,890"
+    assert format_price("auf Anfrage", "de") == "auf Anfrage"
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -103,6 +199,40 @@ def test_message_has_the_automatic_mail_headers_and_a_stable_message_id() -> Non
     assert msg.get_body(("html",)) is not None
 
 
+def test_message_id_is_deterministic_hex_at_domain() -> None:
+    first = make_message_id("notification:1:1", "autohaus.example")
+    assert re.fullmatch(r"<[0-9a-f]{32}@autohaus\.example>", first)
+    assert first == make_message_id("notification:1:1", "autohaus.example")
+    assert make_message_id("k", "bad domain\r\n") == make_message_id("k", "localhost")
+
+
+def test_long_lines_stay_within_smtp_limits() -> None:
+    raw = build(text="Grüße " + "x" * 3000, html="<p>" + "ü" * 3000 + "</p>")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert raw.isascii()  # 7bit: no reliance on the relay's 8BITMIME
+    body = parse(raw).get_body(("plain",)).get_content()
+    assert body.strip() == "Grüße " + "x" * 3000
+
+
+def test_a_broken_original_is_attached_byte_for_byte() -> None:
+    original = b"From: a@b\r\nSubject: \xff\xfe\x00\n\rbody " + b"y" * 5000 + b"\r\n.\r\n"
+    raw = build(attachments=[Attachment("original.eml", original, "message/rfc822")])
+    msg = parse(raw)
+    [part] = list(msg.iter_attachments())
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_filename() == "original.eml"
+    assert part.get_content() == original
+    raw = build(attachments=[Attachment("x\r\nBcc: a@b.example", b"1", "no such/type\r\n")])
+    [part] = list(parse(raw).iter_attachments())
+    assert part.get_content_type() == "application/octet-stream" and "\n" not in part.get_filename()
+
+
+def test_international_domains_are_idna_encoded() -> None:
+    msg = parse(build(to=[("Jörg", "joerg@müller.example")]))
+    assert msg["To"].addresses[0].domain == "xn--mller-kva.example"
+    assert msg["To"].addresses[0].display_name == "Jörg"
+
+
 def test_long_references_are_not_encoded() -> None:
     refs = [f"<ref-{n}-{'x' * 60}@autohaus.example>" for n in range(12)]
     raw = build(in_reply_to=refs[-1], references=refs)
@@ -111,8 +241,9 @@ def test_long_references_are_not_encoded() -> None:
     assert parse(raw)["References"].split() == refs
 
 
-def test_crlf_in_customer_data_never_creates_a_header() -> None:
-    evil = "Erika\r\nBcc: victim@evil.example\r\nX-Injected: 1"
+@pytest.mark.parametrize("brk", ["\r\n", "\r", "\n", "\x00", "\u2028", "\u2029", "\x85", "\x0b"])
+def test_crlf_in_customer_data_never_creates_a_header(brk: str) -> None:
+    evil = f"Erika{brk}Bcc: victim@evil.example{brk}X-Injected: 1"
     raw = build(
         to=[(evil, "anna@autohaus.example")],
         subject=evil,
@@ -132,11 +263,29 @@ def test_crlf_in_customer_data_never_creates_a_header() -> None:
         "a b@c.example",
         "<a@b.example>",
         "a@b.example,c@d.example",
+        "jörg@b.example",
+        "a@b\u2028.example",
+        "a@",
+        "@b.example",
+        "",
     ],
 )
 def test_bad_addresses_are_rejected(address: str) -> None:
     with pytest.raises(ValueError):
         build(to=[("X", address)])
+    with pytest.raises(ValueError):
+        build(reply_to=[("X", address)])
+
+
+def test_no_recipient_and_bad_extra_headers_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        build(to=[])
+    with pytest.raises(ValueError):
+        build(extra_headers={"Bcc": "x@y.example"})
+    with pytest.raises(ValueError):
+        build(extra_headers={"X-A\r\nBcc": "x"})
+    msg = parse(build(extra_headers={"X-Lead": "1\r\nBcc: x@y.example"}))
+    assert msg["X-Lead"] == "1 Bcc: x@y.example" and "bcc" not in {k.lower() for k in msg}
 
 
 PIECES = list("abcXYZ <>\"'@:;,=?\\") + [
@@ -150,7 +299,13 @@ PIECES = list("abcXYZ <>\"'@:;,=?\\") + [
     "ü",
     "€",
     "=?UTF-8?Q?=0A?=",
+    "=?utf-8?b?DQpCY2M6IHhAZS5leGFtcGxl?=",
     "Bcc: x@e.example",
+    "\r\nBcc: evil@x.example",
+    "\t",
+    "\x0b",
+    "\x1c",
+    "L" * 120,
 ]
 DANGEROUS = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 

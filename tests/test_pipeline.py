@@ -24,6 +24,7 @@ from mailgate.models import (
 )
 from mailgate.worker import (
     claim_batch,
+    process_ids,
     process_pending,
     release_dead_local_claims,
     reprocess,
@@ -215,7 +216,8 @@ def test_a_mail_that_keeps_killing_workers_is_failed(dealer: sessionmaker[Sessio
             update(InboundMail).values(
                 status=InboundStatus.PROCESSING,
                 claimed_by="elsewhere:1:x",
-                attempts=3,
+                attempts=5,
+                solo_attempts=3,
                 lease_until=utcnow() - timedelta(seconds=1),
             )
         )
@@ -248,3 +250,25 @@ def test_concurrent_workers_process_each_mail_once(dealer: sessionmaker[Session]
         statuses = session.scalars(select(InboundMail.status)).all()
     assert sorted(set(statuses)) == ["discarded", "processed"]
     assert count(dealer, Lead) == 60 and count(dealer, OutboxMail) == 60
+
+
+def test_mails_of_an_often_interrupted_batch_are_retried_alone_not_failed(
+    dealer: sessionmaker[Session],
+) -> None:
+    ids = [store(dealer, inquiry(300 + n)) for n in range(3)]
+    with dealer() as session:
+        session.execute(
+            update(InboundMail).values(
+                status=InboundStatus.PROCESSING,
+                claimed_by="elsewhere:1:x",
+                attempts=5,  # killed five times while working on the whole batch
+                lease_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+        session.commit()
+    me = worker_identity()
+    assert claim_batch(dealer, me, SETTINGS.worker, utcnow()) == [ids[0]]  # suspects one by one
+    process_ids(dealer, [ids[0]], me)
+    process_pending(dealer, SETTINGS)
+    assert [inbound(dealer, i).status for i in ids] == ["processed"] * 3
+    assert [inbound(dealer, i).solo_attempts for i in ids] == [1, 1, 1]

@@ -1,30 +1,77 @@
-"""The read-only web UI through the Flask test client and over real HTTP."""
+"""The read-only web UI through the Flask test client (both databases) and over real HTTP.
+
+Every lead here is made the real way: the mail is stored with ``store_raw`` and
+the pipeline turns it into a lead, so the pages are tested against what the
+worker actually writes.
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 import urllib.request
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
 from mailgate.webui import create_app
 from mailgate.webui.server import WebThread
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
 from mailgate.ingest.store import store_raw
+from mailgate.models import InboundMail, Lead, utcnow
 from mailgate.worker import process_pending
 
 from .conftest import free_port
-from .mails import inquiry
+from .mails import LEAD_ADDRESS, bounce, inquiry
 
-XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+EXPECTED_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def ingest(factory: sessionmaker[Session], *mails: bytes) -> None:
     for raw in mails:
-        store_raw(factory, raw, channel="smtp")
+        store_raw(factory, raw, channel="smtp", envelope_to=[LEAD_ADDRESS])
     process_pending(factory, Settings())
+
+
+def lead_id_of(factory: sessionmaker[Session], message_id: str) -> int:
+    with factory() as session:
+        lead_id = session.scalar(
+            select(InboundMail.lead_id).where(InboundMail.message_id == message_id)
+        )
+    assert lead_id is not None, f"no lead was made from {message_id}"
+    return lead_id
+
+
+def inbound_id_of(factory: sessionmaker[Session], message_id: str) -> int:
+    with factory() as session:
+        found = session.scalar(select(InboundMail.id).where(InboundMail.message_id == message_id))
+    assert found is not None
+    return found
+
+
+def html_only(n: int, html: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Portal <noreply@portal.example>"
+    msg["To"] = LEAD_ADDRESS
+    msg["Subject"] = "Neue Anfrage"
+    msg["Message-ID"] = f"<html-{n}@portal.example>"
+    msg.set_content(html, subtype="html")
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 @pytest.fixture
@@ -32,57 +79,191 @@ def client(dealer: sessionmaker[Session]) -> FlaskClient:
     return create_app(dealer, Settings()).test_client()
 
 
-def test_list_and_detail_show_the_lead(dealer: sessionmaker[Session], client: FlaskClient) -> None:
+def page(client: FlaskClient, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, url
+    return response.get_data(as_text=True)
+
+
+def test_list_shows_the_lead_with_customer_and_due_state(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
     ingest(dealer, inquiry(1, name="Fritz Fröhlich", message="Gibt es den auch in Blau?"))
-    page = client.get("/").get_data(as_text=True)
-    assert "Fritz Fröhlich" in page and "Anna Schmidt" in page
-    assert 'class="due due-ok">ok<' in page
-    detail = client.get("/leads/1").get_data(as_text=True)
-    assert "Gibt es den auch in Blau?" in detail
-    assert "assigned" in detail and "fallback user" in detail  # protocol with reason
-    inbound = client.get("/inbound/1").get_data(as_text=True)
-    assert "processed" in inbound and "inquiry-1@autohaus-web.example" in inbound
+    body = page(client, "/")
+    assert "Fritz Fröhlich" in body and "Anna Schmidt" in body
+    assert 'class="due due-ok">ok</span>' in body
+    assert '<th scope="col">Kunde</th>' in body and '<th scope="col">Fälligkeit</th>' in body
 
 
-def test_customer_content_is_escaped(dealer: sessionmaker[Session], client: FlaskClient) -> None:
-    ingest(dealer, inquiry(2, name="Eve <b>Bold</b>", message=XSS))
-    for url in ("/", "/leads/1", "/inbound/1"):
-        page = client.get(url).get_data(as_text=True)
-        assert "<script>alert(1)" not in page and "<img src=x" not in page
-        assert "<b>Bold</b>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get("/leads/1").get_data(as_text=True)
+def test_due_state_is_colour_and_text(dealer: sessionmaker[Session], client: FlaskClient) -> None:
+    ingest(dealer, inquiry(1, name="Olga Overdue"), inquiry(2, name="Sven Soon"))
+    now = utcnow()
+    with dealer.begin() as session:
+        overdue, soon = (
+            lead_id_of(dealer, "<inquiry-1@autohaus-web.example>"),
+            lead_id_of(dealer, "<inquiry-2@autohaus-web.example>"),
+        )
+        session.execute(
+            update(Lead)
+            .where(Lead.id == overdue)
+            .values(soon_at=now - timedelta(hours=2), overdue_at=now - timedelta(hours=1))
+        )
+        session.execute(
+            update(Lead)
+            .where(Lead.id == soon)
+            .values(soon_at=now - timedelta(minutes=5), overdue_at=now + timedelta(hours=1))
+        )
+    body = page(client, "/")
+    assert 'class="due due-overdue">überfällig</span>' in body
+    assert 'class="due due-soon">bald fällig</span>' in body
+    assert "überfällig" in page(client, f"/leads/{overdue}")
 
 
-def test_unknown_ids_are_404(client: FlaskClient) -> None:
-    assert client.get("/leads/999").status_code == 404
-    assert client.get("/inbound/999").status_code == 404
+def test_detail_shows_customer_vehicle_message_and_protocol(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    ingest(dealer, inquiry(1, name="Fritz Fröhlich", message="Gibt es den auch in Blau?"))
+    lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
+    body = page(client, f"/leads/{lead_id}")
+    assert "Fritz Fröhlich" in body and "kunde1@kunden.example" in body
+    assert "Golf 8 GTI" in body and "38.450 €" in body
+    assert "Gibt es den auch in Blau?" in body
+    # The protocol: time, actor, action (German), detail (the pipeline's reason).
+    assert '<td data-label="Was">zugewiesen</td>' in body
+    assert "anna@autohaus.example: fallback user" in body
+    assert '<td data-label="Wer">System</td>' in body
 
 
-def test_health_and_security_headers(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok", "database": "ok"}
-    for url in ("/", "/healthz"):
-        headers = client.get(url).headers
-        assert "default-src 'self'" in headers["Content-Security-Policy"]
-        assert headers["X-Content-Type-Options"] == "nosniff"
+def test_dates_are_shown_in_the_dealers_time_zone(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    ingest(dealer, inquiry(1))
+    with dealer() as session:
+        lead = session.scalars(select(Lead)).one()
+        received = lead.received_at
+    local = received.astimezone(ZoneInfo("Europe/Berlin")).strftime("%d.%m.%Y %H:%M")
+    assert received.utcoffset() == timedelta(0)
+    assert f'<td data-label="Eingang">{local}</td>' in page(client, "/")
 
 
-def test_pagination(dealer: sessionmaker[Session], client: FlaskClient) -> None:
-    ingest(dealer, *(inquiry(100 + n, name=f"Kunde Nummer{n:02d}") for n in range(55)))
-    first, second = (
-        client.get("/").get_data(as_text=True),
-        client.get("/?page=2").get_data(as_text=True),
+def test_mail_content_is_escaped_everywhere(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    ingest(dealer, inquiry(1, name="Eve <b>Bold</b>", message=f"Hallo {SCRIPT} und {IMG}"))
+    lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
+    inbound_id = inbound_id_of(dealer, "<inquiry-1@autohaus-web.example>")
+    for url in ("/", f"/leads/{lead_id}", "/inbound", f"/inbound/{inbound_id}"):
+        body = page(client, url)
+        assert "<script>alert" not in body and "<img src=x" not in body, url
+        assert "<b>Bold</b>" not in body, url
+    detail = page(client, f"/leads/{lead_id}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail
+    assert "&lt;img src=x onerror=alert(1)&gt;" in detail
+
+
+def test_inbound_detail_never_renders_a_mails_html(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    html = (
+        "<html><body><p>Name: Hanna Html</p><p>E-Mail: hanna@kunden.example</p>"
+        f"<p>Nachricht: Bitte um Angebot</p>{SCRIPT}{IMG}<iframe src=x></iframe></body></html>"
     )
+    ingest(dealer, html_only(1, html))
+    inbound_id = inbound_id_of(dealer, "<html-1@portal.example>")
+    body = page(client, f"/inbound/{inbound_id}")
+    assert "Bitte um Angebot" in body and "Neue Anfrage" in body  # text and Subject header
+    for tag in ("<p>Name", "<script>alert", "<img src=x", "<iframe"):
+        assert tag not in body
+
+
+def test_inbound_list_shows_status_and_reason(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    ingest(dealer, inquiry(1), bounce(1))
+    body = page(client, "/inbound")
+    assert "verarbeitet" in body and "verworfen" in body
+    with dealer() as session:
+        reason = session.scalar(
+            select(InboundMail.status_reason).where(InboundMail.status == "discarded")
+        )
+    assert reason and reason in body
+    bounce_id = inbound_id_of(dealer, "<bounce-1@mx.autohaus.example>")
+    detail = page(client, f"/inbound/{bounce_id}")
+    assert "MAILER-DAEMON@mx.autohaus.example" in detail and reason in detail
+
+
+def test_unknown_ids_are_404_in_german(client: FlaskClient) -> None:
+    for url in ("/leads/999", "/inbound/999", "/nowhere"):
+        assert "Diese Seite gibt es nicht." in page(client, url, status=404)
+
+
+def test_empty_database_pages(client: FlaskClient) -> None:
+    assert "Noch keine Anfragen" in page(client, "/")
+    assert "Noch keine E-Mails" in page(client, "/inbound")
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_a_broken_database(tmp_path: pytest.TempPathFactory) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/db.sqlite3")
+    app = create_app(sessionmaker(engine), Settings())
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"
+    engine.dispose()
+
+
+def test_security_headers_on_every_response(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    ingest(dealer, inquiry(1))
+    lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
+    urls = ("/", f"/leads/{lead_id}", "/inbound", "/healthz", "/leads/999", "/static/style.css")
+    for url in urls:
+        response = client.get(url)
+        for name, value in EXPECTED_HEADERS.items():
+            assert response.headers.get(name) == value, (url, name)
+        response.close()
+
+
+def test_pagination_newest_first(dealer: sessionmaker[Session], client: FlaskClient) -> None:
+    ingest(dealer, *(inquiry(100 + n, name=f"Kunde Nummer{n:02d}") for n in range(55)))
+    first, second = page(client, "/"), page(client, "/?page=2")
+    assert "(55)" in first
     assert "Seite 1 von 2" in first and "Seite 2 von 2" in second
-    assert first.count("/leads/") == 50 and second.count("/leads/") == 5
+    assert first.count('<td data-label="Kunde">') == 50
+    assert second.count('<td data-label="Kunde">') == 5
+    assert "Nummer54" in first and "Nummer00" not in first
+    assert all(f"Nummer{n:02d}" in second for n in range(5))
+    assert first.index("Nummer54") < first.index("Nummer53")
+    assert 'href="/?page=2"' in first and 'href="/?page=1"' in second
+    # Nonsense page numbers are clamped, never a server error.
+    assert "Seite 2 von 2" in page(client, "/?page=99999999999999999999999")
+    assert "Seite 1 von 2" in page(client, "/?page=-3")
+    assert "Seite 1 von 2" in page(client, "/?page=abc")
 
 
 def test_served_over_http_by_waitress(dealer: sessionmaker[Session]) -> None:
     port = free_port()
     web = WebThread(create_app(dealer, Settings()), "127.0.0.1", port).start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        url = f"http://127.0.0.1:{port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
             assert json.loads(response.read()) == {"status": "ok", "database": "ok"}
             assert response.headers["Server"] == "mailgate"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        # A browser keeps its connection open; stopping must not wait for it.
+        keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        keep_alive.request("GET", "/")
+        assert keep_alive.getresponse().read()
     finally:
+        started = time.monotonic()
         web.stop()
+    assert not web.is_alive() and time.monotonic() - started < 3
+    keep_alive.close()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - the port is closed now

@@ -31,10 +31,20 @@ from jinja2 import (
 )
 
 SERIALIZE_POLICY = policy.SMTP.clone(max_line_length=998)
+# Bodies are encoded when set, under the message's own policy: 7bit-clean
+# (no reliance on the relay's 8BITMIME) with quoted-printable lines of at most
+# 76 characters (RFC 2045), which the 998 above would stretch.
+BODY_POLICY = policy.SMTP.clone(cte_type="7bit")
 LOOP_HEADER = "X-Mailgate-Origin"
 LANGUAGES = ("de", "en")
+# Everything str.splitlines() or a mail parser might treat as a line break, plus NUL.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
-_ADDR = re.compile(r"^[^@\s\"<>()\[\],;:\\]+@[A-Za-z0-9.-]+$")
+# Dot-atom characters only: no quoted local parts, no SMTPUTF8 (our relay may lack it).
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*$")
+_MIME_PART = r"[A-Za-z0-9!#$&^_.+-]{1,64}"
+_MIMETYPE = re.compile(rf"^{_MIME_PART}/{_MIME_PART}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,30 @@ def _environment(override_dir: Path | None) -> Environment:
     loaders: list[Any] = [PackageLoader("mailgate.templates", "email")]
     if override_dir is not None:
         loaders.insert(0, FileSystemLoader(str(override_dir)))
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader(loaders),
+        # W2: anything ending in .html is escaped; a test asserts this stays on.
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        # A typo in a template must fail loudly in tests, not mail an empty field.
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["price"] = format_price
+    return env
+
+
+def format_price(value: Any, language: str = "de") -> str:
+    """``24.890 €`` / ``€24,890``; anything unparseable is shown as it came."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value if value is not None else "")
+    if number != number or number in (float("inf"), float("-inf")):
+        return str(value)
+    grouped = f"{number:,.0f}"
+    if language == "en":
+        return f"€{grouped}"
+    return grouped.replace(",", ".") + " €"
 
 
 _ENVIRONMENTS: dict[Path | None, Environment] = {}
@@ -87,8 +115,14 @@ def environment(override_dir: Path | None = None) -> Environment:
 def render_mail(
     name: str, language: str, context: Mapping[str, Any], override_dir: Path | None = None
 ) -> RenderedMail:
-    """Render ``<language>/<name>.subject.txt``, ``.txt`` and ``.html``."""
-    language = language if language in LANGUAGES else "de"
+    """Render ``<language>/<name>.subject.txt``, ``.txt`` and ``.html``.
+
+    ``override_dir`` mirrors the package layout (``de/notification.txt``…) and
+    wins file by file, so a dealer can replace one template and keep the rest.
+    A language we have no templates for falls back to German, the product's
+    home language, rather than failing the mail.
+    """
+    language = normalize_language(language)
     env = environment(override_dir)
     subject = env.get_template(f"{language}/{name}.subject.txt").render(context)
     text = env.get_template(f"{language}/{name}.txt").render(context)
@@ -96,23 +130,59 @@ def render_mail(
     return RenderedMail(single_line(subject, 300), text, html)
 
 
+def normalize_language(language: str | None) -> str:
+    """``"en-GB"``/``"EN"`` -> ``"en"``; unknown -> ``"de"``."""
+    code = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return code if code in LANGUAGES else "de"
+
+
 def make_message_id(key: str, domain: str) -> str:
-    """Deterministic per idempotency key, so a re-send after a crash is the same mail."""
+    """Deterministic per idempotency key, so a re-send after a crash is the same mail.
+
+    Receivers (and the RFC 1047 duplicate window) can then recognise the copy.
+    """
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}.mailgate@{safe_domain(domain)}>"
+    return f"<{digest}@{safe_domain(domain)}>"
 
 
 def safe_domain(domain: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9.-]", "", domain or "")
-    return cleaned or "localhost"
+    """A domain usable inside a Message-ID; never fails (falls back to ``localhost``)."""
+    try:
+        return _ascii_domain(domain)
+    except ValueError:
+        return "localhost"
+
+
+def _ascii_domain(domain: str) -> str:
+    domain = (domain or "").strip().rstrip(".")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")  # müller.example -> xn--...
+        except UnicodeError as exc:
+            raise ValueError(f"not a usable mail domain: {domain!r}") from exc
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"not a usable mail domain: {domain!r}")
+    return domain.lower()
+
+
+def check_address(addr: str) -> str:
+    """Return ``local@domain`` (IDNA domain) or raise ValueError.
+
+    Used for header addresses and SMTP envelope addresses alike: a CR/LF here
+    would inject a header or an SMTP command, a non-ASCII local part would need
+    SMTPUTF8, which we do not assume the relay speaks.
+    """
+    if not isinstance(addr, str) or _UNSAFE.search(addr):
+        raise ValueError(f"not a usable mail address: {addr!r}")
+    local, at, domain = addr.strip().rpartition("@")
+    if not at or not _LOCAL.match(local):
+        raise ValueError(f"not a usable mail address: {addr!r}")
+    return f"{local}@{_ascii_domain(domain)}"
 
 
 def address(display: str, addr: str) -> Address:
     """A header address; raises ValueError for anything that is not ``local@domain``."""
-    addr = (addr or "").strip()
-    if not _ADDR.match(addr) or _UNSAFE.search(addr):
-        raise ValueError(f"not a usable mail address: {addr!r}")
-    local, _, domain = addr.rpartition("@")
+    local, _, domain = check_address(addr).rpartition("@")
     return Address(display_name=single_line(display, 200), username=local, domain=domain)
 
 
@@ -132,10 +202,17 @@ def build_message(
     extra_headers: Mapping[str, str] | None = None,
     date: datetime | None = None,
 ) -> bytes:
-    """A complete mail (text + HTML alternative, attachments) as bytes ready to send."""
-    msg = EmailMessage(policy=SERIALIZE_POLICY)
+    """A complete mail (text + HTML alternative, attachments) as bytes ready to send.
+
+    Raises ValueError for an unusable address or header name; user text in
+    display names, subject and header values is folded, never rejected.
+    """
+    if not to:
+        raise ValueError("a mail needs at least one recipient")
+    msg = EmailMessage(policy=BODY_POLICY)
     msg["Message-ID"] = single_line(message_id, 300)
-    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    when = date or datetime.now(UTC)
+    msg["Date"] = format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC))
     msg["From"] = address(from_name, from_address)
     msg["To"] = [address(name, addr) for name, addr in to]
     if reply_to:
@@ -145,22 +222,60 @@ def build_message(
         msg["In-Reply-To"] = single_line(in_reply_to, 300)
     if references:
         msg["References"] = " ".join(single_line(r, 300) for r in references)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg[LOOP_HEADER] = "1"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
+    msg["X-Auto-Response-Suppress"] = "All"  # the same for Exchange/Outlook
+    msg[LOOP_HEADER] = "1"  # the inbound classifier drops mail carrying it (loop guard)
     for name, value in (extra_headers or {}).items():
-        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
-            raise ValueError(f"bad header name {name!r}")
+        if not _HEADER_NAME.match(name) or name.lower() in _OWN_HEADERS:
+            raise ValueError(f"bad extra header name {name!r}")
         msg[name] = single_line(value)
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")
     for item in attachments:
-        maintype, _, subtype = item.mimetype.partition("/")
-        msg.add_attachment(
-            item.content,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=single_line(item.filename, 200) or "attachment",
-        )
+        _attach(msg, item)
     return msg.as_bytes(policy=SERIALIZE_POLICY)
+
+
+_OWN_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Message-ID",
+        "Date",
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Reply-To",
+        "Subject",
+        "In-Reply-To",
+        "References",
+        "Auto-Submitted",
+        "X-Auto-Response-Suppress",
+        LOOP_HEADER,
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)
+
+
+def _attach(msg: EmailMessage, item: Attachment) -> None:
+    """Attach bytes as base64, whatever they contain.
+
+    ``message/rfc822`` parts may not be base64-encoded (RFC 2046 5.2.1), and
+    an original mail is stored byte for byte, possibly with NULs, bare CRs or
+    2000-character lines; so an attached mail travels as
+    ``application/octet-stream`` with an ``.eml`` name, which mail clients open
+    the same way and which can never make composing fail.
+    """
+    mimetype = item.mimetype.strip().lower() if isinstance(item.mimetype, str) else ""
+    filename = single_line(item.filename, 200) or "attachment"
+    if mimetype.startswith("message/"):
+        mimetype = "application/octet-stream"
+        if not filename.lower().endswith(".eml"):
+            filename += ".eml"
+    if not _MIMETYPE.match(mimetype) or mimetype.startswith("multipart/"):
+        mimetype = "application/octet-stream"
+    maintype, _, subtype = mimetype.partition("/")
+    msg.add_attachment(bytes(item.content), maintype=maintype, subtype=subtype, filename=filename)

@@ -9,7 +9,9 @@ rows by compare-and-set with a lease, so two senders never send one row twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,28 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.models import OutboxMail, OutboxStatus, utcnow
-from mailgate.outbound.compose import Attachment, build_message, make_message_id, render_mail
+from mailgate.outbound.compose import (
+    Attachment,
+    build_message,
+    check_address,
+    make_message_id,
+    render_mail,
+)
+
+log = logging.getLogger("mailgate.outbound")
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+MAX_KEY_LENGTH = 255  # OutboxMail.idempotency_key; PostgreSQL would reject longer
+
+
+@dataclass(frozen=True)
+class ComposedMail:
+    """A rendered, serialised mail plus the envelope the sender needs."""
+
+    mail_from: str
+    recipients: list[str]
+    subject: str
+    message_id: str
+    raw: bytes
 
 
 def enqueue(
@@ -36,28 +59,103 @@ def enqueue(
     lead_id: int | None = None,
     send_after: datetime | None = None,
 ) -> bool:
-    """Insert one outbox row unless the key exists; returns whether it was inserted."""
-    now = utcnow()
-    values = {
-        "idempotency_key": key,
-        "purpose": purpose,
-        "lead_id": lead_id,
-        "mail_from": mail_from,
-        "recipients": list(recipients),
-        "subject": subject,
-        "message_id": message_id,
-        "raw": raw,
-        "status": OutboxStatus.PENDING.value,
-        "attempts": 0,
-        "created_at": now,
-        "send_after": send_after or now,
-        "next_attempt_at": send_after or now,
-    }
+    """Insert one outbox row unless the key exists; returns whether it was inserted.
+
+    Runs in the caller's transaction and does not commit.  ``ON CONFLICT DO
+    NOTHING`` instead of catching IntegrityError: a failed INSERT would abort
+    (PostgreSQL) or roll back the caller's whole transaction, lead included.
+    Everything that could make the INSERT itself fail is checked first, as
+    ValueError, for the same reason.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
+    if not recipients:
+        raise ValueError("an outbox mail needs at least one recipient")
+    # Envelope addresses go into SMTP commands verbatim: same checks as headers.
+    envelope_from = check_address(mail_from)
+    envelope_to = [check_address(rcpt) for rcpt in recipients]
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMail).values(**values)
-    statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    if dialect not in _INSERTS:
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    now = utcnow()
+    due = send_after or now
+    statement = (
+        _INSERTS[dialect](OutboxMail)
+        .values(
+            idempotency_key=key,
+            purpose=purpose[:64],
+            lead_id=lead_id,
+            mail_from=envelope_from,
+            recipients=envelope_to,
+            subject=subject[:998],
+            message_id=message_id[:998],
+            raw=raw,
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            created_at=now,
+            send_after=due,
+            next_attempt_at=due,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
     return bool(session.execute(statement).rowcount)
+
+
+def compose_template(
+    dealer: DealerConfig,
+    *,
+    key: str,
+    template: str,
+    language: str,
+    context: Mapping[str, Any],
+    to: Sequence[tuple[str, str]],
+    reply_to: Sequence[tuple[str, str]] = (),
+    attachments: Sequence[Attachment] = (),
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    override_dir: Path | None = None,
+) -> ComposedMail:
+    """Render and serialise a templated mail from the dealership; no database.
+
+    Kept apart from :func:`enqueue_template` so the sender can compose an
+    admin notice *before* opening the transaction that marks a mail dead.
+    """
+    rendered = render_mail(
+        template, language, {**context, "dealer_name": dealer.name}, override_dir
+    )
+    sender = dealer.sender_address
+    message_id = make_message_id(key, sender.rpartition("@")[2])
+    raw = build_message(
+        from_name=dealer.from_name,
+        from_address=sender,
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        reply_to=_usable(reply_to, key),
+        in_reply_to=in_reply_to,
+        references=references,
+        attachments=attachments,
+    )
+    return ComposedMail(sender, [addr for _, addr in to], rendered.subject, message_id, raw)
+
+
+def _usable(reply_to: Sequence[tuple[str, str]], key: str) -> list[tuple[str, str]]:
+    """Drop Reply-To addresses we cannot put in a header.
+
+    Reply-To usually carries the customer's address as parsed from a portal
+    mail; a malformed one must not cost the salesperson the notification.
+    """
+    usable = []
+    for name, addr in reply_to:
+        try:
+            check_address(addr)
+        except ValueError:
+            log.warning("outbox %s: dropping unusable Reply-To %r", key, addr)
+            continue
+        usable.append((name, addr))
+    return usable
 
 
 def enqueue_template(
@@ -78,49 +176,70 @@ def enqueue_template(
     send_after: datetime | None = None,
     override_dir: Path | None = None,
 ) -> bool:
-    """Render a template pair and enqueue the composed mail."""
+    """Render a template trio and enqueue the composed mail (no commit)."""
     if session.scalar(select(OutboxMail.id).where(OutboxMail.idempotency_key == key)):
         return False  # already queued: do not even render
-    rendered = render_mail(
-        template, language, {**context, "dealer_name": dealer.name}, override_dir
-    )
-    sender = dealer.sender_address
-    message_id = make_message_id(key, sender.rpartition("@")[2])
-    raw = build_message(
-        from_name=dealer.from_name,
-        from_address=sender,
+    mail = compose_template(
+        dealer,
+        key=key,
+        template=template,
+        language=language,
+        context=context,
         to=to,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=message_id,
         reply_to=reply_to,
+        attachments=attachments,
         in_reply_to=in_reply_to,
         references=references,
-        attachments=attachments,
+        override_dir=override_dir,
     )
+    return enqueue_composed(
+        session, mail, key=key, purpose=purpose, lead_id=lead_id, send_after=send_after
+    )
+
+
+def enqueue_composed(
+    session: Session,
+    mail: ComposedMail,
+    *,
+    key: str,
+    purpose: str,
+    lead_id: int | None = None,
+    send_after: datetime | None = None,
+) -> bool:
+    """:func:`enqueue` for a :class:`ComposedMail`."""
     return enqueue(
         session,
         key=key,
         purpose=purpose,
-        mail_from=sender,
-        recipients=[addr for _, addr in to],
-        raw=raw,
-        subject=rendered.subject,
-        message_id=message_id,
+        mail_from=mail.mail_from,
+        recipients=mail.recipients,
+        raw=mail.raw,
+        subject=mail.subject,
+        message_id=mail.message_id,
         lead_id=lead_id,
         send_after=send_after,
+    )
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        (OutboxMail.status == OutboxStatus.PENDING) & (OutboxMail.next_attempt_at <= now),
+        (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.lease_until < now),
     )
 
 
 def claim_due(
     session: Session, me: str, now: datetime, *, limit: int = 100, lease_seconds: int = 300
 ) -> list[OutboxMail]:
-    """Claim due rows (pending, or sending with an expired lease) and commit the claim."""
-    claimable = or_(
-        (OutboxMail.status == OutboxStatus.PENDING) & (OutboxMail.next_attempt_at <= now),
-        (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.lease_until < now),
-    )
+    """Claim due rows (pending, or sending with an expired lease) and commit the claim.
+
+    The claim is committed before anyone talks to the relay, so a second
+    sender sees ``sending`` and skips the row.  The UPDATE repeats the WHERE
+    (compare-and-set): on SQLite ``BEGIN IMMEDIATE`` already serialises
+    claimers, on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets two senders take
+    disjoint batches instead of queueing behind each other.
+    """
+    claimable = _claimable(now)
     candidates = select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
@@ -146,3 +265,23 @@ def claim_due(
     ).all()
     session.commit()
     return list(rows)
+
+
+def renew_claim(session: Session, row_id: int, me: str, until: datetime) -> bool:
+    """Extend our lease on one row right before sending it; False if we lost it.
+
+    A long pass (slow relay, many mails) can outlive the lease taken at claim
+    time; checking here keeps a row another sender has since re-claimed from
+    being sent by both.  Commits, like the claim.
+    """
+    renewed = session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.id == row_id,
+            OutboxMail.claimed_by == me,
+            OutboxMail.status == OutboxStatus.SENDING,
+        )
+        .values(lease_until=until)
+    ).rowcount
+    session.commit()
+    return bool(renewed)

@@ -1,19 +1,26 @@
-"""The outbox sender: delivers claimed mails through the configured SMTP relay.
+"""The outbox sender (flow step 4): delivers claimed mails through the SMTP relay.
 
 4xx replies, timeouts and connection failures are temporary: the mail goes back
 to ``pending`` with exponential backoff (plus a little jitter so a recovering
 relay is not hit by every mail at once).  5xx is permanent: the mail is ``dead``
 after one attempt and the dealer's admin gets a ``delivery_failure`` notice —
 never for a dead notice itself, so a broken admin address cannot loop.
+
+Delivery is at-least-once: a crash after the relay accepted DATA but before
+``sent`` is committed sends the mail again, with the same Message-ID
+(RFC 1047's duplicate window cannot be closed from the client side).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import smtplib
+import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,10 +30,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate.config import RelaySettings, Settings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.models import OutboxMail, OutboxStatus, utcnow
-from mailgate.outbound.outbox import claim_due, enqueue_template
+from mailgate.outbound.outbox import (
+    ComposedMail,
+    claim_due,
+    compose_template,
+    enqueue_composed,
+    renew_claim,
+)
 
 log = logging.getLogger("mailgate.outbound")
 FAILURE_PURPOSE = "delivery_failure"
+TEMPORARY, PERMANENT, SENT = "temporary", "permanent", "sent"
 
 
 @dataclass
@@ -39,57 +53,101 @@ class SendReport:
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one delivery attempt came to: sent, temporary or permanent failure."""
+    """What one delivery attempt came to, and the relay's answer in plain words."""
 
-    outcome: str  # "sent" | "temporary" | "permanent"
+    outcome: str  # SENT | TEMPORARY | PERMANENT
     detail: str = ""
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _describe_refused(refused: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
+
+
 class RelayConnection:
-    """One lazily opened SMTP connection, reused for the mails of a pass."""
+    """One lazily opened SMTP connection, reused for the mails of a pass.
+
+    If the session cannot even be set up (connect, EHLO, STARTTLS, AUTH), that
+    says nothing about the mails: they all stay temporary, and the rest of the
+    pass reuses the same answer instead of waiting out one timeout per mail.
+    """
 
     def __init__(self, relay: RelaySettings) -> None:
         self._relay = relay
         self._smtp: smtplib.SMTP | None = None
+        self._broken: Attempt | None = None
 
     def _open(self) -> smtplib.SMTP:
         relay = self._relay
         if relay.security == "ssl":
+            context = ssl.create_default_context()
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context()
+                relay.host, relay.port, timeout=relay.timeout, context=context
             )
         else:
             smtp = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
+        try:
             if relay.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
-        if relay.username:
-            smtp.login(relay.username, relay.password)
+            if relay.username:
+                smtp.login(relay.username, relay.password)
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            # The relay may have dropped an idle connection between two mails;
+            # finding out with NOOP costs one round trip, finding out with MAIL
+            # would cost the mail a retry.
+            try:
+                if self._smtp.noop()[0] == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.close()
+        self._smtp = self._open()
+        return self._smtp
+
     def send(self, mail: OutboxMail) -> Attempt:
+        if self._broken is not None:
+            return self._broken
         try:
-            if self._smtp is None:
-                self._smtp = self._open()
-            refused = self._smtp.sendmail(mail.mail_from, list(mail.recipients), mail.raw)
+            smtp = self._connection()
+        except smtplib.SMTPResponseException as exc:
+            self._broken = Attempt(
+                TEMPORARY, f"relay refused the session: {exc.smtp_code} {_text(exc.smtp_error)}"
+            )
+            return self._broken
+        except (smtplib.SMTPException, OSError) as exc:
+            self._broken = Attempt(TEMPORARY, f"relay unreachable: {type(exc).__name__}: {exc}")
+            return self._broken
+        try:
+            refused = smtp.sendmail(mail.mail_from, list(mail.recipients), mail.raw)
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
-            codes = [code for code, _ in exc.recipients.values()]
-            detail = _describe_refused(exc.recipients)
-            permanent = all(code >= 500 for code in codes)
-            return Attempt("permanent" if permanent else "temporary", detail)
+            permanent = all(code >= 500 for code, _ in exc.recipients.values())
+            detail = "all recipients refused: " + _describe_refused(exc.recipients)
+            return Attempt(PERMANENT if permanent else TEMPORARY, detail)
         except smtplib.SMTPResponseException as exc:
             self.close()
-            error = exc.smtp_error
-            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
-            detail = f"relay answered {exc.smtp_code} {text}".strip()
-            permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPConnectError)
-            return Attempt("permanent" if permanent else "temporary", detail)
+            detail = f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}".strip()
+            return Attempt(PERMANENT if 500 <= exc.smtp_code < 600 else TEMPORARY, detail)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            return Attempt("temporary", f"relay unreachable: {type(exc).__name__}: {exc}")
+            return Attempt(TEMPORARY, f"connection to relay failed: {type(exc).__name__}: {exc}")
+        except ValueError as exc:
+            # smtplib refuses addresses with newlines or non-ASCII characters:
+            # retrying will not change that (rows written before enqueue checked).
+            self.close()
+            return Attempt(PERMANENT, f"mail cannot be sent: {exc}")
         if refused:
-            return Attempt("sent", "some recipients refused: " + _describe_refused(refused))
-        return Attempt("sent")
+            return Attempt(SENT, "some recipients refused: " + _describe_refused(refused))
+        return Attempt(SENT)
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -100,11 +158,28 @@ class RelayConnection:
             self._smtp = None
 
 
-def _describe_refused(refused: dict[str, tuple[int, bytes]]) -> str:
-    return "; ".join(
-        f"{rcpt}: {code} {msg.decode('utf-8', 'replace') if isinstance(msg, bytes) else msg}"
-        for rcpt, (code, msg) in refused.items()
-    )
+@dataclass
+class _Pass:
+    """Everything one pass shares, so helpers need not take ten arguments."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+    dealer: DealerConfig
+    me: str
+    start: datetime
+    started: float  # time.monotonic() at start
+    lease: timedelta
+    report: SendReport
+
+    def clock(self) -> datetime:
+        """The pass's ``now`` moved on by real elapsed time (works for a set clock too)."""
+        return self.start + timedelta(seconds=time.monotonic() - self.started)
+
+
+def _lease_for(relay: RelaySettings) -> timedelta:
+    # Longer than one mail can take (connect + EHLO + TLS + AUTH + MAIL/RCPT/DATA,
+    # each up to ``timeout``); the lease is renewed before every mail.
+    return timedelta(seconds=max(300, 10 * relay.timeout))
 
 
 def send_pass(
@@ -115,138 +190,136 @@ def send_pass(
     limit: int = 100,
     me: str = "sender",
 ) -> SendReport:
-    """Deliver every due mail once; returns what happened."""
-    now = now or utcnow()
-    report = SendReport()
-    me = f"{me}:{threading.get_ident()}:{random.getrandbits(32):08x}"
+    """Deliver (or suppress) every due mail once; returns what happened."""
+    start = now or utcnow()
+    owner = f"{me}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]
+    lease = _lease_for(settings.relay)
     with factory() as session:
         dealer = load_dealer_config(session)
-        rows = claim_due(session, me, now, limit=limit)
+        rows = claim_due(
+            session, owner, start, limit=limit, lease_seconds=int(lease.total_seconds())
+        )
+    state = _Pass(factory, settings, dealer, owner, start, time.monotonic(), lease, SendReport())
     if not rows:
-        return report
+        return state.report
     hold = None
     if not dealer.send_mails:
         hold = "send_mails is off"
     elif not settings.relay.host:
         hold = "no relay configured"
-    connection = RelayConnection(settings.relay)
+    relay = RelayConnection(settings.relay)
     try:
         for row in rows:
-            if hold:
-                _finish(factory, row, me, OutboxStatus.SUPPRESSED, hold, now)
-                report.suppressed += 1
-                continue
-            attempt = connection.send(row)
-            _record_attempt(factory, settings, dealer, row, me, attempt, now, report)
+            try:
+                if hold:
+                    if _settle(state, row, status=OutboxStatus.SUPPRESSED, last_error=hold):
+                        state.report.suppressed += 1
+                    continue
+                with factory() as session:
+                    if not renew_claim(session, row.id, owner, state.clock() + lease):
+                        log.warning("outbox %s: claim lost to another sender; skipped", row.id)
+                        continue
+                _record(state, row, relay.send(row))
+            except Exception:  # one broken row must not stop the others
+                log.exception("outbox %s: unexpected error; retried when its lease ends", row.id)
     finally:
-        connection.close()
-    return report
+        relay.close()
+    return state.report
 
 
-def _record_attempt(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    dealer: DealerConfig,
-    row: OutboxMail,
-    me: str,
-    attempt: Attempt,
-    now: datetime,
-    report: SendReport,
-) -> None:
+def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:
     attempts = row.attempts + 1
-    if attempt.outcome == "sent":
-        _finish(factory, row, me, OutboxStatus.SENT, attempt.detail or None, now, attempts)
-        report.sent += 1
-        return
-    if attempt.outcome == "temporary" and attempts < settings.sender.max_attempts:
-        delay = min(
-            settings.sender.retry_base_seconds * 2 ** (attempts - 1),
-            settings.sender.retry_max_seconds,
-        )
+    sender = state.settings.sender
+    if attempt.outcome == SENT:
+        detail = attempt.detail or None
+        if _settle(
+            state,
+            row,
+            status=OutboxStatus.SENT,
+            attempts=attempts,
+            last_error=detail,
+            sent_at=state.clock(),
+        ):
+            state.report.sent += 1
+        if detail:
+            log.warning("outbox %s sent, but %s", row.id, detail)
+    elif attempt.outcome == TEMPORARY and attempts < sender.max_attempts:
+        delay = min(sender.retry_base_seconds * 2 ** (attempts - 1), sender.retry_max_seconds)
         delay *= 1 + random.uniform(0, 0.1)
-        with factory() as session:
-            session.execute(
-                update(OutboxMail)
-                .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
-                .values(
-                    status=OutboxStatus.PENDING,
-                    attempts=attempts,
-                    claimed_by=None,
-                    lease_until=None,
-                    last_error=attempt.detail,
-                    next_attempt_at=now + timedelta(seconds=delay),
-                )
-            )
-            session.commit()
+        due = state.clock() + timedelta(seconds=delay)
+        if _settle(
+            state,
+            row,
+            status=OutboxStatus.PENDING,
+            attempts=attempts,
+            last_error=attempt.detail,
+            next_attempt_at=due,
+        ):
+            state.report.retried += 1
         log.warning("outbox %s: %s; retry in %.0f s", row.id, attempt.detail, delay)
-        report.retried += 1
-        return
-    reason = attempt.detail
-    if attempt.outcome == "temporary":
-        reason = f"gave up after {attempts} attempts: {attempt.detail}"
-    with factory() as session:
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
-            .values(
-                status=OutboxStatus.DEAD,
-                attempts=attempts,
-                claimed_by=None,
-                lease_until=None,
-                last_error=reason,
-            )
-        )
-        if row.purpose != FAILURE_PURPOSE and dealer.admin_address:
-            enqueue_template(
-                session,
-                dealer,
-                key=f"{FAILURE_PURPOSE}:{row.id}",
-                purpose=FAILURE_PURPOSE,
-                template=FAILURE_PURPOSE,
-                language=dealer.language,
-                context={
-                    "failed": {
-                        "id": row.id,
-                        "purpose": row.purpose,
-                        "recipients": list(row.recipients),
-                        "subject": row.subject,
-                        "error": reason,
-                    }
-                },
-                to=[("", dealer.admin_address)],
-                lead_id=row.lead_id,
-            )
-        session.commit()
-    log.error("outbox %s is dead: %s", row.id, reason)
-    report.dead += 1
+    else:
+        reason = attempt.detail
+        if attempt.outcome == TEMPORARY:
+            reason = f"gave up after {attempts} attempts: {attempt.detail}"
+        # Composed before the transaction: a template or address problem may cost
+        # the notice, never the dead mark; the two are committed together.
+        notice = _failure_notice(state.dealer, row, reason)
+        if _settle(
+            state, row, notice, status=OutboxStatus.DEAD, attempts=attempts, last_error=reason
+        ):
+            state.report.dead += 1
+        log.error("outbox %s is dead: %s", row.id, reason)
 
 
-def _finish(
-    factory: sessionmaker[Session],
-    row: OutboxMail,
-    me: str,
-    status: OutboxStatus,
-    detail: str | None,
-    now: datetime,
-    attempts: int | None = None,
-) -> None:
-    values: dict[str, object] = {
-        "status": status,
-        "claimed_by": None,
-        "lease_until": None,
-        "last_error": detail,
+def _failure_notice(dealer: DealerConfig, row: OutboxMail, reason: str) -> ComposedMail | None:
+    """The admin's ``delivery_failure`` mail, or None (no admin, a notice itself, or broken)."""
+    if row.purpose == FAILURE_PURPOSE or not dealer.admin_address:
+        return None
+    failed = {
+        "id": row.id,
+        "purpose": row.purpose,
+        "recipients": [str(r) for r in row.recipients],
+        "subject": row.subject,
+        "error": reason,
     }
-    if status == OutboxStatus.SENT:
-        values["sent_at"] = now
-    if attempts is not None:
-        values["attempts"] = attempts
-    with factory() as session:
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == row.id, OutboxMail.claimed_by == me)
-            .values(**values)
+    try:
+        return compose_template(
+            dealer,
+            key=f"{FAILURE_PURPOSE}:{row.id}",
+            template=FAILURE_PURPOSE,
+            language=dealer.language,
+            context={"failed": failed},
+            to=[("", dealer.admin_address)],
         )
+    except Exception:  # noqa: BLE001 - the notice is best effort, the dead mark is not
+        log.exception("outbox %s: cannot compose the delivery failure notice", row.id)
+        return None
+
+
+def _settle(
+    state: _Pass, row: OutboxMail, notice: ComposedMail | None = None, **values: object
+) -> bool:
+    """Release our claim with the attempt's outcome (+ the admin notice, atomically).
+
+    Only a row we still hold is touched: one re-claimed by another sender after
+    our lease ran out is theirs now.  Returns whether the row was ours.
+    """
+    with state.factory() as session:
+        changed = session.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == row.id,
+                OutboxMail.claimed_by == state.me,
+                OutboxMail.status == OutboxStatus.SENDING,
+            )
+            .values(claimed_by=None, lease_until=None, **values)
+        ).rowcount
+        if changed and notice is not None:
+            key = f"{FAILURE_PURPOSE}:{row.id}"
+            enqueue_composed(session, notice, key=key, purpose=FAILURE_PURPOSE, lead_id=row.lead_id)
         session.commit()
+    return bool(changed)
 
 
 def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threading.Event) -> None:
@@ -255,8 +328,9 @@ def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threadi
     while not stop.is_set():
         try:
             report = send_pass(factory, settings)
-            if report.sent or report.retried or report.dead:
+            if report.sent or report.retried or report.dead or report.suppressed:
                 log.info("outbox pass: %s", report)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
-            log.exception("outbox pass failed; retrying")
+            log.exception("outbox pass failed; next try in %s s", settings.sender.poll_interval)
         stop.wait(settings.sender.poll_interval)
+    log.info("outbox sender stopped")

@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("status_reason", sa.Text(), nullable=True),
         sa.Column("traceback", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("solo_attempts", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=255), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),

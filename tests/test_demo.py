@@ -1,38 +1,129 @@
+"""The first-run demo: its settings document, its sample mails, and seeding (both databases)."""
+
 from __future__ import annotations
 
+import email
+import re
+import tomllib
+from datetime import UTC, datetime
+from email import policy
+
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
-from mailgate.demo import seed_demo
-from mailgate.models import InboundMail, Lead, OutboxMail
+from mailgate.dealer_settings import SCHEMA, USER_KEYS, load_dealer_config, validate
+from mailgate.demo import (
+    DEMO_DEALER_NAME,
+    DEMO_SETTINGS_TOML,
+    LEAD_ADDRESS,
+    DemoError,
+    demo_mails,
+    seed_demo,
+)
+from mailgate.models import InboundMail, Lead, OutboxMail, User
+
+NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # a Monday morning
+_DOMAIN = re.compile(rb"@([A-Za-z0-9.-]+)")
 
 
-def test_demo_seeds_a_working_dealership_once(factory: sessionmaker[Session]) -> None:
-    first = seed_demo(factory, Settings())
-    assert first["stored"] == 12
-    assert first["statuses"] == {"processed": 10, "discarded": 2}
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def test_settings_document_is_complete_and_valid() -> None:
+    document = tomllib.loads(DEMO_SETTINGS_TOML)
+    for section, keys in SCHEMA.items():
+        assert set(document[section]) == set(keys), f"[{section}] should spell out every key"
+    assert all(set(user) <= set(USER_KEYS) for user in document["users"])
+    clean = validate(document)
+    assert clean["dealer"]["name"] == DEMO_DEALER_NAME
+    assert clean["dealer"]["addresses"] == [LEAD_ADDRESS]
+    assert clean["dealer"]["send_mails"] is False
+    assert clean["hours"]["mon"] == ["08:00-12:00", "13:00-18:00"]
+    assert clean["hours"]["sat"] == ["09:00-13:00"] and clean["hours"]["sun"] == []
+    assert (clean["holidays"]["country"], clean["holidays"]["subdivision"]) == ("DE", "BY")
+    roles = sorted(user["role"] for user in clean["users"])
+    assert roles == ["admin", "salesperson", "salesperson", "supervisor"]
+    by_email = {user["email"]: user for user in clean["users"]}
+    assert by_email[clean["distribution"]["fallback_user"]]["role"] == "salesperson"
+
+
+def test_demo_mails_are_varied_and_invented() -> None:
+    mails = demo_mails(NOW)
+    assert len(mails) == 12
+    messages = [parsed(raw) for raw in mails]
+    assert len({m["Message-ID"] for m in messages}) == 12
+    for raw in mails:
+        domains = {d.decode().lower().rstrip(".") for d in _DOMAIN.findall(raw)}
+        assert all(d.endswith(".example") for d in domains), domains
+    types = [m.get_content_type() for m in messages]
+    assert "text/html" in types and "multipart/report" in types
+    cp1252 = next(raw for raw in mails if b'charset="windows-1252"' in raw)
+    assert b"quoted-printable" in cp1252 and b"=80" in cp1252 and b"=FC" in cp1252
+    assert "Jürgen Weiß" in parsed(cp1252).get_content()
+    assert sum(1 for m in messages if m["Auto-Submitted"] == "auto-replied") == 1
+    mobile = messages[0]
+    assert mobile["Reply-To"] and "jan.kowalski@kunden.example" in str(mobile["Reply-To"])
+    assert demo_mails(NOW) == mails  # deterministic for a given clock
+
+
+def test_seeding_makes_a_working_dealership(factory: sessionmaker[Session]) -> None:
+    counts = seed_demo(factory, Settings(), now=NOW)
+    assert counts == {"discarded": 2, "processed": 10}
     with factory() as session:
+        config = load_dealer_config(session)
+        assert config.name == DEMO_DEALER_NAME and config.send_mails is False
+        assert session.scalar(select(func.count()).select_from(User)) == 4
         leads = session.scalars(select(Lead)).all()
-        assert len(leads) == 10
+        assert len(leads) >= 10
         assert all(lead.assignee is not None for lead in leads)
-        kinds = {lead.kind for lead in leads}
-        assert {"test_drive", "trade_in", "financing", "service", "inquiry"} <= kinds
-        discarded = session.execute(
-            select(InboundMail.message_id, InboundMail.status_reason).where(
-                InboundMail.status == "discarded"
-            )
-        ).all()
-        assert {mid for mid, _ in discarded} == {
-            "<demo-bounce@mx.demo.example>",
-            "<demo-ooo@kunden.example>",
+        assert {"test_drive", "trade_in", "financing", "service", "inquiry"} <= {
+            lead.kind for lead in leads
         }
-        assert all(reason for _, reason in discarded)
-        notified = session.scalars(select(OutboxMail.lead_id)).all()
-        assert sorted(notified) == sorted(lead.id for lead in leads)
+        notified = session.scalars(
+            select(OutboxMail.lead_id).where(OutboxMail.purpose == "notification")
+        ).all()
+        assert set(notified) == {lead.id for lead in leads}
+        discarded = dict(
+            session.execute(
+                select(InboundMail.message_id, InboundMail.status_reason).where(
+                    InboundMail.status == "discarded"
+                )
+            ).all()
+        )
+        assert set(discarded) == {
+            "<demo-bounce@mx.demo.example>",
+            "<demo-out-of-office@kunden.example>",
+        }
+        assert all(discarded.values()), "a discarded mail must say why"
         umlauts = session.scalar(select(Lead).where(Lead.message.like("%unfallfrei%")))
         assert umlauts is not None and "Fürth" in (umlauts.message or "")
-    second = seed_demo(factory, Settings())
-    assert second["stored"] == 0
-    with factory() as session:
-        assert session.scalar(select(func.count()).select_from(InboundMail)) == 12
+        assert all(
+            mail.channel == "demo" and mail.envelope_to == [LEAD_ADDRESS]
+            for mail in session.scalars(select(InboundMail))
+        )
+
+
+def test_seeding_twice_adds_nothing(factory: sessionmaker[Session]) -> None:
+    first = seed_demo(factory, Settings(), now=NOW)
+
+    def totals() -> tuple[int, ...]:
+        with factory() as session:
+            return tuple(
+                session.scalar(select(func.count()).select_from(model)) or 0
+                for model in (InboundMail, Lead, OutboxMail, User)
+            )
+
+    before = totals()
+    assert seed_demo(factory, Settings()) == first  # a later clock changes nothing either
+    assert totals() == before
+
+
+def test_refuses_a_real_dealerships_database(dealer: sessionmaker[Session]) -> None:
+    with pytest.raises(DemoError, match="Autohaus Beispiel"):
+        seed_demo(dealer, Settings(), now=NOW)
+    with dealer() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMail)) == 0
+        assert load_dealer_config(session).name == "Autohaus Beispiel"

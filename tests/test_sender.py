@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +18,7 @@ from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.models import DealerSetting, OutboxMail, utcnow
 from mailgate.outbound.outbox import enqueue_template
-from mailgate.outbound.send import send_pass
+from mailgate.outbound.send import SendReport, run_sender, send_pass
 
 from .conftest import free_port
 
@@ -27,6 +29,7 @@ class Sink:
     def __init__(self) -> None:
         self.received: list[tuple[str, list[str], bytes]] = []
         self.replies: list[str] = []
+        self.peers: list[object] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
@@ -36,6 +39,7 @@ class Sink:
                 self.received.append(
                     (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
                 )
+                self.peers.append(session.peer)
         return reply
 
 
@@ -115,7 +119,7 @@ def test_451_is_retried_after_the_backoff(dealer, sink) -> None:  # type: ignore
     [row] = rows(dealer)
     assert row.status == "pending" and row.attempts == 1 and "451" in (row.last_error or "")
     delay = (row.next_attempt_at - now).total_seconds()
-    assert 60 <= delay <= 66  # base 60 s plus at most 10 % jitter
+    assert 60 <= delay <= 66.5  # base 60 s plus at most 10 % jitter
     assert send_pass(dealer, settings_for(port), now=now + timedelta(seconds=30)).sent == 0
     assert send_pass(dealer, settings_for(port), now=now + timedelta(seconds=70)).sent == 1
     assert len(handler.received) == 1 and rows(dealer)[0].status == "sent"
@@ -143,6 +147,7 @@ def test_relay_down_keeps_the_mail_and_delivers_later(dealer) -> None:  # type: 
     assert send_pass(dealer, settings_for(port), now=now).retried == 1
     [row] = rows(dealer)
     assert row.status == "pending" and "unreachable" in (row.last_error or "")
+    assert row.attempts == 1 and row.next_attempt_at > now
     handler = Sink()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -231,13 +236,110 @@ def test_two_concurrent_senders_deliver_each_mail_once(dealer, sink) -> None:  #
     handler, port = sink
     for n in range(50):
         enqueue(dealer, n)
-    threads = [
-        threading.Thread(target=send_pass, args=(dealer, settings_for(port))) for _ in range(2)
-    ]
+    start = threading.Barrier(2)
+    reports: list[SendReport] = []
+
+    def sender() -> None:
+        start.wait()
+        # small batches so the two senders really interleave their claims
+        while (report := send_pass(dealer, settings_for(port), limit=5)).sent:
+            reports.append(report)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=120)
     ids = [raw.split(b"Message-ID: ")[1].split(b"\r\n")[0] for _, _, raw in handler.received]
     assert len(ids) == 50 and len(set(ids)) == 50
+    assert sum(r.sent for r in reports) == 50
     assert {r.status for r in rows(dealer)} == {"sent"}
+
+
+def test_one_connection_serves_the_whole_pass(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    for n in range(3):
+        enqueue(dealer, n)
+    assert send_pass(dealer, settings_for(port)).sent == 3
+    assert len(handler.peers) == 3 and len(set(handler.peers)) == 1
+
+
+def test_a_mail_smtplib_cannot_send_does_not_stop_the_others(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    enqueue(dealer, 1)
+    with dealer() as session:  # a row from before enqueue checked addresses
+        template = session.scalars(select(OutboxMail)).one()
+        session.add(
+            OutboxMail(
+                idempotency_key="legacy",
+                purpose="notification",
+                mail_from=template.mail_from,
+                recipients=["jörg@autohaus.example"],
+                subject="legacy",
+                message_id="<legacy@autohaus.example>",
+                raw=template.raw,
+            )
+        )
+        session.commit()
+    enqueue(dealer, 2)
+    report = send_pass(dealer, settings_for(port))
+    assert (report.sent, report.dead) == (2, 1)
+    statuses = {r.idempotency_key: r.status for r in rows(dealer)}
+    assert statuses == {
+        "test:1": "sent",
+        "legacy": "dead",
+        "test:2": "sent",
+        "delivery_failure:2": "pending",
+    }
+
+
+def test_relay_authentication(dealer) -> None:  # type: ignore[no-untyped-def]
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        ok = auth_data.login == b"mailgate" and auth_data.password == b"geheim"
+        return AuthResult(success=ok, handled=False)  # False: answer 535
+
+    handler, port = Sink(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,  # loopback test only
+    )
+    controller.start()
+    try:
+        enqueue(dealer)
+        wrong = replace(
+            settings_for(port),
+            relay=RelaySettings("127.0.0.1", port, "none", "mailgate", "falsch", 5),
+        )
+        now = utcnow()
+        # a rejected login is the relay's configuration, not the mail's fault: retried
+        assert send_pass(dealer, wrong, now=now).retried == 1
+        assert rows(dealer)[0].status == "pending" and "535" in (rows(dealer)[0].last_error or "")
+        right = replace(wrong, relay=replace(wrong.relay, password="geheim"))
+        assert send_pass(dealer, right, now=now + timedelta(hours=1)).sent == 1
+    finally:
+        controller.stop()
+    assert len(handler.received) == 1
+
+
+def test_run_sender_loops_until_stopped(dealer, sink) -> None:  # type: ignore[no-untyped-def]
+    handler, port = sink
+    settings = replace(
+        settings_for(port), sender=replace(settings_for(port).sender, poll_interval=0.05)
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=run_sender, args=(dealer, settings, stop))
+    thread.start()
+    try:
+        enqueue(dealer, 1)
+        deadline = time.monotonic() + 20
+        while not handler.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert len(handler.received) == 1 and rows(dealer)[0].status == "sent"

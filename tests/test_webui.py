@@ -14,6 +14,7 @@ import urllib.request
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -97,12 +98,10 @@ def test_list_shows_the_lead_with_customer_and_due_state(
 
 def test_due_state_is_colour_and_text(dealer: sessionmaker[Session], client: FlaskClient) -> None:
     ingest(dealer, inquiry(1, name="Olga Overdue"), inquiry(2, name="Sven Soon"))
+    overdue = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
+    soon = lead_id_of(dealer, "<inquiry-2@autohaus-web.example>")
     now = utcnow()
     with dealer.begin() as session:
-        overdue, soon = (
-            lead_id_of(dealer, "<inquiry-1@autohaus-web.example>"),
-            lead_id_of(dealer, "<inquiry-2@autohaus-web.example>"),
-        )
         session.execute(
             update(Lead)
             .where(Lead.id == overdue)
@@ -176,6 +175,14 @@ def test_inbound_detail_never_renders_a_mails_html(
         assert tag not in body
 
 
+def test_inbound_detail_of_an_oversized_mail_is_not_parsed(
+    dealer: sessionmaker[Session], client: FlaskClient
+) -> None:
+    raw = b"Subject: huge\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\nbody\r\n"
+    stored = store_raw(dealer, raw, channel="smtp")
+    assert "nicht angezeigt" in page(client, f"/inbound/{stored.id}")
+
+
 def test_inbound_list_shows_status_and_reason(
     dealer: sessionmaker[Session], client: FlaskClient
 ) -> None:
@@ -208,7 +215,7 @@ def test_healthz(client: FlaskClient) -> None:
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
-def test_healthz_reports_a_broken_database(tmp_path: pytest.TempPathFactory) -> None:
+def test_healthz_reports_a_broken_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/db.sqlite3")
     app = create_app(sessionmaker(engine), Settings())
     response = app.test_client().get("/healthz")

@@ -97,8 +97,10 @@ def enqueue(
             next_attempt_at=due,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        # RETURNING, not rowcount: psycopg reports -1 here, which is truthy.
+        .returning(OutboxMail.id)
     )
-    return bool(session.execute(statement).rowcount)
+    return session.execute(statement).scalar() is not None
 
 
 def compose_template(

@@ -153,6 +153,12 @@ async def _expect(reader: asyncio.StreamReader, prefix: bytes) -> bytes:
 
 
 async def _session(port: int, mails: list[bytes], latencies: list[float]) -> None:
+    """Like an MTA: reuse the connection, but open a new one every 500 mails."""
+    for start in range(0, len(mails), 500):
+        await _connection(port, mails[start : start + 500], latencies)
+
+
+async def _connection(port: int, mails: list[bytes], latencies: list[float]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     await _expect(reader, b"220")
     writer.write(b"EHLO bench.example\r\n")

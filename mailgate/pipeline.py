@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
@@ -144,8 +144,10 @@ def dedupe(job: Job) -> None:
         last_activity_at=job.now,
         reply_token=secrets.token_urlsafe(16),  # 128 bits
     )
+    # Not flushed here: the later stages fill in customer, assignee and due
+    # times, and ``notify`` flushes once, so the lead is one INSERT.  The unique
+    # dedupe_key makes a concurrent twin fail at that flush.
     job.db.add(job.lead)
-    job.db.flush()  # the unique dedupe_key makes a concurrent twin fail here
     _protocol(job, "received", f"parsed by {parsed.parser} as {parsed.source}/{parsed.kind}")
 
 
@@ -158,19 +160,17 @@ class AlreadyProcessed(Exception):
 
 
 def match_customer(job: Job) -> None:
-    """Reuse the customer with the same e-mail address, else create one."""
+    """Reuse the customer with the same (normalised) e-mail address, else create one."""
     assert job.parsed is not None and job.lead is not None
     data = job.parsed.customer
+    email = data.email.lower() if data.email else None
     customer = None
-    if data.email:
+    if email:
         customer = job.db.scalar(
-            select(Customer)
-            .where(func.lower(Customer.email) == data.email.lower())
-            .order_by(Customer.id)
-            .limit(1)
+            select(Customer).where(Customer.email == email).order_by(Customer.id).limit(1)
         )
     if customer is None:
-        customer = Customer(email=data.email, created_at=job.now)
+        customer = Customer(email=email, created_at=job.now)
         job.db.add(customer)
     for name in (
         "salutation",
@@ -187,9 +187,8 @@ def match_customer(job: Job) -> None:
         value = getattr(data, name)
         if value and not getattr(customer, name):
             setattr(customer, name, value)
-    job.db.flush()
     job.customer = customer
-    job.lead.customer_id = customer.id
+    job.lead.customer = customer
 
 
 def distribute(job: Job) -> None:
@@ -199,7 +198,7 @@ def distribute(job: Job) -> None:
     if user is None:
         _protocol(job, "unassigned", decision.reason)
         return
-    job.lead.assignee_id = user.id
+    job.lead.assignee = user
     job.lead.status = LeadStatus.ASSIGNED.value
     _protocol(job, "assigned", f"to {user.email}: {decision.reason}")
 
@@ -215,6 +214,7 @@ def schedule(job: Job) -> None:
 def notify(job: Job) -> None:
     """Enqueue the assignee's notification (the sender loop delivers it)."""
     assert job.lead is not None
+    job.db.flush()  # the lead, its customer and protocol in one go; lead.id from here on
     if job.assignee is None:
         return
     lead, customer = job.lead, job.customer
@@ -308,7 +308,7 @@ def dedupe_key(raw: bytes, view: MailView | None) -> str:
 def _protocol(job: Job, action: str, detail: str) -> None:
     assert job.lead is not None
     job.db.add(
-        ProtocolEntry(lead_id=job.lead.id, at=job.now, actor="system", action=action, detail=detail)
+        ProtocolEntry(lead=job.lead, at=job.now, actor="system", action=action, detail=detail)
     )
 
 

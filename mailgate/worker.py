@@ -248,8 +248,9 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
                 notify_unassigned(job, early.reason or "")
             savepoint.commit()
             return early
-        for stage in DB_STAGES:
-            stage(job)
+        with session.no_autoflush:  # stages add objects; notify flushes them at once
+            for stage in DB_STAGES:
+                stage(job)
         savepoint.commit()
         parser = job.parsed.parser if job.parsed else None
         return Outcome(

@@ -47,10 +47,10 @@ _TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
 # Per-connection budgets.  MTAs reuse a connection for many messages, so the
 # transaction commands get room; probing commands get little.
 COMMAND_CALL_LIMIT = {
-    "MAIL": 1000,
-    "RCPT": 5000,
-    "DATA": 1000,
-    "RSET": 1000,
+    "MAIL": 5000,
+    "RCPT": 50000,
+    "DATA": 5000,
+    "RSET": 5000,
     "NOOP": 50,
     "VRFY": 10,
     "EXPN": 10,

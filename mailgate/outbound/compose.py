@@ -9,15 +9,19 @@ otherwise RFC 2047-encodes long ``References``, which Outlook then ignores.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,8 @@ from jinja2 import (
     select_autoescape,
 )
 
-SERIALIZE_POLICY = policy.SMTP.clone(max_line_length=998)
-# Bodies are encoded when set, under the message's own policy: 7bit-clean
-# (no reliance on the relay's 8BITMIME) with quoted-printable lines of at most
-# 76 characters (RFC 2045), which the 998 above would stretch.
-BODY_POLICY = policy.SMTP.clone(cte_type="7bit")
+# CRLF line ends; headers folded only beyond 998 characters (long References intact).
+SERIALIZE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)
 LOOP_HEADER = "X-Mailgate-Origin"
 LANGUAGES = ("de", "en")
 # Everything str.splitlines() or a mail parser might treat as a line break, plus NUL.
@@ -180,10 +181,14 @@ def check_address(addr: str) -> str:
     return f"{local}@{_ascii_domain(domain)}"
 
 
-def address(display: str, addr: str) -> Address:
-    """A header address; raises ValueError for anything that is not ``local@domain``."""
-    local, _, domain = check_address(addr).rpartition("@")
-    return Address(display_name=single_line(display, 200), username=local, domain=domain)
+def address(display: str, addr: str) -> str:
+    """A header address, RFC 2047-encoded display name; ValueError if not ``local@domain``."""
+    return formataddr((single_line(display, 200), check_address(addr)), charset="utf-8")
+
+
+def _header_text(value: str) -> str:
+    """An unstructured header value (already single-line), encoded if not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8").encode(maxlinelen=76)
 
 
 def build_message(
@@ -206,35 +211,72 @@ def build_message(
 
     Raises ValueError for an unusable address or header name; user text in
     display names, subject and header values is folded, never rejected.
+
+    Built with the ``email`` package's compat32 classes and C-coded encoders
+    (``binascii``) rather than ``EmailMessage``: the modern header registry
+    re-parses every header and encodes bodies in pure Python, which made
+    composing a notification cost more than parsing the inquiry.  Safety does
+    not depend on the policy: every value is single-line before it gets here.
     """
     if not to:
         raise ValueError("a mail needs at least one recipient")
-    msg = EmailMessage(policy=BODY_POLICY)
-    msg["Message-ID"] = single_line(message_id, 300)
-    when = date or datetime.now(UTC)
-    msg["Date"] = format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC))
-    msg["From"] = address(from_name, from_address)
-    msg["To"] = [address(name, addr) for name, addr in to]
+    headers: list[tuple[str, str]] = [
+        ("Message-ID", single_line(message_id, 300)),
+        ("Date", format_datetime((date or datetime.now(UTC)).astimezone(UTC))),
+        ("From", address(from_name, from_address)),
+        ("To", ", ".join(address(name, addr) for name, addr in to)),
+    ]
     if reply_to:
-        msg["Reply-To"] = [address(name, addr) for name, addr in reply_to]
-    msg["Subject"] = single_line(subject, 300)
+        headers.append(("Reply-To", ", ".join(address(n, a) for n, a in reply_to)))
+    headers.append(("Subject", _header_text(single_line(subject, 300))))
     if in_reply_to:
-        msg["In-Reply-To"] = single_line(in_reply_to, 300)
+        headers.append(("In-Reply-To", single_line(in_reply_to, 300)))
     if references:
-        msg["References"] = " ".join(single_line(r, 300) for r in references)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
-    msg["X-Auto-Response-Suppress"] = "All"  # the same for Exchange/Outlook
-    msg[LOOP_HEADER] = "1"  # the inbound classifier drops mail carrying it (loop guard)
+        headers.append(("References", " ".join(single_line(r, 300) for r in references)))
+    headers += [
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to us
+        ("X-Auto-Response-Suppress", "All"),  # the same for Exchange/Outlook
+        (LOOP_HEADER, "1"),  # the inbound classifier drops mail carrying it (loop guard)
+    ]
     for name, value in (extra_headers or {}).items():
         if not _HEADER_NAME.match(name) or name.lower() in _OWN_HEADERS:
             raise ValueError(f"bad extra header name {name!r}")
-        msg[name] = single_line(value)
-    msg.set_content(text)
+        headers.append((name, _header_text(single_line(value))))
+
+    body: Message = _text_part(text, "plain")
     if html is not None:
-        msg.add_alternative(html, subtype="html")
-    for item in attachments:
-        _attach(msg, item)
-    return msg.as_bytes(policy=SERIALIZE_POLICY)
+        alternative = MIMEMultipart("alternative", policy=compat32)
+        alternative.attach(body)
+        alternative.attach(_text_part(html, "html"))
+        body = alternative
+    if attachments:
+        mixed = MIMEMultipart("mixed", policy=compat32)
+        mixed.attach(body)
+        for item in attachments:
+            mixed.attach(_attachment_part(item))
+        body = mixed
+    for name, value in headers:
+        body[name] = value
+    if "MIME-Version" not in body:
+        body["MIME-Version"] = "1.0"
+    return body.as_bytes(policy=SERIALIZE_POLICY)
+
+
+def _text_part(text: str, subtype: str) -> Message:
+    """UTF-8 text: 7bit when plain ASCII with short lines, else quoted-printable.
+
+    No reliance on the relay's 8BITMIME; QP lines stay within 76 characters.
+    """
+    data = text.replace("\r\n", "\n").encode("utf-8", "replace")
+    part = Message(policy=compat32)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    if data.isascii() and all(len(line) <= 900 for line in data.split(b"\n")):
+        part["Content-Transfer-Encoding"] = "7bit"
+        part.set_payload(data.decode("ascii"))
+    else:
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        part.set_payload(binascii.b2a_qp(data, istext=True).decode("ascii"))
+    return part
 
 
 _OWN_HEADERS = frozenset(
@@ -260,7 +302,7 @@ _OWN_HEADERS = frozenset(
 )
 
 
-def _attach(msg: EmailMessage, item: Attachment) -> None:
+def _attachment_part(item: Attachment) -> Message:
     """Attach bytes as base64, whatever they contain.
 
     ``message/rfc822`` parts may not be base64-encoded (RFC 2046 5.2.1), and
@@ -278,4 +320,8 @@ def _attach(msg: EmailMessage, item: Attachment) -> None:
     if not _MIMETYPE.match(mimetype) or mimetype.startswith("multipart/"):
         mimetype = "application/octet-stream"
     maintype, _, subtype = mimetype.partition("/")
-    msg.add_attachment(bytes(item.content), maintype=maintype, subtype=subtype, filename=filename)
+    part = MIMEBase(maintype, subtype, policy=compat32)
+    part.set_payload(base64.encodebytes(bytes(item.content)).decode("ascii"))
+    part["Content-Transfer-Encoding"] = "base64"
+    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+    return part

@@ -105,6 +105,8 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
         server = await start_smtp_server(handler, settings.smtp)
     log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
+    if server is not None:
+        warn_if_unconfigured(factory)
 
     await stopped.wait()
     log.info("shutting down")
@@ -118,6 +120,19 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         web.stop()
     log.info("stopped cleanly")
     return 0
+
+
+def warn_if_unconfigured(factory: sessionmaker[Session]) -> None:
+    """A fresh database has no lead addresses, so SMTP refuses every recipient: say so."""
+    from mailgate.dealer_settings import load_dealer_config
+
+    with factory() as session:
+        addresses = load_dealer_config(session).addresses
+    if not addresses:
+        log.warning(
+            "no lead addresses configured: the SMTP listener refuses every recipient. "
+            "Import the dealer settings first: mailgate settings import FILE.toml"
+        )
 
 
 def db_label(settings: Settings) -> str:

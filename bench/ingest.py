@@ -22,6 +22,7 @@ import base64
 import json
 import multiprocessing
 import os
+import quopri
 import random
 import sqlite3
 import statistics
@@ -50,43 +51,41 @@ WORDS = (
 
 
 def generate_mails(count: int, seed: int = 7) -> list[bytes]:
-    """Inquiries of 3-20 KB: plain 8bit, quoted-printable, base64, HTML alternatives."""
+    """Inquiries of 3-20 KB on the wire: plain 8bit, quoted-printable and base64 bodies."""
     rng = random.Random(seed)
     mails = []
     for n in range(count):
         size = rng.randint(3000, 20000)
-        words = []
-        while sum(len(w) + 1 for w in words) < size - 900:
-            words.append(rng.choice(WORDS))
-        text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
-        body = (
-            f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
-            f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
-            f"Nachricht: {text}\n"
-        )
-        head = (
-            f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
-            f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
-            "MIME-Version: 1.0\r\n"
-        )
-        style = n % 3
-        if style == 0:
-            part = body.encode()
-            cte = "8bit"
-        elif style == 1:
-            import quopri
-
-            part = quopri.encodestring(body.encode())
-            cte = "quoted-printable"
-        else:
-            part = base64.encodebytes(body.encode())
-            cte = "base64"
-        raw = (
-            head
-            + f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
-        ).encode()
-        mails.append(raw + part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        words = [rng.choice(WORDS) for _ in range(size // 8)]
+        raw = _inquiry(n, seed, words)
+        while len(raw) > size and len(words) > 10:  # trim to the drawn size on the wire
+            words = words[: int(len(words) * size / len(raw))]
+            raw = _inquiry(n, seed, words)
+        mails.append(raw)
     return mails
+
+
+def _inquiry(n: int, seed: int, words: list[str]) -> bytes:
+    text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+    body = (
+        f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
+        f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
+        f"Nachricht: {text}\n"
+    ).encode()
+    style = n % 3
+    if style == 0:
+        part, cte = body, "8bit"
+    elif style == 1:
+        part, cte = quopri.encodestring(body), "quoted-printable"
+    else:
+        part, cte = base64.encodebytes(body), "base64"
+    head = (
+        f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
+        f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n"
+    ).encode()
+    return head + part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 # --- servers (child processes) ------------------------------------------------

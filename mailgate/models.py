@@ -101,7 +101,6 @@ class InboundMail(Base):
     mailbox: Mapped[str | None] = mapped_column(String(255))  # IMAP account/folder
     envelope_from: Mapped[str | None] = mapped_column(String(998))
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
@@ -117,7 +116,28 @@ class InboundMail(Base):
     parser: Mapped[str | None] = mapped_column(String(64))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", use_alter=True))
 
+    raw_record: Mapped[InboundRaw] = relationship(lazy="select")
+
     __table_args__ = (Index("ix_inbound_mail_status", "status", "id"),)
+
+    @property
+    def raw(self) -> bytes:
+        """The mail exactly as received."""
+        return self.raw_record.raw
+
+
+class InboundRaw(Base):
+    """The raw bytes of an inbound mail, in a table of their own.
+
+    Kept apart from :class:`InboundMail` because that row is updated several
+    times (claim, outcome) and SQLite rewrites a whole row, blob included, on
+    every UPDATE; the bytes here are written once and never changed.
+    """
+
+    __tablename__ = "inbound_raw"
+
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class User(Base):

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import load_dealer_config
@@ -207,7 +207,10 @@ def process_ids(
         dealer = load_dealer_config(session)
         inbound_rows = list(
             session.scalars(
-                select(InboundMail).where(InboundMail.id.in_(ids)).order_by(InboundMail.id)
+                select(InboundMail)
+                .options(selectinload(InboundMail.raw_record))
+                .where(InboundMail.id.in_(ids))
+                .order_by(InboundMail.id)
             )
         )
         session.commit()
@@ -294,6 +297,8 @@ def _record(session: Session, inbound_id: int, me: str, outcome: Outcome, now: d
             claimed_by=None,
             lease_until=None,
         )
+        # A plain UPDATE: no need to search the session's objects for this row.
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailgate import pipeline
 from mailgate.config import Settings, WorkerSettings
@@ -48,7 +48,7 @@ def store(factory: sessionmaker[Session], raw: bytes, channel: str = "smtp") -> 
 
 def inbound(factory: sessionmaker[Session], inbound_id: int) -> InboundMail:
     with factory() as session:
-        row = session.get(InboundMail, inbound_id)
+        row = session.get(InboundMail, inbound_id, options=[selectinload(InboundMail.raw_record)])
         assert row is not None
         return row
 

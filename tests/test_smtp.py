@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import SmtpSettings
 from mailgate.ingest.smtp import IntakeHandler, SmtpThread, accepts_recipient
-from mailgate.models import InboundMail
+from mailgate.models import InboundMail, InboundRaw
 
 from .conftest import free_port
 from .mails import LEAD_ADDRESS, inquiry
@@ -34,7 +34,7 @@ class Listener:
 
     def raws(self) -> list[bytes]:
         with self.factory() as session:
-            return list(session.scalars(select(InboundMail.raw).order_by(InboundMail.id)))
+            return list(session.scalars(select(InboundRaw.raw).order_by(InboundRaw.inbound_id)))
 
 
 def start_listener(factory: sessionmaker[Session], **overrides: Any) -> tuple[SmtpThread, Listener]:
@@ -148,9 +148,9 @@ def _failing_store(factory: sessionmaker[Session], mails: Any) -> Any:
     with factory() as session:
         for mail in mails:
             raw = mail.raw
-            session.add(
-                InboundMail(channel="smtp", raw=raw, size=len(raw), sha256="x", envelope_to=[])
-            )
+            row = InboundMail(channel="smtp", size=len(raw), sha256="x", envelope_to=[])
+            row.raw_record = InboundRaw(raw=raw)
+            session.add(row)
         session.flush()
         raise OSError("disk full: /var/lib/mailgate/secret-path")
 

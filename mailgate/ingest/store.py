@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate.models import InboundMail, InboundStatus, utcnow
+from mailgate.models import InboundMail, InboundRaw, InboundStatus, utcnow
 
 log = logging.getLogger("mailgate.ingest")
 
@@ -90,7 +90,6 @@ def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) ->
                 "mailbox": mail.mailbox,
                 "envelope_from": (mail.envelope_from or "")[:998] or None,
                 "envelope_to": list(mail.envelope_to),
-                "raw": mail.raw,
                 "size": len(mail.raw),
                 "sha256": hashlib.sha256(mail.raw).hexdigest(),
                 "message_id": extract_message_id(mail.raw),
@@ -103,6 +102,13 @@ def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) ->
         # not the ORM unit of work: this is the hot path of intake.
         statement = insert(InboundMail).returning(InboundMail.id, sort_by_parameter_order=True)
         ids = session.execute(statement, rows).scalars().all()
+        session.execute(
+            insert(InboundRaw),
+            [
+                {"inbound_id": new_id, "raw": mail.raw}
+                for new_id, mail in zip(ids, mails, strict=True)
+            ],
+        )
         session.commit()
     stored = [
         StoredMail(id=new_id, sha256=row["sha256"], message_id=row["message_id"])

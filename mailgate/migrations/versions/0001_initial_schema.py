@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 08:14:45.161501
+Create Date: 2026-11-22 09:23:45.549831
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ def upgrade() -> None:
         sa.Column("mailbox", sa.String(length=255), nullable=True),
         sa.Column("envelope_from", sa.String(length=998), nullable=True),
         sa.Column("envelope_to", sa.JSON(), nullable=False),
-        sa.Column("raw", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("message_id", sa.String(length=998), nullable=True),
@@ -97,6 +96,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_inbound_mail_sha256"), ["sha256"], unique=False)
         batch_op.create_index("ix_inbound_mail_status", ["status", "id"], unique=False)
 
+    op.create_table(
+        "inbound_raw",
+        sa.Column("inbound_id", sa.Integer(), nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inbound_id"],
+            ["inbound_mail.id"],
+        ),
+        sa.PrimaryKeyConstraint("inbound_id"),
+    )
     op.create_table(
         "lead",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -212,6 +221,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_lead_assignee_id"))
 
     op.drop_table("lead")
+    op.drop_table("inbound_raw")
     with op.batch_alter_table("inbound_mail", schema=None) as batch_op:
         batch_op.drop_index("ix_inbound_mail_status")
         batch_op.drop_index(batch_op.f("ix_inbound_mail_sha256"))

@@ -136,3 +136,59 @@ def test_serve_receives_over_smtp_serves_web_and_stops_on_sigterm(tmp_path: Path
         code = proc.wait(timeout=30)
     assert code == 0, (install.root / "serve.log").read_text()
     assert "stopped cleanly" in (install.root / "serve.log").read_text() or code == 0
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mails" / "generic"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "name", "email", "phrase"),
+    [
+        (
+            "website-form-utf8-qp.eml",
+            "Lieselotte Müller-Lüdenscheidt",
+            "l.mueller@kunden.example",
+            "Probefahrt mit dem Tiguan",
+        ),
+        ("outlook-cp1252-8bit.eml", "Jürgen Weiß", "j.weiss@kunden.example", "Grüße aus Fürth"),
+    ],
+)
+def test_fixture_mails_through_the_pipe_become_leads(
+    install: Install, fixture: str, name: str, email: str, phrase: str
+) -> None:
+    raw = (FIXTURES / fixture).read_bytes()
+    assert (
+        install.run(
+            "ingest", "--from", "sender@x.example", "--to", LEAD_ADDRESS, stdin=raw
+        ).returncode
+        == 0
+    )
+    [lead] = jsonl(install.run("leads", "--json").stdout)
+    assert lead["customer"]["name"] == name and lead["customer"]["email"] == email
+    parsed = jsonl(install.run("parse", str(FIXTURES / fixture)).stdout)[0]
+    assert phrase in parsed["message"]
+    [row] = jsonl(install.run("inbound", "--json").stdout)
+    assert row["status"] == "processed" and row["size"] == len(raw)
+
+
+def test_worker_sender_tick_and_reprocess_commands(install: Install, tmp_path: Path) -> None:
+    mail = tmp_path / "a.eml"
+    mail.write_bytes(inquiry(31))
+    # `ingest` stores and processes; `reprocess` runs the stored mail again
+    assert install.run("ingest", str(mail)).returncode == 0
+    result = install.run("reprocess", "1")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["requeued"] == 1
+    assert jsonl(install.run("inbound", "--json").stdout)[0]["status"] == "processed"
+    assert len(jsonl(install.run("leads", "--json").stdout)) == 1  # no second lead
+    assert json.loads(install.run("worker", "--once").stdout)["claimed"] == 0
+    # no relay configured: the notification is recorded, not sent
+    assert json.loads(install.run("sender", "--once").stdout)["suppressed"] == 1
+    assert json.loads(install.run("tick", "--now", "2026-12-01T09:00:00+01:00").stdout) == {
+        "sent": 0,
+        "retried": 0,
+        "dead": 0,
+        "suppressed": 0,
+    }
+    assert install.run("tick", "--now", "2026-12-01T09:00").returncode == 2  # no offset
+    assert install.run("reprocess").returncode == 2

@@ -32,8 +32,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Create an engine with the durability pragmas mailgate relies on."""
+def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> Engine:
+    """Create an engine with the durability pragmas mailgate relies on.
+
+    ``reader=True`` (SQLite only) starts transactions DEFERRED, so a session
+    that only reads (web pages) never holds the single write lock that SMTP
+    intake needs; writers start IMMEDIATE so they never deadlock on upgrade.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -46,7 +51,7 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             max_overflow=20,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "begin", _sqlite_begin_deferred if reader else _sqlite_on_begin)
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -68,6 +73,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

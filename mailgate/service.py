@@ -86,12 +86,16 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
 
-    web = None
+    web = reader = None
     if "web" in roles and settings.web.enabled:
         from mailgate.webui import create_app
         from mailgate.webui.server import WebThread
 
-        web = WebThread(create_app(factory, settings), settings.web.host, settings.web.port)
+        # The web UI only reads so far: its own engine, whose transactions never
+        # take SQLite's write lock away from SMTP intake.
+        reader = db.create_db_engine(settings.database_url, reader=True)
+        web_factory = db.make_session_factory(reader)
+        web = WebThread(create_app(web_factory, settings), settings.web.host, settings.web.port)
         web.start()
         log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
     if "worker" in roles:
@@ -112,12 +116,15 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     log.info("shutting down")
     if server is not None:
         server.close()
+        handler.close()
     runtime.stop.set()
     runtime.wakeup.set()
     for thread in runtime.threads:
         await asyncio.to_thread(thread.join, 30)
     if web is not None:
         web.stop()
+    if reader is not None:
+        reader.dispose()
     log.info("stopped cleanly")
     return 0
 

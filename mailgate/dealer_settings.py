@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailgate.models import DealerSetting, User, UserRole
+from mailgate.toml_writer import dump_settings_toml
 
 
 class SettingsError(ValueError):
@@ -329,7 +330,7 @@ def stored_document(session: Session) -> dict[str, Any]:
 
 def export_settings(session: Session) -> str:
     """The stored settings as TOML that ``import_settings`` accepts unchanged."""
-    return dump_toml(stored_document(session))
+    return dump_settings_toml(stored_document(session), SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -378,47 +379,3 @@ def load_dealer_config(session: Session) -> DealerConfig:
         reminder_before=parse_duration(doc["escalation"]["reminder_before"]),
         document=doc,
     )
-
-
-def dump_toml(document: dict[str, Any]) -> str:
-    """A small TOML writer for this document's shapes (tables, arrays of tables)."""
-    lines: list[str] = []
-    for section in SCHEMA:
-        lines.append(f"[{section}]")
-        for key, value in document[section].items():
-            if key == "rules":
-                continue
-            lines.append(f"{key} = {_toml_value(value)}")
-        for rule in document[section].get("rules", []) if section == "escalation" else []:
-            lines.append("")
-            lines.append("[[escalation.rules]]")
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in rule.items())
-        lines.append("")
-    for section in ("users", "groups", "imap"):
-        for item in document[section]:
-            lines.append(f"[[{section}]]")
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
-            lines.append("")
-    return "\n".join(lines)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)

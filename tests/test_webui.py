@@ -29,7 +29,6 @@ from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, utcnow
 from mailgate.worker import process_pending
 
-from .conftest import free_port
 from .mails import LEAD_ADDRESS, bounce, inquiry
 
 SCRIPT = "<script>alert(1)</script>"
@@ -255,8 +254,9 @@ def test_pagination_newest_first(dealer: sessionmaker[Session], client: FlaskCli
 
 
 def test_served_over_http_by_waitress(dealer: sessionmaker[Session]) -> None:
-    port = free_port()
-    web = WebThread(create_app(dealer, Settings()), "127.0.0.1", port).start()
+    # port 0: the kernel picks a free port at bind time (no race with other tests)
+    web = WebThread(create_app(dealer, Settings()), "127.0.0.1", 0).start()
+    port = web.server.effective_port
     try:
         url = f"http://127.0.0.1:{port}/healthz"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback

@@ -18,7 +18,6 @@ from mailgate.config import SmtpSettings
 from mailgate.ingest.smtp import IntakeHandler, SmtpThread, accepts_recipient
 from mailgate.models import InboundMail, InboundRaw
 
-from .conftest import free_port
 from .mails import LEAD_ADDRESS, inquiry
 
 
@@ -39,12 +38,12 @@ class Listener:
 
 def start_listener(factory: sessionmaker[Session], **overrides: Any) -> tuple[SmtpThread, Listener]:
     store = overrides.pop("store_batch", None)
-    settings = SmtpSettings(port=free_port(), **overrides)
+    settings = SmtpSettings(port=0, **overrides)
     stored: list[int] = []
     extra = {"store_batch": store} if store else {}
     handler = IntakeHandler(factory, settings, on_stored=stored.append, **extra)
     thread = SmtpThread(handler, settings).start()
-    return thread, Listener(settings.port, factory, stored)
+    return thread, Listener(thread.port, factory, stored)
 
 
 @pytest.fixture

@@ -279,6 +279,12 @@ class SmtpThread:
         self._server = future.result(timeout=10)
         return self
 
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port = 0``: the kernel picks a free one)."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
     def stop(self) -> None:
         async def close() -> None:
             assert self._server is not None

@@ -18,10 +18,11 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
@@ -68,10 +69,11 @@ class Job:
     parsed: ParsedLead | None = None
     message_id: str | None = None
     dedupe_key: str | None = None
-    lead: Lead | None = None
-    customer: Customer | None = None
+    lead: dict[str, Any] | None = None  # column values of the lead row, inserted by notify
+    lead_id: int | None = None
+    customer: dict[str, Any] | None = None  # the customer row's values, "id" included
     assignee: User | None = None
-    notes: list[str] = field(default_factory=list)
+    protocol: list[tuple[str, str]] = field(default_factory=list)  # (action, detail)
 
     @property
     def db(self) -> Session:
@@ -112,43 +114,42 @@ def parse(job: Job) -> None:
 
 
 def dedupe(job: Job) -> None:
-    """Claim the mail's dedupe key by creating the lead row; a second copy is discarded.
+    """A mail whose dedupe key already has a lead is discarded as a duplicate.
 
     The key is the Message-ID plus a hash of the body: transports add headers
     on top (Received, Delivered-To), so the same mail over SMTP and IMAP has
-    different raw bytes but the same Message-ID and body.
+    different raw bytes but the same Message-ID and body.  The unique index on
+    the key settles a race between two workers when ``notify`` inserts the lead.
     """
     assert job.parsed is not None
     job.dedupe_key = dedupe_key(job.raw, job.view)
-    existing = job.db.scalar(select(Lead).where(Lead.dedupe_key == job.dedupe_key))
+    existing = job.db.execute(
+        select(Lead.id, Lead.inbound_id).where(Lead.dedupe_key == job.dedupe_key)
+    ).first()
     if existing is not None:
         if existing.inbound_id == job.inbound_id:
             raise AlreadyProcessed(existing.id)
         raise Discard(f"duplicate of lead {existing.id}")
     parsed = job.parsed
-    job.lead = Lead(
-        inbound_id=job.inbound_id,
-        dedupe_key=job.dedupe_key,
-        source=parsed.source,
-        kind=parsed.kind,
-        parser=parsed.parser,
-        confidence=parsed.confidence,
-        subject=parsed.subject,
-        message=parsed.message,
-        vehicle=_asdict(parsed.vehicle),
-        trade_in=_asdict(parsed.trade_in) if parsed.trade_in else None,
-        warnings=list(parsed.warnings),
-        status=LeadStatus.NEW.value,
-        received_at=job.received_at,
-        created_at=job.now,
-        last_activity_at=job.now,
-        reply_token=secrets.token_urlsafe(16),  # 128 bits
-    )
-    # Not flushed here: the later stages fill in customer, assignee and due
-    # times, and ``notify`` flushes once, so the lead is one INSERT.  The unique
-    # dedupe_key makes a concurrent twin fail at that flush.
-    job.db.add(job.lead)
-    _protocol(job, "received", f"parsed by {parsed.parser} as {parsed.source}/{parsed.kind}")
+    job.lead = {
+        "inbound_id": job.inbound_id,
+        "dedupe_key": job.dedupe_key,
+        "source": parsed.source,
+        "kind": parsed.kind,
+        "parser": parsed.parser,
+        "confidence": parsed.confidence,
+        "subject": parsed.subject,
+        "message": parsed.message,
+        "vehicle": asdict(parsed.vehicle),
+        "trade_in": asdict(parsed.trade_in) if parsed.trade_in else None,
+        "warnings": list(parsed.warnings),
+        "status": LeadStatus.NEW.value,
+        "received_at": job.received_at,
+        "created_at": job.now,
+        "last_activity_at": job.now,
+        "reply_token": secrets.token_urlsafe(16),  # 128 bits
+    }
+    job.protocol.append(("received", f"parsed by {parsed.parser} as {parsed.source}/{parsed.kind}"))
 
 
 class AlreadyProcessed(Exception):
@@ -159,36 +160,49 @@ class AlreadyProcessed(Exception):
         self.lead_id = lead_id
 
 
+CUSTOMER_FIELDS = (
+    "salutation",
+    "title",
+    "name",
+    "first_name",
+    "last_name",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+)
+
+
 def match_customer(job: Job) -> None:
-    """Reuse the customer with the same (normalised) e-mail address, else create one."""
+    """Reuse the customer with the same (normalised) e-mail address, else create one.
+
+    A known customer's empty fields are filled from the new inquiry; what is
+    already known is never overwritten by a parse.
+    """
     assert job.parsed is not None and job.lead is not None
     data = job.parsed.customer
     email = data.email.lower() if data.email else None
-    customer = None
+    table = Customer.__table__
+    row = None
     if email:
-        customer = job.db.scalar(
-            select(Customer).where(Customer.email == email).order_by(Customer.id).limit(1)
-        )
-    if customer is None:
-        customer = Customer(email=email, created_at=job.now)
-        job.db.add(customer)
-    for name in (
-        "salutation",
-        "title",
-        "name",
-        "first_name",
-        "last_name",
-        "phone",
-        "street",
-        "postcode",
-        "city",
-        "country",
-    ):
-        value = getattr(data, name)
-        if value and not getattr(customer, name):
-            setattr(customer, name, value)
-    job.customer = customer
-    job.lead.customer = customer
+        row = job.db.execute(
+            select(table).where(table.c.email == email).order_by(table.c.id).limit(1)
+        ).first()
+    parsed_values = {name: getattr(data, name) for name in CUSTOMER_FIELDS}
+    if row is None:
+        values = {"email": email, "created_at": job.now, **parsed_values}
+        values["id"] = job.db.execute(
+            insert(table).values(**values).returning(table.c.id)
+        ).scalar_one()
+    else:
+        values = dict(row._mapping)
+        missing = {k: v for k, v in parsed_values.items() if v and not values.get(k)}
+        if missing:
+            job.db.execute(update(table).where(table.c.id == values["id"]).values(**missing))
+            values.update(missing)
+    job.customer = values
+    job.lead["customer_id"] = values["id"]
 
 
 def distribute(job: Job) -> None:
@@ -196,58 +210,85 @@ def distribute(job: Job) -> None:
     user, decision = assign(job.db, job.dealer)
     job.assignee = user
     if user is None:
-        _protocol(job, "unassigned", decision.reason)
+        job.protocol.append(("unassigned", decision.reason))
         return
-    job.lead.assignee = user
-    job.lead.status = LeadStatus.ASSIGNED.value
-    _protocol(job, "assigned", f"to {user.email}: {decision.reason}")
+    job.lead["assignee_id"] = user.id
+    job.lead["status"] = LeadStatus.ASSIGNED.value
+    job.protocol.append(("assigned", f"to {user.email}: {decision.reason}"))
 
 
 def schedule(job: Job) -> None:
     assert job.lead is not None
     times = initial_due_times(job.received_at, job.dealer.stage1, job.dealer.reminder_before)
-    job.lead.soon_at = times.soon_at
-    job.lead.overdue_at = times.overdue_at
-    job.lead.next_due_at = times.next_due_at
+    job.lead.update(
+        soon_at=times.soon_at, overdue_at=times.overdue_at, next_due_at=times.next_due_at
+    )
 
 
 def notify(job: Job) -> None:
-    """Enqueue the assignee's notification (the sender loop delivers it)."""
+    """Insert the lead with its protocol, and enqueue the assignee's notification.
+
+    The lead is written here, once, with everything the earlier stages decided
+    (plain INSERTs: the ORM's unit of work cost more than the rest of the stage).
+    """
     assert job.lead is not None
-    job.db.flush()  # the lead, its customer and protocol in one go; lead.id from here on
-    if job.assignee is None:
-        return
-    lead, customer = job.lead, job.customer
+    lead = job.lead
+    job.lead_id = job.db.execute(
+        insert(Lead.__table__).values(**lead).returning(Lead.__table__.c.id)
+    ).scalar_one()
+    if job.assignee is not None:
+        _enqueue_notification(job, job.lead_id, job.assignee)
+        job.protocol.append(("notified", f"notification to {job.assignee.email} queued"))
+    job.db.execute(
+        insert(ProtocolEntry.__table__),
+        [
+            {
+                "lead_id": job.lead_id,
+                "at": job.now,
+                "actor": "system",
+                "action": action,
+                "detail": detail,
+            }
+            for action, detail in job.protocol
+        ],
+    )
+
+
+def _enqueue_notification(job: Job, lead_id: int, assignee: User) -> None:
+    lead, customer = job.lead or {}, job.customer or {}
+    base_url = job.dealer.base_url.rstrip("/")
     enqueue_template(
         job.db,
         job.dealer,
-        key=f"notification:{lead.id}:{job.assignee.id}",
+        key=f"notification:{lead_id}:{assignee.id}",
         purpose="notification",
         template="notification",
-        language=job.assignee.language or job.dealer.language,
+        language=assignee.language or job.dealer.language,
         context={
             "lead": {
-                "id": lead.id,
-                "source": lead.source,
-                "kind": lead.kind,
-                "subject": lead.subject or "",
-                "message": lead.message or "",
-                "received_at": lead.received_at.astimezone(job.dealer.timezone).strftime(
-                    "%d.%m.%Y %H:%M"
-                ),
-                "vehicle": dict(lead.vehicle),
-                "url": f"{job.dealer.base_url.rstrip('/')}/leads/{lead.id}"
-                if job.dealer.base_url
-                else "",
+                "id": lead_id,
+                "source": lead["source"],
+                "kind": lead["kind"],
+                "subject": lead["subject"] or "",
+                "message": lead["message"] or "",
+                "received_at": local_time(lead["received_at"], job.dealer),
+                "vehicle": dict(lead["vehicle"]),
+                "url": f"{base_url}/leads/{lead_id}" if base_url else "",
             },
-            "customer": _customer_context(customer),
-            "assignee": {"name": job.assignee.name, "email": job.assignee.email},
+            "customer": {k: customer.get(k) or "" for k in CUSTOMER_CONTEXT},
+            "assignee": {"name": assignee.name, "email": assignee.email},
         },
-        to=[(job.assignee.name, job.assignee.email)],
-        reply_to=[(customer.name or "", customer.email)] if customer and customer.email else [],
-        lead_id=lead.id,
+        to=[(assignee.name, assignee.email)],
+        reply_to=[(customer.get("name") or "", customer["email"])] if customer.get("email") else [],
+        lead_id=lead_id,
     )
-    _protocol(job, "notified", f"notification to {job.assignee.email} queued")
+
+
+CUSTOMER_CONTEXT = ("name", "email", "phone", "street", "postcode", "city")
+
+
+def local_time(value: datetime, dealer: DealerConfig) -> str:
+    return value.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
 
 
 def notify_unassigned(job: Job, reason: str) -> None:
@@ -268,9 +309,7 @@ def notify_unassigned(job: Job, reason: str) -> None:
                 "id": job.inbound_id,
                 "subject": (job.view.subject if job.view else None) or "",
                 "sender": sender or (job.envelope_from or ""),
-                "received_at": job.received_at.astimezone(job.dealer.timezone).strftime(
-                    "%d.%m.%Y %H:%M"
-                ),
+                "received_at": local_time(job.received_at, job.dealer),
                 "reason": reason,
             }
         },
@@ -303,24 +342,6 @@ def dedupe_key(raw: bytes, view: MailView | None) -> str:
             digest.update(f"{name}:{value}\n".encode("utf-8", "replace"))
     digest.update(b"\nbody:" + body)
     return digest.hexdigest()
-
-
-def _protocol(job: Job, action: str, detail: str) -> None:
-    assert job.lead is not None
-    job.db.add(
-        ProtocolEntry(lead=job.lead, at=job.now, actor="system", action=action, detail=detail)
-    )
-
-
-def _asdict(data: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(data)  # type: ignore[call-overload]
-
-
-def _customer_context(customer: Customer | None) -> dict[str, str]:
-    keys = ("name", "email", "phone", "street", "postcode", "city")
-    return {k: (getattr(customer, k) or "") if customer else "" for k in keys}
 
 
 def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:

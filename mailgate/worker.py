@@ -251,14 +251,11 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
                 notify_unassigned(job, early.reason or "")
             savepoint.commit()
             return early
-        with session.no_autoflush:  # stages add objects; notify flushes them at once
-            for stage in DB_STAGES:
-                stage(job)
+        for stage in DB_STAGES:
+            stage(job)
         savepoint.commit()
         parser = job.parsed.parser if job.parsed else None
-        return Outcome(
-            InboundStatus.PROCESSED, None, lead_id=job.lead.id if job.lead else None, parser=parser
-        )
+        return Outcome(InboundStatus.PROCESSED, None, lead_id=job.lead_id, parser=parser)
     except Discard as exc:
         savepoint.rollback()
         return Outcome(InboundStatus.DISCARDED, exc.reason)

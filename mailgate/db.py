@@ -15,21 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("mailgate.db")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-
-
-class DurabilityError(RuntimeError):
-    """The database is configured so that an acknowledged mail could be lost."""
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
 
 
 def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> Engine:
@@ -143,7 +135,3 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
-
-
-def has_schema(engine: Engine) -> bool:
-    return inspect(engine).has_table("inbound_mail")

@@ -113,16 +113,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
-def format_duration(delta: timedelta) -> str:
-    total = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return "".join(parts) or "0m"
-
-
 def _check_value(where: str, kind: str, value: Any) -> Any:
     if kind == _STR:
         if not isinstance(value, str):

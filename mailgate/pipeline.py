@@ -122,7 +122,7 @@ def dedupe(job: Job) -> None:
     the key settles a race between two workers when ``notify`` inserts the lead.
     """
     assert job.parsed is not None
-    job.dedupe_key = dedupe_key(job.raw, job.view)
+    job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
     existing = job.db.execute(
         select(Lead.id, Lead.inbound_id).where(Lead.dedupe_key == job.dedupe_key)
     ).first()
@@ -320,7 +320,6 @@ def notify_unassigned(job: Job, reason: str) -> None:
 
 PREPARE_STAGES: tuple[Stage, ...] = (classify, parse)
 DB_STAGES: tuple[Stage, ...] = (dedupe, match_customer, distribute, schedule, notify)
-STAGES: tuple[Stage, ...] = PREPARE_STAGES + DB_STAGES
 
 
 # --- helpers -----------------------------------------------------------------
@@ -328,14 +327,14 @@ STAGES: tuple[Stage, ...] = PREPARE_STAGES + DB_STAGES
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
-def dedupe_key(raw: bytes, view: MailView | None) -> str:
+def dedupe_key(raw: bytes, message_id: str | None, view: MailView | None) -> str:
+    """Message-ID (as stored at intake) + normalised body; From/Date/Subject without an ID."""
     match = _HEADER_END.search(raw)
     body = raw[match.end() :] if match else b""
     body = b"\n".join(line.rstrip() for line in body.replace(b"\r\n", b"\n").split(b"\n")).strip()
     digest = hashlib.sha256()
-    message_id = view.header("Message-ID") if view else None
-    if message_id and message_id.strip():
-        digest.update(b"mid:" + message_id.strip().encode("utf-8", "replace"))
+    if message_id:
+        digest.update(b"mid:" + message_id.encode("utf-8", "replace"))
     else:
         for name in ("From", "Date", "Subject"):
             value = (view.header(name) if view else None) or ""
@@ -348,6 +347,7 @@ def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:
     return Job(
         inbound_id=inbound.id,
         raw=inbound.raw,
+        message_id=inbound.message_id,
         envelope_from=inbound.envelope_from,
         received_at=inbound.received_at,
         dealer=dealer,

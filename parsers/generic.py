@@ -21,8 +21,6 @@ from .model import CustomerData, ParsedLead, VehicleData
 
 NAME = "generic"
 
-_MESSAGE_LABELS = ("message", "nachricht", "kommentar", "anmerkung", "bericht", "bemerkung")
-
 
 def matches(view: MailView) -> bool:
     """The fallback matches every mail."""

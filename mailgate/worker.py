@@ -286,8 +286,9 @@ def _record(session: Session, inbound_id: int, me: str, outcome: Outcome, now: d
         )
         .values(
             status=outcome.status,
-            status_reason=(outcome.reason or "")[:4000] or None,
-            traceback=outcome.trace,
+            # exception texts can quote mail content; PostgreSQL text refuses NUL
+            status_reason=(outcome.reason or "").replace("\x00", "")[:4000] or None,
+            traceback=outcome.trace.replace("\x00", "") if outcome.trace else None,
             processed_at=now,
             lead_id=outcome.lead_id,
             parser=outcome.parser,

@@ -48,6 +48,17 @@ def check_shape(raw: bytes) -> None:
         raise ShapeError(f"more than {MAX_MULTIPARTS} nested multipart containers")
 
 
+_TEXT_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """Multi-line text without NULs and other control characters (tabs and newlines stay).
+
+    PostgreSQL refuses NUL in text columns, and no customer message needs one.
+    """
+    return _TEXT_CTRL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def clean_line(value: str | None, limit: int = 998) -> str | None:
     """A single-line value: control characters and line breaks folded to spaces."""
     if value is None:
@@ -82,7 +93,7 @@ def load(raw: bytes) -> MailView:
         )
     subject = clean_line(safe_header(msg, "Subject", warnings))
     plain, html_body = _bodies(msg, warnings)
-    text = plain if plain and plain.strip() else html_to_text(html_body or "")
+    text = clean_text(plain if plain and plain.strip() else html_to_text(html_body or ""))
     return MailView(
         message=msg,
         subject=subject,

@@ -272,3 +272,52 @@ def test_mails_of_an_often_interrupted_batch_are_retried_alone_not_failed(
     process_pending(dealer, SETTINGS)
     assert [inbound(dealer, i).status for i in ids] == ["processed"] * 3
     assert [inbound(dealer, i).solo_attempts for i in ids] == [1, 1, 1]
+
+
+def test_worker_loop_survives_a_database_that_is_not_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker starts before the schema exists (DB restored, not migrated yet) and recovers."""
+    import threading as th
+
+    from mailgate import db
+    from mailgate.dealer_settings import import_settings
+    from mailgate.worker import run_worker
+
+    from .conftest import DEALER_TOML
+
+    engine = db.create_db_engine(f"sqlite:///{tmp_path / 'late.sqlite3'}")
+    factory = db.make_session_factory(engine)
+    settings = replace(SETTINGS, worker=WorkerSettings(poll_interval=0.1))
+    stop, wakeup = th.Event(), th.Event()
+    loop = th.Thread(target=run_worker, args=(factory, settings, stop, wakeup))
+    loop.start()
+    try:
+        import time
+
+        time.sleep(0.5)  # several failing passes: no tables yet
+        assert loop.is_alive()
+        db.upgrade(engine)
+        with db.session_scope(factory) as session:
+            import_settings(session, DEALER_TOML)
+        mail_id = store(factory, inquiry(400))
+        wakeup.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and inbound(factory, mail_id).status != "processed":
+            time.sleep(0.1)
+        assert inbound(factory, mail_id).status == InboundStatus.PROCESSED
+    finally:
+        stop.set()
+        wakeup.set()
+        loop.join(10)
+        engine.dispose()
+    assert not loop.is_alive()
+
+
+def test_nul_bytes_in_a_mail_do_not_break_postgresql(dealer: sessionmaker[Session]) -> None:
+    raw = inquiry(500).replace(b"Ist das Fahrzeug", b"Ist\x00 das\x01 Fahrzeug")
+    mail_id = store(dealer, raw)
+    process_pending(dealer, SETTINGS)
+    row = inbound(dealer, mail_id)
+    assert row.status == InboundStatus.PROCESSED and row.raw == raw  # raw kept as received
+    with dealer() as session:
+        message = session.scalar(select(Lead.message))
+    assert message is not None and "Ist das Fahrzeug" in message and "\x00" not in message

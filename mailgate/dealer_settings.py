@@ -13,6 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailgate.models import DealerSetting, User, UserRole
+from mailgate.parsers.context import ParseContext
 from mailgate.toml_writer import dump_settings_toml
 
 
@@ -42,6 +44,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "send_mails": (_BOOL, True),
         "reply_mode": (_STR, "relay"),
         "base_url": (_STR, ""),
+        "trusted_authserv_ids": (_LIST, []),
     },
     "hours": {day: (_LIST, []) for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
     "holidays": {
@@ -342,6 +345,16 @@ class DealerConfig:
     stage1: timedelta
     reminder_before: timedelta
     document: dict[str, Any]
+
+    @cached_property
+    def parse_context(self) -> ParseContext:
+        """What the pure parsers may know about this dealership."""
+        trusted = self.document["dealer"].get("trusted_authserv_ids", [])
+        return ParseContext(
+            dealer_addresses=frozenset(self.addresses),
+            region=self.country or "DE",
+            trusted_authserv_ids=frozenset(t.lower() for t in trusted),
+        )
 
     @property
     def sender_address(self) -> str:

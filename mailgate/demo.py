@@ -46,6 +46,8 @@ unassigned_notice_to = "zentrale@demo.example"
 send_mails = false                        # a demo never sends real mail
 reply_mode = "relay"
 base_url = "http://127.0.0.1:8025"
+# Authentication-Results authserv-ids of the dealer's own MX; empty: none trusted.
+trusted_authserv_ids = []
 
 [hours]
 mon = {_WORKDAY}

@@ -31,10 +31,9 @@ from mailgate.escalation.ladder import initial_due_times
 from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
-from mailgate.parsers import ParsedLead, ShapeError, check_shape
+from mailgate.parsers import ParsedLead, ShapeError, check_shape, parse_view
 from mailgate.parsers.message import MailView, load
 from mailgate.parsers.nonlead import non_lead_reason
-from mailgate.parsers.registry import pick
 
 
 class Discard(Exception):
@@ -103,8 +102,9 @@ def classify(job: Job) -> None:
 def parse(job: Job) -> None:
     """Let the registry pick the parser; a mail with no customer contact is quarantined."""
     assert job.view is not None
-    module = pick(job.view)
-    job.parsed = module.parse(job.view, frozenset(job.dealer.addresses))
+    job.parsed = parse_view(job.view, job.dealer.parse_context)
+    if job.parsed.non_lead_reason and job.parsed.parser != "none":
+        raise Discard(job.parsed.non_lead_reason)
     if not job.parsed.is_lead:
         why = "; ".join(job.parsed.warnings[-1:]) or "no lead data found"
         raise Quarantine(f"no lead could be made: {why}", notify_unassigned=True)

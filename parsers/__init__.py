@@ -1,23 +1,30 @@
 """Source parsers: turn one raw inquiry mail into a :class:`ParsedLead`.
 
-``parse_raw`` is the single entry point used by the pipeline and by
-``mailgate parse``; it never raises on bad input.
+``parse_raw`` (bytes in) and ``parse_view`` (an already loaded mail) are the
+entry points used by the pipeline and by ``mailgate parse``; neither raises on
+bad input: a broken mail still yields an object with warnings.
 """
 
 from __future__ import annotations
 
-from .message import ShapeError, check_shape, load
+from .context import DEFAULT_CONTEXT, ParseContext
+from .finish import finalize
+from .message import MailView, ShapeError, check_shape, load
 from .model import CustomerData, ParsedLead, VehicleData
 from .nonlead import non_lead_reason
 from .registry import PARSERS, pick
+from .signals import authentication_failed
 
 __all__ = [
+    "DEFAULT_CONTEXT",
     "PARSERS",
     "CustomerData",
+    "ParseContext",
     "ParsedLead",
     "ShapeError",
     "VehicleData",
     "parse_raw",
+    "parse_view",
 ]
 
 
@@ -25,7 +32,7 @@ def parse_raw(
     raw: bytes,
     *,
     envelope_from: str | None = None,
-    dealer_addresses: frozenset[str] = frozenset(),
+    ctx: ParseContext = DEFAULT_CONTEXT,
 ) -> ParsedLead:
     """Best-effort lead (or non-lead with a reason) from raw bytes; never raises."""
     try:
@@ -36,14 +43,47 @@ def parse_raw(
         view = load(raw)
         reason = non_lead_reason(view, envelope_from)
         if reason:
-            return ParsedLead(
-                parser="none", subject=view.subject, warnings=view.warnings, non_lead_reason=reason
+            return finalize(
+                ParsedLead(
+                    parser="none",
+                    subject=view.subject,
+                    warnings=view.warnings,
+                    non_lead_reason=reason,
+                ),
+                ctx,
             )
-        module = pick(view)
-        return module.parse(view, dealer_addresses)
     except Exception as exc:  # noqa: BLE001 - the contract: a broken mail still yields an object
-        return ParsedLead(
-            parser="none",
-            warnings=[f"parser error: {type(exc).__name__}: {exc}"[:500]],
-            non_lead_reason="unparseable",
-        )
+        return _unparseable(exc)
+    return parse_view(view, ctx)
+
+
+def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
+    """Pick the parser, run it, clean its result; never raises.
+
+    A mail that claims a platform origin but fails the dealer's own DKIM/DMARC
+    check is parsed by the generic parser as ``unknown``: look-alike phishing
+    must not be filed as a marketplace lead.
+    """
+    from . import generic
+
+    try:
+        module = pick(view)
+        failure = authentication_failed(view, ctx.trusted_authserv_ids)
+        if failure and module is not generic:
+            lead = generic.parse(view, ctx)
+            lead.warnings.append(
+                f"looks like {module.NAME} but {failure}: treated as an unknown source"
+            )
+        else:
+            lead = module.parse(view, ctx)
+        return finalize(lead, ctx)
+    except Exception as exc:  # noqa: BLE001 - the contract: a broken mail still yields an object
+        return _unparseable(exc)
+
+
+def _unparseable(exc: Exception) -> ParsedLead:
+    return ParsedLead(
+        parser="none",
+        warnings=[f"parser error: {type(exc).__name__}: {exc}"[:500]],
+        non_lead_reason="unparseable",
+    )

@@ -1,4 +1,7 @@
-"""Pure helpers shared by parsers: labelled fields, names, prices, kinds, e-mail choice."""
+"""Pure helpers shared by parsers: labelled fields, kinds, the customer's e-mail address.
+
+Name, price, make and phone normalisers are in :mod:`.normalize`.
+"""
 
 from __future__ import annotations
 
@@ -118,23 +121,6 @@ LABELS: dict[str, str] = {
 }
 _LABEL_LINE = re.compile(r"^\s*[*•-]?\s*([^\n:]{1,40}?)\s*:\s*(.*)$")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_SALUTATIONS = {
-    "herr": "Herr",
-    "frau": "Frau",
-    "mr": "Mr",
-    "mr.": "Mr",
-    "mrs": "Mrs",
-    "mrs.": "Mrs",
-    "ms": "Ms",
-    "ms.": "Ms",
-    "divers": "Divers",
-    "dhr.": "Dhr.",
-    "mevr.": "Mevr.",
-    "m.": "M.",
-    "mme": "Mme",
-}
-_TITLES = ("prof. dr.", "dr. med.", "dr.-ing.", "prof.", "dr.", "dipl.-ing.", "mag.", "ing.")
-_PARTICLES = {"von", "van", "de", "der", "den", "zu", "vom", "zur", "du", "le", "la", "di", "da"}
 _NOREPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|noreply|mailer|bounce|system|info|service)\b", re.IGNORECASE
 )
@@ -167,48 +153,6 @@ def labelled_fields(text: str) -> dict[str, str]:
         if cleaned:
             found[key] = cleaned
     return found
-
-
-def split_name(full: str) -> tuple[str | None, str | None, str | None, str | None]:
-    """``"Herr Dr. Hans von Müller"`` -> ``("Herr", "Dr.", "Hans", "von Müller")``."""
-    words = (clean_line(full) or "").split()
-    salutation = title = None
-    if words and words[0].lower() in _SALUTATIONS:
-        salutation = _SALUTATIONS[words.pop(0).lower()]
-    titles = []
-    while words and any(words[0].lower() == t for t in (t.split()[0] for t in _TITLES)):
-        titles.append(words.pop(0))
-    title = " ".join(titles) or None
-    if not words:
-        return salutation, title, None, None
-    if len(words) == 1:
-        return salutation, title, None, words[0]
-    split_at = len(words) - 1
-    while split_at > 1 and words[split_at - 1].lower() in _PARTICLES:
-        split_at -= 1
-    return salutation, title, " ".join(words[:split_at]), " ".join(words[split_at:])
-
-
-def parse_price(value: str | None) -> float | None:
-    """``24.890 €``, ``€ 38.450,-``, ``71.830,00 EUR``, ``$12,500.00`` -> a number."""
-    if not value:
-        return None
-    match = re.search(r"\d[\d.,' ]*", value)
-    if not match:
-        return None
-    digits = match.group(0).strip().replace("'", "").replace(" ", "").rstrip(".,")
-    if re.search(r",\d{2}$", digits):
-        digits = digits.replace(".", "").replace(",", ".")
-    elif re.search(r"\.\d{2}$", digits) and "," in digits:
-        digits = digits.replace(",", "")
-    elif re.search(r"\.\d{2}$", digits):
-        pass
-    else:
-        digits = digits.replace(".", "").replace(",", "")
-    try:
-        return float(digits)
-    except ValueError:
-        return None
 
 
 def detect_kind(text: str) -> str:

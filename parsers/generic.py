@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import re
 
-from .fields import (
-    choose_customer_email,
-    detect_kind,
-    labelled_fields,
-    parse_price,
-    split_name,
-)
+from .context import DEFAULT_CONTEXT, ParseContext
+from .fields import choose_customer_email, detect_kind, labelled_fields
 from .message import MailView, clean_line
 from .model import CustomerData, ParsedLead, VehicleData
+from .normalize import parse_price, split_name
 
 NAME = "generic"
 
@@ -27,7 +23,7 @@ def matches(view: MailView) -> bool:
     return True
 
 
-def parse(view: MailView, dealer_addresses: frozenset[str] = frozenset()) -> ParsedLead:
+def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     fields = labelled_fields(view.text)
     customer = CustomerData()
     full_name = fields.get("name") or _join(fields.get("first_name"), fields.get("last_name"))
@@ -43,7 +39,7 @@ def parse(view: MailView, dealer_addresses: frozenset[str] = frozenset()) -> Par
         if display:
             _, customer.title, customer.first_name, customer.last_name = split_name(display)
             customer.name = display
-    customer.email = choose_customer_email(fields.get("email"), view, dealer_addresses)
+    customer.email = choose_customer_email(fields.get("email"), view, ctx.dealer_addresses)
     customer.phone = fields.get("phone")
     customer.street = fields.get("street")
     customer.postcode = fields.get("postcode")

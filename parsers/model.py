@@ -6,11 +6,18 @@ The field names are the ``mailgate parse --json`` contract (ARCHITECTURE.md), so
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SOURCES = ("mobile.de", "kleinanzeigen", "autoscout24", "adf", "website", "unknown")
 KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
+_OEM_SOURCE = re.compile(r"^oem:[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def is_valid_source(source: str) -> bool:
+    """One of :data:`SOURCES`, or ``oem:<brand slug>`` (``oem:mercedes-benz``)."""
+    return source in SOURCES or bool(_OEM_SOURCE.match(source))
 
 
 @dataclass
@@ -22,6 +29,7 @@ class CustomerData:
     last_name: str | None = None
     email: str | None = None
     phone: str | None = None
+    phone_e164: str | None = None
     street: str | None = None
     postcode: str | None = None
     city: str | None = None
@@ -75,5 +83,6 @@ class ParsedLead:
             "message": self.message,
             "confidence": round(self.confidence, 2),
             "warnings": list(self.warnings),
+            "non_lead_reason": self.non_lead_reason,
         }
         return data

@@ -1,8 +1,9 @@
 """The parser registry: an explicit ordered tuple, the generic fallback last.
 
-Each entry is a module with ``NAME``, ``matches(view)`` (cheap signals only) and
-``parse(view, dealer_addresses)``.  Specific parsers come first; the first that
-matches wins.  A test checks this tuple against the modules in this folder.
+Each entry is a module with ``NAME``, ``matches(view)`` (cheap signals only:
+sender domains, headers, a marker string) and ``parse(view, ctx)``.  Specific
+parsers come first; the first that matches wins.  ``tests/test_parser_registry``
+checks this tuple against the modules in this folder and their fixture folders.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import generic
+from .message import MailView
 
 PARSERS: tuple[ModuleType, ...] = (generic,)
+SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]
 
 
-def pick(view) -> ModuleType:  # type: ignore[no-untyped-def]
-    for module in PARSERS:
-        if module.matches(view):
-            return module
+def pick(view: MailView) -> ModuleType:
+    """The first parser whose ``matches`` accepts the mail; generic if none does."""
+    for module in SPECIFIC:
+        try:
+            if module.matches(view):
+                return module
+        except Exception as exc:  # noqa: BLE001 - a broken matcher must not stop the others
+            view.warnings.append(f"{module.NAME}: matches failed: {type(exc).__name__}")
     return generic

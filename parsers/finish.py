@@ -1,0 +1,80 @@
+"""The last step after every parser: one place that makes any ParsedLead clean.
+
+Each source parser extracts what it can; ``finalize`` then guarantees what the
+contract promises whatever the parser did: single-line fields without control
+characters, a plain-text message without markup, a canonical make, an E.164
+phone number, a valid VIN, a known source and kind, a confidence in 0..1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from .context import ParseContext
+from .message import MAX_TEXT_CHARS, clean_line, clean_text, html_to_text
+from .model import KINDS, CustomerData, ParsedLead, VehicleData, is_valid_source
+from .normalize import clean_vin, normalise_make, phone_e164
+
+_MARKUP_HINTS = ("<br", "<p", "<div", "<td", "<span", "<script", "<style", "<html", "<a ", "</")
+
+
+def finalize(lead: ParsedLead, ctx: ParseContext) -> ParsedLead:
+    """Clean and complete ``lead`` in place and return it."""
+    _clean_customer(lead.customer, ctx)
+    _clean_vehicle(lead.vehicle)
+    if lead.trade_in is not None:
+        _clean_vehicle(lead.trade_in)
+        if lead.trade_in.is_empty():
+            lead.trade_in = None
+    lead.message = _clean_message(lead.message)
+    lead.subject = clean_line(lead.subject)
+    if not is_valid_source(lead.source):
+        lead.warnings.append(f"unknown source {lead.source!r} reported as unknown")
+        lead.source = "unknown"
+    if lead.kind not in KINDS:
+        lead.warnings.append(f"unknown kind {lead.kind!r} reported as other")
+        lead.kind = "other"
+    lead.confidence = min(1.0, max(0.0, float(lead.confidence or 0.0)))
+    lead.warnings = [clean_line(w, 500) or "" for w in lead.warnings if w]
+    lead.non_lead_reason = clean_line(lead.non_lead_reason, 500)
+    return lead
+
+
+def _clean_customer(customer: CustomerData, ctx: ParseContext) -> None:
+    for item in fields(customer):
+        value = getattr(customer, item.name)
+        if isinstance(value, str) or value is None:
+            setattr(customer, item.name, clean_line(value, 255))
+    if customer.email:
+        local, _, domain = customer.email.strip("<>").rpartition("@")
+        address = f"{local}@{domain.lower()}" if local and "." in domain else None
+        if address and address.lower() in ctx.dealer_addresses:
+            address = None
+        customer.email = address
+    if customer.phone and not customer.phone_e164:
+        customer.phone_e164 = phone_e164(customer.phone, ctx.region)
+    if not customer.name and (customer.first_name or customer.last_name):
+        customer.name = clean_line(f"{customer.first_name or ''} {customer.last_name or ''}")
+
+
+def _clean_vehicle(vehicle: VehicleData) -> None:
+    for item in fields(vehicle):
+        value = getattr(vehicle, item.name)
+        if isinstance(value, str):
+            setattr(vehicle, item.name, clean_line(value, 255))
+    vehicle.make = normalise_make(vehicle.make)
+    vehicle.vin = clean_vin(vehicle.vin)
+    if vehicle.price is not None and not 0 < vehicle.price < 100_000_000:
+        vehicle.price = None
+    if vehicle.mileage is not None and not 0 <= vehicle.mileage < 10_000_000:
+        vehicle.mileage = None
+
+
+def _clean_message(message: str | None) -> str | None:
+    if not message:
+        return None
+    text = message
+    if any(hint in text.lower() for hint in _MARKUP_HINTS):
+        text = html_to_text(text)
+    text = clean_text(text).strip()
+    return text[:MAX_TEXT_CHARS] or None

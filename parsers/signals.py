@@ -1,0 +1,76 @@
+"""Cheap, spoof-aware sender signals shared by the ``matches`` functions.
+
+A platform is recognised by a *real* domain-suffix match (``mobile.de`` and
+``x.mobile.de`` but never ``mobile.de.evil.example`` or ``notmobile.de``), and
+a mail whose trusted ``Authentication-Results`` show a DKIM or DMARC failure is
+not believed to come from any platform at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .message import MailView
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(">").lower().rstrip(".")
+
+
+def domain_matches(address: str, suffixes: Iterable[str]) -> bool:
+    """True if the address's domain is one of ``suffixes`` or a subdomain of one."""
+    domain = domain_of(address)
+    return any(domain == s or domain.endswith("." + s) for s in suffixes)
+
+
+def sender_addresses(view: MailView) -> list[str]:
+    """From, Sender and Reply-To addresses, in that order."""
+    found = [a for _, a in view.from_addresses]
+    sender = view.header("Sender")
+    if sender:
+        found += [a for a in re.findall(r"[\w.+'=-]+@[\w.-]+", sender)]
+    found += [a for _, a in view.reply_to]
+    return found
+
+
+def sent_by(view: MailView, suffixes: Iterable[str]) -> bool:
+    """True if From or Sender is at one of the platform domains (Reply-To does not count)."""
+    suffixes = tuple(suffixes)
+    candidates = [a for _, a in view.from_addresses]
+    sender = view.header("Sender")
+    if sender:
+        candidates += re.findall(r"[\w.+'=-]+@[\w.-]+", sender)
+    return any(domain_matches(a, suffixes) for a in candidates)
+
+
+_RESULT = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def authentication_failed(view: MailView, trusted_authserv_ids: frozenset[str]) -> str | None:
+    """The failing check (``dkim=fail``) in a trusted Authentication-Results header, or None.
+
+    Only headers whose authserv-id (the first token) the dealer trusts count:
+    anyone can write an ``Authentication-Results`` header into a mail, but only
+    the dealer's own MX adds one with its own id (RFC 8601 section 5).
+    """
+    if not trusted_authserv_ids:
+        return None
+    try:
+        values = view.message.get_all("Authentication-Results") or []
+    except Exception:  # noqa: BLE001 - unreadable header: no verdict
+        return None
+    passed: set[str] = set()
+    failed: list[str] = []
+    for value in values:
+        text = str(value)
+        authserv = text.split(";", 1)[0].strip().split()[0].lower() if text.strip() else ""
+        if authserv not in trusted_authserv_ids:
+            continue
+        for method, result in _RESULT.findall(text):
+            if result.lower() == "pass":
+                passed.add(method.lower())
+            elif result.lower() in ("fail", "permerror"):
+                failed.append(f"{method.lower()}={result.lower()}")
+    real_failures = [f for f in failed if f.split("=")[0] not in passed]
+    return real_failures[0] if real_failures else None

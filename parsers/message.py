@@ -14,8 +14,10 @@ import html
 import re
 from dataclasses import dataclass, field
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses
+from functools import lru_cache
 
 MAX_HEADER_SECTION = 256 * 1024
 MAX_SINGLE_HEADER = 64 * 1024
@@ -83,10 +85,36 @@ class MailView:
         return safe_header(self.message, name, self.warnings)
 
 
+_HEADER_REGISTRY = HeaderRegistry()
+_CACHEABLE_HEADER = 1000
+
+
+@lru_cache(maxsize=4096)
+def _cached_header(name: str, value: str) -> BaseHeader:
+    return _HEADER_REGISTRY(name, value)
+
+
+def _header_factory(name: str, value: str) -> BaseHeader:
+    """The stdlib's header objects, built once per distinct short (name, value).
+
+    ``policy.default`` re-parses a header on every access, and the MIME walk
+    asks for ``Content-Type`` many times per part: without the cache that
+    parsing is most of a mail's parse time.  Header objects are immutable
+    ``str`` subclasses, so sharing one is safe; long values are not cached so
+    the cache stays small.
+    """
+    if len(value) > _CACHEABLE_HEADER:
+        return _HEADER_REGISTRY(name, value)
+    return _cached_header(name, value)
+
+
+PARSE_POLICY = policy.default.clone(header_factory=_header_factory)
+
+
 def load(raw: bytes) -> MailView:
     """Parse raw bytes into a :class:`MailView`; never raises on content."""
     warnings: list[str] = []
-    msg = email.message_from_bytes(raw, policy=policy.default)
+    msg = email.message_from_bytes(raw, policy=PARSE_POLICY)
     if msg.defects:
         warnings.append(
             "mime defects: " + ", ".join(sorted({type(d).__name__ for d in msg.defects}))

@@ -227,6 +227,29 @@ def test_a_broken_original_is_attached_byte_for_byte() -> None:
     assert part.get_content_type() == "application/octet-stream" and "\n" not in part.get_filename()
 
 
+def test_structure_round_trips_without_defects() -> None:
+    """Text + HTML + two attachments (one with a non-ASCII name) parse back exactly."""
+    pdf = bytes(range(256)) * 20
+    raw = build(
+        subject="Anfrage von Jürgen Groß – " + "lang " * 40,
+        text="Grüße\nZeile zwei",
+        html="<p>Grüße</p>",
+        attachments=[
+            Attachment("Inzahlungnahme Müller.pdf", pdf, "application/pdf"),
+            Attachment('say "hi".txt', b"hi", "text/plain"),
+        ],
+    )
+    msg = parse(raw)
+    assert not msg.defects and all(not p.defects for p in msg.walk())
+    assert msg["Subject"] == "Anfrage von Jürgen Groß – " + "lang " * 39 + "lang"
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Grüße\nZeile zwei"
+    assert msg.get_body(("html",)).get_content() == "<p>Grüße</p>"
+    first, second = msg.iter_attachments()
+    assert first.get_filename() == "Inzahlungnahme Müller.pdf" and first.get_content() == pdf
+    assert second.get_filename() == "say _hi_.txt" and second.get_content() == "hi"
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
 def test_international_domains_are_idna_encoded() -> None:
     msg = parse(build(to=[("Jörg", "joerg@müller.example")]))
     assert msg["To"].addresses[0].domain == "xn--mller-kva.example"

@@ -3,7 +3,7 @@
 Every header value that could carry customer data (display names, subjects)
 is folded to a single line here, before the ``email`` package sees it: a CR/LF
 in a customer's name must never become a header of its own (``Bcc:`` injection).
-Threading headers are serialised with ``max_line_length=998`` because Python
+Threading headers are only folded beyond 998 characters because Python
 otherwise RFC 2047-encodes long ``References``, which Outlook then ignores.
 """
 
@@ -13,15 +13,12 @@ import base64
 import binascii
 import hashlib
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
+from email.utils import encode_rfc2231, format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +31,6 @@ from jinja2 import (
     select_autoescape,
 )
 
-# CRLF line ends; headers folded only beyond 998 characters (long References intact).
-SERIALIZE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)
 LOOP_HEADER = "X-Mailgate-Origin"
 LANGUAGES = ("de", "en")
 # Everything str.splitlines() or a mail parser might treat as a line break, plus NUL.
@@ -212,11 +207,12 @@ def build_message(
     Raises ValueError for an unusable address or header name; user text in
     display names, subject and header values is folded, never rejected.
 
-    Built with the ``email`` package's compat32 classes and C-coded encoders
-    (``binascii``) rather than ``EmailMessage``: the modern header registry
-    re-parses every header and encodes bodies in pure Python, which made
-    composing a notification cost more than parsing the inquiry.  Safety does
-    not depend on the policy: every value is single-line before it gets here.
+    Serialised directly (headers encoded by ``email.header``/``formataddr``,
+    bodies by the C-coded ``binascii`` encoders) rather than through the
+    ``email`` generator: the generator re-walked and re-folded every part,
+    which made composing a notification cost more than parsing the inquiry.
+    Safety does not depend on a policy: every value is single-line before it
+    gets here, and the structure (boundaries, CRLF) is ours.
     """
     if not to:
         raise ValueError("a mail needs at least one recipient")
@@ -243,40 +239,70 @@ def build_message(
             raise ValueError(f"bad extra header name {name!r}")
         headers.append((name, _header_text(single_line(value))))
 
-    body: Message = _text_part(text, "plain")
+    body = _text_part(text, "plain")
     if html is not None:
-        alternative = MIMEMultipart("alternative", policy=compat32)
-        alternative.attach(body)
-        alternative.attach(_text_part(html, "html"))
-        body = alternative
+        body = _multipart("alternative", [body, _text_part(html, "html")])
     if attachments:
-        mixed = MIMEMultipart("mixed", policy=compat32)
-        mixed.attach(body)
-        for item in attachments:
-            mixed.attach(_attachment_part(item))
-        body = mixed
-    for name, value in headers:
-        body[name] = value
-    if "MIME-Version" not in body:
-        body["MIME-Version"] = "1.0"
-    return body.as_bytes(policy=SERIALIZE_POLICY)
+        body = _multipart("mixed", [body, *(_attachment_part(item) for item in attachments)])
+    headers.append(("MIME-Version", "1.0"))
+    return _serialize(headers + body.headers, body.payload)
 
 
-def _text_part(text: str, subtype: str) -> Message:
+@dataclass(frozen=True)
+class _Part:
+    """A MIME part as its own header fields and its already encoded body bytes."""
+
+    headers: list[tuple[str, str]]
+    payload: bytes
+
+
+def _serialize(headers: Sequence[tuple[str, str]], payload: bytes) -> bytes:
+    """Header fields, a blank line, the body: CRLF line ends, lines within 998 octets."""
+    lines = [_fold(f"{name}: {value}") for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + payload
+
+
+def _fold(field: str) -> str:
+    """Keep an encoder's own folds (CRLF + space) and break any line beyond 998 at a space."""
+    out = []
+    for line in field.replace("\r\n", "\n").split("\n"):
+        while len(line) > 998:
+            cut = line.rfind(" ", 1, 998)
+            if cut <= 0:
+                break  # one unbreakable token; the caller's values never get this long
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    return "\r\n".join(out)
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _multipart(subtype: str, parts: Sequence[_Part]) -> _Part:
+    """Join parts under a random boundary that cannot occur in QP, base64 or our 7bit text."""
+    boundary = "=_mg_" + secrets.token_hex(16)
+    marker = b"--" + boundary.encode("ascii")
+    chunks = []
+    for part in parts:
+        chunks.append(marker + b"\r\n" + _serialize(part.headers, part.payload) + b"\r\n")
+    body = b"".join(chunks) + marker + b"--\r\n"
+    return _Part([("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')], body)
+
+
+def _text_part(text: str, subtype: str) -> _Part:
     """UTF-8 text: 7bit when plain ASCII with short lines, else quoted-printable.
 
     No reliance on the relay's 8BITMIME; QP lines stay within 76 characters.
     """
-    data = text.replace("\r\n", "\n").encode("utf-8", "replace")
-    part = Message(policy=compat32)
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "replace")
+    headers = [("Content-Type", f'text/{subtype}; charset="utf-8"')]
     if data.isascii() and all(len(line) <= 900 for line in data.split(b"\n")):
-        part["Content-Transfer-Encoding"] = "7bit"
-        part.set_payload(data.decode("ascii"))
-    else:
-        part["Content-Transfer-Encoding"] = "quoted-printable"
-        part.set_payload(binascii.b2a_qp(data, istext=True).decode("ascii"))
-    return part
+        headers.append(("Content-Transfer-Encoding", "7bit"))
+        return _Part(headers, _crlf(data))
+    headers.append(("Content-Transfer-Encoding", "quoted-printable"))
+    return _Part(headers, _crlf(binascii.b2a_qp(data, istext=True)))
 
 
 _OWN_HEADERS = frozenset(
@@ -302,7 +328,7 @@ _OWN_HEADERS = frozenset(
 )
 
 
-def _attachment_part(item: Attachment) -> Message:
+def _attachment_part(item: Attachment) -> _Part:
     """Attach bytes as base64, whatever they contain.
 
     ``message/rfc822`` parts may not be base64-encoded (RFC 2046 5.2.1), and
@@ -319,9 +345,15 @@ def _attachment_part(item: Attachment) -> Message:
             filename += ".eml"
     if not _MIMETYPE.match(mimetype) or mimetype.startswith("multipart/"):
         mimetype = "application/octet-stream"
-    maintype, _, subtype = mimetype.partition("/")
-    part = MIMEBase(maintype, subtype, policy=compat32)
-    part.set_payload(base64.encodebytes(bytes(item.content)).decode("ascii"))
-    part["Content-Transfer-Encoding"] = "base64"
-    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
-    return part
+    if filename.isascii():
+        disposition = 'attachment; filename="{}"'.format(
+            filename.replace("\\", "_").replace('"', "_")
+        )
+    else:
+        disposition = "attachment; filename*=" + encode_rfc2231(filename, "utf-8")
+    headers = [
+        ("Content-Type", mimetype),
+        ("Content-Transfer-Encoding", "base64"),
+        ("Content-Disposition", disposition),
+    ]
+    return _Part(headers, _crlf(base64.encodebytes(bytes(item.content))))

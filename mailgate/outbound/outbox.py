@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -79,28 +80,37 @@ def enqueue(
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
     now = utcnow()
     due = send_after or now
-    statement = (
-        _INSERTS[dialect](OutboxMail)
-        .values(
-            idempotency_key=key,
-            purpose=purpose[:64],
-            lead_id=lead_id,
-            mail_from=envelope_from,
-            recipients=envelope_to,
-            subject=subject[:998],
-            message_id=message_id[:998],
-            raw=raw,
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            created_at=now,
-            send_after=due,
-            next_attempt_at=due,
-        )
+    row = {
+        "idempotency_key": key,
+        "purpose": purpose[:64],
+        "lead_id": lead_id,
+        "mail_from": envelope_from,
+        "recipients": envelope_to,
+        "subject": subject[:998],
+        "message_id": message_id[:998],
+        "raw": raw,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "send_after": due,
+        "next_attempt_at": due,
+    }
+    return session.execute(_insert_statement(dialect), row).scalar() is not None
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """The INSERT .. ON CONFLICT DO NOTHING RETURNING id, built once per dialect.
+
+    Values travel as bind parameters instead of ``.values()``: building and
+    cache-keying a new statement per mail cost more than executing it.
+    """
+    return (
+        _INSERTS[dialect](OutboxMail.__table__)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         # RETURNING, not rowcount: psycopg reports -1 here, which is truthy.
-        .returning(OutboxMail.id)
+        .returning(OutboxMail.__table__.c.id)
     )
-    return session.execute(statement).scalar() is not None
 
 
 def compose_template(

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("info", cmd_info, "show which config file and database are used")
     cmd = add("tick", cmd_tick, "one scheduler pass: send due outbox mails")
     cmd.add_argument("--now", help="ISO datetime to use as the current time")
+    cmd = add("timeline", cmd_timeline, "escalation schedule of a hypothetical lead (JSON)")
+    cmd.add_argument("--received", required=True, help="ISO datetime (dealer's zone if no offset)")
+    cmd.add_argument("--kind", default="inquiry")
+    cmd.add_argument("--source", default="unknown")
     return parser
 
 
@@ -388,6 +392,39 @@ def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     engine.dispose()
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    """What the escalation rules would do with a lead received at ``--received``."""
+    from mailgate.dealer_settings import load_dealer_config
+    from mailgate.escalation.ladder import timeline
+
+    try:
+        received = datetime.fromisoformat(args.received)
+    except ValueError:
+        print(f"mailgate timeline: not an ISO datetime: {args.received!r}", file=sys.stderr)
+        return 2
+    engine, factory = _open(settings)
+    with db.session_scope(factory) as session:
+        dealer = load_dealer_config(session)
+    engine.dispose()
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=dealer.timezone)
+    times = dealer.escalation_times(args.source, args.kind)
+    line = timeline(dealer.calendar, times, received)
+    print(
+        json.dumps(
+            {
+                "received_at": line.received_at.isoformat(),
+                "reminder_at": line.reminder_at.isoformat(),
+                "stage1_at": line.stage1_at.isoformat(),
+                "stage2_at": line.stage2_at.isoformat(),
+                "rule": times.rule,
+                "mails": line.mails(),
+            }
+        )
+    )
     return 0
 
 

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from mailgate.escalation.calendar import WEEKDAYS, CalendarError, WorkingCalendar
+from mailgate.escalation.ladder import EscalationTimes, times_for
 from mailgate.models import DealerSetting, User, UserRole
 from mailgate.parsers.context import ParseContext
 from mailgate.toml_writer import dump_settings_toml
@@ -228,9 +230,14 @@ def _check_semantics(doc: dict[str, Any]) -> None:
                 )
     for i, closure in enumerate(doc["holidays"]["closures"]):
         try:
-            date.fromisoformat(closure)
+            for part in str(closure).split("..", 1):
+                date.fromisoformat(part.strip())
         except ValueError as exc:
-            raise SettingsError(f"holidays.closures[{i}] must be a date YYYY-MM-DD") from exc
+            raise SettingsError(
+                f"holidays.closures[{i}] must be a date YYYY-MM-DD or a range "
+                f"YYYY-MM-DD..YYYY-MM-DD: {closure!r}"
+            ) from exc
+    _check_calendar(doc)
     if doc["distribution"]["mode"] not in ("rolling", "pool", "groups"):
         raise SettingsError('distribution.mode must be "rolling", "pool" or "groups"')
     emails = set()
@@ -326,6 +333,24 @@ def export_settings(session: Session) -> str:
     return dump_settings_toml(stored_document(session), SCHEMA)
 
 
+def _check_calendar(doc: dict[str, Any]) -> None:
+    """Build the working-time clock once so overlaps and unknown regions fail at import."""
+    if not any(doc["hours"].values()):
+        return
+    holidays = doc["holidays"]
+    try:
+        WorkingCalendar.from_settings(
+            doc["hours"],
+            timezone=doc["dealer"]["timezone"],
+            country=holidays["country"] or None,
+            subdivision=holidays["subdivision"] or None,
+            categories=holidays["categories"],
+            closures=holidays["closures"],
+        )
+    except CalendarError as exc:
+        raise SettingsError(f"hours/holidays: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class DealerConfig:
     """The typed view of dealer settings the pipeline and sender read."""
@@ -345,6 +370,36 @@ class DealerConfig:
     stage1: timedelta
     reminder_before: timedelta
     document: dict[str, Any]
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        """The working-time clock; with no opening hours configured, time runs continuously."""
+        hours = self.document["hours"]
+        holidays = self.document["holidays"]
+        if not any(hours.values()):
+            always = {day: ["00:00-24:00"] for day in WEEKDAYS}
+            return WorkingCalendar.from_settings(always, timezone=self.timezone.key, country=None)
+        return WorkingCalendar.from_settings(
+            hours,
+            timezone=self.timezone.key,
+            country=holidays["country"] or None,
+            subdivision=holidays["subdivision"] or None,
+            categories=holidays["categories"],
+            closures=holidays["closures"],
+        )
+
+    def escalation_times(self, source: str, kind: str) -> EscalationTimes:
+        """The four durations for a lead of this source and kind (rules applied)."""
+        esc = self.document["escalation"]
+        defaults = EscalationTimes(
+            stage1=parse_duration(esc["stage1"]),
+            reminder_before=parse_duration(esc["reminder_before"]),
+            stage2=parse_duration(esc["stage2"]),
+            stage2_resubmission=parse_duration(esc["stage2_resubmission"]),
+        )
+        return times_for(
+            defaults, esc["rules"], source=source, kind=kind, parse_duration=parse_duration
+        )
 
     @cached_property
     def parse_context(self) -> ParseContext:

@@ -219,7 +219,11 @@ def distribute(job: Job) -> None:
 
 def schedule(job: Job) -> None:
     assert job.lead is not None
-    times = initial_due_times(job.received_at, job.dealer.stage1, job.dealer.reminder_before)
+    times = initial_due_times(
+        job.dealer.calendar,
+        job.dealer.escalation_times(job.lead["source"], job.lead["kind"]),
+        job.received_at,
+    )
     job.lead.update(
         soon_at=times.soon_at, overdue_at=times.overdue_at, next_due_at=times.next_due_at
     )

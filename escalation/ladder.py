@@ -43,6 +43,7 @@ class EscalationTimes:
 class DueTimes:
     soon_at: datetime  # reminder: due state turns "soon"
     overdue_at: datetime  # stage 1: due state turns "overdue"
+    stage2_at: datetime  # the supervisor escalation
     next_due_at: datetime  # the next moment the scheduler must look at the lead
 
 
@@ -130,8 +131,44 @@ def initial_due_times(
     """Reminder and stage-1 instants of a new lead; the scheduler looks first at the reminder."""
     line = timeline(calendar, times, received_at)
     return DueTimes(
-        soon_at=line.reminder_at, overdue_at=line.stage1_at, next_due_at=line.reminder_at
+        soon_at=line.reminder_at,
+        overdue_at=line.stage1_at,
+        stage2_at=line.stage2_at,
+        next_due_at=line.reminder_at,
     )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What one scheduler look at a lead decides: mails to send, the new stage, next look."""
+
+    purposes: tuple[str, ...]
+    stage: int
+    next_due_at: datetime | None
+
+
+def advance(
+    stage: int, now: datetime, soon_at: datetime, overdue_at: datetime, stage2_at: datetime | None
+) -> Progress:
+    """The ladder's next rungs at ``now``, skipping what a later rung makes stale.
+
+    Stage 0 -> reminder (1) -> stage-1 escalation (2) -> supervisor (3).  After
+    downtime a reminder whose stage 1 has passed is skipped in favour of the
+    escalation, so a restart never sends a burst of stale mails; stage 2 is a
+    different recipient (the supervisor) and still goes out when it is due.
+    """
+    purposes: list[str] = []
+    if stage < 2 and now >= overdue_at:
+        purposes.append("stage1")
+        stage = 2
+    elif stage < 1 and now >= soon_at:
+        purposes.append("reminder")
+        stage = 1
+    if stage == 2 and stage2_at is not None and now >= stage2_at:
+        purposes.append("stage2")
+        stage = 3
+    next_due = {0: soon_at, 1: overdue_at, 2: stage2_at}.get(stage)
+    return Progress(tuple(purposes), stage, next_due)
 
 
 def due_state(now: datetime, soon_at: datetime | None, overdue_at: datetime | None) -> str:

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--once", action="store_true", help="process until none is left, then exit")
     cmd = add("sender", cmd_sender, "deliver outbox mails through the relay")
     cmd.add_argument("--once", action="store_true", help="one pass, then exit")
+    add("scheduler", cmd_scheduler, "run the escalation scheduler")
     cmd = add("ingest", cmd_ingest, "store mails from files or stdin, then process them")
     cmd.add_argument("files", nargs="*", type=Path)
     cmd.add_argument("--from", dest="envelope_from", help="envelope sender (MTA's $sender)")
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_db_upgrade
     )
     add("info", cmd_info, "show which config file and database are used")
-    cmd = add("tick", cmd_tick, "one scheduler pass: send due outbox mails")
+    cmd = add("tick", cmd_tick, "one scheduler pass: escalate due leads, send due outbox mails")
     cmd.add_argument("--now", help="ISO datetime to use as the current time")
     cmd = add("timeline", cmd_timeline, "escalation schedule of a hypothetical lead (JSON)")
     cmd.add_argument("--received", required=True, help="ISO datetime (dealer's zone if no offset)")
@@ -155,6 +156,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps({"claimed": report.claimed, "statuses": report.statuses}))
     engine.dispose()
     return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.service import serve
+
+    return serve(settings, roles=("scheduler",))
 
 
 def cmd_sender(args: argparse.Namespace, settings: Settings) -> int:
@@ -370,6 +377,7 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
+    from mailgate.escalation.scheduler import tick
     from mailgate.outbound.send import send_pass
 
     now = datetime.fromisoformat(args.now) if args.now else None
@@ -380,10 +388,12 @@ def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     engine, factory = _open(settings)
+    escalation = tick(factory, now=now)
     report = send_pass(factory, settings, now=now)
     print(
         json.dumps(
             {
+                "escalation": escalation.as_dict(),
                 "sent": report.sent,
                 "retried": report.retried,
                 "dead": report.dead,

@@ -208,6 +208,9 @@ class Lead(Base):
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
     soon_at: Mapped[datetime | None] = mapped_column()  # reminder time: due state "soon"
     overdue_at: Mapped[datetime | None] = mapped_column()  # stage-1 time: "overdue"
+    stage2_at: Mapped[datetime | None] = mapped_column()  # supervisor escalation due
+    # 0 nothing sent, 1 reminder sent, 2 stage-1 escalation sent, 3 supervisor told.
+    escalation_stage: Mapped[int] = mapped_column(default=0, server_default="0")
     reply_token: Mapped[str] = mapped_column(String(64), unique=True)
 
     customer: Mapped[Customer | None] = relationship()

@@ -225,7 +225,11 @@ def schedule(job: Job) -> None:
         job.received_at,
     )
     job.lead.update(
-        soon_at=times.soon_at, overdue_at=times.overdue_at, next_due_at=times.next_due_at
+        soon_at=times.soon_at,
+        overdue_at=times.overdue_at,
+        stage2_at=times.stage2_at,
+        next_due_at=times.next_due_at,
+        escalation_stage=0,
     )
 
 

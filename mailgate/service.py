@@ -65,7 +65,9 @@ def open_database(
 
 
 def serve(
-    settings: Settings, *, roles: tuple[str, ...] = ("smtp", "worker", "sender", "web")
+    settings: Settings,
+    *,
+    roles: tuple[str, ...] = ("smtp", "worker", "sender", "scheduler", "web"),
 ) -> int:
     """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
     engine, factory = open_database(settings)
@@ -104,6 +106,10 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         )
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
+    if "scheduler" in roles:
+        from mailgate.escalation.scheduler import run_scheduler
+
+        runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
     server = None
     if "smtp" in roles and settings.smtp.enabled:
         handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())

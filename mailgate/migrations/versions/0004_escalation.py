@@ -1,0 +1,29 @@
+"""escalation state on leads: stage reached and the stage-2 instant
+
+Revision ID: 0004_escalation
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_escalation"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lead") as batch:
+        batch.add_column(sa.Column("stage2_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column("escalation_stage", sa.Integer(), nullable=False, server_default="0")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("lead") as batch:
+        batch.drop_column("escalation_stage")
+        batch.drop_column("stage2_at")

@@ -22,20 +22,21 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
 from mailgate.outbound.compose import make_message_id
-from mailgate.outbound.outbox import enqueue_template
+from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 
-from .ladder import advance
+from .ladder import Progress, advance
 
 log = logging.getLogger("mailgate.escalation")
-BATCH = 200
+BATCH = 500
 OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value)
 PURPOSE_TEMPLATES = {"reminder": "reminder", "stage1": "stage1", "stage2": "stage2"}
 
@@ -85,121 +86,177 @@ def run_scheduler(
 def _advance_batch(
     session: Session, dealer: DealerConfig, now: datetime, report: TickReport
 ) -> int:
+    lead, customer = Lead.__table__.c, Customer.__table__.c
     query = (
-        select(Lead, Customer, User)
-        .join(User, User.id == Lead.assignee_id)
-        .outerjoin(Customer, Customer.id == Lead.customer_id)
-        .where(
-            Lead.next_due_at <= now,
-            Lead.status.in_(OPEN_STATUSES),
-            Lead.first_response_at.is_(None),
+        select(
+            lead.id,
+            lead.escalation_stage,
+            lead.soon_at,
+            lead.overdue_at,
+            lead.stage2_at,
+            lead.received_at,
+            lead.source,
+            lead.kind,
+            lead.assignee_id,
+            customer.name.label("customer_name"),
+            customer.email.label("customer_email"),
+            customer.phone.label("customer_phone"),
         )
-        .order_by(Lead.next_due_at)
+        .outerjoin(Customer.__table__, customer.id == lead.customer_id)
+        .where(
+            lead.next_due_at <= now,
+            lead.status.in_(OPEN_STATUSES),
+            lead.first_response_at.is_(None),
+            lead.assignee_id.is_not(None),
+        )
+        .order_by(lead.next_due_at)
         .limit(BATCH)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Lead.__table__, skip_locked=True)
     rows = session.execute(query).all()
-    for lead, customer, assignee in rows:
+    if not rows:
+        return 0
+    users = _users(session)
+    mails: list[DeferredMail] = []
+    protocol: list[dict[str, object]] = []
+    steps = [
+        (row, advance(row.escalation_stage, now, row.soon_at, row.overdue_at, row.stage2_at))
+        for row in rows
+    ]
+    _compare_and_set(session, steps)
+    for row, progress in steps:
         report.examined += 1
-        if lead.soon_at is None or lead.overdue_at is None:
-            continue
-        progress = advance(
-            lead.escalation_stage, now, lead.soon_at, lead.overdue_at, lead.stage2_at
-        )
-        moved = session.execute(
-            update(Lead.__table__)
-            .where(
-                and_(
-                    Lead.__table__.c.id == lead.id,
-                    Lead.__table__.c.escalation_stage == lead.escalation_stage,
-                )
-            )
-            .values(escalation_stage=progress.stage, next_due_at=progress.next_due_at)
-        )
-        if moved.rowcount != 1:
-            continue  # another scheduler moved it first
+        assignee = users.get(row.assignee_id)
         for purpose in progress.purposes:
-            if _enqueue(session, dealer, purpose, lead, customer, assignee, now):
+            mail, detail = _mail(dealer, users, purpose, row, assignee, now)
+            if mail is not None:
+                mails.append(mail)
                 report.mails[purpose] += 1
+            protocol.append(
+                {
+                    "lead_id": row.id,
+                    "at": now,
+                    "actor": "system",
+                    "action": purpose,
+                    "detail": detail,
+                }
+            )
+    enqueue_deferred(session, dealer, mails)
+    if protocol:
+        session.execute(ProtocolEntry.__table__.insert(), protocol)
     return len(rows)
 
 
-def _enqueue(
-    session: Session,
+class LostRace(RuntimeError):
+    """A claimed lead changed under us: the whole batch is rolled back and retried."""
+
+
+def _compare_and_set(session: Session, steps: list[tuple[Row[Any], Progress]]) -> None:
+    """Move every lead of the batch to its new stage, or none of them.
+
+    One executemany (pipelined by psycopg, one statement loop in SQLite)
+    instead of a round trip per lead.  The claimed rows are locked (``FOR
+    UPDATE`` on PostgreSQL, the write lock on SQLite), so every compare must
+    succeed; if one does not, something bypassed the lock, and the batch is
+    rolled back rather than risking a mail for a rung another process took.
+    """
+    params = [
+        {"b_id": row.id, "b_old": row.escalation_stage, "b_stage": p.stage, "b_next": p.next_due_at}
+        for row, p in steps
+    ]
+    moved = session.execute(_CAS, params).rowcount
+    if moved != len(params):
+        raise LostRace(f"{len(params) - moved} of {len(params)} leads moved by someone else")
+
+
+_CAS = (
+    update(Lead.__table__)
+    .where(
+        Lead.__table__.c.id == bindparam("b_id"),
+        Lead.__table__.c.escalation_stage == bindparam("b_old"),
+    )
+    .values(escalation_stage=bindparam("b_stage"), next_due_at=bindparam("b_next"))
+)
+
+
+@dataclass(frozen=True)
+class _Person:
+    id: int | None
+    email: str
+    name: str
+    language: str
+    supervisor_email: str | None
+
+
+def _users(session: Session) -> dict[int | str, _Person]:
+    """Active users by id and by e-mail: one query per batch instead of one per lead."""
+    found: dict[int | str, _Person] = {}
+    for user in session.execute(
+        select(User.id, User.email, User.name, User.language, User.supervisor_email).where(
+            User.active
+        )
+    ):
+        person = _Person(user.id, user.email, user.name, user.language, user.supervisor_email)
+        found[user.id] = person
+        found[user.email.lower()] = person
+    return found
+
+
+def _mail(
     dealer: DealerConfig,
+    users: dict[int | str, _Person],
     purpose: str,
-    lead: Lead,
-    customer: Customer | None,
-    assignee: User,
+    row: Row[Any],
+    assignee: _Person | None,
     now: datetime,
-) -> bool:
+) -> tuple[DeferredMail | None, str]:
+    """The deferred mail for one rung, and the protocol line that explains it."""
+    if assignee is None:
+        return None, f"{purpose} due, but the assignee is no longer active"
     recipient = assignee
     if purpose == "stage2":
-        recipient = _supervisor(session, assignee, dealer)
-        if recipient is None:
-            _protocol(session, lead, "escalation", "stage 2 due, but nobody to tell: no supervisor")
-            return False
-    assert lead.overdue_at is not None
-    ladder_start = int(lead.overdue_at.timestamp())
-    key = f"{purpose}:{lead.id}:{assignee.id}:{ladder_start}"
+        boss = users.get((assignee.supervisor_email or "").lower())
+        if boss is None and dealer.admin_address:
+            boss = _Person(None, dealer.admin_address, "", dealer.language, None)
+        if boss is None:
+            return None, "stage 2 due, but nobody to tell: no supervisor and no admin address"
+        recipient = boss
+    language = recipient.language or dealer.language
     domain = dealer.sender_address.rpartition("@")[2]
-    notification = make_message_id(f"notification:{lead.id}:{assignee.id}", domain)
-    waiting = now - lead.received_at
+    notification = make_message_id(f"notification:{row.id}:{assignee.id}", domain)
     context = {
         "lead": {
-            "id": lead.id,
-            "source": lead.source,
-            "kind": lead.kind,
-            "received_at": _local(lead.received_at, dealer),
-            "url": _lead_url(dealer, lead.id),
+            "id": row.id,
+            "source": row.source,
+            "kind": row.kind,
+            "received_at": _local(row.received_at, dealer),
+            "url": _lead_url(dealer, row.id),
         },
         "customer": {
-            "name": customer.name if customer else "",
-            "email": customer.email if customer else "",
-            "phone": customer.phone if customer else "",
+            "name": row.customer_name or "",
+            "email": row.customer_email or "",
+            "phone": row.customer_phone or "",
         },
         "assignee": {"name": assignee.name, "email": assignee.email},
         "supervisor": {"name": recipient.name, "email": recipient.email},
-        "due_at": _local(lead.overdue_at, dealer),
-        "stage2_at": _local(lead.stage2_at, dealer) if lead.stage2_at else "",
-        "waiting": _duration_text(waiting, recipient.language or dealer.language),
+        "due_at": _local(row.overdue_at, dealer),
+        "stage2_at": _local(row.stage2_at, dealer) if row.stage2_at else "",
+        "waiting": _duration_text(now - row.received_at, language),
     }
-    queued = enqueue_template(
-        session,
-        dealer,
-        key=key,
+    mail = DeferredMail(
+        key=f"{purpose}:{row.id}:{assignee.id}:{int(row.overdue_at.timestamp())}",
         purpose=purpose,
         template=PURPOSE_TEMPLATES[purpose],
-        language=recipient.language or dealer.language,
+        language=language,
         context=context,
         to=[(recipient.name, recipient.email)],
-        lead_id=lead.id,
+        lead_id=row.id,
         in_reply_to=notification,
         references=[notification],
         send_after=now,
     )
-    if queued:
-        _protocol(session, lead, purpose, f"{purpose} to {recipient.email} queued")
-    return queued
-
-
-def _supervisor(session: Session, assignee: User, dealer: DealerConfig) -> User | None:
-    """The assignee's supervisor; without one, the admin address stands in."""
-    if assignee.supervisor_email:
-        boss = session.scalar(select(User).where(User.email == assignee.supervisor_email.lower()))
-        if boss is not None and boss.active:
-            return boss
-    if dealer.admin_address:
-        return User(email=dealer.admin_address, name="", language=dealer.language)
-    return None
-
-
-def _protocol(session: Session, lead: Lead, action: str, detail: str) -> None:
-    session.execute(
-        ProtocolEntry.__table__.insert(),
-        {"lead_id": lead.id, "at": utcnow(), "actor": "system", "action": action, "detail": detail},
-    )
+    return mail, f"{purpose} to {recipient.email} queued"
 
 
 def _local(value: datetime, dealer: DealerConfig) -> str:

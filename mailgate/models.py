@@ -248,7 +248,11 @@ class OutboxMail(Base):
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(String(998), default="")
     message_id: Mapped[str] = mapped_column(String(998))
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # None until composed: bulk producers (the escalation scheduler) store the
+    # template and its context, and the sender renders right before sending.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    template: Mapped[str | None] = mapped_column(String(64))
+    render: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

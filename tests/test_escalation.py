@@ -17,6 +17,7 @@ from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings
 from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, User
+from mailgate.outbound.send import send_pass
 from mailgate.worker import process_pending
 
 from .conftest import DEALER_TOML
@@ -103,6 +104,7 @@ def test_friday_afternoon_lead_climbs_the_ladder(dealer: sessionmaker[Session]) 
         ("stage1", ["anna@autohaus.example"]),
         ("stage2", ["chef@autohaus.example"]),
     ]
+    send_pass(dealer, Settings(), now=at("2026-12-01 10:06"))  # no relay: rendered, suppressed
     with dealer() as session:
         raw = session.scalar(
             select(OutboxMail.raw).where(

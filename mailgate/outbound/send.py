@@ -35,6 +35,7 @@ from mailgate.outbound.outbox import (
     claim_due,
     compose_template,
     enqueue_composed,
+    materialise,
     renew_claim,
 )
 
@@ -212,6 +213,8 @@ def send_pass(
     try:
         for row in rows:
             try:
+                if not _materialise(state, row):
+                    continue
                 if hold:
                     if _settle(state, row, status=OutboxStatus.SUPPRESSED, last_error=hold):
                         state.report.suppressed += 1
@@ -226,6 +229,39 @@ def send_pass(
     finally:
         relay.close()
     return state.report
+
+
+def _materialise(state: _Pass, row: OutboxMail) -> bool:
+    """Render a deferred row and store its bytes before anything else happens to it.
+
+    Also for suppressed mails: "send mails: no" still records every mail in
+    full.  A template that cannot render is a permanent failure: the row goes
+    dead and the admin is told, like a 5xx from the relay.
+    """
+    try:
+        mail = materialise(state.dealer, row)
+    except Exception as exc:  # noqa: BLE001 - a broken template/context kills one mail only
+        reason = f"could not compose: {type(exc).__name__}: {exc}"[:2000]
+        log.error("outbox %s: %s", row.id, reason)
+        _settle(
+            state,
+            row,
+            _failure_notice(state.dealer, row, reason),
+            status=OutboxStatus.DEAD,
+            last_error=reason,
+        )
+        return False
+    if mail is None:
+        return True
+    with state.factory() as session:
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == row.id, OutboxMail.claimed_by == state.me)
+            .values(raw=mail.raw, subject=mail.subject[:998], message_id=mail.message_id)
+        )
+        session.commit()
+    row.raw, row.subject, row.message_id = mail.raw, mail.subject, mail.message_id
+    return True
 
 
 def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:

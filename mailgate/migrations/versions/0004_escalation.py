@@ -1,4 +1,4 @@
-"""escalation state on leads: stage reached and the stage-2 instant
+"""escalation state on leads; outbox mails rendered at send time
 
 Revision ID: 0004_escalation
 Revises: 0001
@@ -21,9 +21,17 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("escalation_stage", sa.Integer(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("outbox_mail") as batch:
+        batch.alter_column("raw", existing_type=sa.LargeBinary(), nullable=True)
+        batch.add_column(sa.Column("template", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("render", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox_mail") as batch:
+        batch.drop_column("render")
+        batch.drop_column("template")
+        batch.alter_column("raw", existing_type=sa.LargeBinary(), nullable=False)
     with op.batch_alter_table("lead") as batch:
         batch.drop_column("escalation_stage")
         batch.drop_column("stage2_at")

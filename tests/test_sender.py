@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.models import DealerSetting, OutboxMail, utcnow
-from mailgate.outbound.outbox import enqueue_template
+from mailgate.outbound.outbox import DeferredMail, enqueue_deferred, enqueue_template
 from mailgate.outbound.send import SendReport, run_sender, send_pass
 
 from .conftest import free_port
@@ -343,3 +343,67 @@ def test_run_sender_loops_until_stopped(dealer, sink) -> None:  # type: ignore[n
         thread.join(timeout=20)
     assert not thread.is_alive()
     assert len(handler.received) == 1 and rows(dealer)[0].status == "sent"
+
+
+def test_deferred_mail_is_rendered_right_before_sending(
+    dealer: sessionmaker[Session], sink: tuple[Sink, int]
+) -> None:
+    """A deferred row becomes the same mail enqueue_template would have stored."""
+    handler, port = sink
+    context = {
+        "failed": {
+            "id": 1,
+            "purpose": "x",
+            "recipients": ["a@b.example"],
+            "subject": "s",
+            "error": "550 kaputt",
+        }
+    }
+    with dealer() as session:
+        cfg = load_dealer_config(session)
+        new = enqueue_deferred(
+            session,
+            cfg,
+            [
+                DeferredMail(
+                    key="deferred:1",
+                    purpose="delivery_failure",
+                    template="delivery_failure",
+                    language="en",
+                    context=context,
+                    to=[("Admin", "admin@autohaus.example")],
+                ),
+                DeferredMail(
+                    key="deferred:2",
+                    purpose="reminder",
+                    template="no_such_template",
+                    language="de",
+                    context={},
+                    to=[("Anna", "anna@autohaus.example")],
+                ),
+            ],
+        )
+        again = enqueue_deferred(
+            session,
+            cfg,
+            [
+                DeferredMail(
+                    "deferred:1", "x", "delivery_failure", "en", context, [("", "a@b.example")]
+                )
+            ],
+        )
+        session.commit()
+    assert (new, again) == (2, 0)
+    report = send_pass(dealer, settings_for(port))
+    assert report.sent == 1
+    [(_, rcpts, raw)] = handler.received
+    assert rcpts == ["admin@autohaus.example"] and b"550 kaputt" in raw
+    with dealer() as session:
+        good, bad = session.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()[:2]
+        notices = session.scalars(
+            select(OutboxMail).where(OutboxMail.idempotency_key == f"delivery_failure:{bad.id}")
+        ).all()
+    assert good.status == "sent" and good.raw == raw and good.message_id.encode() in raw
+    assert good.subject and good.subject in raw.decode()
+    assert bad.status == "dead" and "could not compose" in (bad.last_error or "")
+    assert len(notices) == 1  # the admin hears about the broken template

@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailgate.escalation.scheduler import tick
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from mailgate import db
 from mailgate.dealer_settings import import_settings
+from mailgate.escalation.scheduler import tick
 from mailgate.models import Lead, OutboxMail, User
 
 BERLIN = ZoneInfo("Europe/Berlin")

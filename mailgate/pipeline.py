@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -28,12 +29,15 @@ from sqlalchemy.orm import Session
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution.service import assign
 from mailgate.escalation.ladder import initial_due_times
+from mailgate.escalation.replies import ReplyTarget, find_target
+from mailgate.escalation.tracking import ReplyRejected, handle_reply
 from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
 from mailgate.parsers import ParsedLead, ShapeError, check_shape, parse_view
 from mailgate.parsers.message import MailView, load
 from mailgate.parsers.nonlead import non_lead_reason
+from mailgate.parsers.signals import authentication_failed
 
 
 class Discard(Exception):
@@ -73,6 +77,8 @@ class Job:
     customer: dict[str, Any] | None = None  # the customer row's values, "id" included
     assignee: User | None = None
     protocol: list[tuple[str, str]] = field(default_factory=list)  # (action, detail)
+    envelope_to: tuple[str, ...] = ()
+    reply_target: ReplyTarget | None = None  # set by classify: the mail answers this lead
 
     @property
     def db(self) -> Session:
@@ -97,12 +103,29 @@ def classify(job: Job) -> None:
     reason = non_lead_reason(job.view, job.envelope_from)
     if reason:
         raise Discard(reason)
+    job.reply_target = find_target(
+        [*job.envelope_to, *_header_recipients(job.view)],
+        job.view.subject,
+        frozenset(job.dealer.addresses),
+    )
+
+
+def _header_recipients(view: MailView) -> list[str]:
+    """To/Cc addresses: the envelope alone may name only the lead address (Bcc, forwards)."""
+    found = []
+    for name in ("To", "Cc", "Delivered-To", "X-Original-To"):
+        value = view.header(name)
+        if value:
+            found += [address for _, address in getaddresses([value])]
+    return found
 
 
 def parse(job: Job) -> None:
     """Let the registry pick the parser; a mail with no customer contact is quarantined."""
     assert job.view is not None
     job.parsed = parse_view(job.view, job.dealer.parse_context)
+    if job.reply_target is not None:
+        return  # a reply is judged by track_reply; a stray one is parsed as a lead there
     if job.parsed.non_lead_reason and job.parsed.parser != "none":
         raise Discard(job.parsed.non_lead_reason)
     if not job.parsed.is_lead:
@@ -111,6 +134,48 @@ def parse(job: Job) -> None:
 
 
 # --- database stages ---------------------------------------------------------
+
+
+class Replied(Exception):
+    """The mail answered a lead and was handled (recorded, relayed): no new lead."""
+
+    def __init__(self, lead_id: int, detail: str) -> None:
+        super().__init__(detail)
+        self.lead_id = lead_id
+        self.detail = detail
+
+
+def track_reply(job: Job) -> None:
+    """A mail to a lead's tracking address (or with its subject tag) is a reply, not a lead.
+
+    A rejected reply to a tracking address is quarantined (spoofed, wrong
+    token, relay loop); one found only by its subject tag goes on as an
+    ordinary inquiry, since anyone may write ``[Lead 12]`` into a subject.
+    """
+    if job.reply_target is None:
+        return
+    assert job.view is not None and job.parsed is not None
+    failure = authentication_failed(job.view, job.dealer.parse_context.trusted_authserv_ids)
+    try:
+        outcome = handle_reply(
+            job.db,
+            job.dealer,
+            job.view,
+            job.reply_target,
+            inbound_id=job.inbound_id,
+            now=job.now,
+            auth_failure=failure,
+        )
+    except ReplyRejected as exc:
+        if job.reply_target.via == "address":
+            raise Quarantine(str(exc)) from exc
+        job.protocol.append(("note", f"subject tag ignored: {exc}"))
+        if job.parsed.non_lead_reason and job.parsed.parser != "none":
+            raise Discard(job.parsed.non_lead_reason) from exc
+        if not job.parsed.is_lead:
+            raise Quarantine("no lead could be made", notify_unassigned=True) from exc
+        return
+    raise Replied(outcome.lead_id, outcome.detail)
 
 
 def dedupe(job: Job) -> None:
@@ -327,7 +392,7 @@ def notify_unassigned(job: Job, reason: str) -> None:
 
 
 PREPARE_STAGES: tuple[Stage, ...] = (classify, parse)
-DB_STAGES: tuple[Stage, ...] = (dedupe, match_customer, distribute, schedule, notify)
+DB_STAGES: tuple[Stage, ...] = (track_reply, dedupe, match_customer, distribute, schedule, notify)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -357,6 +422,7 @@ def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:
         raw=inbound.raw,
         message_id=inbound.message_id,
         envelope_from=inbound.envelope_from,
+        envelope_to=tuple(inbound.envelope_to or ()),
         received_at=inbound.received_at,
         dealer=dealer,
         now=now,

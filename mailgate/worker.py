@@ -39,6 +39,7 @@ from mailgate.pipeline import (
     Discard,
     Job,
     Quarantine,
+    Replied,
     load_job,
     notify_unassigned,
 )
@@ -262,6 +263,14 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
     except AlreadyProcessed as exc:
         savepoint.rollback()
         return Outcome(InboundStatus.PROCESSED, str(exc), lead_id=exc.lead_id)
+    except Replied as exc:
+        savepoint.commit()  # the reply's protocol, response time and relay stay
+        return Outcome(InboundStatus.PROCESSED, exc.detail, lead_id=exc.lead_id)
+    except Quarantine as exc:
+        savepoint.rollback()
+        if exc.notify_unassigned:
+            notify_unassigned(job, exc.reason)
+        return Outcome(InboundStatus.QUARANTINED, exc.reason)
     except IntegrityError:
         savepoint.rollback()
         twin = session.scalar(select(Lead.id).where(Lead.dedupe_key == job.dedupe_key))

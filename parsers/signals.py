@@ -44,7 +44,7 @@ def sent_by(view: MailView, suffixes: Iterable[str]) -> bool:
     return any(domain_matches(a, suffixes) for a in candidates)
 
 
-_RESULT = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
+_RESULT = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*([a-z]+)", re.IGNORECASE)
 
 
 def authentication_failed(view: MailView, trusted_authserv_ids: frozenset[str]) -> str | None:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mailgate.escalation import calendar as calendar_module
 from mailgate.escalation.calendar import CalendarError, WorkingCalendar
 

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from mailgate.parsers.model import KINDS, is_valid_source
 
 from .mails import LEAD_ADDRESS, bounce, inquiry

@@ -8,13 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailgate.escalation.scheduler import tick
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings
+from mailgate.escalation.scheduler import tick
 from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, User
 from mailgate.outbound.send import send_pass

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from mailgate.dealer_settings import parse_duration
 from mailgate.escalation.calendar import WorkingCalendar
 from mailgate.escalation.ladder import EscalationTimes, due_state, timeline, times_for
-
-from mailgate.dealer_settings import parse_duration
 
 from .procs import make_install
 

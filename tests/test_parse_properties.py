@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailgate.parsers import ParsedLead, parse_raw
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "mails").glob("*/*.eml"))

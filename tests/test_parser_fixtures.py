@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mailgate import parsers
 from mailgate.parsers import ParseContext, parse_raw
 from mailgate.parsers.message import load
 from mailgate.parsers.registry import PARSERS, SPECIFIC
-
-from mailgate import parsers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mails"
 NON_PARSER_FOLDERS = {"nonlead"}

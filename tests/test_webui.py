@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
-from mailgate.webui import create_app
-from mailgate.webui.server import WebThread
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
 from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, utcnow
+from mailgate.webui import create_app
+from mailgate.webui.server import WebThread
 from mailgate.worker import process_pending
 
 from .mails import LEAD_ADDRESS, bounce, inquiry

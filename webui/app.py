@@ -15,8 +15,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from mailgate.escalation.ladder import due_state
-from mailgate.parsers.message import ShapeError, check_shape, load, safe_header
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from werkzeug.exceptions import HTTPException
@@ -24,7 +22,9 @@ from werkzeug.wrappers import Response
 
 from mailgate.config import Settings
 from mailgate.dealer_settings import load_dealer_config
+from mailgate.escalation.ladder import due_state
 from mailgate.models import InboundMail, Lead, utcnow
+from mailgate.parsers.message import ShapeError, check_shape, load, safe_header
 
 log = logging.getLogger("mailgate.webui")
 

@@ -201,6 +201,7 @@ def build_message(
     attachments: Sequence[Attachment] = (),
     extra_headers: Mapping[str, str] | None = None,
     date: datetime | None = None,
+    automatic: bool = True,
 ) -> bytes:
     """A complete mail (text + HTML alternative, attachments) as bytes ready to send.
 
@@ -229,11 +230,12 @@ def build_message(
         headers.append(("In-Reply-To", single_line(in_reply_to, 300)))
     if references:
         headers.append(("References", " ".join(single_line(r, 300) for r in references)))
-    headers += [
-        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to us
-        ("X-Auto-Response-Suppress", "All"),  # the same for Exchange/Outlook
-        (LOOP_HEADER, "1"),  # the inbound classifier drops mail carrying it (loop guard)
-    ]
+    if automatic:  # a relayed human reply is not auto-generated (RFC 3834 section 5)
+        headers += [
+            ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to us
+            ("X-Auto-Response-Suppress", "All"),  # the same for Exchange/Outlook
+        ]
+    headers.append((LOOP_HEADER, "1"))  # the inbound classifier drops mail carrying it
     for name, value in (extra_headers or {}).items():
         if not _HEADER_NAME.match(name) or name.lower() in _OWN_HEADERS:
             raise ValueError(f"bad extra header name {name!r}")

@@ -126,6 +126,8 @@ def compose_template(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     override_dir: Path | None = None,
+    from_name: str | None = None,
+    automatic: bool = True,
 ) -> ComposedMail:
     """Render and serialise a templated mail from the dealership; no database.
 
@@ -138,7 +140,7 @@ def compose_template(
     sender = dealer.sender_address
     message_id = make_message_id(key, sender.rpartition("@")[2])
     raw = build_message(
-        from_name=dealer.from_name,
+        from_name=from_name or dealer.from_name,
         from_address=sender,
         to=to,
         subject=rendered.subject,
@@ -149,6 +151,7 @@ def compose_template(
         in_reply_to=in_reply_to,
         references=references,
         attachments=attachments,
+        automatic=automatic,
     )
     return ComposedMail(sender, [addr for _, addr in to], rendered.subject, message_id, raw)
 

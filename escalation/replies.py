@@ -1,0 +1,101 @@
+"""Reply tracking, the pure part: tracking addresses, finding the lead a mail answers.
+
+A notification's Reply-To is a per-lead *tracking address* on the lead
+mailbox's domain, ``leads+<lead id>-<token>@autohaus.example``: the salesperson
+answers from Outlook, Thunderbird or a phone, the answer comes back to us, and
+we know which lead it answers without trusting anything the sender wrote.  The
+token is 128 random bits compared in constant time; the lead id in front only
+says which stored token to compare with.  The ``[Lead 123]`` subject tag is the
+fallback for clients that drop the sub-address, and it only counts for the
+lead's own staff or customer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SUBJECT_TAG = re.compile(r"\[Lead (\d{1,12})\]")
+_QUOTE_STARTS = (
+    re.compile(r"^-{2,}\s*(Ursprüngliche Nachricht|Original Message|Forwarded message)", re.I),
+    re.compile(r"^(Von|From|De|Van)\s*:\s*\S", re.I),
+    re.compile(r"^(Am|On|Le|Op)\s.{0,200}(schrieb|wrote|a écrit|schreef)\b.{0,200}:\s*$", re.I),
+    re.compile(r"^>"),
+    re.compile(r"^_{10,}\s*$"),  # Outlook's separator line before the quoted header block
+)
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """The lead a mail answers, and how we know: ``address`` (token) or ``subject`` (tag)."""
+
+    lead_id: int
+    token: str | None
+    via: str
+
+
+def tracking_address(lead_address: str, lead_id: int, token: str) -> str:
+    """``leads@autohaus.example`` + lead 42 -> ``leads+42-<token>@autohaus.example``."""
+    local, _, domain = lead_address.rpartition("@")
+    return f"{local}+{lead_id}-{token}@{domain}"
+
+
+def find_target(
+    recipients: Iterable[str], subject: str | None, dealer_addresses: frozenset[str]
+) -> ReplyTarget | None:
+    """The lead this mail is addressed to (tracking address first, then the subject tag)."""
+    for address in recipients:
+        local, at, domain = address.strip().strip("<>").rpartition("@")
+        base, plus, tag = local.partition("+")
+        if not (at and plus) or f"{base}@{domain}".lower() not in dealer_addresses:
+            continue
+        id_text, dash, token = tag.partition("-")
+        if id_text.isdigit() and dash and token:
+            return ReplyTarget(int(id_text), token, "address")
+    match = SUBJECT_TAG.search(subject or "")
+    if match:
+        return ReplyTarget(int(match.group(1)), None, "subject")
+    return None
+
+
+def token_matches(given: str | None, stored: str | None) -> bool:
+    """Constant-time comparison, so response timing reveals nothing about the token."""
+    if not given or not stored:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), stored.encode("utf-8"))
+
+
+def own_words(text: str) -> str:
+    """The writer's own text: everything before the first quoted part.
+
+    Whatever the writer quoted (our notification with its links, tokens and
+    escalation texts, or earlier relayed mails) stays out of the relayed mail;
+    the relay appends a clean quote of the customer's message instead.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    kept = []
+    for line in lines:
+        stripped = line.strip()
+        if any(p.match(stripped) for p in _QUOTE_STARTS):
+            break
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def without_tag(subject: str | None) -> str:
+    """The subject the customer sees: our internal ``[Lead 123]`` tag removed."""
+    return " ".join(SUBJECT_TAG.sub(" ", subject or "").split())
+
+
+def with_tag(subject: str | None, lead_id: int) -> str:
+    """The subject staff see: the ``[Lead 123]`` tag added once."""
+    text = " ".join((subject or "").split())
+    return text if f"[Lead {lead_id}]" in text else f"[Lead {lead_id}] {text}".strip()
+
+
+def quote(text: str | None, limit: int = 4000) -> str:
+    """``> ``-quoted text for the bottom of a relayed mail."""
+    body = (text or "").strip()[:limit]
+    return "\n".join(f"> {line}".rstrip() for line in body.splitlines())

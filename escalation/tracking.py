@@ -1,0 +1,196 @@
+"""Reply tracking, the I/O part: a mail to a lead's tracking address is handled here.
+
+Three kinds of sender, decided on the envelope-independent From address:
+
+- **staff** (an active user): the answer counts as the lead's response
+  (``first_response_at``, status *contacted*, the ladder stops) and, in
+  ``reply_mode = "relay"``, is relayed to the customer from the dealer's lead
+  address with the salesperson's name; only the salesperson's own words travel,
+  never our notification's links, tokens or escalation texts;
+- **the lead's customer**: the answer is recorded on the lead and relayed to the
+  assignee, Reply-To the tracking address again, so the conversation goes on;
+- **anyone else**: quarantined, never counted, never relayed (spoofing).
+
+A per-lead relay cap stops ping-pong between two auto-responders that slipped
+past the auto-reply checks; a staff reply whose trusted DKIM/SPF check failed
+is not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.dealer_settings import DealerConfig
+from mailgate.models import Customer, Lead, LeadStatus, OutboxMail, ProtocolEntry, User
+from mailgate.outbound.outbox import compose_template, enqueue_composed
+from mailgate.parsers.message import MailView
+
+from .replies import (
+    ReplyTarget,
+    own_words,
+    quote,
+    token_matches,
+    tracking_address,
+    with_tag,
+    without_tag,
+)
+
+RELAY_CAP_PER_HOUR = 20
+RELAY_PURPOSES = ("relay_to_customer", "relay_to_assignee")
+
+
+class ReplyRejected(Exception):
+    """The mail looks like a reply but may not be counted or relayed; keep it for a human."""
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    lead_id: int
+    action: str  # "answered", "customer_replied"
+    detail: str
+
+
+def handle_reply(
+    session: Session,
+    dealer: DealerConfig,
+    view: MailView,
+    target: ReplyTarget,
+    *,
+    inbound_id: int,
+    now: datetime,
+    auth_failure: str | None = None,
+) -> ReplyOutcome:
+    """Record and relay one reply; raises :class:`ReplyRejected` for a mail to keep aside."""
+    lead = session.get(Lead, target.lead_id)
+    if lead is None:
+        raise ReplyRejected(f"reply to unknown lead {target.lead_id}")
+    if target.via == "address" and not token_matches(target.token, lead.reply_token):
+        raise ReplyRejected(f"tracking address of lead {lead.id} with a wrong token")
+    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    staff = session.scalar(select(User).where(User.email == sender, User.active))
+    customer = session.get(Customer, lead.customer_id) if lead.customer_id else None
+    if staff is not None:
+        if auth_failure:
+            raise ReplyRejected(f"reply from {sender} failed {auth_failure}: not counted")
+        return _staff_reply(session, dealer, view, lead, staff, customer, inbound_id, now)
+    if customer is not None and customer.email and sender == customer.email.lower():
+        return _customer_reply(session, dealer, view, lead, customer, inbound_id, now)
+    raise ReplyRejected(
+        f"mail to lead {lead.id}'s tracking address from {sender or 'nobody'}, "
+        "who is neither staff nor the lead's customer"
+    )
+
+
+def _staff_reply(
+    session: Session,
+    dealer: DealerConfig,
+    view: MailView,
+    lead: Lead,
+    staff: User,
+    customer: Customer | None,
+    inbound_id: int,
+    now: datetime,
+) -> ReplyOutcome:
+    first = lead.first_response_at is None
+    values: dict[str, object] = {"last_activity_at": now}
+    if first:
+        values |= {"first_response_at": now, "next_due_at": None}
+        if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
+            values["status"] = LeadStatus.CONTACTED.value
+    session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
+    detail = f"answered by mail from {staff.email}" + ("" if first else " (further answer)")
+    _protocol(session, lead.id, staff.email, "answered", detail, now)
+    if dealer.reply_mode == "relay" and customer is not None and customer.email:
+        _check_cap(session, lead.id, now)
+        body = own_words(view.text)
+        if lead.message:
+            body += f"\n\n{quote(lead.message)}"
+        mail = compose_template(
+            dealer,
+            key=f"relay_to_customer:{inbound_id}",
+            template="relay",
+            language=dealer.language,
+            context={"subject": without_tag(view.subject) or "Ihre Anfrage", "body": body},
+            to=[(customer.name or "", customer.email)],
+            reply_to=[(staff.name, _tracking(dealer, lead))],
+            from_name=f"{staff.name or staff.email} ({dealer.from_name})",
+            automatic=False,
+        )
+        enqueue_composed(
+            session,
+            mail,
+            key=f"relay_to_customer:{inbound_id}",
+            purpose="relay_to_customer",
+            lead_id=lead.id,
+        )
+        _protocol(session, lead.id, "system", "relayed", f"answer relayed to {customer.email}", now)
+    return ReplyOutcome(lead.id, "answered", detail)
+
+
+def _customer_reply(
+    session: Session,
+    dealer: DealerConfig,
+    view: MailView,
+    lead: Lead,
+    customer: Customer,
+    inbound_id: int,
+    now: datetime,
+) -> ReplyOutcome:
+    session.execute(update(Lead).where(Lead.id == lead.id).values(last_activity_at=now))
+    detail = f"customer {customer.email} replied: {without_tag(view.subject)}"[:500]
+    _protocol(session, lead.id, customer.email or "customer", "customer_replied", detail, now)
+    assignee = session.get(User, lead.assignee_id) if lead.assignee_id else None
+    if assignee is not None and assignee.active:
+        _check_cap(session, lead.id, now)
+        mail = compose_template(
+            dealer,
+            key=f"relay_to_assignee:{inbound_id}",
+            template="relay",
+            language=assignee.language or dealer.language,
+            context={"subject": with_tag(view.subject, lead.id), "body": view.text.strip()},
+            to=[(assignee.name, assignee.email)],
+            reply_to=[(customer.name or "", _tracking(dealer, lead))],
+            from_name=f"{customer.name or customer.email} ({dealer.from_name})",
+            automatic=False,
+        )
+        enqueue_composed(
+            session,
+            mail,
+            key=f"relay_to_assignee:{inbound_id}",
+            purpose="relay_to_assignee",
+            lead_id=lead.id,
+        )
+    return ReplyOutcome(lead.id, "customer_replied", detail)
+
+
+def _check_cap(session: Session, lead_id: int, now: datetime) -> None:
+    recent = session.scalar(
+        select(func.count())
+        .select_from(OutboxMail)
+        .where(
+            OutboxMail.lead_id == lead_id,
+            OutboxMail.purpose.in_(RELAY_PURPOSES),
+            OutboxMail.created_at >= now - timedelta(hours=1),
+        )
+    )
+    if (recent or 0) >= RELAY_CAP_PER_HOUR:
+        raise ReplyRejected(
+            f"lead {lead_id}: {recent} relays in the last hour; stopped to break a mail loop"
+        )
+
+
+def _tracking(dealer: DealerConfig, lead: Lead) -> str:
+    return tracking_address(dealer.sender_address, lead.id, lead.reply_token)
+
+
+def _protocol(
+    session: Session, lead_id: int, actor: str, action: str, detail: str, now: datetime
+) -> None:
+    session.execute(
+        ProtocolEntry.__table__.insert(),
+        {"lead_id": lead_id, "at": now, "actor": actor, "action": action, "detail": detail},
+    )

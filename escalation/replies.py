@@ -42,6 +42,27 @@ def tracking_address(lead_address: str, lead_id: int, token: str) -> str:
     return f"{local}+{lead_id}-{token}@{domain}"
 
 
+def notification_reply_to(
+    mode: str,
+    lead_address: str,
+    lead_id: int,
+    token: str,
+    customer_name: str | None,
+    customer_email: str | None,
+) -> list[tuple[str, str]]:
+    """Where the salesperson's "Reply" goes.
+
+    ``relay`` (default): only the tracking address, shown with the customer's
+    name, so the answer passes through us and is relayed.  ``cc``: the
+    customer *and* the tracking address, so the answer goes straight out and
+    we get a copy that counts as the response.
+    """
+    tracking = tracking_address(lead_address, lead_id, token)
+    if mode == "cc" and customer_email:
+        return [(customer_name or "", customer_email), ("Lead-Tracking", tracking)]
+    return [(customer_name or "", tracking)]
+
+
 def find_target(
     recipients: Iterable[str], subject: str | None, dealer_addresses: frozenset[str]
 ) -> ReplyTarget | None:

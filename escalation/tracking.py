@@ -85,6 +85,52 @@ def handle_reply(
     )
 
 
+def handle_direct_answer(
+    session: Session,
+    view: MailView,
+    recipients: list[str],
+    dealer: DealerConfig,
+    *,
+    now: datetime,
+    auth_failure: str | None = None,
+) -> ReplyOutcome | None:
+    """A salesperson wrote to the customer directly, with the lead mailbox in Cc/Bcc.
+
+    Recognised by the sender (an active user) and a recipient who is the
+    customer of one of that user's open leads; counts as the response, nothing
+    is relayed (the customer already has the mail).  None if it is not that.
+    """
+    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    staff = session.scalar(select(User).where(User.email == sender, User.active))
+    if staff is None or auth_failure:
+        return None
+    others = {r.lower() for r in recipients} - set(dealer.addresses) - {sender}
+    if not others:
+        return None
+    lead = session.scalars(
+        select(Lead)
+        .join(Customer, Customer.id == Lead.customer_id)
+        .where(
+            Customer.email.in_(others),
+            Lead.assignee_id == staff.id,
+            Lead.status.in_((LeadStatus.NEW, LeadStatus.ASSIGNED, LeadStatus.CONTACTED)),
+        )
+        .order_by(Lead.received_at.desc())
+        .limit(1)
+    ).first()
+    if lead is None:
+        return None
+    values: dict[str, object] = {"last_activity_at": now}
+    if lead.first_response_at is None:
+        values |= {"first_response_at": now, "next_due_at": None}
+        if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
+            values["status"] = LeadStatus.CONTACTED.value
+    session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
+    detail = f"answered directly by {staff.email} (lead mailbox in copy)"
+    _protocol(session, lead.id, staff.email, "answered", detail, now)
+    return ReplyOutcome(lead.id, "answered", detail)
+
+
 def _staff_reply(
     session: Session,
     dealer: DealerConfig,

@@ -30,7 +30,7 @@ from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution.service import assign
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.escalation.replies import ReplyTarget, find_target
-from mailgate.escalation.tracking import ReplyRejected, handle_reply
+from mailgate.escalation.tracking import ReplyRejected, handle_direct_answer, handle_reply
 from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
@@ -152,10 +152,20 @@ def track_reply(job: Job) -> None:
     token, relay loop); one found only by its subject tag goes on as an
     ordinary inquiry, since anyone may write ``[Lead 12]`` into a subject.
     """
-    if job.reply_target is None:
-        return
     assert job.view is not None and job.parsed is not None
     failure = authentication_failed(job.view, job.dealer.parse_context.trusted_authserv_ids)
+    if job.reply_target is None:
+        direct = handle_direct_answer(
+            job.db,
+            job.view,
+            _header_recipients(job.view),
+            job.dealer,
+            now=job.now,
+            auth_failure=failure,
+        )
+        if direct is not None:
+            raise Replied(direct.lead_id, direct.detail)
+        return
     try:
         outcome = handle_reply(
             job.db,

@@ -14,6 +14,7 @@ from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings
 from mailgate.escalation.replies import (
     find_target,
+    notification_reply_to,
     own_words,
     token_matches,
     tracking_address,
@@ -234,3 +235,32 @@ def test_relay_rate_cap_stops_ping_pong(dealer: sessionmaker[Session]) -> None:
     ]
     assert statuses[:20] == ["processed"] * 20 and statuses[20:] == ["quarantined"] * 2
     assert len(outbox(dealer, "relay_to_assignee")) == 20
+
+
+def test_direct_answer_with_the_mailbox_in_copy_counts(dealer: sessionmaker[Session]) -> None:
+    lead = first_lead(dealer)
+    row = ingest(
+        dealer,
+        reply(
+            "Anna Schmidt <anna@autohaus.example>",
+            "Erika Musterfrau <erika@kunden.example>",
+            "Ihr Golf",
+            "Guten Tag, anbei das Angebot.",
+            {"Cc": LEAD_ADDRESS},
+        ),
+    )
+    assert row.status == "processed" and row.lead_id == lead.id
+    with dealer() as session:
+        assert session.get(Lead, lead.id).first_response_at is not None
+        assert session.scalar(select(func.count()).select_from(Lead)) == 1
+    assert outbox(dealer, "relay_to_customer") == []  # the customer already has it
+
+
+def test_notification_reply_to_by_mode() -> None:
+    relay = notification_reply_to("relay", LEAD_ADDRESS, 5, "tok", "Erika", "erika@kunden.example")
+    assert relay == [("Erika", "leads+5-tok@autohaus.example")]
+    cc = notification_reply_to("cc", LEAD_ADDRESS, 5, "tok", "Erika", "erika@kunden.example")
+    assert cc == [
+        ("Erika", "erika@kunden.example"),
+        ("Lead-Tracking", "leads+5-tok@autohaus.example"),
+    ]

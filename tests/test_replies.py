@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import smtplib
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
-from mailgate.config import Settings
+from mailgate.config import RelaySettings, Settings, SmtpSettings
 from mailgate.dealer_settings import import_settings
 from mailgate.escalation.replies import (
     find_target,
@@ -21,12 +24,15 @@ from mailgate.escalation.replies import (
     with_tag,
     without_tag,
 )
+from mailgate.ingest.smtp import IntakeHandler, SmtpThread
 from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry
+from mailgate.outbound.send import send_pass
 from mailgate.worker import process_pending
 
-from .conftest import DEALER_TOML
+from .conftest import DEALER_TOML, free_port
 from .mails import LEAD_ADDRESS, inquiry
+from .test_sender import Sink
 
 DEALERS = frozenset({"leads@autohaus.example"})
 
@@ -264,3 +270,41 @@ def test_notification_reply_to_by_mode() -> None:
         ("Erika", "erika@kunden.example"),
         ("Lead-Tracking", "leads+5-tok@autohaus.example"),
     ]
+
+
+def test_relay_round_trip_over_real_smtp(dealer: sessionmaker[Session]) -> None:
+    """Customer inquiry and salesperson answer arrive over SMTP; the relay leaves over SMTP."""
+    sink = Sink()
+    relay_port = free_port()
+    relay = Controller(sink, hostname="127.0.0.1", port=relay_port)
+    relay.start()
+    smtp_settings = SmtpSettings(port=0)
+    listener = SmtpThread(IntakeHandler(dealer, smtp_settings), smtp_settings).start()
+    try:
+        with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as client:
+            client.sendmail(
+                "form@kunden.example", [LEAD_ADDRESS], inquiry(1, email="erika@kunden.example")
+            )
+        process_pending(dealer, Settings())
+        with dealer() as session:
+            lead = session.scalars(select(Lead)).one()
+        address = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
+        with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as client:
+            client.sendmail(
+                "anna@autohaus.example",
+                [address],
+                reply(
+                    "anna@autohaus.example", address, f"AW: [Lead {lead.id}] Anfrage", STAFF_ANSWER
+                ),
+            )
+        process_pending(dealer, Settings())
+        settings = replace(
+            Settings(), relay=RelaySettings(host="127.0.0.1", port=relay_port, timeout=5)
+        )
+        send_pass(dealer, settings)
+    finally:
+        listener.stop()
+        relay.stop()
+    to_customer = [raw for _, rcpts, raw in sink.received if rcpts == ["erika@kunden.example"]]
+    assert len(to_customer) == 1
+    assert b"Probefahrt gern am Montag" in to_customer[0] and b"leads/1" not in to_customer[0]

@@ -217,6 +217,24 @@ class WorkingCalendar:
             remaining -= end - opens
         raise AssertionError("unreachable")
 
+    def add_working_days(self, moment: datetime, days: int) -> datetime:
+        """Closing time of the ``days``-th open day after ``moment``'s own day.
+
+        A processing target of "2 working days" set on Friday 10:00 (open
+        Mon-Sat) ends Monday at closing time: Saturday is day one, Monday day two.
+        """
+        if days < 1:
+            raise ValueError("a target is at least one working day away")
+        day = moment.astimezone(self.zone).date()
+        for _ in range(_SEARCH_DAYS):
+            day += timedelta(days=1)
+            intervals = self.day_intervals(day)
+            if intervals:
+                days -= 1
+                if days == 0:
+                    return self._local(intervals[-1][1])
+        raise CalendarError("the dealer is never open in the next ten years")
+
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Opening time inside ``[start, end]``; negative if ``end`` is before ``start``.
 

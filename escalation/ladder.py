@@ -157,6 +157,8 @@ def advance(
     escalation, so a restart never sends a burst of stale mails; stage 2 is a
     different recipient (the supervisor) and still goes out when it is due.
     """
+    if stage >= RESUBMISSION:
+        return _advance_resubmission(stage, now, soon_at, stage2_at)
     purposes: list[str] = []
     if stage < 2 and now >= overdue_at:
         purposes.append("stage1")
@@ -168,6 +170,25 @@ def advance(
         purposes.append("stage2")
         stage = 3
     next_due = {0: soon_at, 1: overdue_at, 2: stage2_at}.get(stage)
+    return Progress(tuple(purposes), stage, next_due)
+
+
+RESUBMISSION = 10  # stages 10..12: the ladder of a resubmission ("Wiedervorlage")
+NEVER = 99  # junk: no escalation at all
+
+
+def _advance_resubmission(
+    stage: int, now: datetime, resubmit_at: datetime, stage2_at: datetime | None
+) -> Progress:
+    """10 waiting -> 11 the assignee is told the date has come -> 12 the supervisor is told."""
+    purposes: list[str] = []
+    if stage == RESUBMISSION and now >= resubmit_at:
+        purposes.append("resubmission")
+        stage += 1
+    if stage == RESUBMISSION + 1 and stage2_at is not None and now >= stage2_at:
+        purposes.append("stage2")
+        stage += 1
+    next_due = {RESUBMISSION: resubmit_at, RESUBMISSION + 1: stage2_at}.get(stage)
     return Progress(tuple(purposes), stage, next_due)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
@@ -33,12 +33,17 @@ from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utc
 from mailgate.outbound.compose import make_message_id
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 
-from .ladder import Progress, advance
+from .ladder import RESUBMISSION, Progress, advance
 
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value)
-PURPOSE_TEMPLATES = {"reminder": "reminder", "stage1": "stage1", "stage2": "stage2"}
+OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
+PURPOSE_TEMPLATES = {
+    "reminder": "reminder",
+    "stage1": "stage1",
+    "stage2": "stage2",
+    "resubmission": "resubmission",
+}
 
 
 @dataclass
@@ -59,12 +64,14 @@ def tick(factory: sessionmaker[Session], *, now: datetime | None = None) -> Tick
     report = TickReport()
     with session_scope(factory) as session:
         dealer = load_dealer_config(session)
-    if not dealer.calendar.is_open(now):
+    only_resubmissions = not dealer.calendar.is_open(now)
+    if only_resubmissions:
         report.closed = True
-        return report
+        if dealer.document["escalation"]["respect_hours_for_resubmissions"]:
+            return report
     while True:
         with session_scope(factory) as session:
-            done = _advance_batch(session, dealer, now, report)
+            done = _advance_batch(session, dealer, now, report, only_resubmissions)
         if done < BATCH:
             return report
 
@@ -84,7 +91,11 @@ def run_scheduler(
 
 
 def _advance_batch(
-    session: Session, dealer: DealerConfig, now: datetime, report: TickReport
+    session: Session,
+    dealer: DealerConfig,
+    now: datetime,
+    report: TickReport,
+    only_resubmissions: bool = False,
 ) -> int:
     lead, customer = Lead.__table__.c, Customer.__table__.c
     query = (
@@ -106,8 +117,11 @@ def _advance_batch(
         .where(
             lead.next_due_at <= now,
             lead.status.in_(OPEN_STATUSES),
-            lead.first_response_at.is_(None),
             lead.assignee_id.is_not(None),
+            # a resubmission runs after the first answer; the first ladder stops at it
+            lead.escalation_stage >= RESUBMISSION
+            if only_resubmissions
+            else or_(lead.first_response_at.is_(None), lead.escalation_stage >= RESUBMISSION),
         )
         .order_by(lead.next_due_at)
         .limit(BATCH)

@@ -211,6 +211,7 @@ class Lead(Base):
     stage2_at: Mapped[datetime | None] = mapped_column()  # supervisor escalation due
     # 0 nothing sent, 1 reminder sent, 2 stage-1 escalation sent, 3 supervisor told.
     escalation_stage: Mapped[int] = mapped_column(default=0, server_default="0")
+    qualification: Mapped[str | None] = mapped_column(String(8))  # hot, warm, cold, junk
     reply_token: Mapped[str] = mapped_column(String(64), unique=True)
 
     customer: Mapped[Customer | None] = relationship()

@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("escalation_stage", sa.Integer(), nullable=False, server_default="0")
         )
+        batch.add_column(sa.Column("qualification", sa.String(length=8), nullable=True))
     with op.batch_alter_table("outbox_mail") as batch:
         batch.alter_column("raw", existing_type=sa.LargeBinary(), nullable=True)
         batch.add_column(sa.Column("template", sa.String(length=64), nullable=True))
@@ -33,5 +34,6 @@ def downgrade() -> None:
         batch.drop_column("template")
         batch.alter_column("raw", existing_type=sa.LargeBinary(), nullable=False)
     with op.batch_alter_table("lead") as batch:
+        batch.drop_column("qualification")
         batch.drop_column("escalation_stage")
         batch.drop_column("stage2_at")

@@ -1,0 +1,193 @@
+"""What a user does to a lead that moves its clock: the web UI's and CLI's service functions.
+
+Each function changes one lead in the caller's transaction, writes the
+protocol (who, when, what) and never commits.  The rules (DOMAIN.md): a logged
+contact (a phone call counts) stops the ladder like an answer by mail; a
+resubmission date starts the resubmission ladder; closing stops everything;
+a moved due date re-plans reminder and escalations from the new date;
+reassignment restarts stage 1 for the new owner; qualification sets a
+processing target (hot 2, warm 5, cold 10 working days), and junk never
+escalates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from mailgate.dealer_settings import DealerConfig
+from mailgate.models import Lead, LeadStatus, ProtocolEntry
+
+from .ladder import NEVER, RESUBMISSION, initial_due_times
+
+QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
+QUALIFICATIONS = (*QUALIFICATION_DAYS, "junk")
+CLOSED_STATES = (LeadStatus.CLOSED.value, "deleted")
+
+
+class ActionError(ValueError):
+    """The action does not fit the lead (closed, a date in the past, unknown value)."""
+
+
+def log_contact(
+    session: Session,
+    lead_id: int,
+    actor: str,
+    now: datetime,
+    channel: str = "phone",
+    note: str = "",
+) -> None:
+    """A contact outside mailgate (phone, visit) counts as the response."""
+    lead = _open_lead(session, lead_id)
+    values: dict[str, object] = {"last_activity_at": now}
+    if lead.first_response_at is None:
+        values |= {"first_response_at": now, "next_due_at": None}
+    if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
+        values["status"] = LeadStatus.CONTACTED.value
+    _change(session, lead_id, values)
+    _protocol(session, lead_id, actor, "contact", f"{channel} contact logged: {note}".strip(), now)
+
+
+def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason: str) -> None:
+    """Closed with a completion reason (won / lost / no interest / junk): no more mails."""
+    _open_lead(session, lead_id)
+    if not reason.strip():
+        raise ActionError("a lead is closed with a reason")
+    _change(
+        session,
+        lead_id,
+        {"status": LeadStatus.CLOSED.value, "next_due_at": None, "last_activity_at": now},
+    )
+    _protocol(session, lead_id, actor, "closed", reason.strip()[:500], now)
+
+
+def set_resubmission(
+    session: Session, dealer: DealerConfig, lead_id: int, actor: str, now: datetime, when: datetime
+) -> None:
+    """Put the lead aside until ``when``; then the assignee is told, and later the supervisor.
+
+    The supervisor's time (``stage2_resubmission``) counts continuously, or
+    in working time when *respect working hours for resubmissions* is on.
+    """
+    lead = _open_lead(session, lead_id)
+    if when <= now:
+        raise ActionError("a resubmission date lies in the future")
+    wait = dealer.escalation_times(lead.source, lead.kind).stage2_resubmission
+    if dealer.document["escalation"]["respect_hours_for_resubmissions"]:
+        stage2 = dealer.calendar.add_working_time(when, wait)
+    else:
+        stage2 = when + wait
+    _change(
+        session,
+        lead_id,
+        {
+            "soon_at": when,
+            "overdue_at": when,
+            "stage2_at": stage2,
+            "escalation_stage": RESUBMISSION,
+            "next_due_at": when,
+            "last_activity_at": now,
+        },
+    )
+    local = when.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
+    _protocol(session, lead_id, actor, "resubmission", f"resubmission on {local}", now)
+
+
+def move_due(
+    session: Session,
+    dealer: DealerConfig,
+    lead_id: int,
+    actor: str,
+    now: datetime,
+    new_due: datetime,
+) -> None:
+    """Move stage 1 of one lead; reminder and stage 2 are planned again from it."""
+    lead = _open_lead(session, lead_id)
+    if new_due <= now:
+        raise ActionError("the new due date lies in the future")
+    times = dealer.escalation_times(lead.source, lead.kind)
+    soon = max(now, dealer.calendar.subtract_working_time(new_due, times.reminder_before))
+    old = lead.overdue_at
+    _change(
+        session,
+        lead_id,
+        {
+            "soon_at": soon,
+            "overdue_at": new_due,
+            "stage2_at": new_due + times.stage2,
+            "escalation_stage": 0,
+            "next_due_at": soon,
+        },
+    )
+    before = old.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M") if old else "none"
+    after = new_due.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
+    _protocol(session, lead_id, actor, "due_moved", f"due date moved from {before} to {after}", now)
+
+
+def restart_clock(
+    session: Session, dealer: DealerConfig, lead_id: int, actor: str, now: datetime
+) -> None:
+    """A reassigned lead gets stage 1 afresh for its new owner, counted from now."""
+    lead = _open_lead(session, lead_id)
+    due = initial_due_times(dealer.calendar, dealer.escalation_times(lead.source, lead.kind), now)
+    _change(
+        session,
+        lead_id,
+        {
+            "soon_at": due.soon_at,
+            "overdue_at": due.overdue_at,
+            "stage2_at": due.stage2_at,
+            "escalation_stage": 0,
+            "next_due_at": due.next_due_at,
+            "first_response_at": None,
+        },
+    )
+    _protocol(
+        session, lead_id, actor, "clock_restarted", "stage 1 restarted for the new owner", now
+    )
+
+
+def set_qualification(
+    session: Session, dealer: DealerConfig, lead_id: int, actor: str, now: datetime, value: str
+) -> None:
+    """Hot / warm / cold set a processing target in working days; junk stops escalation."""
+    lead = _open_lead(session, lead_id)
+    if value not in QUALIFICATIONS:
+        raise ActionError(f"qualification is one of {', '.join(QUALIFICATIONS)}")
+    if value == "junk":
+        values: dict[str, object] = {"escalation_stage": NEVER, "next_due_at": None}
+        detail = "qualified junk: no escalation"
+    else:
+        target = dealer.calendar.add_working_days(now, QUALIFICATION_DAYS[value])
+        reminder = dealer.escalation_times(lead.source, lead.kind).reminder_before
+        soon = max(now, dealer.calendar.subtract_working_time(target, reminder))
+        values = {"overdue_at": target, "soon_at": soon}
+        local = target.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
+        detail = f"qualified {value}: processing target {local}"
+    _change(session, lead_id, {"qualification": value, **values})
+    _protocol(session, lead_id, actor, "qualified", detail, now)
+
+
+def _open_lead(session: Session, lead_id: int) -> Lead:
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise ActionError(f"no lead {lead_id}")
+    if lead.status in CLOSED_STATES:
+        raise ActionError(f"lead {lead_id} is {lead.status}")
+    return lead
+
+
+def _change(session: Session, lead_id: int, values: dict[str, object]) -> None:
+    session.execute(update(Lead).where(Lead.id == lead_id).values(**values))
+    session.expire_all()
+
+
+def _protocol(
+    session: Session, lead_id: int, actor: str, action: str, detail: str, now: datetime
+) -> None:
+    session.execute(
+        ProtocolEntry.__table__.insert(),
+        {"lead_id": lead_id, "at": now, "actor": actor, "action": action, "detail": detail},
+    )

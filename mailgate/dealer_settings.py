@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from mailgate.escalation.calendar import WEEKDAYS, CalendarError, WorkingCalendar
 from mailgate.escalation.ladder import EscalationTimes, times_for
 from mailgate.models import DealerSetting, User, UserRole
+from mailgate.outbound.compose import check_overrides
 from mailgate.parsers.context import ParseContext
 from mailgate.toml_writer import dump_settings_toml
 
@@ -47,6 +49,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "reply_mode": (_STR, "relay"),
         "base_url": (_STR, ""),
         "trusted_authserv_ids": (_LIST, []),
+        "templates_dir": (_STR, ""),
+        "acknowledge_sources": (_LIST, []),
     },
     "hours": {day: (_LIST, []) for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
     "holidays": {
@@ -238,6 +242,10 @@ def _check_semantics(doc: dict[str, Any]) -> None:
                 f"YYYY-MM-DD..YYYY-MM-DD: {closure!r}"
             ) from exc
     _check_calendar(doc)
+    if doc["dealer"]["templates_dir"]:
+        problems = check_overrides(Path(doc["dealer"]["templates_dir"]))
+        if problems:
+            raise SettingsError("dealer.templates_dir: " + "; ".join(problems[:5]))
     if doc["distribution"]["mode"] not in ("rolling", "pool", "groups"):
         raise SettingsError('distribution.mode must be "rolling", "pool" or "groups"')
     emails = set()
@@ -370,6 +378,12 @@ class DealerConfig:
     stage1: timedelta
     reminder_before: timedelta
     document: dict[str, Any]
+
+    @property
+    def template_dir(self) -> Path | None:
+        """The dealer's own mail templates (validated at import), or None for the packaged."""
+        configured = self.document["dealer"].get("templates_dir")
+        return Path(configured) if configured else None
 
     @cached_property
     def calendar(self) -> WorkingCalendar:

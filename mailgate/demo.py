@@ -48,6 +48,8 @@ reply_mode = "relay"
 base_url = "http://127.0.0.1:8025"
 # Authentication-Results authserv-ids of the dealer's own MX; empty: none trusted.
 trusted_authserv_ids = []
+templates_dir = ""                        # the dealer's own mail templates (de/notification.txt…)
+acknowledge_sources = []                  # confirm receipt to prospects of these sources
 
 [hours]
 mon = {_WORKDAY}

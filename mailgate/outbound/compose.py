@@ -108,6 +108,42 @@ def environment(override_dir: Path | None = None) -> Environment:
     return _ENVIRONMENTS[override_dir]
 
 
+_OVERRIDE_NAME = re.compile(r"^(?P<lang>[a-z]{2})/(?P<name>[a-z0-9_]+)\.(subject\.txt|txt|html)$")
+
+
+def check_overrides(override_dir: Path) -> list[str]:
+    """Problems with a dealer's template directory; empty when every file may be used.
+
+    Each file must mirror a packaged template (``de/notification.html``),
+    parse, and — where a sample context exists — render with it under
+    StrictUndefined, so an unknown variable is caught here and not in a mail.
+    """
+    from mailgate.outbound.samples import sample_context
+
+    if not override_dir.is_dir():
+        return [f"{override_dir}: not a directory"]
+    packaged = set(environment(None).list_templates())
+    env = _environment(override_dir)  # fresh: the cache may hold an older version
+    problems = []
+    for path in sorted(p for p in override_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(override_dir).as_posix()
+        match = _OVERRIDE_NAME.match(relative)
+        if not match or match.group("lang") not in LANGUAGES:
+            problems.append(f"{relative}: not a template name like de/notification.txt")
+            continue
+        if relative not in packaged:
+            problems.append(f"{relative}: replaces no packaged template")
+            continue
+        try:
+            template = env.get_template(relative)
+            context = sample_context(match.group("name"))
+            if context is not None:
+                template.render(context)
+        except Exception as exc:  # noqa: BLE001 - any template error is reported, not raised
+            problems.append(f"{relative}: {type(exc).__name__}: {exc}")
+    return problems
+
+
 def render_mail(
     name: str, language: str, context: Mapping[str, Any], override_dir: Path | None = None
 ) -> RenderedMail:

@@ -135,7 +135,10 @@ def compose_template(
     admin notice *before* opening the transaction that marks a mail dead.
     """
     rendered = render_mail(
-        template, language, {**context, "dealer_name": dealer.name}, override_dir
+        template,
+        language,
+        {**context, "dealer_name": dealer.name},
+        override_dir or dealer.template_dir,
     )
     sender = dealer.sender_address
     message_id = make_message_id(key, sender.rpartition("@")[2])

@@ -1,0 +1,73 @@
+"""Sample contexts for every packaged mail template: used to validate dealer overrides.
+
+A dealer's own template is rendered against these before it is accepted
+(``mailgate settings import``), so a typo in a variable name fails the import
+with the file's name instead of failing every notification at 03:00.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LEAD = {
+    "id": 4711,
+    "source": "mobile.de",
+    "kind": "test_drive",
+    "subject": "Anfrage zu Ihrem Golf",
+    "message": "Ist der Wagen noch da?",
+    "received_at": "27.11.2026 16:00",
+    "vehicle": {"make": "Volkswagen", "model": "Golf 8", "price": 24890.0, "vin": None},
+    "url": "https://leads.autohaus.example/leads/4711",
+}
+_CUSTOMER = {
+    "name": "Erika Musterfrau",
+    "email": "erika@kunden.example",
+    "phone": "+49 170 1234567",
+    "street": "Musterweg 1",
+    "postcode": "12345",
+    "city": "Musterstadt",
+}
+_PERSON = {"name": "Anna Schmidt", "email": "anna@autohaus.example"}
+_LADDER = {
+    "lead": _LEAD,
+    "customer": _CUSTOMER,
+    "assignee": _PERSON,
+    "supervisor": {"name": "Carl Chef", "email": "chef@autohaus.example"},
+    "due_at": "30.11.2026 10:00",
+    "stage2_at": "01.12.2026 10:00",
+    "waiting": "2 Tage 18 Std.",
+}
+
+SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
+    "notification": {"lead": _LEAD, "customer": _CUSTOMER, "assignee": _PERSON},
+    "unassigned": {
+        "inbound": {
+            "id": 7,
+            "subject": "Anfrage",
+            "sender": "kunde@kunden.example",
+            "received_at": "27.11.2026 16:00",
+            "reason": "no customer e-mail address or phone number found",
+        }
+    },
+    "delivery_failure": {
+        "failed": {
+            "id": 9,
+            "purpose": "notification",
+            "recipients": ["anna@autohaus.example"],
+            "subject": "[Lead 4711] Neue Anfrage",
+            "error": "550 5.1.1 unknown user",
+        }
+    },
+    "reminder": _LADDER,
+    "stage1": _LADDER,
+    "stage2": _LADDER,
+    "resubmission": _LADDER,
+    "relay": {"subject": "AW: Ihre Anfrage", "body": "Guten Tag,\n\ngerne am Montag."},
+    "acknowledgement": {"lead": _LEAD, "customer": _CUSTOMER},
+}
+
+
+def sample_context(name: str, dealer_name: str = "Autohaus Beispiel") -> dict[str, Any] | None:
+    """The sample for template ``name`` (with ``dealer_name``), or None if we have none."""
+    sample = SAMPLE_CONTEXTS.get(name)
+    return None if sample is None else {**sample, "dealer_name": dealer_name}

@@ -291,17 +291,21 @@ def sectioned_fields(text: str, footer: Callable[[str], bool] | None = None) -> 
     while index < len(lines):
         line = lines[index]
         stripped = line.strip().rstrip(":").strip().lower()
-        if stripped in SECTIONS:
-            section = SECTIONS[stripped]
+        heading = SECTIONS.get(stripped)
+        if heading is not None and heading != "message":
+            section = heading
             index += 1
             continue
         match = _LABEL_LINE.match(line)
         key = LABELS.get(match.group(1).strip().lower()) if match else None
-        if match is None or key is None:
+        if heading == "message":
+            key, value = "message", ""
+        elif match is None or key is None:
             index += 1
             continue
-        value = match.group(2).strip()
-        if key == "message" or (section == "message" and not value):
+        else:
+            value = match.group(2).strip()
+        if key == "message":
             body = [value] if value else []
             index += 1
             while index < len(lines) and not _ends_message(lines[index], footer):
@@ -309,7 +313,7 @@ def sectioned_fields(text: str, footer: Callable[[str], bool] | None = None) -> 
                 index += 1
             text_value = "\n".join(body).strip()
             if text_value:
-                found.values.setdefault((section, "message"), text_value)
+                found.values.setdefault(("message", "message"), text_value)
             continue
         if not value and index + 1 < len(lines) and not _LABEL_LINE.match(lines[index + 1]):
             value = lines[index + 1].strip()
@@ -322,7 +326,7 @@ def sectioned_fields(text: str, footer: Callable[[str], bool] | None = None) -> 
 
 def _ends_message(line: str, footer: Callable[[str], bool] | None) -> bool:
     stripped = line.strip()
-    if _SEPARATOR.match(stripped) or stripped.rstrip(":").lower() in SECTIONS:
+    if stripped == "--" or _SEPARATOR.match(stripped) or stripped.rstrip(":").lower() in SECTIONS:
         return True
     match = _LABEL_LINE.match(line)
     if match and match.group(1).strip().lower() in LABELS:
@@ -378,14 +382,21 @@ KIND_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def kind_from(*texts: str | None) -> str | None:
-    """The first lead kind named in ``texts`` (request type first, then subject)."""
+    """The lead kind named first in the first of ``texts`` that names one.
+
+    The earliest word wins, so "Angebot mit Inzahlungnahme" is an inquiry
+    (the trade-in goes to ``trade_in``) and "Ankaufanfrage" a trade-in.
+    """
     for text in texts:
         lowered = (text or "").lower()
-        if not lowered:
-            continue
+        best: tuple[int, str] | None = None
         for kind, words in KIND_WORDS:
-            if any(word in lowered for word in words):
-                return kind
+            for word in words:
+                position = lowered.find(word)
+                if position >= 0 and (best is None or position < best[0]):
+                    best = (position, kind)
+        if best is not None:
+            return best[1]
     return None
 
 
@@ -556,9 +567,7 @@ def build_lead(
     if fields.has_section("trade_in"):
         lead.trade_in = vehicle_from(fields, ("trade_in",), None)
         lead.trade_in.stock_number = None
-    lead.message = clean_message(
-        fields.get("message", ("message", "request", "customer", "top", "vehicle"))
-    )
+    lead.message = clean_message(fields.get("message", ("message",)))
     request_type = fields.get("request_type", ("request", "top", "customer"))
     lead.kind = (
         kind_from(request_type, fields.get("campaign", ("request", "top")))

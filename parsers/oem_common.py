@@ -27,6 +27,7 @@ from .fields import is_system_address
 from .message import MailView, clean_line, html_to_text
 from .model import CustomerData, ParsedLead, VehicleData
 from .normalize import known_make, parse_price, split_name
+from .signals import sent_by
 
 LEAD_NUMBER = re.compile(
     r"\b(?:lead[- ]?(?:id|nr\.?|nummer|number)|vorgangs-?(?:nr\.?|nummer)|"
@@ -50,6 +51,20 @@ FORWARD_SEPARATOR = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 SCAN_CHARS = 30_000
+MARKETPLACE_DOMAINS = (
+    "mobile.de",
+    "kleinanzeigen.de",
+    "ebay-kleinanzeigen.de",
+    "autoscout24.de",
+    "autoscout24.com",
+    "autoscout24.at",
+    "autoscout24.ch",
+    "autoscout24.be",
+    "autoscout24.nl",
+    "autoscout24.it",
+    "autoscout24.fr",
+    "marktplaats.nl",
+)
 
 
 @dataclass(frozen=True)
@@ -61,23 +76,28 @@ class Profile:
     min_structural: int = 2
 
 
-def brand_in_sender_or_subject(view: MailView, words: tuple[str, ...]) -> str | None:
-    """The first brand word found in the From display name, a sender-domain label or the subject.
+def brand_in_sender(view: MailView, words: tuple[str, ...]) -> str | None:
+    """The first brand word in the From display name or equal to a sender-domain label.
 
     A domain *label* must equal the word (``opel`` in ``leads.opel.example``),
-    so ``notopel.example`` or ``opel.de.evil.example``-style tricks gain at most
-    one signal; the structural signals still have to be present.
+    so ``notopel.example`` gains nothing, and ``opel.de.evil.example`` gains
+    one signal at most: the structural signals still have to be present.
     """
-    subject = view.subject or ""
     for display, address in view.from_addresses:
         labels = re.split(r"[.\-]", address.rpartition("@")[2].lower())
         for word in words:
-            if _has_word(display, word) or word.replace(" ", "-") in labels or word in labels:
+            if _has_word(display, word) or word in labels:
                 return word
-    for word in words:
-        if _has_word(subject, word):
-            return word
     return None
+
+
+def brand_in_sender_or_subject(view: MailView, words: tuple[str, ...]) -> str | None:
+    """:func:`brand_in_sender`, else the first brand word in the subject."""
+    found = brand_in_sender(view, words)
+    if found:
+        return found
+    subject = view.subject or ""
+    return next((word for word in words if _has_word(subject, word)), None)
 
 
 def structural_signals(text: str, profile: Profile) -> list[str]:
@@ -93,16 +113,28 @@ def structural_signals(text: str, profile: Profile) -> list[str]:
 
 
 def oem_matches(view: MailView, profile: Profile) -> bool:
-    """Brand in a system position plus enough structural signals; never ADF mails."""
-    if brand_in_sender_or_subject(view, profile.brand_words) is None:
+    """Brand in a system position plus enough structural signals.
+
+    The brand in the sender counts more than the brand in the subject (a
+    forward or a website form can name the brand in the subject), so a
+    subject-only brand needs one structural signal more.  Marketplace mails
+    and ADF documents are never OEM leads: their own parsers own them.
+    """
+    if brand_in_sender(view, profile.brand_words):
+        needed = profile.min_structural
+    elif brand_in_sender_or_subject(view, profile.brand_words):
+        needed = profile.min_structural + 1
+    else:
+        return False
+    if sent_by(view, MARKETPLACE_DOMAINS):
         return False
     text = view.text
     if contains_adf(text) or contains_adf(view.html):
         return False
-    if len(structural_signals(text, profile)) >= profile.min_structural:
+    if len(structural_signals(text, profile)) >= needed:
         return True
     if view.html:
-        return len(structural_signals(html_to_text(view.html), profile)) >= profile.min_structural
+        return len(structural_signals(html_to_text(view.html), profile)) >= needed
     return False
 
 
@@ -282,8 +314,10 @@ def sectioned_fields(text: str, footer: Callable[[str], bool] | None = None) -> 
     """``label: value`` lines grouped under the section heading above them.
 
     A ``message`` value runs over the following lines until the next label,
-    heading, separator line or a footer line (``footer(line)`` is True).
+    heading, separator line or a footer line (``footer(line)`` is True;
+    :func:`default_footer` unless given).
     """
+    footer = footer or default_footer
     found = Sectioned()
     section = "top"
     lines = text.splitlines()
@@ -556,7 +590,7 @@ def build_lead(
 ) -> ParsedLead:
     """The shared OEM extraction: sectioned fields -> customer, vehicle, trade-in, kind."""
     text, forwarded = lead_text(view)
-    fields = sectioned_fields(text, footer or default_footer)
+    fields = sectioned_fields(text, footer)
     lead = ParsedLead(
         parser=name, source=source, subject=view.subject, warnings=list(view.warnings)
     )

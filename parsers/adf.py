@@ -188,8 +188,10 @@ def _customer(
         customer.email = candidate
         break
     if customer.email is None:
+        senders = {a.lower() for _, a in view.from_addresses}
         for _, address in view.reply_to:
-            if address.lower() not in excluded and not is_system_address(address):
+            lowered = address.lower()
+            if lowered not in excluded | senders and not is_system_address(address):
                 customer.email = address
                 break
     usable = [n for t, n in contact.phones if t not in ("fax", "pager")]

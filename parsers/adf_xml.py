@@ -24,6 +24,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 MAX_DOCUMENT_CHARS = 1_000_000
+MAX_DOCTYPE_CHARS = 64 * 1024
 
 _ROOT_START = re.compile(r"<adf\b", re.IGNORECASE)
 _ROOT_END = re.compile(r"</adf\s*>", re.IGNORECASE)
@@ -61,10 +62,20 @@ def extract_document(text: str) -> str | None:
     ends = list(_ROOT_END.finditer(text, start.end()))
     end = ends[-1].end() if ends else len(text)
     document = text[start.start() : end]
-    doctypes = list(_DOCTYPE.finditer(text, 0, start.start()))
-    if doctypes:
-        document = doctypes[-1].group(0) + "\n" + document
+    doctype = _last_doctype(text, start.start())
+    if doctype:
+        document = doctype + "\n" + document
     return document
+
+
+def _last_doctype(text: str, root_start: int) -> str | None:
+    """The DOCTYPE right before the root, found with one bounded regex match (no rescans)."""
+    window_start = max(0, root_start - MAX_DOCTYPE_CHARS)
+    position = text.lower().rfind("<!doctype", window_start, root_start)
+    if position < 0:
+        return None
+    match = _DOCTYPE.match(text, position, root_start)
+    return match.group(0) if match else text[position:root_start]
 
 
 def decode_xml_bytes(payload: bytes, charset: str | None) -> str:

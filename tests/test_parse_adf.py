@@ -211,3 +211,29 @@ def test_any_text_either_parses_or_raises_adf_error(text: str) -> None:
 @given(st.binary(max_size=400))
 def test_attachment_bytes_never_raise(payload: bytes) -> None:
     assert isinstance(decode_xml_bytes(payload, "x-unknown"), str)
+
+
+def test_many_unterminated_doctypes_stay_linear() -> None:
+    text = "<!DOCTYPE [ " * 20_000 + MINIMAL
+    started = time.perf_counter()
+    document = extract_document(text)
+    assert document is not None and document.endswith(MINIMAL)
+    assert time.perf_counter() - started < 1.0
+
+
+def _adf_mail(reply_to: str, sender: str = "Portal <leads@portal.example>") -> bytes:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["Reply-To"] = reply_to
+    mail["Subject"] = "Lead"
+    mail.set_content(
+        "<adf><prospect><vehicle><make>Kia</make><model>Ceed</model></vehicle>"
+        "<customer><contact><name part='full'>Ole Fink</name></contact></customer></prospect></adf>"
+    )
+    return mail.as_bytes()
+
+
+def test_reply_to_is_the_fallback_but_never_the_sender_itself() -> None:
+    lead = parse_raw(_adf_mail("Ole Fink <ole@kunde.example>"))
+    assert lead.customer.email == "ole@kunde.example"
+    assert parse_raw(_adf_mail("leads@portal.example")).customer.email is None

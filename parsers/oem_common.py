@@ -549,18 +549,26 @@ _FOOTER_STARTS = (
     "diese nachricht wurde automatisch",
     "bitte antworten sie nicht",
     "bitte nicht auf diese",
-    "bitte bearbeiten sie",
-    "bitte kontaktieren sie",
-    "bitte melden sie sich",
+    "bitte bearbeiten sie den lead",
+    "bitte bearbeiten sie die anfrage",
+    "bitte kontaktieren sie den interessenten",
+    "bitte kontaktieren sie den kunden",
     "mit freundlichen grüßen",
     "impressum",
 )
+_SYSTEM_WORDS = re.compile(r"\b(?:interessent\w*|kunden?|lead\w*|anfrage)\b", re.IGNORECASE)
 
 
 def default_footer(line: str) -> bool:
-    """System footers that end a message block (deadline reminders, no-reply notes)."""
+    """System footers that end a message block (deadline reminders, no-reply notes).
+
+    Deadline wording counts only next to a word the system uses about the
+    customer: "bitte bis spätestens Freitag" is the customer's own sentence.
+    """
     lowered = line.lower()
-    return lowered.startswith(_FOOTER_STARTS) or bool(DEADLINE.search(lowered))
+    if lowered.startswith(_FOOTER_STARTS):
+        return True
+    return bool(DEADLINE.search(lowered) and _SYSTEM_WORDS.search(lowered))
 
 
 def clean_message(value: str | None) -> str | None:

@@ -135,6 +135,14 @@ def test_message_block_stops_at_footer_and_next_label() -> None:
         "Nachricht:\nZeile eins\nZeile zwei\n\nDies ist eine automatisch erzeugte E-Mail.\n"
     )
     assert fields.get("message", ("message",)) == "Zeile eins\nZeile zwei"
+    fields = sectioned_fields(
+        "Nachricht:\nBitte kontaktieren Sie mich bis spätestens Freitag.\n"
+        "Bitte melden Sie sich per E-Mail.\n"
+        "Bitte kontaktieren Sie den Interessenten innerhalb von 24 Stunden.\n"
+    )
+    assert fields.get("message", ("message",)) == (
+        "Bitte kontaktieren Sie mich bis spätestens Freitag.\nBitte melden Sie sich per E-Mail."
+    )
     fields = sectioned_fields("Nachricht: kurz\nE-Mail: a@b.example\n")
     assert fields.get("message", ("message",)) == "kurz"
     assert fields.get("email", ("top",)) == "a@b.example"

@@ -5,8 +5,8 @@ nothing here trusts a single string, least of all the exact sender domain: an
 OEM module matches only when the brand shows up where a *system* puts it (From
 display name, a sender-domain label, the subject) AND at least two structural
 signals of a lead system are present (lead number, response deadline, system
-name, brand-specific section titles).  A brand named in vehicle text means
-nothing: dealers sell many brands.
+name, brand-specific section titles), one of them a lead number or deadline.
+A brand named in vehicle text means nothing: dealers sell many brands.
 
 The body is read as labelled fields grouped by section (``Interessent``,
 ``Fahrzeug``, ``Inzahlungnahme``, ``Finanzierung`` ...), so the trade-in's
@@ -131,11 +131,22 @@ def oem_matches(view: MailView, profile: Profile) -> bool:
     text = view.text
     if contains_adf(text) or contains_adf(view.html):
         return False
-    if len(structural_signals(text, profile)) >= needed:
+    if _enough(structural_signals(text, profile), needed):
         return True
     if view.html:
-        return len(structural_signals(html_to_text(view.html), profile)) >= needed
+        return _enough(structural_signals(html_to_text(view.html), profile), needed)
     return False
+
+
+def _enough(signals: list[str], needed: int) -> bool:
+    """Enough signals, one of them a lead number or a response deadline.
+
+    A dealer's own web form can carry the brand in its sender name ("Ihr
+    Hyundai-Partner") and brand-like fields (``Kennzeichen:``), but it does
+    not number its leads or promise a response time to the dealer.
+    """
+    core = "lead number" in signals or "response deadline" in signals
+    return core and len(signals) >= needed
 
 
 def _has_word(text: str, word: str) -> bool:

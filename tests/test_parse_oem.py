@@ -5,7 +5,13 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from mailgate.parsers import oem_mercedes_benz, oem_nissan, oem_opel, oem_volkswagen
+from mailgate.parsers import (
+    oem_hyundai,
+    oem_mercedes_benz,
+    oem_nissan,
+    oem_opel,
+    oem_volkswagen,
+)
 from mailgate.parsers.message import load
 from mailgate.parsers.oem_common import (
     kind_from,
@@ -42,6 +48,12 @@ def test_exact_brand_domain_alone_is_not_enough() -> None:
     assert not oem_opel.matches(view)
 
 
+def test_dealer_form_with_brand_in_its_name_is_not_an_oem_lead() -> None:
+    body = "Serviceanfrage\nKennzeichen: M-AB 123\nName: Udo Sturm\nTelefon: 089 123456\n"
+    view = _view("Autohaus Beispiel - Ihr Hyundai Partner <web@haendler.example>", "Termin", body)
+    assert not oem_hyundai.matches(view)
+
+
 def test_brand_only_in_vehicle_text_is_not_enough() -> None:
     body = LEADIT_BODY.replace("Opel", "")
     view = _view("Webformular <wordpress@autohaus-beispiel.example>", "Kontaktanfrage", body)
@@ -69,7 +81,12 @@ def test_look_alike_domain_label_gives_one_signal_only() -> None:
 @pytest.mark.parametrize(
     ("sender", "subject", "body", "slug"),
     [
-        ("Audi Konfigurator <a@lead.example>", "Anfrage", "Audi Code: AB12\nUVP: 1 EUR\n", "audi"),
+        (
+            "Audi Konfigurator <a@lead.example>",
+            "Anfrage",
+            "Vorgangsnummer: 1\nAudi Code: AB12\nUVP: 1\n",
+            "audi",
+        ),
         (
             "Konfigurator <a@lead.example>",
             "VW Konfiguration",
@@ -79,7 +96,7 @@ def test_look_alike_domain_label_gives_one_signal_only() -> None:
         (
             "Volkswagen Konfigurator <a@lead.example>",
             "Anfrage",
-            "VW Code: X1\nUVP: 1\nInzahlungnahme\nMarke: Audi\n",
+            "Anfrage-Nr.: 2\nVW Code: X1\nUVP: 1\nInzahlungnahme\nMarke: Audi\n",
             "volkswagen",
         ),
     ],
@@ -94,6 +111,7 @@ def test_vw_group_brand_comes_from_the_system_not_the_cars(
 
 def test_mercedes_template_sections() -> None:
     body = (
+        "Rückmeldung innerhalb von 24 Stunden zugesagt.\n"
         "Persönliche Angaben des Interessenten\nName: Jo Lenz\nTelefon / Mobil: 0711 1234567\n"
         "Anfragen und Informationen des Interessenten\nFahrzeug: Mercedes EQA 250\n"
         "Nachricht: Der Kunde hat keine Nachricht eingegeben.\n"

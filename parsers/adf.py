@@ -39,7 +39,7 @@ XML_SUFFIXES = (".xml", ".adf")
 MAX_ATTACHMENTS_READ = 10
 TRADE_INTERESTS = ("trade-in", "tradein", "trade", "sell")
 SALE_PRICE_TYPES = ("offer", "quote", "asking", "msrp", "invoice")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _TEST_NAMES = {"test", "testing", "tester"}
 
 
@@ -175,11 +175,12 @@ def _customer(
         customer.salutation, customer.title = salutation, title
         customer.first_name, customer.last_name = first, last
         customer.name = " ".join(p for p in (first, last) if p) or contact.full_name
-    for address in contact.emails:
-        candidate = address.strip().strip("<>")
-        if not _EMAIL.match(candidate):
-            warnings.append(f"ADF customer e-mail {candidate[:80]!r} is not an address; ignored")
+    for written in contact.emails:
+        found = _EMAIL.search(written[:320])  # an address is short; bounded work
+        if not found:
+            warnings.append(f"ADF customer e-mail {written[:80]!r} is not an address; ignored")
             continue
+        candidate = found.group(0)
         if candidate.lower() in excluded:
             warnings.append(
                 "ADF customer e-mail is the dealer's, vendor's or provider's address; ignored"

@@ -237,3 +237,15 @@ def test_reply_to_is_the_fallback_but_never_the_sender_itself() -> None:
     lead = parse_raw(_adf_mail("Ole Fink <ole@kunde.example>"))
     assert lead.customer.email == "ole@kunde.example"
     assert parse_raw(_adf_mail("leads@portal.example")).customer.email is None
+
+
+def test_customer_address_is_taken_from_a_written_form() -> None:
+    mail = EmailMessage()
+    mail["From"] = "Portal <leads@portal.example>"
+    mail["Subject"] = "Lead"
+    mail.set_content(
+        "<adf><prospect><customer><contact><name part='full'>Ole Fink</name>"
+        "<email>mailto:Ole Fink &lt;ole@kunde.example&gt;</email><email>kaputt</email>"
+        "</contact></customer></prospect></adf>"
+    )
+    assert parse_raw(mail.as_bytes()).customer.email == "ole@kunde.example"

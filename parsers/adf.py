@@ -16,6 +16,7 @@ import re
 from email.message import Message
 
 from .adf_xml import (
+    MAX_DOCUMENT_CHARS,
     AdfContact,
     AdfError,
     AdfProspect,
@@ -28,7 +29,8 @@ from .adf_xml import (
 )
 from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import detect_kind, is_system_address
-from .message import MailView, html_to_text
+from .htmltext import html_text
+from .message import MailView
 from .model import CustomerData, ParsedLead, VehicleData
 from .normalize import parse_price, split_name
 
@@ -75,7 +77,8 @@ def find_document(view: MailView) -> str | None:
             return found
     if view.html and contains_adf(view.html):
         raw_root = re.search(r"<adf\b", view.html, re.IGNORECASE)
-        found = extract_document(view.html if raw_root else html_to_text(view.html))
+        markup = view.html[:MAX_DOCUMENT_CHARS]
+        found = extract_document(markup if raw_root else html_text(markup))
         if found:
             return found
     for _, text in _xml_attachments(view.message):

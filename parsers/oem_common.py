@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from .adf_xml import contains_adf
 from .context import ParseContext
 from .fields import is_system_address
-from .message import MailView, clean_line, html_to_text
+from .htmltext import html_text
+from .message import MailView, clean_line
 from .model import CustomerData, ParsedLead, VehicleData
 from .normalize import known_make, parse_price, split_name
 from .signals import sent_by
@@ -134,7 +135,7 @@ def oem_matches(view: MailView, profile: Profile) -> bool:
     if _enough(structural_signals(text, profile), needed):
         return True
     if view.html:
-        return _enough(structural_signals(html_to_text(view.html), profile), needed)
+        return _enough(structural_signals(html_text(view.html), profile), needed)
     return False
 
 
@@ -388,7 +389,7 @@ def lead_text(view: MailView) -> tuple[str, bool]:
     """
     text = view.text
     if view.html:
-        from_html = html_to_text(view.html)
+        from_html = html_text(view.html)
         if _label_count(from_html) > _label_count(text):
             text = from_html
     separators = list(FORWARD_SEPARATOR.finditer(text))

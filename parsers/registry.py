@@ -10,10 +10,26 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generic
+from . import (
+    adf,
+    generic,
+    oem_hyundai,
+    oem_mercedes_benz,
+    oem_nissan,
+    oem_opel,
+    oem_volkswagen,
+)
 from .message import MailView
 
-PARSERS: tuple[ModuleType, ...] = (generic,)
+PARSERS: tuple[ModuleType, ...] = (
+    adf,
+    oem_opel,
+    oem_nissan,
+    oem_volkswagen,
+    oem_mercedes_benz,
+    oem_hyundai,
+    generic,
+)
 SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]
 
 

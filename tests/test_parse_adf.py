@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailgate.parsers import adf, parse_raw
 from mailgate.parsers.adf_xml import (
     AdfError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
+
 from mailgate.parsers import (
     oem_hyundai,
     oem_mercedes_benz,

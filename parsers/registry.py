@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generic
+from . import autoscout24, generic, kleinanzeigen, mobile_de
 from .message import MailView
 
-PARSERS: tuple[ModuleType, ...] = (generic,)
+PARSERS: tuple[ModuleType, ...] = (mobile_de, kleinanzeigen, autoscout24, generic)
 SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]
 
 

@@ -1,0 +1,297 @@
+"""Extraction helpers shared by the marketplace parsers (mobile.de, Kleinanzeigen, AutoScout24).
+
+The three portals differ in wording but share the same traps: the sender is a
+system or relay address rather than the customer, the customer's text sits
+between a label and a block of platform boilerplate, several numbers look like
+an ad id, and a text/plain alternative may be empty while the HTML part holds
+the data.  Each parser module states its own labels and markers; the logic that
+applies them lives here once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from email.header import decode_header, make_header
+
+from .context import ParseContext
+from .fields import is_system_address
+from .message import MailView, clean_line, html_to_text
+from .model import CustomerData, VehicleData
+from .normalize import known_make, parse_price, split_name
+from .signals import domain_matches
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_MARKDOWN_LINK = re.compile(r"\[([^\]\n]{0,300})\]\((?:https?|mailto):[^)\s]{0,2000}\)")
+_SUBJECT_TAG = re.compile(r"^\s*(?:\[[^\]]{1,30}\]\s*|(?:aw|wg|re|fw|fwd|sv|antw)\s*:\s*)+", re.I)
+
+# Lines that start a quoted earlier message in a relay thread (ECG's own
+# reply-cutting patterns, Outlook's German separators, Dutch and French clients).
+_QUOTE_STARTS = (
+    re.compile(r"^\s*am .{3,120}(?:schrieb|schreef|wrote)\b.*:?\s*$", re.I),
+    re.compile(r"^\s*op .{3,120}\bschreef\b.*$", re.I),
+    re.compile(r"^\s*le .{3,120}\ba écrit\b.*$", re.I),
+    re.compile(r"^\s*on .{3,120}\bwrote:\s*$", re.I),
+    re.compile(
+        r"^\s*-{2,}\s*(?:ursprüngliche nachricht|original message|oorspronkelijk bericht)", re.I
+    ),
+    re.compile(r"^\s*-{5,}\s*$"),
+    re.compile(r"^\s*gesendet:\s+\w+,\s+\d{1,2}\.", re.I),
+    re.compile(r"^\s*von:\s+.+@", re.I),
+    re.compile(r"^\s*>"),
+)
+
+
+def subject_core(subject: str | None) -> str:
+    """The subject without ``[EXTERN]``-style gateway tags and ``AW:``/``WG:`` prefixes."""
+    return _SUBJECT_TAG.sub("", subject or "").strip()
+
+
+def decode_words(value: str) -> str:
+    """Decode leftover RFC 2047 words (the fallback path for unreadable headers keeps them)."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # noqa: BLE001 - undecodable words: keep them as written
+        return value
+
+
+def body_text(view: MailView, markers: Sequence[str]) -> str:
+    """The body part that carries the portal's fields.
+
+    A text/plain alternative can be a useless "view in browser" stub while the
+    HTML part holds everything, so the plain text is used only if it contains
+    one of the portal's markers.
+    """
+    plain = view.text
+    lowered = plain.lower()
+    if any(m.lower() in lowered for m in markers) or not view.html:
+        return strip_markdown_links(plain)
+    from_html = html_to_text(view.html)
+    lowered_html = from_html.lower()
+    if any(m.lower() in lowered_html for m in markers):
+        return strip_markdown_links(from_html)
+    return strip_markdown_links(plain)
+
+
+def strip_markdown_links(text: str) -> str:
+    """``[Inserat ansehen](https://…)`` -> ``Inserat ansehen`` (text parts generated from HTML)."""
+    return _MARKDOWN_LINK.sub(lambda m: m.group(1), text)
+
+
+def label_value(text: str, labels: Iterable[str], *, max_len: int = 255) -> str | None:
+    """The value after the first of ``labels`` (``Label: value``, or value on the next line)."""
+    lines = text.splitlines()
+    for label in labels:
+        pattern = re.compile(r"^\s*[*•-]?\s*" + re.escape(label) + r"\s*:\s*(.*)$", re.IGNORECASE)
+        for index, line in enumerate(lines):
+            match = pattern.match(line)
+            if not match:
+                continue
+            value = match.group(1).strip()
+            if not value:
+                following = [x.strip() for x in lines[index + 1 : index + 3] if x.strip()]
+                value = following[0] if following else ""
+            value = clean_line(value, max_len) or ""
+            if value:
+                return value
+    return None
+
+
+def _line_start(markers: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(m) for m in markers)
+    return re.compile(r"^[ \t*•-]*(?:" + alternatives + ")", re.IGNORECASE | re.MULTILINE)
+
+
+def section(text: str, starts: Iterable[str], stops: Iterable[str]) -> str:
+    """Text after the first line starting with a start marker, up to a line starting with a stop.
+
+    Markers count only at the start of a line: a customer who writes "ist eine
+    Inzahlungnahme möglich?" must not cut their own message short.
+    """
+    begin = _line_start(starts).search(text)
+    if begin is None:
+        return ""
+    return until(text[begin.end() :], stops)
+
+
+def until(text: str, stops: Iterable[str]) -> str:
+    """``text`` up to the first line that starts with one of ``stops``."""
+    end = _line_start(stops).search(text)
+    return text if end is None else text[: end.start()]
+
+
+def first_line_index(text: str, markers: Iterable[str]) -> int | None:
+    """Offset of the first line that starts with one of ``markers``."""
+    found = _line_start(markers).search(text)
+    return None if found is None else found.start()
+
+
+def cut_quoted(text: str) -> str:
+    """The new text of a reply: everything from the first quote header on is dropped."""
+    kept = []
+    for line in text.splitlines():
+        if any(p.match(line) for p in _QUOTE_STARTS):
+            break
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+_BANNER = re.compile(
+    r"extern(?:en|al)\s+(?:absender|sender)|außerhalb (?:der|unserer) organisation|"
+    r"outside (?:of )?(?:the|our) organi[sz]ation|links? (?:oder|or) (?:anhänge|attachments)",
+    re.IGNORECASE,
+)
+
+
+def strip_banner(text: str) -> str:
+    """Drop a mail gateway's warning banner injected as the first paragraph(s)."""
+    paragraphs = re.split(r"\n\s*\n", text.strip("\n"))
+    while paragraphs and len(paragraphs[0]) < 600 and _BANNER.search(paragraphs[0]):
+        paragraphs.pop(0)
+    return "\n\n".join(paragraphs)
+
+
+def customer_text(text: str) -> str | None:
+    """Tidy message text: leading ``:`` removed, banner and quotes cut, blank runs collapsed."""
+    body = cut_quoted(strip_banner(text.lstrip(" :\t\n")))
+    body = re.sub(r"\n{3,}", "\n\n", body).strip()
+    return body[:20_000] or None
+
+
+def split_vehicle(title: str | None) -> tuple[str | None, str | None]:
+    """``VW Golf 8 GTI`` -> ``('VW', 'Golf 8 GTI')``; the make is normalised later.
+
+    Two-word makes (``Land Rover``, ``Alfa Romeo``) are tried before one-word
+    ones; a title whose first word is no known make is all model.
+    """
+    words = (clean_line(title) or "").split()
+    if not words:
+        return None, None
+    if len(words) >= 2 and known_make(f"{words[0]} {words[1]}"):
+        return f"{words[0]} {words[1]}", " ".join(words[2:]) or None
+    if known_make(words[0]):
+        return words[0], " ".join(words[1:]) or None
+    return None, " ".join(words)
+
+
+_TITLE_PRICE = re.compile(r"[\s,]+(?:€|EUR)\s?\d|[\s,]+\d[\d.,]*\s?(?:€|EUR)(?!\w)")
+
+
+def trim_title(title: str) -> str:
+    """An ad title without the trailing price or separators the portals append."""
+    title = re.split(r"\s(?:€|EUR)\s?\d|\s\d[\d.,]*\s?(?:€|EUR)\b|,\s*\d[\d.]*\s?(?:€|EUR)", title)[
+        0
+    ]
+    return title.strip(" ,-–:\"'„“”")
+
+
+def price_from(value: str | None) -> float | None:
+    return parse_price(value) if value else None
+
+
+def mileage_from(value: str | None) -> int | None:
+    if not value:
+        return None
+    digits = re.sub(r"[.,'\s\u00a0]", "", (re.search(r"\d[\d.,'\s\u00a0]*", value) or [""])[0])
+    return int(digits) if digits.isdigit() else None
+
+
+def person(name: str | None, salutation: str | None = None) -> CustomerData:
+    """A customer with salutation and academic title split off the written name."""
+    customer = CustomerData()
+    written = clean_line(name)
+    if not written:
+        customer.salutation = salutation
+        return customer
+    sal, title, first, last = split_name(written)
+    customer.salutation = salutation or sal
+    customer.title = title
+    customer.first_name = first
+    customer.last_name = last
+    customer.name = clean_line(" ".join(p for p in (first, last) if p)) or written
+    return customer
+
+
+def display_name(view: MailView, suffixes: Sequence[str]) -> str | None:
+    """The customer's display name on a relay ``From``, portal suffix removed."""
+    for display, _ in view.from_addresses:
+        name = decode_words(display)
+        for suffix in suffixes:
+            name = re.sub(r"\s*" + re.escape(suffix) + r"\s*$", "", name, flags=re.IGNORECASE)
+        name = clean_line(name.strip(" \"'")) or ""
+        if name and "@" not in name:
+            return name
+    return None
+
+
+def choose_email(
+    labelled: str | None,
+    view: MailView,
+    ctx: ParseContext,
+    platform_domains: Sequence[str],
+    relay_domains: Sequence[str],
+    seller_prefixes: Sequence[str] = (),
+) -> str | None:
+    """Labelled body address -> non-system Reply-To -> relay ``From`` -> None.
+
+    Platform addresses (no-reply, support) and the dealer's own addresses are
+    never the customer.  A relay address in ``From`` forwards to the customer,
+    so it is the usable contact when nothing better is present; the seller
+    side of a relay (``seller-…``, ``anbieter-…``) is the dealer, not the buyer.
+    """
+
+    def acceptable(address: str | None, *, relay_ok: bool) -> str | None:
+        match = EMAIL.search(address or "")
+        if not match:
+            return None
+        local, _, domain = match.group(0).rpartition("@")
+        found = f"{local}@{domain.lower()}"
+        if found.lower() in ctx.dealer_addresses or is_system_address(found):
+            return None
+        if local.lower().startswith(tuple(seller_prefixes)):
+            return None
+        if domain_matches(found, platform_domains):
+            return found if relay_ok and domain_matches(found, relay_domains) else None
+        return found
+
+    candidates = [labelled] + [a for _, a in view.reply_to]
+    for candidate in candidates:
+        chosen = acceptable(candidate, relay_ok=False)
+        if chosen:
+            return chosen
+    for _, address in view.from_addresses:
+        if domain_matches(address, relay_domains):
+            chosen = acceptable(address, relay_ok=True)
+            if chosen:
+                return chosen
+    return None
+
+
+def mailto_after(markup: str | None, labels: Iterable[str]) -> str | None:
+    """The ``mailto:`` address of a link following a label in HTML (``Antwoorden op:``)."""
+    if not markup:
+        return None
+    for label in labels:
+        found = re.search(
+            re.escape(label) + r".{0,600}?mailto:([^\"'>?\s]+)", markup, re.IGNORECASE | re.DOTALL
+        )
+        if found:
+            return found.group(1)
+    return None
+
+
+def confidence(customer: CustomerData, vehicle: VehicleData, message: str | None) -> float:
+    """A specific parser knows the layout; certainty grows with what it actually found."""
+    score = 0.5
+    if customer.email or customer.phone:
+        score += 0.2
+    if customer.name:
+        score += 0.1
+    if vehicle.listing_id or vehicle.model:
+        score += 0.1
+    if message:
+        score += 0.1
+    return round(min(score, 1.0), 2)

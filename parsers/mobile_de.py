@@ -30,6 +30,7 @@ from .marketplace import (
     split_vehicle,
     subject_core,
     trim_title,
+    until,
 )
 from .message import MailView
 from .model import ParsedLead, VehicleData
@@ -70,7 +71,7 @@ _AD_ID_LABELS = (
 )
 _AD_LINK = re.compile(r"mobile\.de/[^\s\"'<>]{0,200}?[?&](?:amp;)?id=(\d{7,10})\b", re.I)
 _SUBJECT_VEHICLE = re.compile(
-    r"(?:inserat|fahrzeug|anzeige)\s*(?:[:\-–]\s*|\s+)[\"„“]?(.+?)[\"“”]?\s*$", re.I
+    r"(?:inserat|fahrzeug|anzeige)\s*(?:[:\-–]\s*[\"„“]?|\s+[\"„“])(.+?)[\"“”]?\s*$", re.I
 )
 
 
@@ -177,5 +178,5 @@ def _message(text: str) -> str | None:
     body = section(text, ("Nachricht:",), _STOPS)
     if not body.strip():
         # Follow-ups in a relay thread carry no label: the new text comes first.
-        body = section("\n" + text, ("\n",), _STOPS)
+        body = until(text, _STOPS)
     return customer_text(body)

@@ -45,6 +45,7 @@ _STOPS = (
     "antworten-button",
     "antworte einfach",
     "bitte nutze die antworten",
+    "bitte nutze den antworten",
     "bitte nutzen sie die antworten",
     "schütze dich vor betrug",
     "schützen sie sich vor betrug",
@@ -71,8 +72,11 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     subject = subject_core(view.subject)
     relay = any(domain_matches(a, RELAY_DOMAINS) for _, a in view.from_addresses)
     written_name, message = _sender_and_message(text)
+    if written_name is None:
+        # Follow-ups in a relay thread carry no label: the new text comes first.
+        message = customer_text(until(text, _STOPS))
     name = display_name(view, NAME_SUFFIXES) if relay else None
-    customer = person(written_name or name)
+    customer = person(name or written_name)
     customer.email = choose_email(
         label_value(text, ("E-Mail", "E-Mail-Adresse")),
         view,
@@ -93,7 +97,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
         mileage=mileage_from(label_value(text, ("Kilometerstand",))),
         first_registration=label_value(text, ("Erstzulassung",), max_len=32),
     )
-    inquiry = relay or bool(written_name or message)
+    inquiry = relay or written_name is not None
     lead = ParsedLead(
         parser=NAME,
         source=SOURCE,
@@ -129,7 +133,7 @@ def _sender_and_message(text: str) -> tuple[str | None, str | None]:
             name = rest[0].strip() if rest else ""
             rest = rest[1:]
         body = until("\n".join(rest), _STOPS)
-        return clean_line(name.rstrip(":"), 120), customer_text(body)
+        return clean_line(name.rstrip(":"), 120) or "", customer_text(body)
     return None, None
 
 

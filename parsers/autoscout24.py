@@ -89,6 +89,13 @@ _STOPS = (
     "Dein AutoScout24",
     "Votre équipe AutoScout24",
     "L'équipe AutoScout24",
+    "Kenteken:",
+    "Kennzeichen:",
+    "Immatriculation:",
+    "Prijs:",
+    "Vraagprijs:",
+    "Preis:",
+    "Prix:",
 ) + _TRADE_IN_STARTS
 _MISSED_CALL = ("gemiste oproep", "verpasster anruf", "entgangener anruf", "appel manqué")
 _NOTICES = (
@@ -107,7 +114,7 @@ _NOTICES = (
 )
 _HEADLINE = re.compile(
     r"(?:nieuwe aanvraag van|neue anfrage von|nouvelle demande de)\s+(.+?)\s+"
-    r"(?:voor|für|zu|zum|pour)\s+(?:uw\s+|ihr(?:en)?\s+|votre\s+)?(.+?)\s*$",
+    r"(?:voor|für|zu|zum|pour)\s+(?:(?:uw|ihre[mn]?|ihr|votre|deine[mn]?|dein)\s+)?(.+?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _SUBJECT_VEHICLE = re.compile(

@@ -101,7 +101,10 @@ def label_value(text: str, labels: Iterable[str], *, max_len: int = 255) -> str 
 
 
 def _line_start(markers: Iterable[str]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(m) for m in markers)
+    """Markers at a line start; a trailing ``:`` may follow spaces (French ``Prix :``)."""
+    alternatives = "|".join(
+        re.escape(m[:-1]) + r"\s*:" if m.endswith(":") else re.escape(m) for m in markers
+    )
     return re.compile(r"^[ \t*•-]*(?:" + alternatives + ")", re.IGNORECASE | re.MULTILINE)
 
 

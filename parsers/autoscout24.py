@@ -233,9 +233,9 @@ def listing_id(text: str, html: str | None) -> str | None:
         uuid = UUID.search(value)
         if uuid:
             return uuid.group(0).lower()
-        number = re.match(r"(\d{5,12})\b", value)
-        if number:
-            return number.group(1)
+        token = re.match(r"([A-Za-z0-9][A-Za-z0-9-]{2,39})(?![\w-])", value)
+        if token and any(ch.isdigit() for ch in token.group(1)):
+            return token.group(1)
     return None
 
 

@@ -152,7 +152,10 @@ def test_only_the_topmost_trusted_authentication_result_counts() -> None:
 
 
 def test_an_unaligned_dkim_pass_does_not_excuse_a_failure() -> None:
-    own = "mx.autohaus-beispiel.example; dkim=fail header.d=mobile.de; dkim=pass header.d=evil.example"
+    own = (
+        "mx.autohaus-beispiel.example; dkim=fail header.d=mobile.de; "
+        "dkim=pass header.d=evil.example"
+    )
     assert _auth(own) == "dkim=fail"
     aligned = (
         "mx.autohaus-beispiel.example; dkim=fail header.d=esp.example; "

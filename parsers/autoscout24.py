@@ -20,6 +20,7 @@ from .marketplace import (
     choose_email,
     confidence,
     customer_text,
+    decode_words,
     first_line_index,
     label_value,
     mailto_after,
@@ -33,7 +34,7 @@ from .marketplace import (
 )
 from .message import MailView
 from .model import ParsedLead, VehicleData
-from .signals import sent_by
+from .signals import domain_matches, sent_by
 
 NAME = "autoscout24"
 SOURCE = "autoscout24"
@@ -149,7 +150,8 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     headline = _HEADLINE.search(main)
     customer = person(
         label_value(main, ("Naam", "Name", "Nom", "Nom et prénom"))
-        or (headline.group(1) if headline else None),
+        or (headline.group(1) if headline else None)
+        or _reply_to_name(view),
         label_value(main, ("Aanhef", "Anrede", "Civilité")),
     )
     labelled_email = label_value(main, ("E-mail", "E-Mail", "E-mailadres", "Adresse e-mail"))
@@ -252,3 +254,11 @@ def _trade_in(block: str) -> VehicleData:
             block, ("Bouwjaar", "Erstzulassung", "Première immatriculation"), max_len=32
         ),
     )
+
+
+def _reply_to_name(view: MailView) -> str | None:
+    """The display name of a customer ``Reply-To`` (the platform puts the customer there)."""
+    for display, address in view.reply_to:
+        if display and "@" not in display and not domain_matches(address, DOMAINS):
+            return decode_words(display)
+    return None

@@ -16,7 +16,7 @@ from email.header import decode_header, make_header
 
 from .context import ParseContext
 from .fields import is_system_address
-from .message import MailView, clean_line, html_to_text
+from .message import MAX_TEXT_CHARS, MailView, clean_line, clean_text, html_to_text
 from .model import CustomerData, VehicleData
 from .normalize import known_make, parse_price, split_name
 from .signals import domain_matches
@@ -65,7 +65,7 @@ def body_text(view: MailView, markers: Sequence[str]) -> str:
     HTML part holds everything, so the plain text is used only if it contains
     one of the portal's markers.
     """
-    plain = view.text
+    plain = view.text if view.text.strip() else _undivided_payload(view)
     lowered = plain.lower()
     if any(m.lower() in lowered for m in markers) or not view.html:
         return strip_markdown_links(plain)
@@ -74,6 +74,26 @@ def body_text(view: MailView, markers: Sequence[str]) -> str:
     if any(m.lower() in lowered_html for m in markers):
         return strip_markdown_links(from_html)
     return strip_markdown_links(plain)
+
+
+def _undivided_payload(view: MailView) -> str:
+    """The raw body of a multipart whose boundary never matched (Python keeps it as one string).
+
+    Best effort only: boundary and part-header lines are dropped, the rest is
+    taken as written, so a broken container still yields the portal's fields.
+    """
+    try:
+        payload = view.message.get_payload()
+    except Exception:  # noqa: BLE001 - nothing to recover
+        return ""
+    if not isinstance(payload, str) or not view.message.get_content_maintype() == "multipart":
+        return ""
+    lines = [
+        line
+        for line in payload[:MAX_TEXT_CHARS].splitlines()
+        if not line.startswith("--") and not re.match(r"^content-[\w-]+:", line, re.IGNORECASE)
+    ]
+    return clean_text("\n".join(lines))
 
 
 def strip_markdown_links(text: str) -> str:

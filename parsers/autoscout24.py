@@ -141,7 +141,8 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     lead = ParsedLead(parser=NAME, source=SOURCE, subject=view.subject)
     lead.warnings = list(view.warnings)
     notice = next((n for n in _NOTICES if n in lowered), None)
-    if notice and not any(m in lowered for m in _MISSED_CALL):
+    buyer_text = first_line_index(text, _MESSAGE_STARTS) is not None
+    if notice and not buyer_text and not any(m in lowered for m in _MISSED_CALL):
         lead.non_lead_reason = f"autoscout24 notice: {notice}"
         return lead
 

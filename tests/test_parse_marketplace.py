@@ -187,3 +187,18 @@ def test_degenerate_platform_mails_never_raise(sender: str, body: str) -> None:
     assert lead.is_lead == lead.customer.has_contact()
     if lead.parser != "kleinanzeigen":  # only the relay sender is a usable contact here
         assert lead.is_lead is False
+
+
+def test_a_buyer_mentioning_a_notice_phrase_is_still_a_lead() -> None:
+    body = (
+        "Nieuwe aanvraag van Joris Smit voor Fiat 500\r\n"
+        "E-mail: joris@klant.example\r\n\r\nBericht van de koper\r\n"
+        "Gesprek gevoerd met uw verkoper, graag een offerte.\r\n"
+        "Bekijk advertentie: https://www.autoscout24.nl/offers/fiat-500-"
+        "0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d\r\n"
+    )
+    lead = parse_raw(_mail("noreply@autoscout24.nl", body))
+    assert (lead.parser, lead.is_lead, lead.non_lead_reason) == ("autoscout24", True, None)
+    assert lead.customer.email == "joris@klant.example"
+    assert lead.vehicle.listing_id == "0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d"
+    assert lead.message == "Gesprek gevoerd met uw verkoper, graag een offerte."

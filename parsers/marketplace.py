@@ -212,13 +212,16 @@ def trim_title(title: str) -> str:
 
 
 def price_from(value: str | None) -> float | None:
+    """Only ever called with the asking-price label's value, never a rate or trade-in value."""
     return parse_price(value) if value else None
 
 
 def mileage_from(value: str | None) -> int | None:
+    """``98.000 km`` -> ``98000``: thousands separators vary by country, decimals never occur."""
     if not value:
         return None
-    digits = re.sub(r"[.,'\s\u00a0]", "", (re.search(r"\d[\d.,'\s\u00a0]*", value) or [""])[0])
+    found = re.search(r"\d[\d.,'\s\u00a0]*", value)
+    digits = re.sub(r"[.,'\s\u00a0]", "", found.group(0)) if found else ""
     return int(digits) if digits.isdigit() else None
 
 

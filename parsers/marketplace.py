@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from email.header import decode_header, make_header
+from functools import lru_cache
 
 from .context import ParseContext
 from .fields import is_system_address
@@ -28,18 +29,21 @@ _SUBJECT_TAG = re.compile(r"^\s*(?:\[[^\]]{1,30}\]\s*|(?:aw|wg|re|fw|fwd|sv|antw
 
 # Lines that start a quoted earlier message in a relay thread (ECG's own
 # reply-cutting patterns, Outlook's German separators, Dutch and French clients).
-_QUOTE_STARTS = (
-    re.compile(r"^\s*am .{3,120}(?:schrieb|schreef|wrote)\b.*:?\s*$", re.I),
-    re.compile(r"^\s*op .{3,120}\bschreef\b.*$", re.I),
-    re.compile(r"^\s*le .{3,120}\ba écrit\b.*$", re.I),
-    re.compile(r"^\s*on .{3,120}\bwrote:\s*$", re.I),
-    re.compile(
-        r"^\s*-{2,}\s*(?:ursprüngliche nachricht|original message|oorspronkelijk bericht)", re.I
+_QUOTE_START = re.compile(
+    "|".join(
+        (
+            r"^[ \t]*am [^\n]{3,120}(?:schrieb|schreef|wrote)\b[^\n]*$",
+            r"^[ \t]*op [^\n]{3,120}\bschreef\b[^\n]*$",
+            r"^[ \t]*le [^\n]{3,120}\ba écrit\b[^\n]*$",
+            r"^[ \t]*on [^\n]{3,120}\bwrote:[ \t]*$",
+            r"^[ \t]*-{2,}[ \t]*(?:ursprüngliche nachricht|original message|oorspr)",
+            r"^[ \t]*-{5,}[ \t]*$",
+            r"^[ \t]*gesendet:[ \t]+\w+,[ \t]+\d{1,2}\.",
+            r"^[ \t]*von:[ \t]+[^\n]*@",
+            r"^[ \t]*>",
+        )
     ),
-    re.compile(r"^\s*-{5,}\s*$"),
-    re.compile(r"^\s*gesendet:\s+\w+,\s+\d{1,2}\.", re.I),
-    re.compile(r"^\s*von:\s+.+@", re.I),
-    re.compile(r"^\s*>"),
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
@@ -101,19 +105,26 @@ def strip_markdown_links(text: str) -> str:
     return _MARKDOWN_LINK.sub(lambda m: m.group(1), text)
 
 
+@lru_cache(maxsize=512)
+def _label_pattern(label: str) -> re.Pattern[str]:
+    return re.compile(
+        r"^[ \t]*[*•-]?[ \t]*" + re.escape(label) + r"[ \t\u00a0]*:[ \t\u00a0]*(.*)$",
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+
 def label_value(text: str, labels: Iterable[str], *, max_len: int = 255) -> str | None:
-    """The value after the first of ``labels`` (``Label: value``, or value on the next line)."""
-    lines = text.splitlines()
+    """The value after the first of ``labels`` (``Label: value``, or value on the next line).
+
+    One C-level regex search per label over the whole text, so a huge body
+    costs a few linear scans rather than a Python loop per line and label.
+    """
     for label in labels:
-        pattern = re.compile(r"^\s*[*•-]?\s*" + re.escape(label) + r"\s*:\s*(.*)$", re.IGNORECASE)
-        for index, line in enumerate(lines):
-            match = pattern.match(line)
-            if not match:
-                continue
+        for match in _label_pattern(label).finditer(text):
             value = match.group(1).strip()
             if not value:
-                following = [x.strip() for x in lines[index + 1 : index + 3] if x.strip()]
-                value = following[0] if following else ""
+                following = text[match.end() : match.end() + 2000].split("\n")[1:4]
+                value = next((x.strip() for x in following if x.strip()), "")
             value = clean_line(value, max_len) or ""
             if value:
                 return value
@@ -121,6 +132,11 @@ def label_value(text: str, labels: Iterable[str], *, max_len: int = 255) -> str 
 
 
 def _line_start(markers: Iterable[str]) -> re.Pattern[str]:
+    return _line_start_cached(tuple(markers))
+
+
+@lru_cache(maxsize=256)
+def _line_start_cached(markers: tuple[str, ...]) -> re.Pattern[str]:
     """Markers at a line start; a trailing ``:`` may follow spaces (French ``Prix :``)."""
     alternatives = "|".join(
         re.escape(m[:-1]) + r"\s*:" if m.endswith(":") else re.escape(m) for m in markers
@@ -154,12 +170,9 @@ def first_line_index(text: str, markers: Iterable[str]) -> int | None:
 
 def cut_quoted(text: str) -> str:
     """The new text of a reply: everything from the first quote header on is dropped."""
-    kept = []
-    for line in text.splitlines():
-        if any(p.match(line) for p in _QUOTE_STARTS):
-            break
-        kept.append(line.rstrip())
-    return "\n".join(kept).strip()
+    found = _QUOTE_START.search(text)
+    kept = text if found is None else text[: found.start()]
+    return "\n".join(line.rstrip() for line in kept.splitlines()).strip()
 
 
 _BANNER = re.compile(

@@ -2,7 +2,7 @@
 
 Each entry is a module with ``NAME``, ``matches(view)`` (cheap signals only:
 sender domains, headers, a marker string) and ``parse(view, ctx)``.  Specific
-parsers come first; the first that matches wins.  ``tests/test_parser_registry``
+parsers come first; the first that matches wins.  ``tests/test_parser_fixtures.py``
 checks this tuple against the modules in this folder and their fixture folders.
 """
 
@@ -12,7 +12,10 @@ from types import ModuleType
 
 from . import (
     adf,
+    autoscout24,
     generic,
+    kleinanzeigen,
+    mobile_de,
     oem_hyundai,
     oem_mercedes_benz,
     oem_nissan,
@@ -22,6 +25,9 @@ from . import (
 from .message import MailView
 
 PARSERS: tuple[ModuleType, ...] = (
+    mobile_de,
+    kleinanzeigen,
+    autoscout24,
     adf,
     oem_opel,
     oem_nissan,

@@ -44,15 +44,20 @@ def sent_by(view: MailView, suffixes: Iterable[str]) -> bool:
     return any(domain_matches(a, suffixes) for a in candidates)
 
 
-_RESULT = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*([a-z]+)", re.IGNORECASE)
+_RESULT = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*([a-z]+)([^;]*)", re.IGNORECASE)
+_HEADER_D = re.compile(r"\bheader\.[di]\s*=\s*\"?(?:[^\s;\"@]*@)?([a-z0-9.-]+)", re.IGNORECASE)
 
 
 def authentication_failed(view: MailView, trusted_authserv_ids: frozenset[str]) -> str | None:
-    """The failing check (``dkim=fail``) in a trusted Authentication-Results header, or None.
+    """The failing check (``dkim=fail``, ``spf=fail``) in our own Authentication-Results, or None.
 
-    Only headers whose authserv-id (the first token) the dealer trusts count:
-    anyone can write an ``Authentication-Results`` header into a mail, but only
-    the dealer's own MX adds one with its own id (RFC 8601 section 5).
+    Only the *topmost* header whose authserv-id (the first token) the dealer
+    trusts counts: anyone can write an ``Authentication-Results`` header into
+    a mail, even one naming the dealer's MX, but the MX prepends its own above
+    everything the sender wrote (RFC 8601 sections 5 and 7.1).  A DKIM pass
+    excuses a DKIM failure only if the passing signature is aligned with the
+    From domain; a pass for the sender's own throw-away domain proves nothing
+    about a mail that claims to come from a platform.
     """
     if not trusted_authserv_ids:
         return None
@@ -60,17 +65,34 @@ def authentication_failed(view: MailView, trusted_authserv_ids: frozenset[str]) 
         values = view.message.get_all("Authentication-Results") or []
     except Exception:  # noqa: BLE001 - unreadable header: no verdict
         return None
-    passed: set[str] = set()
-    failed: list[str] = []
+    trusted = {t.lower() for t in trusted_authserv_ids}
+    from_domains = [domain_of(a) for _, a in view.from_addresses]
     for value in values:
         text = str(value)
         authserv = text.split(";", 1)[0].strip().split()[0].lower() if text.strip() else ""
-        if authserv not in trusted_authserv_ids:
-            continue
-        for method, result in _RESULT.findall(text):
-            if result.lower() == "pass":
-                passed.add(method.lower())
-            elif result.lower() in ("fail", "permerror"):
-                failed.append(f"{method.lower()}={result.lower()}")
+        if authserv in trusted:
+            return _verdict(text, from_domains)
+    return None
+
+
+def _verdict(text: str, from_domains: list[str]) -> str | None:
+    passed: set[str] = set()
+    failed: list[str] = []
+    for method, result, props in _RESULT.findall(text):
+        method, result = method.lower(), result.lower()
+        if result == "pass":
+            signer = _HEADER_D.search(props)
+            if method != "dkim" or not signer or _aligned(signer.group(1), from_domains):
+                passed.add(method)
+        elif result in ("fail", "permerror"):
+            failed.append(f"{method}={result}")
     real_failures = [f for f in failed if f.split("=")[0] not in passed]
     return real_failures[0] if real_failures else None
+
+
+def _aligned(signer: str, from_domains: list[str]) -> bool:
+    """Relaxed DKIM alignment, approximated without a public-suffix list."""
+    signer = signer.lower().rstrip(".")
+    return any(
+        d == signer or d.endswith("." + signer) or signer.endswith("." + d) for d in from_domains
+    )

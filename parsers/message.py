@@ -344,7 +344,8 @@ _BANNER_START = re.compile(
     r"|let op|attention|extern)\]?\s*[:!-]?.{0,40}?"
     r"(?:originated from outside|from outside (?:of )?(?:the|your) organi[sz]ation"
     r"|stammt von au(?:ß|ss)erhalb|von einem externen absender"
-    r"|au(?:ß|ss)erhalb (?:der|unserer|ihrer) organisation|externer absender|afkomstig van buiten|buiten de organisatie"
+    r"|au(?:ß|ss)erhalb (?:der|unserer|ihrer) organisation|externer absender"
+    r"|afkomstig van buiten|buiten de organisatie"
     r"|provient de l.ext[ée]rieur|en dehors de (?:votre|l.) ?organisation)).*$"
 )
 

@@ -149,7 +149,8 @@ def vehicle_from(fields: dict[str, str]) -> VehicleData:
     price_text = fields.get("price")
     inline = _INLINE_PRICE.search(model or "")
     if model and inline:
-        model, price_text = model[: inline.start()].strip(" ,;-") or None, price_text or inline.group(1)
+        price_text = price_text or inline.group(1)
+        model = model[: inline.start()].strip(" ,;-") or None
     if model and not make:
         first, _, rest = model.partition(" ")
         two = " ".join(model.split()[:2])

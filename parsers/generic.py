@@ -62,15 +62,15 @@ def extract(
 ) -> ParsedLead:
     """A lead from labelled fields in ``text`` (default: the mail's text) plus ``extra``.
 
-    ``extra`` holds fields a caller already found (a Contact Form 7 ``From:``
-    line); the labelled ones in the body take precedence only where ``extra``
-    has nothing.
+    ``extra`` holds fields a caller already found elsewhere (a Contact Form 7
+    ``From: name <address>`` line); they only fill gaps, a labelled field in
+    the body wins.
     """
     body = view.text if text is None else text
     fields = labelled_fields(body)
     for key, value in (extra or {}).items():
         if value:
-            fields[key] = value
+            fields.setdefault(key, value)
     customer = CustomerData()
     customer.email = choose_customer_email(
         fields.get("email"), view, ctx.dealer_addresses, from_is_customer=from_is_customer

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generic
+from . import generic, website
 from .message import MailView
 
-PARSERS: tuple[ModuleType, ...] = (generic,)
+PARSERS: tuple[ModuleType, ...] = (website, generic)
 SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]
 
 

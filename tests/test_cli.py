@@ -153,7 +153,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "mails"
             "l.mueller@kunden.example",
             "Probefahrt mit dem Tiguan",
         ),
-        ("generic/outlook-cp1252-8bit.eml", "Jürgen Weiß", "j.weiss@kunden.example", "Grüße aus Fürth"),
+        (
+            "generic/outlook-cp1252-8bit.eml",
+            "Jürgen Weiß",
+            "j.weiss@kunden.example",
+            "Grüße aus Fürth",
+        ),
     ],
 )
 def test_fixture_mails_through_the_pipe_become_leads(

@@ -175,10 +175,9 @@ def signature_name(text: str) -> str | None:
 
 def _person_display(view: MailView) -> str | None:
     """Older CF7 installs send as ``[your-name] <wordpress@site>``: a person's display name."""
-    for display, address in view.reply_to + view.from_addresses:
+    for display, _ in view.reply_to + view.from_addresses:
         if display and _looks_like_person(display):
-            if not view.reply_to or address in {a for _, a in view.reply_to}:
-                return display
+            return display
     return None
 
 

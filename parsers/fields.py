@@ -176,6 +176,16 @@ LABELS: dict[str, str] = {
     "modèle souhaité": "model",
     "gewenst model": "model",
     "hausnummer": "house_number",
+    "anzahlung": "down_payment",
+    "down payment": "down_payment",
+    "aanbetaling": "down_payment",
+    "apport": "down_payment",
+    "monatliche rate": "monthly_rate",
+    "rate": "monthly_rate",
+    "monthly rate": "monthly_rate",
+    "laufzeit": "term",
+    "wunschtermin": "appointment",
+    "termin": "appointment",
     "datenschutz": "consent",
     "datenschutzerklärung": "consent",
     "einwilligung": "consent",
@@ -287,35 +297,49 @@ def labelled_fields(text: str) -> dict[str, str]:
         if key is None:
             bare = _BARE_LABEL.match(line)
             key = label_key(bare.group(1)) if bare else None
-            if key is None or index >= len(lines):
-                continue
-            nxt = lines[index].strip()
-            if not nxt or _is_label_line(nxt) or not _plausible(key, nxt):
+            if key is None:
                 continue
         if key in found:
             continue
+        if not value:
+            # label alone: the value is on the next non-blank line (table rows/cells)
+            nxt = _next_filled(lines, index)
+            if nxt is None or _looks_labelled(lines[nxt]) or not _plausible(key, lines[nxt]):
+                continue
+            value, index = lines[nxt].strip(), nxt + 1
         if key == "message":
-            body = [value] if value else []
+            body = [value]
             while index < len(lines):
-                nxt = lines[index]
-                if _is_label_line(nxt) or nxt.rstrip() in ("--", "-- ") or nxt.startswith("-- "):
+                nxt_line = lines[index]
+                if _is_label_line(nxt_line) or nxt_line.rstrip() == "--":
                     break
-                body.append(nxt.rstrip())
+                if nxt_line.startswith("-- "):
+                    break
+                body.append(nxt_line.rstrip())
                 index += 1
             cleaned = "\n".join(body).strip()
         else:
-            if not value and index < len(lines) and not _is_label_line(lines[index]):
-                value = lines[index].strip()
-                if value and _plausible(key, value):
-                    index += 1
-                else:
-                    value = ""
             cleaned = clean_line(value, 255) or ""
         if cleaned:
             found[key] = cleaned
     if "street" in found and "house_number" in found:
         found["street"] = f"{found['street']} {found.pop('house_number')}"
     return found
+
+
+def _next_filled(lines: list[str], index: int) -> int | None:
+    for candidate in range(index, min(index + 3, len(lines))):
+        if lines[candidate].strip():
+            return candidate
+    return None
+
+
+def _looks_labelled(line: str) -> bool:
+    """Any ``label: value`` line, known label or not (an empty field is followed by one)."""
+    if _is_label_line(line):
+        return True
+    match = _LABEL_LINE.match(line)
+    return bool(match and match.group(2).strip() and "//" not in match.group(1))
 
 
 def _is_label_line(line: str) -> bool:

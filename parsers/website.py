@@ -43,7 +43,7 @@ _CF7_FROM = re.compile(
 )
 _COMPANY_WORDS = re.compile(
     r"(?i)\b(?:autohaus|gmbh|ag|kg|website|web|formular|form|contact|kontakt|wordpress|service"
-    r"|team|auto|autos|automobile?|autocenter|fahrzeuge|kfz|cars|motors|garage|shop|center|zentrum|handel|group|gruppe|typo3)\b"
+    r"|team|auto|autos|autobedrijf|garage|automobile?|autocenter|fahrzeuge|kfz|cars|motors|garage|shop|center|zentrum|handel|group|gruppe|typo3)\b"
 )
 _PHONE_LINE = re.compile(
     r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone)\b[^\d+]{0,30}"

@@ -259,7 +259,13 @@ def _bodies(msg: Message, warnings: list[str]) -> tuple[str | None, str | None]:
     for part in leaf_parts(msg):
         ctype = part.get_content_type()
         if ctype.startswith("multipart/") and isinstance(part.get_payload(), str):
-            salvaged = _salvage_multipart(str(part.get_payload()), warnings)
+            raw_payload = part.get_payload(decode=True)
+            payload = (
+                raw_payload.decode("utf-8", "surrogateescape")
+                if isinstance(raw_payload, bytes)
+                else str(part.get_payload())
+            )
+            salvaged = _salvage_multipart(payload, warnings)
             plain = plain or salvaged[0]
             html_body = html_body or salvaged[1]
             continue
@@ -281,23 +287,26 @@ def _salvage_multipart(payload: str, warnings: list[str]) -> tuple[str | None, s
     Best effort for hand-made mailers that declare one boundary and use another.
     """
     warnings.append("multipart boundary not found: parts recovered heuristically")
-    plain = html_body = None
+    plain = html_body = loose = None
     chunks = re.split(r"(?m)^--[^\s]{1,200}\s*$", payload)
     for chunk in chunks[:MAX_PARTS]:
         head, sep, body = chunk.lstrip("\r\n").partition("\n\n")
         if not sep:
             head, sep, body = chunk.lstrip("\r\n").partition("\r\n\r\n")
         if sep and re.match(r"(?i)[\w-]+:", head):
-            part = email.message_from_string(chunk.lstrip("\r\n"), policy=policy.compat32)
+            data = chunk.lstrip("\r\n").encode("utf-8", "surrogateescape")
+            part = email.message_from_bytes(data, policy=policy.compat32)
             ctype = part.get_content_type()
             if ctype == "text/plain" and plain is None:
                 plain = decode_part(part, warnings)
             elif ctype == "text/html" and html_body is None:
                 html_body = decode_part(part, warnings)
-        elif chunk.strip() and plain is None and not chunk.lstrip().startswith("--"):
-            plain = chunk
+        elif chunk.strip() and loose is None:
+            loose = decode_bytes(chunk.encode("utf-8", "surrogateescape"))
     if plain is None and html_body is None:
-        plain = payload
+        plain = loose
+    if plain is None and html_body is None:
+        plain = decode_bytes(payload.encode("utf-8", "surrogateescape"))
     return plain, html_body
 
 

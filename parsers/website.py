@@ -46,8 +46,8 @@ _COMPANY_WORDS = re.compile(
     r"|team|auto|autos|autobedrijf|garage|automobile?|autocenter|fahrzeuge|kfz|cars|motors|garage|shop|center|zentrum|handel|group|gruppe|typo3)\b"
 )
 _PHONE_LINE = re.compile(
-    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone)\b[^\d+]{0,30}"
-    r"((?:\+|00)?\d[\d /().-]{5,22}\d)"
+    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone)\b[^\n]{0,40}?"
+    r"((?:\+|00)?\d[\d /()-]{5,22}\d)"
 )
 _CLOSING = re.compile(
     r"(?i)^\s*(?:mit freundlichen grü(?:ß|ss)en|freundliche grü(?:ß|ss)e|viele grü(?:ß|ss)e|beste "

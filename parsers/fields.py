@@ -207,7 +207,7 @@ LABELS: dict[str, str] = {
     "code postal / ville": "postcode_city",
     "zip / city": "postcode_city",
 }
-_LABEL_LINE = re.compile(r"^\s*[*•>-]?\s*([^\n:]{1,40}?)\s*:\s*(.*)$")
+_LABEL_LINE = re.compile(r"^\s*[*•-]?\s*([^\n:>]{1,40}?)\s*:\s*(.*)$")
 _BARE_LABEL = re.compile(r"^\s*[*•-]?\s*([^\n:]{1,40}?)\s*:?\s*$")
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _EMAIL = EMAIL_PATTERN

@@ -38,6 +38,10 @@ _MOBILE_FOOTER = re.compile(
     r"(?im)^[ \t]*(?:gesendet von meinem|von meinem \S+ gesendet|sent from my|verzonden vanaf mijn"
     r"|envoy[ée] de mon)\b.*$"
 )
+_PHONE_WORD = re.compile(
+    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone|tél\.?)\b"
+    r"[^\n]{0,40}?((?:\+|00)?\d[\d /()-]{5,22}\d)"
+)
 _INLINE_PRICE = re.compile(r"[,;(]?\s*\b(?:preis|price|prijs|prix)\b\s*:?\s*(.+)$", re.IGNORECASE)
 
 
@@ -67,7 +71,7 @@ def extract(
     the body wins.
     """
     body = view.text if text is None else text
-    fields = labelled_fields(body)
+    fields = labelled_fields(unquoted(body))
     for key, value in (extra or {}).items():
         if value:
             fields.setdefault(key, value)
@@ -77,6 +81,9 @@ def extract(
     )
     _fill_name(customer, fields, view, ctx)
     customer.phone = fields.get("phone")
+    if not customer.phone and not fields:
+        # a mail a person wrote: the phone number in their own signature is theirs
+        customer.phone = phone_in_text(unquoted(body))
     customer.street = fields.get("street")
     customer.postcode = fields.get("postcode")
     customer.city = fields.get("city")
@@ -111,6 +118,9 @@ def _fill_name(
     customer: CustomerData, fields: dict[str, str], view: MailView, ctx: ParseContext
 ) -> None:
     """Name from the labelled fields, else the display name that goes with the chosen address."""
+    if fields.get("first_name") and fields.get("name") and not fields.get("last_name"):
+        if fields["first_name"].lower() not in fields["name"].lower():
+            fields["last_name"] = fields.pop("name")  # French forms: "Nom" + "Prénom"
     full_name = fields.get("name") or _join(fields.get("first_name"), fields.get("last_name"))
     if full_name:
         salutation, title, first, last = split_name(full_name)
@@ -191,6 +201,26 @@ def customer_text(text: str, *, with_labels: bool = True) -> str | None:
         lines.append(line.rstrip())
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return body[:20_000] or None
+
+
+def unquoted(text: str) -> str:
+    """``text`` without a quoted reply or forward below it and without ``>`` lines.
+
+    The signature stays: in a mail a person wrote, it holds their own number.
+    """
+    cut = _QUOTE_HEADER.search(text)
+    if cut:
+        text = text[: cut.start()]
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+
+
+def phone_in_text(text: str) -> str | None:
+    """A phone number written after a phone word (``Tel. 0171 …``, ``erreichbar unter …``)."""
+    for match in _PHONE_WORD.finditer(text):
+        number = match.group(1).strip()
+        if sum(ch.isdigit() for ch in number) >= 6:
+            return number
+    return None
 
 
 def _is_field_line(line: str) -> bool:

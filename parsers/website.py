@@ -16,7 +16,7 @@ import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import EMAIL_PATTERN, is_dealer_address, is_system_address
-from .generic import customer_text, extract
+from .generic import customer_text, extract, phone_in_text
 from .message import MailView, clean_line
 from .model import ParsedLead
 from .normalize import split_name
@@ -44,10 +44,6 @@ _CF7_FROM = re.compile(
 _COMPANY_WORDS = re.compile(
     r"(?i)\b(?:autohaus|gmbh|ag|kg|website|web|formular|form|contact|kontakt|wordpress|service"
     r"|team|auto|autos|autobedrijf|garage|automobile?|autocenter|fahrzeuge|kfz|cars|motors|garage|shop|center|zentrum|handel|group|gruppe|typo3)\b"
-)
-_PHONE_LINE = re.compile(
-    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone)\b[^\n]{0,40}?"
-    r"((?:\+|00)?\d[\d /()-]{5,22}\d)"
 )
 _CLOSING = re.compile(
     r"(?i)^\s*(?:mit freundlichen grü(?:ß|ss)en|freundliche grü(?:ß|ss)e|viele grü(?:ß|ss)e|beste "
@@ -101,8 +97,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     if not customer.email:
         customer.email = _address_in_text(text, view, ctx)
     if not customer.phone:
-        found = _PHONE_LINE.search(customer_text(text) or "")
-        customer.phone = found.group(1).strip() if found else None
+        customer.phone = phone_in_text(customer_text(text) or "")
     if not customer.name:
         name = signature_name(text) or _person_display(view)
         if name:

@@ -82,8 +82,9 @@ def _bounce_reason(view: MailView, envelope_from: str | None) -> str | None:
         if report_type == "disposition-notification":
             return "read receipt: disposition notification"
         return f"bounce: delivery report ({report_type or 'unknown type'})"
-    if (view.header("X-MS-Exchange-Message-Is-Ndr") or "").strip() != "" or (
-        view.header("X-Failed-Recipients")
+    # Exchange marks its NDRs with this header (present, usually empty)
+    if view.header("X-MS-Exchange-Message-Is-Ndr") is not None or view.header(
+        "X-Failed-Recipients"
     ):
         return "bounce: non-delivery report"
     if ctype.startswith("multipart/"):

@@ -373,7 +373,7 @@ def remove_banners(text: str) -> str:
         return text
     end = head.find("\n\n", match.start())
     end = len(head) if end == -1 else end
-    return (text[: match.start()] + text[end:]).strip("\n")
+    return text[: match.start()] + text[end:].lstrip("\n")
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)

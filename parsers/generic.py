@@ -32,8 +32,11 @@ _QUOTE_HEADER = re.compile(
     r"(?im)^[ \t]*(?:am\s.{4,80}\sschrieb\s.{0,120}:|on\s.{4,80}\swrote:|op\s.{4,80}\sschreef"
     r"\s.{0,120}:|le\s.{4,80}\sa\s[ée]crit\s?:|-{2,}\s*(?:urspr[üu]ngliche nachricht|original "
     r"message|forwarded message|weitergeleitete nachricht|oorspronkelijk bericht|message d.origine"
-    r")\s*-{2,}|_{10,}|begin forwarded message:)\s*$"
+    r")\s*-{2,}|_{10,}|begin forwarded message:"
+    r"|gesendet:\s.{4,60}\b(?:um\s)?\d{1,2}:\d{2}(?:\s?uhr)?)\s*$"
 )
+# Relay mails whose text part was generated from HTML keep "[text](https://…)" links.
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((?:https?|mailto):[^()\s]{1,2000}\)")
 _MOBILE_FOOTER = re.compile(
     r"(?im)^[ \t]*(?:gesendet von meinem|von meinem \S+ gesendet|sent from my|verzonden vanaf mijn"
     r"|envoy[ée] de mon)\b.*$"
@@ -93,7 +96,10 @@ def extract(
         if match:
             customer.postcode, customer.city = match.group(1), match.group(2)
     vehicle = vehicle_from(fields)
-    message = fields.get("message") or customer_text(body, with_labels=False)
+    message = fields.get("message")
+    message = (
+        _MARKDOWN_LINK.sub(r"\1", message) if message else customer_text(body, with_labels=False)
+    )
     lead = ParsedLead(
         parser=parser,
         source=source,
@@ -200,6 +206,7 @@ def customer_text(text: str, *, with_labels: bool = True) -> str | None:
             continue
         lines.append(line.rstrip())
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    body = _MARKDOWN_LINK.sub(r"\1", body)
     return body[:20_000] or None
 
 

@@ -376,19 +376,43 @@ def remove_banners(text: str) -> str:
     return text[: match.start()] + text[end:].lstrip("\n")
 
 
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_SCRIPT_STYLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HIDDEN_OPEN = re.compile(r"<!--|<(script|style|head|title)\b", re.IGNORECASE)
 _BREAKS = re.compile(
     r"<\s*(br|/p|/div|/tr|/h\d|/li|p|div|tr|li|/table|table)\b[^>]*>", re.IGNORECASE
 )
 _CELL = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _drop_hidden(markup: str) -> str:
+    """Remove comments, scripts, styles and the head in one linear pass.
+
+    A regex like ``<script.*?</script>`` rescans to the end for every unclosed
+    opening tag, which makes crafted HTML quadratic; here an unclosed one
+    simply hides the rest of the document.
+    """
+    out: list[str] = []
+    pos = 0
+    lowered = markup.lower()
+    while True:
+        match = _HIDDEN_OPEN.search(markup, pos)
+        if match is None:
+            out.append(markup[pos:])
+            break
+        out.append(markup[pos : match.start()])
+        closer = "-->" if match.group(1) is None else f"</{match.group(1).lower()}"
+        end = lowered.find(closer, match.end())
+        if end == -1:
+            break
+        close_end = markup.find(">", end + len(closer) - 1)
+        pos = len(markup) if close_end == -1 else close_end + 1
+        out.append(" ")
+    return "".join(out)
 
 
 def html_to_text(markup: str) -> str:
     """Plain text from HTML: scripts dropped, rows become lines, cells ``label: value``."""
-    text = _COMMENT.sub(" ", markup)
-    text = _SCRIPT_STYLE.sub(" ", text)
+    text = _drop_hidden(markup)
     text = re.sub(r"[\r\n]+", " ", text)
     text = _CELL.sub(" \t", text)
     text = _BREAKS.sub("\n", text)

@@ -126,3 +126,26 @@ def test_mutated_fixtures_never_raise(path: Path, data: st.DataObject) -> None:
 def test_random_bytes_never_raise(raw: bytes) -> None:
     lead = parse_raw(raw)
     assert 0.0 <= lead.confidence <= 1.0
+
+
+@pytest.mark.timeout(120)
+def test_a_5_mb_mail_with_hostile_html_still_yields_the_lead() -> None:
+    """Bounded, not timed: a quadratic step would take hours on this input, not seconds."""
+    hostile = "<script>" * 100_000 + "<!--" * 100_000 + "<" * 1_000_000
+    html_part = (
+        "<table><tr><td><b>Name</b></td><td>Max Groß</td></tr>"
+        "<tr><td><b>E-Mail</b></td><td>max@kunde.example</td></tr></table>" + "<p>x</p>" * 360_000
+    )
+    raw = (
+        "From: Site <www-data@autohaus-beispiel.example>\r\nSubject: Anfrage\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + html_part
+        + "\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + hostile
+        + "\r\n--b--\r\n"
+    ).encode()
+    assert len(raw) > 5_000_000
+    lead = parse_raw(raw)
+    assert lead.is_lead and lead.customer.email == "max@kunde.example"
+    assert lead.customer.name == "Max Groß"

@@ -215,7 +215,7 @@ _NOREPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|noreply|no_reply|donotreply|mailer|mailer-daemon|postmaster"
     r"|bounces?|system|info|service|wordpress|www-data|www|apache|nginx|httpd|php|webmaster"
     r"|web|website|webform|webformular|formular|kontaktformular|forms?|typo3|notifications?"
-    r"|notification|alerts?|newsletter|automailer|robot|daemon)\b",
+    r"|notification|alerts?|newsletter|automailer|robot|daemon)(?:\d+|[-_+][\w.+-]*)?$",
     re.IGNORECASE,
 )
 # Marketplace relays (FORMATS.md 1.1): replying reaches the customer, so a relay

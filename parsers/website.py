@@ -41,6 +41,15 @@ _MARKETING = re.compile(
 _CF7_FROM = re.compile(
     r"(?im)^[ \t]*(?:from|von|van|de)[ \t]*:[ \t]*(.*?)[ \t]*<([^<>\s]+@[^<>\s]+)>"
 )
+# WordPress core notices come from the same wordpress@ sender as the forms.
+_WP_NOTICE = re.compile(
+    r"(?i)^\[[^\]]{1,120}\]\s*(?:please moderate|bitte moderiere|new comment|neuer kommentar"
+    r"|comment:|kommentar:|new user registration|neue benutzerregistrierung|password reset"
+    r"|passwort zurücksetzen|password changed|passwort geändert|your site has updated"
+    r"|deine website wurde|some plugins|einige plugins|your site is experiencing"
+    r"|deine website hat ein technisches problem|ihre website hat ein technisches problem"
+    r"|admin email|e-mail-adresse des administrators|background update|automatische aktualisierung)"
+)
 _COMPANY_WORDS = re.compile(
     r"(?i)\b(?:autohaus|gmbh|ag|kg|website|web|formular|form|contact|kontakt|wordpress|service"
     r"|team|auto|autos|autobedrijf|garage|automobile?|autocenter|fahrzeuge|kfz|cars|motors|garage|shop|center|zentrum|handel|group|gruppe|typo3)\b"
@@ -71,6 +80,14 @@ def matches(view: MailView) -> bool:
 
 
 def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
+    if _WP_NOTICE.match(view.subject or ""):
+        return ParsedLead(
+            parser=NAME,
+            source="website",
+            subject=view.subject,
+            warnings=list(view.warnings),
+            non_lead_reason="website housekeeping: WordPress notice",
+        )
     text = view.text
     marketing = _MARKETING.search(text)
     if marketing:

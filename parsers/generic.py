@@ -42,8 +42,13 @@ _MOBILE_FOOTER = re.compile(
     r"|envoy[ée] de mon)\b.*$"
 )
 _PHONE_WORD = re.compile(
-    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone|tél\.?)\b"
-    r"[^\n]{0,40}?((?:\+|00)?\d[\d /()-]{5,22}\d)"
+    r"(?i)\b(?:tel\.?|telefon|phone|mobil|handy|erreichbar|call|bel|gsm|téléphone|tél\.?"
+    r"|zurück|rückruf|callback|terugbellen)\b[^\n]{0,40}?((?:\+|0)\d[\d /()-]{4,22}\d)"
+)
+# Footer lines a platform appends below the customer's message.
+_FOOTER_LINE = re.compile(
+    r"(?i)\b(?:impressum|datenschutzerklärung|privacy policy|privacy|terms of use|terms"
+    r"|unsubscribe|abmelden|afmelden|désinscri|all rights reserved|alle rechte vorbehalten)\b|©"
 )
 _INLINE_PRICE = re.compile(r"[,;(]?\s*\b(?:preis|price|prijs|prix)\b\s*:?\s*(.+)$", re.IGNORECASE)
 
@@ -97,9 +102,10 @@ def extract(
             customer.postcode, customer.city = match.group(1), match.group(2)
     vehicle = vehicle_from(fields)
     message = fields.get("message")
-    message = (
-        _MARKDOWN_LINK.sub(r"\1", message) if message else customer_text(body, with_labels=False)
-    )
+    if message:
+        message = _without_footer(_MARKDOWN_LINK.sub(r"\1", message))
+    else:
+        message = customer_text(body, with_labels=False)
     lead = ParsedLead(
         parser=parser,
         source=source,
@@ -208,6 +214,14 @@ def customer_text(text: str, *, with_labels: bool = True) -> str | None:
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     body = _MARKDOWN_LINK.sub(r"\1", body)
     return body[:20_000] or None
+
+
+def _without_footer(message: str) -> str | None:
+    """The labelled message without a trailing platform footer paragraph."""
+    paragraphs = message.split("\n\n")
+    while len(paragraphs) > 1 and _FOOTER_LINE.search(paragraphs[-1]):
+        paragraphs.pop()
+    return "\n\n".join(paragraphs).strip() or None
 
 
 def unquoted(text: str) -> str:

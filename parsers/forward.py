@@ -120,6 +120,9 @@ def _unwrap_once(view: MailView, ctx: ParseContext) -> MailView | None:
         return None
     if separator is None and not ("date" in headers or "to" in headers):
         return None  # "Von: name <mail>" alone is a form field (Contact Form 7), not a header
+    original = _address(headers["from"])
+    if not by_dealer and original and is_dealer_address(original[1], ctx.dealer_addresses):
+        return None  # a customer forwarding the dealer's own offer back: the customer wrote
     return _inner_view(view, headers, body)
 
 

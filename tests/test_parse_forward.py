@@ -108,3 +108,16 @@ def test_bounce_is_never_unwrapped() -> None:
     assert unwrap_forward(view, DEALER) is view
     lead = parse_raw(raw, ctx=DEALER)
     assert not lead.is_lead and lead.customer.email is None
+
+
+def test_customer_forwarding_the_dealers_offer_back_stays_the_customer() -> None:
+    body = (
+        "Hier nochmal Ihr Angebot - geht da noch was?\n\n"
+        "---------- Forwarded message ---------\n"
+        "From: Verkauf <verkauf@autohaus-beispiel.example>\nDate: Mon\nSubject: Angebot\n"
+        "To: <max.kunde@kunde.example>\n\nUnser Angebot: 24.890 EUR\n"
+    )
+    raw = _mail("Fwd: Angebot", body, sender="Max Kunde <max.kunde@kunde.example>")
+    lead = parse_raw(raw, ctx=DEALER)
+    assert lead.customer.email == "max.kunde@kunde.example"
+    assert "geht da noch was?" in (lead.message or "")

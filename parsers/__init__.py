@@ -63,12 +63,19 @@ def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLea
     A mail that claims a platform origin but fails the dealer's own DKIM/DMARC
     check is parsed by the generic parser as ``unknown``: look-alike phishing
     must not be filed as a marketplace lead.
+
+    A forwarded lead is first unwrapped (:func:`.forward.unwrap_forward`): the
+    parser is chosen for, and runs on, the quoted original.  The authentication
+    verdict stays that of the outer mail, the only one the dealer's MX checked.
     """
     from . import generic
+    from .forward import unwrap_forward
 
     try:
+        outer = view
+        view = unwrap_forward(view, ctx)
         module = pick(view)
-        failure = authentication_failed(view, ctx.trusted_authserv_ids)
+        failure = authentication_failed(outer, ctx.trusted_authserv_ids)
         if failure and module is not generic:
             lead = generic.parse(view, ctx)
             lead.warnings.append(

@@ -21,6 +21,7 @@ from . import (
     oem_nissan,
     oem_opel,
     oem_volkswagen,
+    website,
 )
 from .message import MailView
 
@@ -34,6 +35,7 @@ PARSERS: tuple[ModuleType, ...] = (
     oem_volkswagen,
     oem_mercedes_benz,
     oem_hyundai,
+    website,
     generic,
 )
 SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]

@@ -142,19 +142,24 @@ def test_serve_receives_over_smtp_serves_web_and_stops_on_sigterm(tmp_path: Path
     assert "stopped cleanly" in (install.root / "serve.log").read_text() or code == 0
 
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mails" / "generic"
+FIXTURES = Path(__file__).parent / "fixtures" / "mails"
 
 
 @pytest.mark.parametrize(
     ("fixture", "name", "email", "phrase"),
     [
         (
-            "website-form-utf8-qp.eml",
+            "website/cf7-de-utf8-qp.eml",
             "Lieselotte Müller-Lüdenscheidt",
             "l.mueller@kunden.example",
             "Probefahrt mit dem Tiguan",
         ),
-        ("outlook-cp1252-8bit.eml", "Jürgen Weiß", "j.weiss@kunden.example", "Grüße aus Fürth"),
+        (
+            "generic/outlook-cp1252-8bit.eml",
+            "Jürgen Weiß",
+            "j.weiss@kunden.example",
+            "Grüße aus Fürth",
+        ),
     ],
 )
 def test_fixture_mails_through_the_pipe_become_leads(

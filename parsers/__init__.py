@@ -66,7 +66,9 @@ def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLea
 
     A forwarded lead is first unwrapped (:func:`.forward.unwrap_forward`): the
     parser is chosen for, and runs on, the quoted original.  The authentication
-    verdict stays that of the outer mail, the only one the dealer's MX checked.
+    verdict stays that of the outer mail, the only one the dealer's MX checked;
+    and the quoted "From: noreply@mobile.de" of a forward is only believed when
+    a dealer address forwarded it — anyone else could have typed it.
     """
     from . import generic
     from .forward import unwrap_forward
@@ -76,6 +78,8 @@ def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLea
         view = unwrap_forward(view, ctx)
         module = pick(view)
         failure = authentication_failed(outer, ctx.trusted_authserv_ids)
+        if view is not outer and not failure and not _sent_by_dealer(outer, ctx):
+            failure = "a forward from outside the dealership (its quoted sender is unverified)"
         if failure and module is not generic:
             lead = generic.parse(view, ctx)
             lead.warnings.append(
@@ -86,6 +90,12 @@ def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLea
         return finalize(lead, ctx)
     except Exception as exc:  # noqa: BLE001 - the contract: a broken mail still yields an object
         return _unparseable(exc)
+
+
+def _sent_by_dealer(view: MailView, ctx: ParseContext) -> bool:
+    from .fields import is_dealer_address
+
+    return any(is_dealer_address(a, ctx.dealer_addresses) for _, a in view.from_addresses)
 
 
 def _unparseable(exc: Exception) -> ParsedLead:

@@ -8,9 +8,11 @@ phone number, a valid VIN, a known source and kind, a confidence in 0..1.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 from .context import ParseContext
+from .fields import is_dealer_address
 from .message import MAX_TEXT_CHARS, clean_line, clean_text, html_to_text
 from .model import KINDS, CustomerData, ParsedLead, VehicleData, is_valid_source
 from .normalize import clean_vin, normalise_make, phone_e164
@@ -40,16 +42,26 @@ def finalize(lead: ParsedLead, ctx: ParseContext) -> ParsedLead:
     return lead
 
 
+_TAG = re.compile(r"<[^<>]{1,200}>")
+
+
+def _field(value: str | None) -> str | None:
+    """One line, no control characters, no leftover markup (``Eve <b>Bold</b>``)."""
+    if value is None:
+        return None
+    return clean_line(_TAG.sub(" ", value) if "<" in value else value, 255)
+
+
 def _clean_customer(customer: CustomerData, ctx: ParseContext) -> None:
     for item in fields(customer):
         value = getattr(customer, item.name)
         if isinstance(value, str) or value is None:
-            setattr(customer, item.name, clean_line(value, 255))
+            setattr(customer, item.name, _field(value))
     if customer.email:
         local, _, domain = customer.email.strip("<>").rpartition("@")
         address = f"{local}@{domain.lower()}" if local and "." in domain else None
-        if address and address.lower() in ctx.dealer_addresses:
-            address = None
+        if address and is_dealer_address(address, ctx.dealer_addresses):
+            address = None  # the dealer's own mailbox or domain is never the customer
         customer.email = address
     if customer.phone and not customer.phone_e164:
         customer.phone_e164 = phone_e164(customer.phone, ctx.region)
@@ -61,7 +73,7 @@ def _clean_vehicle(vehicle: VehicleData) -> None:
     for item in fields(vehicle):
         value = getattr(vehicle, item.name)
         if isinstance(value, str):
-            setattr(vehicle, item.name, clean_line(value, 255))
+            setattr(vehicle, item.name, _field(value))
     vehicle.make = normalise_make(vehicle.make)
     vehicle.vin = clean_vin(vehicle.vin)
     if vehicle.price is not None and not 0 < vehicle.price < 100_000_000:

@@ -121,3 +121,30 @@ def test_customer_forwarding_the_dealers_offer_back_stays_the_customer() -> None
     lead = parse_raw(raw, ctx=DEALER)
     assert lead.customer.email == "max.kunde@kunde.example"
     assert "geht da noch was?" in (lead.message or "")
+
+
+FAKE_PLATFORM_FORWARD = """FYI
+
+-----Original Message-----
+From: mobile.de <noreply@mobile.de>
+Sent: Monday, 23 November 2026 10:00
+To: leads@autohaus-beispiel.example
+Subject: Anfrage zu Ihrem Fahrzeug
+
+Name: Max Kunde
+E-Mail: max.kunde@kunde.example
+Telefon: 0171 2345678
+Nachricht: Ist der Golf noch da?
+"""
+
+
+def test_a_quoted_platform_sender_counts_only_when_the_dealership_forwarded_it() -> None:
+    """Anyone can type "From: noreply@mobile.de" into a forward; staff forwards are believed."""
+    by_staff = parse_raw(_mail("WG: Anfrage", FAKE_PLATFORM_FORWARD), ctx=DEALER)
+    by_stranger = parse_raw(
+        _mail("Fwd: Anfrage", FAKE_PLATFORM_FORWARD, sender="Mallory <m@evil.example>"), ctx=DEALER
+    )
+    assert by_staff.parser == "mobile_de" and by_staff.source == "mobile.de"
+    assert by_stranger.parser == "generic" and by_stranger.source == "unknown"
+    assert any("forward from outside the dealership" in w for w in by_stranger.warnings)
+    assert by_stranger.customer.email == "max.kunde@kunde.example"  # still a usable lead

@@ -26,9 +26,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.distribution.service import assign
+from mailgate.distribution import notices
+from mailgate.distribution.customers import CustomerMatch
+from mailgate.distribution.customers import match_customer as find_customer
+from mailgate.distribution.service import assign, lead_facts, users_of
 from mailgate.escalation.ladder import initial_due_times
-from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
+from mailgate.models import InboundMail, Lead, LeadFollowup, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
 from mailgate.parsers import ParsedLead, ShapeError, check_shape
@@ -74,6 +77,10 @@ class Job:
     customer: dict[str, Any] | None = None  # the customer row's values, "id" included
     assignee: User | None = None
     protocol: list[tuple[str, str]] = field(default_factory=list)  # (action, detail)
+    envelope_to: tuple[str, ...] = ()
+    mailbox: str | None = None
+    match: CustomerMatch | None = None  # set by match_customer; open lead -> attach
+    pool: bool = False  # distribute put the lead in the pool
 
     @property
     def db(self) -> Session:
@@ -160,59 +167,59 @@ class AlreadyProcessed(Exception):
         self.lead_id = lead_id
 
 
-CUSTOMER_FIELDS = (
-    "salutation",
-    "title",
-    "name",
-    "first_name",
-    "last_name",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-)
-
-
 def match_customer(job: Job) -> None:
-    """Reuse the customer with the same (normalised) e-mail address, else create one.
+    """Find the known customer (exact keys) or create him; see distribution/customers.py.
 
-    A known customer's empty fields are filled from the new inquiry; what is
-    already known is never overwritten by a parse.
+    A mail of a customer with an open lead is attached to that lead (``notify``
+    does it); an attached mail delivered twice is discarded here, as ``dedupe``
+    does for leads.
     """
     assert job.parsed is not None and job.lead is not None
-    data = job.parsed.customer
-    email = data.email.lower() if data.email else None
-    table = Customer.__table__
-    row = None
-    if email:
-        row = job.db.execute(
-            select(table).where(table.c.email == email).order_by(table.c.id).limit(1)
-        ).first()
-    parsed_values = {name: getattr(data, name) for name in CUSTOMER_FIELDS}
-    if row is None:
-        values = {"email": email, "created_at": job.now, **parsed_values}
-        values["id"] = job.db.execute(
-            insert(table).values(**values).returning(table.c.id)
-        ).scalar_one()
-    else:
-        values = dict(row._mapping)
-        missing = {k: v for k, v in parsed_values.items() if v and not values.get(k)}
-        if missing:
-            job.db.execute(update(table).where(table.c.id == values["id"]).values(**missing))
-            values.update(missing)
-    job.customer = values
-    job.lead["customer_id"] = values["id"]
+    attached = job.db.execute(
+        select(LeadFollowup.lead_id, LeadFollowup.inbound_id).where(
+            LeadFollowup.dedupe_key == job.dedupe_key
+        )
+    ).first()
+    if attached is not None:
+        if attached.inbound_id == job.inbound_id:
+            raise AlreadyProcessed(attached.lead_id)
+        raise Discard(f"duplicate of a mail attached to lead {attached.lead_id}")
+    dist = job.dealer.document["distribution"]
+    job.match = find_customer(
+        job.db,
+        job.parsed.customer,
+        source=job.parsed.source,
+        now=job.now,
+        region=job.dealer.country,
+        relay_domains=dist["relay_domains"],
+        pool_user=dist["pool_user"],
+    )
+    job.customer = job.match.customer
+    job.lead["customer_id"] = job.customer["id"]
+    job.protocol.extend(job.match.protocol())
 
 
 def distribute(job: Job) -> None:
+    """Assign by the configured policy; the protocol says who and why (every hop)."""
     assert job.lead is not None
-    user, decision = assign(job.db, job.dealer)
+    if job.match is not None and job.match.open_lead_id is not None:
+        return  # attached to the open lead in notify: no new lead, no assignment
+    facts, note = lead_facts(job.dealer, job.lead, job.envelope_to, job.mailbox)
+    job.lead["location"] = facts.location
+    job.lead["category"] = facts.category
+    if note:
+        job.protocol.append(("routing", note))
+    owner = job.match.owner if job.match is not None else None
+    user, decision = assign(job.db, job.dealer, facts, now=job.now, owner=owner)
     job.assignee = user
     if user is None:
         job.protocol.append(("unassigned", decision.reason))
         return
     job.lead["assignee_id"] = user.id
+    if decision.pool:
+        job.pool = True
+        job.protocol.append(("pool", f"to the pool ({user.email}): {decision.reason}"))
+        return
     job.lead["status"] = LeadStatus.ASSIGNED.value
     job.protocol.append(("assigned", f"to {user.email}: {decision.reason}"))
 
@@ -232,18 +239,38 @@ def notify(job: Job) -> None:
     (plain INSERTs: the ORM's unit of work cost more than the rest of the stage).
     """
     assert job.lead is not None
+    if job.match is not None and job.match.open_lead_id is not None:
+        _attach_followup(job, job.match.open_lead_id)
+        return
     lead = job.lead
     job.lead_id = job.db.execute(
         insert(Lead.__table__).values(**lead).returning(Lead.__table__.c.id)
     ).scalar_one()
-    if job.assignee is not None:
+    if job.pool:
+        _enqueue_pool_notices(job, job.lead_id)
+    elif job.assignee is not None:
         _enqueue_notification(job, job.lead_id, job.assignee)
         job.protocol.append(("notified", f"notification to {job.assignee.email} queued"))
+    trade_in_cc = job.dealer.document["distribution"]["trade_in_cc"]
+    if trade_in_cc and notices.needs_trade_in_cc(lead):
+        notices.enqueue_trade_in_cc(
+            job.db,
+            job.dealer,
+            to=trade_in_cc,
+            lead=lead,
+            lead_id=job.lead_id,
+            customer=job.customer or {},
+        )
+        job.protocol.append(("trade_in_cc", f"core data as PDF to {trade_in_cc} queued"))
+    _write_protocol(job, job.lead_id)
+
+
+def _write_protocol(job: Job, lead_id: int) -> None:
     job.db.execute(
         insert(ProtocolEntry.__table__),
         [
             {
-                "lead_id": job.lead_id,
+                "lead_id": lead_id,
                 "at": job.now,
                 "actor": "system",
                 "action": action,
@@ -255,36 +282,78 @@ def notify(job: Job) -> None:
 
 
 def _enqueue_notification(job: Job, lead_id: int, assignee: User) -> None:
-    lead, customer = job.lead or {}, job.customer or {}
-    base_url = job.dealer.base_url.rstrip("/")
-    enqueue_template(
+    notices.enqueue_assignment(
         job.db,
         job.dealer,
         key=f"notification:{lead_id}:{assignee.id}",
-        purpose="notification",
-        template="notification",
-        language=assignee.language or job.dealer.language,
-        context={
-            "lead": {
-                "id": lead_id,
-                "source": lead["source"],
-                "kind": lead["kind"],
-                "subject": lead["subject"] or "",
-                "message": lead["message"] or "",
-                "received_at": local_time(lead["received_at"], job.dealer),
-                "vehicle": dict(lead["vehicle"]),
-                "url": f"{base_url}/leads/{lead_id}" if base_url else "",
-            },
-            "customer": {k: customer.get(k) or "" for k in CUSTOMER_CONTEXT},
-            "assignee": {"name": assignee.name, "email": assignee.email},
-        },
-        to=[(assignee.name, assignee.email)],
-        reply_to=[(customer.get("name") or "", customer["email"])] if customer.get("email") else [],
+        lead=job.lead or {},
         lead_id=lead_id,
+        customer=job.customer or {},
+        user=assignee,
     )
 
 
-CUSTOMER_CONTEXT = ("name", "email", "phone", "street", "postcode", "city")
+def _enqueue_pool_notices(job: Job, lead_id: int) -> None:
+    """No notification for a pool lead unless ``pool_notice`` is on (reference product)."""
+    if not job.dealer.document["distribution"]["pool_notice"]:
+        return
+    users, candidates = users_of(job.db)
+    day = job.now.astimezone(job.dealer.timezone).date()
+    present = {
+        c.id for c in candidates if c.active and c.can_be_assigned and c.absence_on(day) is None
+    }
+    pool_id = job.assignee.id if job.assignee else None
+    recipients = [u for u in users if u.id in present and u.id != pool_id]
+    sent = notices.enqueue_pool_notice(
+        job.db,
+        job.dealer,
+        lead=job.lead or {},
+        lead_id=lead_id,
+        customer=job.customer or {},
+        recipients=recipients,
+    )
+    job.protocol.append(("notified", f"pool notice to {sent} users queued"))
+
+
+def _attach_followup(job: Job, lead_id: int) -> None:
+    """The customer's open lead takes the new mail; its owner hears of it."""
+    lead = job.lead or {}
+    job.lead_id = lead_id
+    job.db.execute(
+        insert(LeadFollowup.__table__).values(
+            lead_id=lead_id,
+            inbound_id=job.inbound_id,
+            dedupe_key=job.dedupe_key,
+            received_at=job.received_at,
+            subject=lead.get("subject"),
+            message=lead.get("message"),
+        )
+    )
+    job.db.execute(
+        update(Lead.__table__)
+        .where(Lead.__table__.c.id == lead_id)
+        .values(last_activity_at=job.now)
+    )
+    job.protocol.append(
+        ("follow-up", f"new mail of the customer attached (inbound {job.inbound_id})")
+    )
+    row = job.db.execute(select(Lead.__table__).where(Lead.__table__.c.id == lead_id)).first()
+    assignee = job.db.get(User, row.assignee_id) if row and row.assignee_id else None
+    if row is not None and assignee is not None:
+        followup = {"subject": lead.get("subject") or "", "message": lead.get("message") or ""}
+        notices.enqueue_assignment(
+            job.db,
+            job.dealer,
+            key=f"followup:{job.inbound_id}",
+            lead=dict(row._mapping),
+            lead_id=lead_id,
+            customer=job.customer or {},
+            user=assignee,
+            template="followup",
+            extra={"followup": followup},
+        )
+        job.protocol.append(("notified", f"follow-up notice to {assignee.email} queued"))
+    _write_protocol(job, lead_id)
 
 
 def local_time(value: datetime, dealer: DealerConfig) -> str:
@@ -349,6 +418,8 @@ def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:
         raw=inbound.raw,
         message_id=inbound.message_id,
         envelope_from=inbound.envelope_from,
+        envelope_to=tuple(inbound.envelope_to or ()),
+        mailbox=inbound.mailbox,
         received_at=inbound.received_at,
         dealer=dealer,
         now=now,

@@ -55,14 +55,15 @@ def is_relay(email: str, extra_domains: Iterable[str] = ()) -> bool:
 
 
 def normalise_phone(value: str | None, region: str = "DE") -> str | None:
-    """E.164 (``+491701234567``), or None when it is not a possible number."""
+    """E.164 (``+491701234567``), or None when it is not a valid number."""
     if not value:
         return None
     try:
         number = phonenumbers.parse(value, region.upper() or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    # "valid", not merely "possible": a possible short number ("12") would match strangers
+    if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

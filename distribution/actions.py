@@ -232,11 +232,12 @@ def delete_leads(
         if lead.status not in OPEN_STATUSES:
             raise ActionError(f"lead {lead.id} is {lead.status}: only open leads can be deleted")
     for lead in leads:
+        was = lead.status
         session.execute(
             update(Lead)
             .where(Lead.id == lead.id)
             .values(status=LeadStatus.DELETED.value, next_due_at=None, last_activity_at=now)
             .execution_options(synchronize_session="fetch")
         )
-        _protocol(session, lead.id, actor, "deleted", f"deleted (was {lead.status})", now)
+        _protocol(session, lead.id, actor, "deleted", f"deleted (was {was})", now)
     return [lead.id for lead in leads]

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fpdf import FPDF
-
 LABELS = {
     "de": {
         "title": "Inzahlungnahme",
@@ -67,6 +65,10 @@ def _latin1(value: Any) -> str:
 
 def trade_in_pdf(context: Mapping[str, Any], language: str, dealer_name: str) -> bytes:
     """One A4 page: customer, trade-in vehicle, message, link to the lead."""
+    # Imported here: fpdf2 pulls in fontTools and Pillow, which would add about a
+    # second to every process start (SMTP must listen fast after a restart).
+    from fpdf import FPDF
+
     labels = LABELS.get(language, LABELS["de"])
     names: dict[str, str] = labels["fields"]  # type: ignore[assignment]
     lead = context["lead"]

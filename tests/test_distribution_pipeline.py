@@ -5,9 +5,11 @@ from __future__ import annotations
 import email
 from email import policy
 
+from mailgate.distribution.service import lead_facts
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.dealer_settings import load_dealer_config
 from mailgate.models import Lead
 
 from .distribution_helpers import (
@@ -181,3 +183,30 @@ def test_pool_leads_wait_without_notification_unless_configured(
     notified = sorted(m.recipients[0] for m in outbox(factory) if m.purpose == "pool_notice")
     # Ada cannot be assigned; the pool account does not notify itself.
     assert notified == [f"{k}@autohaus.example" for k in ("anna", "ben", "carl", "chef")]
+
+
+def test_category_permissions_keep_leads_from_users_who_may_not_see_them(
+    factory: sessionmaker[Session],
+) -> None:
+    setup(factory, team_toml(users={"anna": 'permissions = { service = "none" }'}))
+    ingest(factory, form_mail(1, subject="Servicetermin für die Inspektion", vehicle=False))
+    (lead,) = leads(factory)
+    assert lead.kind == "service" and lead.category == "service"
+    assert owners(factory) == ["ben"]
+
+
+def test_vehicle_location_and_imap_mailbox_routing(factory: sessionmaker[Session]) -> None:
+    imap = (
+        '\n[[imap]]\nname = "filiale"\nhost = "imap.autohaus.example"\n'
+        'username = "augsburg@autohaus.example"\nlocation = "augsburg"\n'
+    )
+    setup(factory, team_toml("use_vehicle_location = true", extra=imap))
+    with factory() as session:
+        dealer = load_dealer_config(session)
+    lead = {"source": "mobile.de", "kind": "inquiry", "vehicle": {"location": "augsburg"}}
+    facts, note = lead_facts(dealer, lead, ["leads+x@autohaus.example"])
+    assert facts.location == "augsburg" and note is None
+    facts, note = lead_facts(dealer, {**lead, "vehicle": {}}, ["leads+x@autohaus.example"])
+    assert facts.location == "muenchen" and note is not None and "muenchen" in note
+    facts, _ = lead_facts(dealer, {**lead, "vehicle": {}}, [], mailbox="filiale/INBOX")
+    assert facts.location == "augsburg"

@@ -22,14 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution import notices
 from mailgate.distribution.customers import CustomerMatch
 from mailgate.distribution.customers import match_customer as find_customer
-from mailgate.distribution.service import assign, lead_facts, users_of
+from mailgate.distribution.intake import attach_followup, notify_pool
+from mailgate.distribution.service import assign, lead_facts
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.models import InboundMail, Lead, LeadFollowup, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
@@ -240,14 +241,34 @@ def notify(job: Job) -> None:
     """
     assert job.lead is not None
     if job.match is not None and job.match.open_lead_id is not None:
-        _attach_followup(job, job.match.open_lead_id)
+        job.lead_id = job.match.open_lead_id
+        job.protocol += attach_followup(
+            job.db,
+            job.dealer,
+            lead_id=job.lead_id,
+            inbound_id=job.inbound_id,
+            dedupe_key=job.dedupe_key or "",
+            received_at=job.received_at,
+            mail=job.lead,
+            customer=job.customer or {},
+            now=job.now,
+        )
+        _write_protocol(job, job.lead_id)
         return
     lead = job.lead
     job.lead_id = job.db.execute(
         insert(Lead.__table__).values(**lead).returning(Lead.__table__.c.id)
     ).scalar_one()
-    if job.pool:
-        _enqueue_pool_notices(job, job.lead_id)
+    if job.pool and job.assignee is not None:
+        job.protocol += notify_pool(
+            job.db,
+            job.dealer,
+            lead=lead,
+            lead_id=job.lead_id,
+            customer=job.customer or {},
+            pool_user_id=job.assignee.id,
+            now=job.now,
+        )
     elif job.assignee is not None:
         _enqueue_notification(job, job.lead_id, job.assignee)
         job.protocol.append(("notified", f"notification to {job.assignee.email} queued"))
@@ -291,69 +312,6 @@ def _enqueue_notification(job: Job, lead_id: int, assignee: User) -> None:
         customer=job.customer or {},
         user=assignee,
     )
-
-
-def _enqueue_pool_notices(job: Job, lead_id: int) -> None:
-    """No notification for a pool lead unless ``pool_notice`` is on (reference product)."""
-    if not job.dealer.document["distribution"]["pool_notice"]:
-        return
-    users, candidates = users_of(job.db)
-    day = job.now.astimezone(job.dealer.timezone).date()
-    present = {
-        c.id for c in candidates if c.active and c.can_be_assigned and c.absence_on(day) is None
-    }
-    pool_id = job.assignee.id if job.assignee else None
-    recipients = [u for u in users if u.id in present and u.id != pool_id]
-    sent = notices.enqueue_pool_notice(
-        job.db,
-        job.dealer,
-        lead=job.lead or {},
-        lead_id=lead_id,
-        customer=job.customer or {},
-        recipients=recipients,
-    )
-    job.protocol.append(("notified", f"pool notice to {sent} users queued"))
-
-
-def _attach_followup(job: Job, lead_id: int) -> None:
-    """The customer's open lead takes the new mail; its owner hears of it."""
-    lead = job.lead or {}
-    job.lead_id = lead_id
-    job.db.execute(
-        insert(LeadFollowup.__table__).values(
-            lead_id=lead_id,
-            inbound_id=job.inbound_id,
-            dedupe_key=job.dedupe_key,
-            received_at=job.received_at,
-            subject=lead.get("subject"),
-            message=lead.get("message"),
-        )
-    )
-    job.db.execute(
-        update(Lead.__table__)
-        .where(Lead.__table__.c.id == lead_id)
-        .values(last_activity_at=job.now)
-    )
-    job.protocol.append(
-        ("follow-up", f"new mail of the customer attached (inbound {job.inbound_id})")
-    )
-    row = job.db.execute(select(Lead.__table__).where(Lead.__table__.c.id == lead_id)).first()
-    assignee = job.db.get(User, row.assignee_id) if row and row.assignee_id else None
-    if row is not None and assignee is not None:
-        followup = {"subject": lead.get("subject") or "", "message": lead.get("message") or ""}
-        notices.enqueue_assignment(
-            job.db,
-            job.dealer,
-            key=f"followup:{job.inbound_id}",
-            lead=dict(row._mapping),
-            lead_id=lead_id,
-            customer=job.customer or {},
-            user=assignee,
-            template="followup",
-            extra={"followup": followup},
-        )
-        job.protocol.append(("notified", f"follow-up notice to {assignee.email} queued"))
-    _write_protocol(job, lead_id)
 
 
 def local_time(value: datetime, dealer: DealerConfig) -> str:

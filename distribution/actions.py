@@ -108,7 +108,7 @@ def reassign(
     for lead in leads:
         _check_target(target, lead)
     actor_user = session.scalar(select(User).where(func.lower(User.email) == actor.lower()))
-    by = actor_user.name or actor_user.email if actor_user else actor
+    by = (actor_user.name or actor_user.email) if actor_user else actor
     absent = _absence_note(target, now, dealer)
     for lead in leads:
         previous = lead.assignee.email if lead.assignee else "nobody"

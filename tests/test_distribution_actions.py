@@ -73,9 +73,7 @@ def test_reassign_and_forward_write_protocol_and_notify(factory: sessionmaker[Se
         actor="anna@autohaus.example",
         note="Kunde spricht nur Italienisch",
     )
-    run(
-        factory, "reassign", [second, third], "anna@autohaus.example", actor="chef@autohaus.example"
-    )
+    run(factory, "reassign", [second, third], "anna@autohaus.example", actor="system")
     assert owners(factory) == ["carl", "anna", "anna"]
     entries = protocol(factory, first)
     assert (

@@ -301,16 +301,22 @@ def _population(flags: list[tuple[bool, bool]], absent_ids: frozenset[int]) -> l
         sub = f"u{i % N_USERS + 1}@x.example" if has_sub else ""
         absences = away(sub) if i in absent_ids else ()
         out.append(Candidate(i, f"u{i}@x.example", receives_leads=receives, absences=absences))
+    out.append(Candidate(98, "pool@x.example", receives_leads=False, can_be_assigned=False))
     out.append(Candidate(99, "admin@x.example", role="admin", receives_leads=False))
     return out
 
 
 @settings(max_examples=300, deadline=None)
-@given(flags=people_st, steps=steps_st, fallback=st.sampled_from(["", "u1@x.example"]))
+@given(
+    flags=people_st,
+    steps=steps_st,
+    fallback=st.sampled_from(["", "u1@x.example"]),
+    mode=st.sampled_from(["rolling", "pool"]),
+)
 def test_nobody_absent_receives_and_every_lead_has_one_owner(
-    flags: list[tuple[bool, bool]], steps: list[frozenset[int]], fallback: str
+    flags: list[tuple[bool, bool]], steps: list[frozenset[int]], fallback: str, mode: str
 ) -> None:
-    rules = Rules(fallback_user=fallback, admin_address="admin@x.example")
+    rules = Rules(mode, fallback, "pool@x.example", "admin@x.example")
     pointers: dict[str, int] = {}
     for absent_ids in steps:
         population = _population(flags, absent_ids)
@@ -318,6 +324,7 @@ def test_nobody_absent_receives_and_every_lead_has_one_owner(
         owners = [u for u in population if u.email == decision.assignee]
         assert len(owners) == 1  # exactly one owner (the admin account as last resort)
         owner = owners[0]
+        assert decision.pool is (owner.email == "pool@x.example")
         if owner.role != "admin":
             assert owner.absence_on(DAY) is None, decision.reason
         if decision.rotation:

@@ -1,45 +1,338 @@
-"""Pure assignment policies: candidates in, decision plus a readable reason out.
+"""Pure assignment policies: users and lead facts in, a decision plus its reason out.
 
-Today there is one policy: every lead goes to the configured fallback user, or
-when that user is missing or inactive, to the first active salesperson who
-receives leads, and finally to the admin.  Rolling, pool and group distribution
-build on the same :class:`Decision` shape.
+No database, no clock: the service passes the day (in the dealer's time zone)
+and the rotation pointers it read, and writes back the pointer the decision
+moved.  The dry run (``mailgate distribution simulate``) calls the same
+:func:`decide`, which is why it tells the truth.
+
+Rotation rule (documented in README "Distribution"): every rotation keeps a
+*pointer*, the id of the user whose turn was taken last.  The next lead goes to
+the first user after the pointer (in user-id order, wrapping around) who is a
+member of the rotation and present on the lead's day.  Absent users are simply
+passed over; nothing is owed to them.  So within one round (one pass of the
+pointer) each present member gets exactly one lead, and a user back from
+absence rejoins at his place in the circle: no catch-up burst, and the spread
+between any two users present over a period stays at most one.
+
+Fallback chain: regular assignment (rotation, or a known customer's
+salesperson) -> substitute (a chain, stopping at the first present user and
+never looping) -> fallback user -> admin account.  Every hop is explained in
+the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from fnmatch import fnmatchcase
+
+CATEGORIES = ("sales", "service", "financing")
+PERMISSIONS = ("all", "own_location", "none")
+GROUP_MATCH_KEYS = ("source", "kind", "make", "location", "category")
+
+
+def category_of(kind: str) -> str:
+    """The permission category of a lead kind: the dealership's departments."""
+    if kind == "service":
+        return "service"
+    if kind == "financing":
+        return "financing"
+    return "sales"
+
+
+@dataclass(frozen=True)
+class Absence:
+    start: date
+    until: date  # inclusive
+    substitute: str = ""
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """A user as distribution sees him."""
+
+    id: int
     email: str
+    name: str = ""
+    role: str = "salesperson"
+    active: bool = True
+    receives_leads: bool = True
+    can_be_assigned: bool = True
+    groups: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    absences: tuple[Absence, ...] = ()
+    permissions: tuple[tuple[str, str], ...] = ()  # (category, level); missing = "all"
+
+    def absence_on(self, day: date) -> Absence | None:
+        return next((a for a in self.absences if a.start <= day <= a.until), None)
+
+    def permission(self, category: str) -> str:
+        return dict(self.permissions).get(category, "all")
+
+
+@dataclass(frozen=True)
+class GroupRule:
     name: str
-    role: str
-    active: bool
-    receives_leads: bool
+    match: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class LeadFacts:
+    """What routing looks at; ``location`` is the mailbox's or the vehicle's."""
+
+    source: str = "unknown"
+    kind: str = "inquiry"
+    make: str | None = None
+    location: str | None = None
+
+    @property
+    def category(self) -> str:
+        return category_of(self.kind)
+
+    def value(self, key: str) -> str | None:
+        return self.category if key == "category" else getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The distribution settings a decision depends on."""
+
+    mode: str = "rolling"  # rolling | pool | groups
+    fallback_user: str = ""
+    pool_user: str = ""
+    admin_address: str = ""
+    groups: tuple[GroupRule, ...] = ()
+    distribute_followups_normally: bool = False
 
 
 @dataclass(frozen=True)
 class Decision:
-    assignee: str | None
+    assignee: str | None  # e-mail of the owner (the pool account for pool leads)
     reason: str
+    rotation: str | None = None  # rotation whose pointer moves ...
+    pointer: int | None = None  # ... to this user id
+    pool: bool = False
+    hops: tuple[str, ...] = field(default=())
 
 
-def choose_assignee(
-    candidates: Sequence[Candidate], fallback_user: str, admin_address: str
+def may_see(user: Candidate, category: str, location: str | None) -> bool:
+    """Category permission: all / own location / none."""
+    level = user.permission(category)
+    if level == "all":
+        return True
+    if level == "own_location":
+        return location is not None and location in user.locations
+    return False
+
+
+def match_group(groups: Sequence[GroupRule], facts: LeadFacts) -> GroupRule | None:
+    """The first rule whose every key matches (glob patterns, case-insensitive)."""
+    for rule in groups:
+        if all(_matches(facts.value(key), patterns) for key, patterns in rule.match):
+            return rule
+    return None
+
+
+def _matches(value: str | None, patterns: Sequence[str]) -> bool:
+    if value is None:
+        return False
+    return any(fnmatchcase(value.lower(), p.lower()) for p in patterns)
+
+
+def rotation_order(members: Sequence[Candidate], pointer: int | None) -> list[Candidate]:
+    """Members in turn order: those after the pointer first, then wrap around."""
+    ordered = sorted(members, key=lambda m: m.id)
+    if pointer is None:
+        return ordered
+    return [m for m in ordered if m.id > pointer] + [m for m in ordered if m.id <= pointer]
+
+
+def _absent_text(user: Candidate, absence: Absence) -> str:
+    return f"{user.email} absent until {absence.until.isoformat()}"
+
+
+def follow_substitutes(
+    start: Candidate, by_email: Mapping[str, Candidate], day: date
+) -> tuple[Candidate | None, list[str]]:
+    """Walk the substitute chain from an absent user to the first present one.
+
+    Stops at a missing, inactive or unassignable substitute and at a loop
+    (a user met twice); each step is explained.
+    """
+    hops: list[str] = []
+    seen = {start.email}
+    current = start
+    while True:
+        absence = current.absence_on(day)
+        if absence is None:
+            return current, hops
+        text = _absent_text(current, absence)
+        sub_email = absence.substitute.lower()
+        if not sub_email:
+            hops.append(f"{text}, no substitute")
+            return None, hops
+        substitute = by_email.get(sub_email)
+        if substitute is None or not substitute.active or not substitute.can_be_assigned:
+            hops.append(f"{text}, substitute {sub_email} cannot take leads")
+            return None, hops
+        if sub_email in seen:
+            hops.append(f"{text}, substitute chain loops back to {sub_email}")
+            return None, hops
+        hops.append(f"{text} → substitute {sub_email}")
+        seen.add(sub_email)
+        current = substitute
+
+
+def decide(
+    users: Sequence[Candidate],
+    rules: Rules,
+    facts: LeadFacts,
+    day: date,
+    pointers: Mapping[str, int],
+    *,
+    owner: str | None = None,
 ) -> Decision:
-    """Fallback user -> first active lead receiver -> admin account -> nobody."""
-    by_email = {c.email.lower(): c for c in candidates}
-    fallback = by_email.get(fallback_user.lower()) if fallback_user else None
+    """Who gets this lead, and why.
+
+    ``owner`` is the salesperson of a known customer whose follow-up this is;
+    it bypasses the rotation unless *distribute follow-ups normally* is on.
+    """
+    by_email = {u.email.lower(): u for u in users}
+    hops: list[str] = []
+    if owner and not rules.distribute_followups_normally:
+        known = by_email.get(owner.lower())
+        if known is not None and known.active and known.can_be_assigned:
+            chosen, chain = follow_substitutes(known, by_email, day)
+            hops += chain
+            if chosen is not None:
+                why = "follow-up of a known customer → his salesperson, outside the rotation"
+                return _done(chosen.email, hops, why)
+            return _fallback(by_email, rules, day, hops)
+        hops.append(f"follow-up: previous salesperson {owner} can no longer take leads")
+    if rules.mode == "pool":
+        return _pool(users, by_email, rules, facts, day, pointers, hops)
+    key, label, members = "rolling", "rolling distribution", _receivers(users, facts)
+    if rules.mode == "groups":
+        rule = match_group(rules.groups, facts)
+        if rule is None:
+            hops.append(
+                f"no distribution group matches (source {facts.source}, kind {facts.kind}, "
+                f"make {facts.make or '-'}, location {facts.location or '-'})"
+            )
+            return _fallback(by_email, rules, day, hops)
+        key, label = f"group:{rule.name}", f"group {rule.name}"
+        members = [m for m in members if rule.name in m.groups]
+    if not members:
+        hops.append(f"nobody in {label} receives {facts.category} leads")
+        return _fallback(by_email, rules, day, hops)
+    return _rotate(members, key, label, by_email, rules, day, pointers, hops)
+
+
+def _receivers(users: Sequence[Candidate], facts: LeadFacts) -> list[Candidate]:
+    return [
+        u
+        for u in users
+        if u.active and u.receives_leads and may_see(u, facts.category, facts.location)
+    ]
+
+
+def _rotate(
+    members: Sequence[Candidate],
+    key: str,
+    label: str,
+    by_email: Mapping[str, Candidate],
+    rules: Rules,
+    day: date,
+    pointers: Mapping[str, int],
+    hops: list[str],
+) -> Decision:
+    order = rotation_order(members, pointers.get(key))
+    skipped = []
+    for member in order:
+        absence = member.absence_on(day)
+        if absence is None:
+            why = f"{label}: next in turn"
+            if skipped:
+                why += f" (passed over: {'; '.join(skipped)})"
+            return _done(member.email, hops, why, rotation=key, pointer=member.id)
+        skipped.append(_absent_text(member, absence))
+    # Everyone is absent: the lead belongs to whoever's turn it is, so his substitute.
+    first = order[0]
+    hops.append(f"everyone in {label} is absent; {first.email} is next in turn")
+    chosen, chain = follow_substitutes(first, by_email, day)
+    hops += chain
+    if chosen is not None:
+        return _done(chosen.email, hops, "substitute", rotation=key, pointer=first.id)
+    decision = _fallback(by_email, rules, day, hops)
+    return Decision(decision.assignee, decision.reason, key, first.id, decision.pool, decision.hops)
+
+
+def _pool(
+    users: Sequence[Candidate],
+    by_email: Mapping[str, Candidate],
+    rules: Rules,
+    facts: LeadFacts,
+    day: date,
+    pointers: Mapping[str, int],
+    hops: list[str],
+) -> Decision:
+    """All leads go to the pool account, and (as in the reference product) rotate
+    with users who still have *receives leads* on; the settings warn about that."""
+    pool = by_email.get(rules.pool_user.lower()) if rules.pool_user else None
+    if pool is None or not pool.active:
+        hops.append(f"pool account {rules.pool_user or '(not configured)'} cannot take leads")
+        return _fallback(by_email, rules, day, hops)
+    others = [m for m in _receivers(users, facts) if m.id != pool.id]
+    order = rotation_order([pool, *others], pointers.get("pool"))
+    for member in order:
+        if member.id == pool.id:
+            return Decision(
+                pool.email,
+                _chain(hops, "pool mode → pool account"),
+                "pool",
+                pool.id,
+                pool=True,
+                hops=tuple(hops),
+            )
+        if member.absence_on(day) is None:
+            why = "pool mode, but this user still receives leads: rotating with the pool"
+            return _done(member.email, hops, why, rotation="pool", pointer=member.id)
+    raise AssertionError("the pool account is always in its own rotation")
+
+
+def _fallback(
+    by_email: Mapping[str, Candidate], rules: Rules, day: date, hops: list[str]
+) -> Decision:
+    fallback = by_email.get(rules.fallback_user.lower()) if rules.fallback_user else None
     if fallback is not None and fallback.active:
-        return Decision(fallback.email, "fallback user")
-    for candidate in candidates:
-        if candidate.active and candidate.receives_leads and candidate.role != "admin":
-            why = "fallback user inactive" if fallback else "no fallback user configured"
-            return Decision(candidate.email, f"{why} → first active salesperson")
-    admin = by_email.get(admin_address.lower()) if admin_address else None
-    if admin is not None and admin.active:
-        return Decision(admin.email, "nobody receives leads → admin account")
-    return Decision(None, "nobody can take the lead: no active user configured")
+        absence = fallback.absence_on(day)
+        if absence is None:
+            return _done(fallback.email, hops, "fallback user")
+        hops.append(f"fallback user {_absent_text(fallback, absence)}")
+    elif rules.fallback_user:
+        hops.append(f"fallback user {rules.fallback_user} is not an active user")
+    else:
+        hops.append("no fallback user configured")
+    admin = by_email.get(rules.admin_address.lower()) if rules.admin_address else None
+    if admin is None or not admin.active:
+        admin = next((u for u in by_email.values() if u.role == "admin" and u.active), None)
+    if admin is not None:
+        # The admin account is the last resort and takes the lead even when absent.
+        return _done(admin.email, hops, "admin account")
+    return Decision(None, _chain(hops, "nobody can take the lead"), hops=tuple(hops))
+
+
+def _chain(hops: Sequence[str], last: str) -> str:
+    return " → ".join([*hops, last]) if hops else last
+
+
+def _done(
+    email: str,
+    hops: Sequence[str],
+    why: str,
+    *,
+    rotation: str | None = None,
+    pointer: int | None = None,
+) -> Decision:
+    return Decision(email, _chain(hops, why), rotation, pointer, hops=tuple(hops))

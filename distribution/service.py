@@ -1,23 +1,214 @@
-"""Distribution I/O: load candidates from the DB, apply the policy, record it."""
+"""Distribution I/O: users and rotation state from the DB, the pure policy decides.
+
+The rotation pointers live in one ``distribution_state`` row, changed by
+compare-and-set on its ``version``: read pointers, decide, then ``UPDATE ...
+WHERE version = <read>``.  If another worker moved the rotation in between, the
+UPDATE matches nothing and we decide again on fresh pointers.  On PostgreSQL
+(READ COMMITTED) a concurrent, uncommitted move makes our UPDATE wait for it
+and then miss; on SQLite writers are serialised by ``BEGIN IMMEDIATE`` anyway.
+Either way no turn is handed out twice and none is skipped.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import User
+from mailgate.models import DistributionState, User, utcnow
 
-from .policies import Candidate, Decision, choose_assignee
+from .policies import (
+    Absence,
+    Candidate,
+    Decision,
+    GroupRule,
+    LeadFacts,
+    Rules,
+    decide,
+)
+
+ROTATION = "rotation"
+MAX_CAS_ATTEMPTS = 100  # each miss means another worker made progress
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def assign(session: Session, dealer: DealerConfig) -> tuple[User | None, Decision]:
-    # Users change rarely; one worker session (a batch of mails) reads them once.
-    users = session.info.get("distribution_users")
-    if users is None:
+def to_candidate(user: User) -> Candidate:
+    absences = tuple(
+        Absence(
+            date.fromisoformat(a["from"]),
+            date.fromisoformat(a["until"]),
+            (a.get("substitute") or "").lower(),
+        )
+        for a in user.absences or ()
+    )
+    return Candidate(
+        id=user.id,
+        email=user.email.lower(),
+        name=user.name,
+        role=user.role,
+        active=user.active,
+        receives_leads=user.receives_leads,
+        can_be_assigned=user.can_be_assigned,
+        groups=tuple(user.groups or ()),
+        locations=tuple(user.locations or ()),
+        absences=absences,
+        permissions=tuple(sorted((user.permissions or {}).items())),
+    )
+
+
+def rules_of(dealer: DealerConfig) -> Rules:
+    dist = dealer.document["distribution"]
+    groups = tuple(
+        GroupRule(g["name"], tuple((k, tuple(v)) for k, v in g["match"].items()))
+        for g in dealer.document["groups"]
+    )
+    return Rules(
+        mode=dist["mode"],
+        fallback_user=dist["fallback_user"].lower(),
+        pool_user=dist["pool_user"].lower(),
+        admin_address=dealer.admin_address.lower(),
+        groups=groups,
+        distribute_followups_normally=dist["distribute_followups_normally"],
+    )
+
+
+def users_of(session: Session) -> tuple[list[User], list[Candidate]]:
+    """All users, read once per session (a worker batch): they change rarely."""
+    cached = session.info.get("distribution_users")
+    if cached is None:
         users = list(session.scalars(select(User).order_by(User.id)))
-        session.info["distribution_users"] = users
-    candidates = [Candidate(u.email, u.name, u.role, u.active, u.receives_leads) for u in users]
-    decision = choose_assignee(candidates, dealer.fallback_user, dealer.admin_address)
-    chosen = next((u for u in users if u.email == decision.assignee), None)
+        cached = (users, [to_candidate(u) for u in users])
+        session.info["distribution_users"] = cached
+    return cached
+
+
+def local_day(now: datetime, dealer: DealerConfig) -> date:
+    """Absences are calendar days of the dealership."""
+    return now.astimezone(dealer.timezone).date()
+
+
+def receiving_location(
+    dealer: DealerConfig, envelope_to: Sequence[str], mailbox: str | None
+) -> str | None:
+    """The location of the mailbox the mail came in through (IMAP account or address)."""
+    if mailbox:
+        for account in dealer.document["imap"]:
+            name = account["name"]
+            if account["location"] and (mailbox == name or mailbox.startswith(name + "/")):
+                return str(account["location"])
+    plain = set()
+    for rcpt in envelope_to:
+        local, _, domain = rcpt.lower().strip("<>").rpartition("@")
+        plain.add(f"{local.split('+')[0]}@{domain}")
+    for location, addresses in dealer.document["distribution"]["locations"].items():
+        if plain & {a.lower() for a in addresses}:
+            return str(location)
+    return None
+
+
+def lead_facts(
+    dealer: DealerConfig,
+    lead: dict[str, Any],
+    envelope_to: Sequence[str] = (),
+    mailbox: str | None = None,
+) -> tuple[LeadFacts, str | None]:
+    """Routing facts of a lead, and a note when the vehicle location was wanted but unknown."""
+    vehicle = lead.get("vehicle") or {}
+    location = receiving_location(dealer, envelope_to, mailbox)
+    note = None
+    if dealer.document["distribution"]["use_vehicle_location"]:
+        if vehicle.get("location"):
+            location = str(vehicle["location"])
+        else:
+            note = f"vehicle location unknown; routing by the mailbox's ({location or 'none'})"
+    facts = LeadFacts(
+        source=lead.get("source") or "unknown",
+        kind=lead.get("kind") or "inquiry",
+        make=vehicle.get("make"),
+        location=location,
+    )
+    return facts, note
+
+
+def _state(session: Session) -> tuple[int, dict[str, int]]:
+    row = session.execute(
+        select(DistributionState.version, DistributionState.pointers).where(
+            DistributionState.name == ROTATION
+        )
+    ).first()
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        session.execute(
+            _INSERTS[dialect](DistributionState)
+            .values(name=ROTATION, pointers={}, version=0, updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return _state(session)
+    return row.version, dict(row.pointers or {})
+
+
+def peek_pointers(session: Session) -> dict[str, int]:
+    """The rotation pointers, read only (for the dry run)."""
+    pointers = session.scalar(
+        select(DistributionState.pointers).where(DistributionState.name == ROTATION)
+    )
+    return dict(pointers or {})
+
+
+def _move(session: Session, version: int, pointers: dict[str, int], decision: Decision) -> bool:
+    assert decision.rotation is not None and decision.pointer is not None
+    moved = session.execute(
+        update(DistributionState)
+        .where(DistributionState.name == ROTATION, DistributionState.version == version)
+        .values(
+            pointers={**pointers, decision.rotation: decision.pointer},
+            version=version + 1,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return moved.rowcount == 1
+
+
+def assign(
+    session: Session,
+    dealer: DealerConfig,
+    facts: LeadFacts | None = None,
+    *,
+    now: datetime | None = None,
+    owner: str | None = None,
+) -> tuple[User | None, Decision]:
+    """Decide who gets a lead and move the rotation (compare-and-set); no commit."""
+    facts = facts or LeadFacts()
+    users, candidates = users_of(session)
+    rules, day = rules_of(dealer), local_day(now or utcnow(), dealer)
+    for _ in range(MAX_CAS_ATTEMPTS):
+        version, pointers = _state(session)
+        decision = decide(candidates, rules, facts, day, pointers, owner=owner)
+        if decision.rotation is None or _move(session, version, pointers, decision):
+            break
+    else:
+        raise RuntimeError("the rotation state kept changing; giving up on this lead")
+    chosen = next((u for u in users if u.email.lower() == decision.assignee), None)
     return chosen, decision
+
+
+def simulate(
+    session: Session, dealer: DealerConfig, count: int, day: date, facts: LeadFacts
+) -> list[Decision]:
+    """Who would get the next ``count`` leads: the real policy on a copy of the pointers."""
+    users = list(session.scalars(select(User).order_by(User.id)))
+    candidates = [to_candidate(u) for u in users]
+    rules, pointers = rules_of(dealer), peek_pointers(session)
+    decisions = []
+    for _ in range(count):
+        decision = decide(candidates, rules, facts, day, pointers)
+        decisions.append(decision)
+        if decision.rotation is not None and decision.pointer is not None:
+            pointers[decision.rotation] = decision.pointer
+    return decisions

@@ -141,7 +141,6 @@ def restart_clock(
             "stage2_at": due.stage2_at,
             "escalation_stage": 0,
             "next_due_at": due.next_due_at,
-            "first_response_at": None,
         },
     )
     _protocol(

@@ -102,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_settings_import)
     exp = settings_sub.add_parser("export", parents=[common], help="print settings as TOML")
     exp.set_defaults(handler=cmd_settings_export)
+    cmd = add("distribution", None, "check the lead distribution")
+    dist_sub = cmd.add_subparsers(dest="distribution_command")
+    sim = dist_sub.add_parser(
+        "simulate", parents=[common], help="who would get the next N leads, and why (dry run)"
+    )
+    sim.add_argument("--leads", type=int, default=10, metavar="N")
+    sim.add_argument("--date", help="ISO date (or datetime) to evaluate absences on")
+    sim.add_argument("--source", default="website")
+    sim.add_argument("--kind", default="inquiry")
+    sim.add_argument("--make")
+    sim.add_argument("--location")
+    sim.set_defaults(handler=cmd_distribution_simulate)
     cmd = add("db", None, "database maintenance")
     db_sub = cmd.add_subparsers(dest="db_command")
     db_sub.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
@@ -336,6 +348,10 @@ def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
     engine, factory = _open(settings)
     with db.session_scope(factory) as session:
         clean = import_settings(session, args.file.read_text(encoding="utf-8"))
+    from mailgate.dealer_settings import settings_warnings
+
+    for warning in settings_warnings(clean):
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"imported dealer settings: {len(clean['users'])} users, "
         f"addresses {', '.join(clean['dealer']['addresses']) or '(none)'}",
@@ -351,6 +367,56 @@ def cmd_settings_export(args: argparse.Namespace, settings: Settings) -> int:
     engine, factory = _open(settings)
     with factory() as session:
         sys.stdout.write(export_settings(session))
+    engine.dispose()
+    return 0
+
+
+def cmd_distribution_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    """Dry run: nothing is written, the rotation state is only read."""
+    from datetime import date
+
+    from mailgate.dealer_settings import load_dealer_config, settings_warnings
+    from mailgate.distribution.policies import LeadFacts
+    from mailgate.distribution.service import local_day, simulate
+    from mailgate.models import utcnow
+
+    if args.leads < 1:
+        print("mailgate distribution simulate: --leads must be at least 1", file=sys.stderr)
+        return 2
+    engine, factory = _open(settings)
+    with factory() as session:
+        dealer = load_dealer_config(session)
+        try:
+            day = (
+                datetime.fromisoformat(args.date).date()
+                if args.date and "T" in args.date
+                else date.fromisoformat(args.date)
+                if args.date
+                else local_day(utcnow(), dealer)
+            )
+        except ValueError:
+            print(
+                f"mailgate distribution simulate: not an ISO date: {args.date!r}", file=sys.stderr
+            )
+            engine.dispose()
+            return 2
+        facts = LeadFacts(args.source, args.kind, args.make, args.location)
+        decisions = simulate(session, dealer, args.leads, day, facts)
+        for warning in settings_warnings(dealer.document):
+            print(f"warning: {warning}", file=sys.stderr)
+    for n, decision in enumerate(decisions, 1):
+        print(
+            json.dumps(
+                {
+                    "lead": n,
+                    "date": day.isoformat(),
+                    "assignee": decision.assignee,
+                    "pool": decision.pool,
+                    "reason": decision.reason,
+                },
+                ensure_ascii=False,
+            )
+        )
     engine.dispose()
     return 0
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from mailgate.distribution.policies import CATEGORIES, GROUP_MATCH_KEYS, PERMISSIONS
 from mailgate.escalation.calendar import WEEKDAYS, CalendarError, WorkingCalendar
 from mailgate.escalation.ladder import EscalationTimes, times_for
 from mailgate.models import DealerSetting, User, UserRole
@@ -75,6 +76,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "distribute_followups_normally": (_BOOL, False),
         "use_vehicle_location": (_BOOL, False),
         "trade_in_cc": (_STR, ""),
+        "pool_notice": (_BOOL, False),  # tell assignable users about new pool leads
+        "locations": (_DICT, {}),  # location -> its mailbox addresses
+        "relay_domains": (_LIST, []),  # portal relay domains besides the built-in ones
     },
 }
 USER_KEYS: dict[str, tuple[str, Any]] = {
@@ -89,6 +93,7 @@ USER_KEYS: dict[str, tuple[str, Any]] = {
     "groups": (_LIST, []),
     "locations": (_LIST, []),
     "absences": ("absences", []),
+    "permissions": ("permissions", {}),  # lead category -> all | own_location | none
 }
 GROUP_KEYS = {"name": (_STR, None), "match": (_DICT, {})}
 IMAP_KEYS: dict[str, tuple[str, Any]] = {
@@ -158,6 +163,16 @@ def _check_value(where: str, kind: str, value: Any) -> Any:
                     _check_value(f"{where}[{i}].{key}", _DUR, item)
                 else:
                     raise SettingsError(f"unknown key {where}[{i}].{key}")
+    elif kind == "permissions":
+        if not isinstance(value, dict):
+            raise SettingsError(f"{where} must be a table of category = level")
+        for category, level in value.items():
+            if category not in CATEGORIES:
+                raise SettingsError(
+                    f"{where}.{category}: unknown lead category (one of {', '.join(CATEGORIES)})"
+                )
+            if level not in PERMISSIONS:
+                raise SettingsError(f"{where}.{category} must be {', '.join(PERMISSIONS)}")
     elif kind == "absences":
         if not isinstance(value, list):
             raise SettingsError(f"{where} must be an array of tables")
@@ -271,9 +286,100 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         ref = doc["distribution"][key]
         if ref and ref.lower() not in emails:
             raise SettingsError(f"distribution.{key}: no user {ref!r}")
+    _check_distribution(doc, emails)
     for i, mailbox in enumerate(doc["imap"]):
         if mailbox["security"] not in ("ssl", "starttls", "none"):
             raise SettingsError(f'imap[{i}].security must be "ssl", "starttls" or "none"')
+
+
+def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:
+    """Distribution references and rules (warnings: :func:`settings_warnings`)."""
+    dist = doc["distribution"]
+    if dist["mode"] == "pool" and not dist["pool_user"]:
+        raise SettingsError('distribution.pool_user is required when mode = "pool"')
+    if dist["trade_in_cc"] and not _ADDRESS.match(dist["trade_in_cc"]):
+        raise SettingsError(
+            f"distribution.trade_in_cc: not an e-mail address: {dist['trade_in_cc']!r}"
+        )
+    for location, addresses in dist["locations"].items():
+        for j, address in enumerate(addresses):
+            if not _ADDRESS.match(address):
+                raise SettingsError(
+                    f"distribution.locations.{location}[{j}]: not an e-mail address: {address!r}"
+                )
+    names = set()
+    for i, group in enumerate(doc["groups"]):
+        if group["name"] in names:
+            raise SettingsError(f"groups[{i}].name: duplicate group {group['name']!r}")
+        names.add(group["name"])
+        for key in group["match"]:
+            if key not in GROUP_MATCH_KEYS:
+                raise SettingsError(
+                    f"unknown key groups[{i}].match.{key} (one of {', '.join(GROUP_MATCH_KEYS)})"
+                )
+    for i, user in enumerate(doc["users"]):
+        for j, name in enumerate(user["groups"]):
+            if name not in names:
+                raise SettingsError(f"users[{i}].groups[{j}]: no group {name!r}")
+        for j, absence in enumerate(user["absences"]):
+            if absence.get("substitute", "").lower() == user["email"].lower():
+                raise SettingsError(
+                    f"users[{i}].absences[{j}].substitute: a user cannot substitute himself"
+                )
+    active = [u for u in doc["users"] if u["active"]]
+    if active:
+        for category in CATEGORIES:
+            if not any(u["permissions"].get(category, "all") == "all" for u in active):
+                raise SettingsError(
+                    f"users[*].permissions.{category}: nobody sees all {category} leads "
+                    "(at least one user must, so no lead is overlooked)"
+                )
+
+
+def settings_warnings(doc: dict[str, Any]) -> list[str]:
+    """Legal but risky distribution settings, for the settings page and the import."""
+    dist, users = doc["distribution"], [u for u in doc["users"] if u["active"]]
+    receivers = [u["email"] for u in users if u["receives_leads"]]
+    warnings = []
+    if not dist["fallback_user"]:
+        warnings.append(
+            "distribution.fallback_user is not set: leads nobody can take go to the admin account"
+        )
+    if dist["mode"] == "pool":
+        pool = dist["pool_user"].lower()
+        others = [e for e in receivers if e.lower() != pool]
+        if others:
+            warnings.append(
+                "pool mode, but these users still have receives_leads on, so leads rotate "
+                f"between them and the pool account: {', '.join(others)}"
+            )
+        if doc["groups"] or any(u["groups"] for u in users):
+            warnings.append(
+                "a pool cannot be combined with distribution groups: the groups are ignored"
+            )
+    elif dist["mode"] == "groups":
+        for group in doc["groups"]:
+            members = [
+                u["email"] for u in users if u["receives_leads"] and group["name"] in u["groups"]
+            ]
+            if not members:
+                warnings.append(
+                    f"group {group['name']!r} has no member who receives leads: "
+                    "its leads go to the fallback user"
+                )
+            elif len(members) == 1:
+                warnings.append(
+                    f"group {group['name']!r} is a solo distribution ({members[0]} only): "
+                    "when he is absent its leads go to substitutes or the fallback user"
+                )
+    elif len(receivers) == 1:
+        warnings.append(
+            f"solo distribution: only {receivers[0]} receives leads; "
+            "when he is absent leads go to substitutes or the fallback user"
+        )
+    elif not receivers:
+        warnings.append("nobody receives leads: every lead goes to the fallback user")
+    return warnings
 
 
 def import_settings(session: Session, text: str) -> dict[str, Any]:
@@ -303,6 +409,7 @@ def import_settings(session: Session, text: str) -> dict[str, Any]:
         user.groups = entry["groups"]
         user.locations = entry["locations"]
         user.absences = entry["absences"]
+        user.permissions = entry["permissions"]
         session.add(user)
     for email, user in existing.items():
         if email not in seen:
@@ -330,6 +437,7 @@ def stored_document(session: Session) -> dict[str, Any]:
             "groups": list(u.groups),
             "locations": list(u.locations),
             "absences": list(u.absences),
+            "permissions": dict(u.permissions or {}),
         }
         for u in users
     ]

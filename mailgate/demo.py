@@ -85,6 +85,9 @@ pool_oldest_only = false
 distribute_followups_normally = false
 use_vehicle_location = false
 trade_in_cc = "ankauf@demo.example"
+pool_notice = false
+locations = {{}}
+relay_domains = []
 
 [[users]]
 email = "lena.verkauf@demo.example"

@@ -74,6 +74,10 @@ class LeadStatus(enum.StrEnum):
     ASSIGNED = "assigned"
     CONTACTED = "contacted"
     CLOSED = "closed"
+    DELETED = "deleted"  # soft delete (bulk action): the lead and its history stay
+
+
+OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -157,6 +161,7 @@ class User(Base):
     groups: Mapped[list[Any]] = mapped_column(default=list)
     locations: Mapped[list[Any]] = mapped_column(default=list)
     absences: Mapped[list[Any]] = mapped_column(default=list)
+    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # category -> level
     password_hash: Mapped[str | None] = mapped_column(String(255))
 
 
@@ -179,6 +184,9 @@ class Customer(Base):
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # exact matching keys (umlauts folded, tokens sorted): see distribution/matching.py
+    match_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    match_street: Mapped[str | None] = mapped_column(String(255))
 
 
 class Lead(Base):
@@ -213,6 +221,8 @@ class Lead(Base):
     escalation_stage: Mapped[int] = mapped_column(default=0, server_default="0")
     qualification: Mapped[str | None] = mapped_column(String(8))  # hot, warm, cold, junk
     reply_token: Mapped[str] = mapped_column(String(64), unique=True)
+    location: Mapped[str | None] = mapped_column(String(64))  # routing location (mailbox/vehicle)
+    category: Mapped[str] = mapped_column(String(32), default="sales")  # permission category
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()
@@ -234,6 +244,41 @@ class ProtocolEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     lead: Mapped[Lead] = relationship(back_populates="protocol")
+
+
+class LeadFollowup(Base):
+    """A later mail of the customer, attached to his open lead instead of a second lead.
+
+    The unique dedupe key plays the role of ``lead.dedupe_key`` for attached
+    mails: the same mail delivered twice (SMTP and IMAP) is attached once.
+    """
+
+    __tablename__ = "lead_followup"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mail.id"), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    subject: Mapped[str | None] = mapped_column(String(998))
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class DistributionState(Base):
+    """Rotation pointers, one row for all rotations, changed by compare-and-set.
+
+    One row (not one per group) so a transaction that assigns leads of several
+    groups locks a single row: two workers can never deadlock on two pointers.
+    ``pointers`` maps a rotation key ("rolling", "pool", "group:<name>") to the
+    id of the user whose turn was taken last.
+    """
+
+    __tablename__ = "distribution_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pointers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OutboxMail(Base):

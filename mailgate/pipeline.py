@@ -23,15 +23,20 @@ from datetime import datetime
 from email.utils import getaddresses
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.distribution.service import assign
+from mailgate.distribution import notices
+from mailgate.distribution.customers import CustomerMatch
+from mailgate.distribution.customers import match_customer as find_customer
+from mailgate.distribution.intake import attach_followup, notify_pool
+from mailgate.distribution.service import assign, lead_facts
+from mailgate.escalation.acknowledge import enqueue_acknowledgement
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.escalation.replies import ReplyTarget, find_target
 from mailgate.escalation.tracking import ReplyRejected, handle_direct_answer, handle_reply
-from mailgate.models import Customer, InboundMail, Lead, LeadStatus, ProtocolEntry, User
+from mailgate.models import InboundMail, Lead, LeadFollowup, LeadStatus, ProtocolEntry, User
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
 from mailgate.parsers import ParsedLead, ShapeError, check_shape, parse_view
@@ -79,6 +84,9 @@ class Job:
     protocol: list[tuple[str, str]] = field(default_factory=list)  # (action, detail)
     envelope_to: tuple[str, ...] = ()
     reply_target: ReplyTarget | None = None  # set by classify: the mail answers this lead
+    mailbox: str | None = None
+    match: CustomerMatch | None = None  # set by match_customer; open lead -> attach
+    pool: bool = False  # distribute put the lead in the pool
 
     @property
     def db(self) -> Session:
@@ -121,15 +129,17 @@ def _header_recipients(view: MailView) -> list[str]:
 
 
 def parse(job: Job) -> None:
-    """Let the registry pick the parser; a mail with no customer contact is quarantined."""
+    """Let the registry pick the parser (judged by ``track_reply``, which knows the staff)."""
     assert job.view is not None
     job.parsed = parse_view(job.view, job.dealer.parse_context)
-    if job.reply_target is not None:
-        return  # a reply is judged by track_reply; a stray one is parsed as a lead there
-    if job.parsed.non_lead_reason and job.parsed.parser != "none":
-        raise Discard(job.parsed.non_lead_reason)
-    if not job.parsed.is_lead:
-        why = "; ".join(job.parsed.warnings[-1:]) or "no lead data found"
+
+
+def _lead_or_reject(parsed: ParsedLead) -> None:
+    """A parser's non-lead is discarded; a mail with no customer contact is quarantined."""
+    if parsed.non_lead_reason and parsed.parser != "none":
+        raise Discard(parsed.non_lead_reason)
+    if not parsed.is_lead:
+        why = "; ".join(parsed.warnings[-1:]) or "no lead data found"
         raise Quarantine(f"no lead could be made: {why}", notify_unassigned=True)
 
 
@@ -151,6 +161,8 @@ def track_reply(job: Job) -> None:
     A rejected reply to a tracking address is quarantined (spoofed, wrong
     token, relay loop); one found only by its subject tag goes on as an
     ordinary inquiry, since anyone may write ``[Lead 12]`` into a subject.
+    Only here, where staff are known, is a mail without customer data judged:
+    a salesperson's direct answer to a customer has none and is no lead either.
     """
     assert job.view is not None and job.parsed is not None
     failure = authentication_failed(job.view, job.dealer.parse_context.trusted_authserv_ids)
@@ -165,6 +177,7 @@ def track_reply(job: Job) -> None:
         )
         if direct is not None:
             raise Replied(direct.lead_id, direct.detail)
+        _lead_or_reject(job.parsed)
         return
     try:
         outcome = handle_reply(
@@ -180,10 +193,7 @@ def track_reply(job: Job) -> None:
         if job.reply_target.via == "address":
             raise Quarantine(str(exc)) from exc
         job.protocol.append(("note", f"subject tag ignored: {exc}"))
-        if job.parsed.non_lead_reason and job.parsed.parser != "none":
-            raise Discard(job.parsed.non_lead_reason) from exc
-        if not job.parsed.is_lead:
-            raise Quarantine("no lead could be made", notify_unassigned=True) from exc
+        _lead_or_reject(job.parsed)
         return
     raise Replied(outcome.lead_id, outcome.detail)
 
@@ -235,59 +245,59 @@ class AlreadyProcessed(Exception):
         self.lead_id = lead_id
 
 
-CUSTOMER_FIELDS = (
-    "salutation",
-    "title",
-    "name",
-    "first_name",
-    "last_name",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-)
-
-
 def match_customer(job: Job) -> None:
-    """Reuse the customer with the same (normalised) e-mail address, else create one.
+    """Find the known customer (exact keys) or create him; see distribution/customers.py.
 
-    A known customer's empty fields are filled from the new inquiry; what is
-    already known is never overwritten by a parse.
+    A mail of a customer with an open lead is attached to that lead (``notify``
+    does it); an attached mail delivered twice is discarded here, as ``dedupe``
+    does for leads.
     """
     assert job.parsed is not None and job.lead is not None
-    data = job.parsed.customer
-    email = data.email.lower() if data.email else None
-    table = Customer.__table__
-    row = None
-    if email:
-        row = job.db.execute(
-            select(table).where(table.c.email == email).order_by(table.c.id).limit(1)
-        ).first()
-    parsed_values = {name: getattr(data, name) for name in CUSTOMER_FIELDS}
-    if row is None:
-        values = {"email": email, "created_at": job.now, **parsed_values}
-        values["id"] = job.db.execute(
-            insert(table).values(**values).returning(table.c.id)
-        ).scalar_one()
-    else:
-        values = dict(row._mapping)
-        missing = {k: v for k, v in parsed_values.items() if v and not values.get(k)}
-        if missing:
-            job.db.execute(update(table).where(table.c.id == values["id"]).values(**missing))
-            values.update(missing)
-    job.customer = values
-    job.lead["customer_id"] = values["id"]
+    attached = job.db.execute(
+        select(LeadFollowup.lead_id, LeadFollowup.inbound_id).where(
+            LeadFollowup.dedupe_key == job.dedupe_key
+        )
+    ).first()
+    if attached is not None:
+        if attached.inbound_id == job.inbound_id:
+            raise AlreadyProcessed(attached.lead_id)
+        raise Discard(f"duplicate of a mail attached to lead {attached.lead_id}")
+    dist = job.dealer.document["distribution"]
+    job.match = find_customer(
+        job.db,
+        job.parsed.customer,
+        source=job.parsed.source,
+        now=job.now,
+        region=job.dealer.country,
+        relay_domains=dist["relay_domains"],
+        pool_user=dist["pool_user"],
+    )
+    job.customer = job.match.customer
+    job.lead["customer_id"] = job.customer["id"]
+    job.protocol.extend(job.match.protocol())
 
 
 def distribute(job: Job) -> None:
+    """Assign by the configured policy; the protocol says who and why (every hop)."""
     assert job.lead is not None
-    user, decision = assign(job.db, job.dealer)
+    if job.match is not None and job.match.open_lead_id is not None:
+        return  # attached to the open lead in notify: no new lead, no assignment
+    facts, note = lead_facts(job.dealer, job.lead, job.envelope_to, job.mailbox)
+    job.lead["location"] = facts.location
+    job.lead["category"] = facts.category
+    if note:
+        job.protocol.append(("routing", note))
+    owner = job.match.owner if job.match is not None else None
+    user, decision = assign(job.db, job.dealer, facts, now=job.now, owner=owner)
     job.assignee = user
     if user is None:
         job.protocol.append(("unassigned", decision.reason))
         return
     job.lead["assignee_id"] = user.id
+    if decision.pool:
+        job.pool = True
+        job.protocol.append(("pool", f"to the pool ({user.email}): {decision.reason}"))
+        return
     job.lead["status"] = LeadStatus.ASSIGNED.value
     job.protocol.append(("assigned", f"to {user.email}: {decision.reason}"))
 
@@ -315,18 +325,67 @@ def notify(job: Job) -> None:
     (plain INSERTs: the ORM's unit of work cost more than the rest of the stage).
     """
     assert job.lead is not None
+    if job.match is not None and job.match.open_lead_id is not None:
+        job.lead_id = job.match.open_lead_id
+        job.protocol += attach_followup(
+            job.db,
+            job.dealer,
+            lead_id=job.lead_id,
+            inbound_id=job.inbound_id,
+            dedupe_key=job.dedupe_key or "",
+            received_at=job.received_at,
+            mail=job.lead,
+            customer=job.customer or {},
+            now=job.now,
+        )
+        _write_protocol(job, job.lead_id)
+        return
     lead = job.lead
     job.lead_id = job.db.execute(
         insert(Lead.__table__).values(**lead).returning(Lead.__table__.c.id)
     ).scalar_one()
-    if job.assignee is not None:
+    if job.pool and job.assignee is not None:
+        job.protocol += notify_pool(
+            job.db,
+            job.dealer,
+            lead=lead,
+            lead_id=job.lead_id,
+            customer=job.customer or {},
+            pool_user_id=job.assignee.id,
+            now=job.now,
+        )
+    elif job.assignee is not None:
         _enqueue_notification(job, job.lead_id, job.assignee)
         job.protocol.append(("notified", f"notification to {job.assignee.email} queued"))
+    trade_in_cc = job.dealer.document["distribution"]["trade_in_cc"]
+    if trade_in_cc and notices.needs_trade_in_cc(lead):
+        notices.enqueue_trade_in_cc(
+            job.db,
+            job.dealer,
+            to=trade_in_cc,
+            lead=lead,
+            lead_id=job.lead_id,
+            customer=job.customer or {},
+        )
+        job.protocol.append(("trade_in_cc", f"core data as PDF to {trade_in_cc} queued"))
+    if enqueue_acknowledgement(
+        job.db,
+        job.dealer,
+        lead_id=job.lead_id,
+        reply_token=lead["reply_token"],
+        lead=lead,
+        customer=job.customer or {},
+    ):
+        job.protocol.append(("acknowledged", "acknowledgement to the prospect queued"))
+    _write_protocol(job, job.lead_id)
+
+
+def _write_protocol(job: Job, lead_id: int) -> None:
     job.db.execute(
         insert(ProtocolEntry.__table__),
         [
             {
-                "lead_id": job.lead_id,
+                "lead_id": lead_id,
                 "at": job.now,
                 "actor": "system",
                 "action": action,
@@ -338,36 +397,15 @@ def notify(job: Job) -> None:
 
 
 def _enqueue_notification(job: Job, lead_id: int, assignee: User) -> None:
-    lead, customer = job.lead or {}, job.customer or {}
-    base_url = job.dealer.base_url.rstrip("/")
-    enqueue_template(
+    notices.enqueue_assignment(
         job.db,
         job.dealer,
         key=f"notification:{lead_id}:{assignee.id}",
-        purpose="notification",
-        template="notification",
-        language=assignee.language or job.dealer.language,
-        context={
-            "lead": {
-                "id": lead_id,
-                "source": lead["source"],
-                "kind": lead["kind"],
-                "subject": lead["subject"] or "",
-                "message": lead["message"] or "",
-                "received_at": local_time(lead["received_at"], job.dealer),
-                "vehicle": dict(lead["vehicle"]),
-                "url": f"{base_url}/leads/{lead_id}" if base_url else "",
-            },
-            "customer": {k: customer.get(k) or "" for k in CUSTOMER_CONTEXT},
-            "assignee": {"name": assignee.name, "email": assignee.email},
-        },
-        to=[(assignee.name, assignee.email)],
-        reply_to=[(customer.get("name") or "", customer["email"])] if customer.get("email") else [],
+        lead=job.lead or {},
         lead_id=lead_id,
+        customer=job.customer or {},
+        user=assignee,
     )
-
-
-CUSTOMER_CONTEXT = ("name", "email", "phone", "street", "postcode", "city")
 
 
 def local_time(value: datetime, dealer: DealerConfig) -> str:
@@ -433,6 +471,7 @@ def load_job(inbound: InboundMail, dealer: DealerConfig, now: datetime) -> Job:
         message_id=inbound.message_id,
         envelope_from=inbound.envelope_from,
         envelope_to=tuple(inbound.envelope_to or ()),
+        mailbox=inbound.mailbox,
         received_at=inbound.received_at,
         dealer=dealer,
         now=now,

@@ -48,6 +48,7 @@ supervisor = "chef@autohaus.example"
 email = "chef@autohaus.example"
 name = "Carl Chef"
 role = "supervisor"
+receives_leads = false
 """
 
 

@@ -15,7 +15,7 @@ def inquiry(
     *,
     name: str = "Erika Musterfrau",
     email: str | None = None,
-    phone: str = "+49 170 1234567",
+    phone: str | None = None,
     message: str = "Ist das Fahrzeug noch verfügbar? Ich hätte gern eine Probefahrt.",
     message_id: str | None = None,
     padding: int = 0,
@@ -30,7 +30,7 @@ def inquiry(
     body = (
         f"Name: {name}\n"
         f"E-Mail: {email or f'kunde{n}@kunden.example'}\n"
-        f"Telefon: {phone}\n"
+        f"Telefon: {phone or f'+49 170 {1000000 + n}'}\n"
         "Marke: Volkswagen\n"
         "Modell: Golf 8 GTI\n"
         "Preis: 38.450,- €\n"

@@ -18,6 +18,7 @@ from mailgate.models import (
     InboundMail,
     InboundStatus,
     Lead,
+    LeadFollowup,
     OutboxMail,
     ProtocolEntry,
     utcnow,
@@ -145,7 +146,9 @@ def test_same_customer_twice_reuses_the_customer(dealer: sessionmaker[Session]) 
     store(dealer, inquiry(3, email="Wiederkehr@Kunden.example"))
     store(dealer, inquiry(4, email="wiederkehr@kunden.example"))
     process_pending(dealer, SETTINGS)
-    assert count(dealer, Lead) == 2 and count(dealer, Customer) == 1
+    # The second mail comes while the first lead is open: it is attached, not a new lead.
+    assert count(dealer, Lead) == 1 and count(dealer, Customer) == 1
+    assert count(dealer, LeadFollowup) == 1
 
 
 def test_failing_stage_marks_failed_keeps_raw_and_reprocess_recovers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,24 @@ def test_acknowledgement_rules(dealer: sessionmaker[Session]) -> None:
         ).one()
     assert row.recipients == ["erika@kunden.example"]
     assert row.render["reply_to"] == [[cfg.from_name, f"leads+{lead.id}-tok@autohaus.example"]]
+
+
+def test_acknowledgement_through_the_pipeline(dealer: sessionmaker[Session]) -> None:
+    settings = DEALER_TOML.replace(
+        "[distribution]", 'acknowledge_sources = ["unknown", "website"]\n[distribution]'
+    )
+    with db.session_scope(dealer) as session:
+        import_settings(session, settings)
+    store_raw(dealer, inquiry(5), channel="smtp", envelope_to=["leads@autohaus.example"])
+    process_pending(dealer, Settings())
+    with dealer() as session:
+        [ack] = session.scalars(
+            select(OutboxMail).where(OutboxMail.purpose == "acknowledgement")
+        ).all()
+        notification = session.scalars(
+            select(OutboxMail).where(OutboxMail.purpose == "notification")
+        ).one()
+    assert ack.recipients == ["kunde5@kunden.example"]
+    # the salesperson's Reply-To is the lead's tracking address, not the customer
+    reply_to = message_from_bytes(notification.raw, policy=policy.default)["Reply-To"]
+    assert f"leads+{ack.lead_id}-" in reply_to and "kunde5@kunden.example" not in reply_to

@@ -128,7 +128,7 @@ def test_detail_shows_customer_vehicle_message_and_protocol(
     assert "Gibt es den auch in Blau?" in body
     # The protocol: time, actor, action (German), detail (the pipeline's reason).
     assert '<td data-label="Was">zugewiesen</td>' in body
-    assert "anna@autohaus.example: fallback user" in body
+    assert "anna@autohaus.example: rolling distribution: next in turn" in body
     assert '<td data-label="Wer">System</td>' in body
 
 

@@ -64,6 +64,24 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
     "resubmission": _LADDER,
     "relay": {"subject": "AW: Ihre Anfrage", "body": "Guten Tag,\n\ngerne am Montag."},
     "acknowledgement": {"lead": _LEAD, "customer": _CUSTOMER},
+    "followup": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "followup": {"subject": "Noch eine Frage", "message": "Gibt es den auch in Blau?"},
+    },
+    "pool_notice": {"lead": _LEAD, "customer": _CUSTOMER, "assignee": _PERSON},
+    "reassigned": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "forward": {"by": "Carl Chef", "note": "Bitte heute noch anrufen."},
+    },
+    "trade_in_forward": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "trade_in": {"make": "Opel", "model": "Astra", "mileage": 98000},
+    },
 }
 
 

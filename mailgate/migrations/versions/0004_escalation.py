@@ -1,7 +1,7 @@
 """escalation state on leads; outbox mails rendered at send time
 
 Revision ID: 0004_escalation
-Revises: 0001
+Revises: 0003_distribution
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_escalation"
-down_revision = "0001"
+down_revision = "0003_distribution"
 branch_labels = None
 depends_on = None
 

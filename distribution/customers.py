@@ -1,0 +1,174 @@
+"""Customer matching I/O (the pipeline's ``match_customer`` stage calls this).
+
+Finds a known customer by the exact keys of :mod:`.matching`, fills his empty
+fields from the new inquiry (what is known is never overwritten), or creates
+him.  It also tells distribution what the match means: an open lead to attach
+the mail to, or the salesperson of the customer's last lead (a follow-up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User
+
+from . import matching
+
+CUSTOMER_FIELDS = (
+    "salutation",
+    "title",
+    "name",
+    "first_name",
+    "last_name",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+)
+
+
+@dataclass
+class CustomerMatch:
+    """The customer row (values incl. ``id``) and what distribution should do with it."""
+
+    customer: dict[str, Any]
+    how: str | None = None  # "e-mail", "phone", "name and postcode", … (None: new)
+    open_lead_id: int | None = None  # attach the mail to this lead instead of a new one
+    owner: str | None = None  # e-mail of the salesperson of the customer's last lead
+    suggestions: list[tuple[int, float]] = field(default_factory=list)
+
+    def protocol(self) -> list[tuple[str, str]]:
+        entries = []
+        if self.how:
+            entries.append(("customer", f"known customer #{self.customer['id']} by {self.how}"))
+        for cid, score in self.suggestions:
+            entries.append(
+                ("customer", f"possibly the same person as customer #{cid} (name {score:.0f}%)")
+            )
+        return entries
+
+
+def match_customer(
+    session: Session,
+    data: Any,
+    *,
+    source: str,
+    now: datetime,
+    region: str = "DE",
+    relay_domains: Iterable[str] = (),
+    pool_user: str = "",
+) -> CustomerMatch:
+    """Find (exact keys) or create the customer of a parsed inquiry."""
+    table = Customer.__table__
+    email = matching.normalise_email(data.email)
+    relay = email is not None and matching.is_relay(email, relay_domains)
+    phone = matching.normalise_phone(data.phone, region)
+    name = matching.name_key(data.name, data.first_name, data.last_name)
+    street = matching.street_key(data.street)
+    postcode = matching.postcode_key(data.postcode)
+    row, how, open_lead = None, None, None
+    if email and relay:
+        open_lead = _relay_conversation(session, email, source)
+        if open_lead is not None:
+            row = session.execute(select(table).where(table.c.id == open_lead[1])).first()
+            how = "relay address (same conversation)"
+    elif email:
+        row, how = _first(session, table.c.email == email), "e-mail"
+    if row is None and phone:
+        row, how = _first(session, table.c.phone_e164 == phone), "phone"
+    if row is None and name and (postcode or street):
+        conditions = []
+        if postcode:
+            conditions.append(table.c.postcode == postcode)
+        if street:
+            conditions.append(table.c.match_street == street)
+        row = _first(session, and_(table.c.match_name == name, or_(*conditions)))
+        how = "name and address"
+    parsed = {k: getattr(data, k) for k in CUSTOMER_FIELDS}
+    keys = {"phone_e164": phone, "match_name": name, "match_street": street}
+    if postcode:
+        parsed["postcode"] = postcode
+    similar: list[tuple[int, float]] = []
+    if row is None:
+        if name and postcode:
+            candidates = session.execute(
+                select(table.c.id, table.c.match_name)
+                .where(table.c.postcode == postcode, table.c.match_name.is_not(None))
+                .limit(500)
+            ).all()
+            similar = matching.suggestions(name, [(c.id, c.match_name) for c in candidates])
+        values = {"email": email, "created_at": now, **parsed, **keys}
+        values["id"] = session.execute(
+            insert(table).values(**values).returning(table.c.id)
+        ).scalar_one()
+        return CustomerMatch(values, suggestions=similar)
+    values = dict(row._mapping)
+    missing = {k: v for k, v in {**parsed, **keys}.items() if v and not values.get(k)}
+    if email and not values.get("email"):
+        missing["email"] = email
+    if missing:
+        session.execute(update(table).where(table.c.id == values["id"]).values(**missing))
+        values.update(missing)
+    result = CustomerMatch(values, how=how)
+    if open_lead is not None:
+        result.open_lead_id = open_lead[0]
+    elif not relay:
+        result.open_lead_id = _open_lead(session, values["id"])
+    if result.open_lead_id is None:
+        result.owner = _owner(session, values["id"], pool_user)
+    return result
+
+
+def _first(session: Session, condition: Any) -> Any:
+    table = Customer.__table__
+    return session.execute(select(table).where(condition).order_by(table.c.id).limit(1)).first()
+
+
+def _relay_conversation(session: Session, email: str, source: str) -> tuple[int, int] | None:
+    """(lead id, customer id) of the open lead of this relay conversation."""
+    row = session.execute(
+        select(Lead.id, Lead.customer_id)
+        .join(Customer, Customer.id == Lead.customer_id)
+        .where(Customer.email == email, Lead.source == source, Lead.status.in_(OPEN_STATUSES))
+        .order_by(Lead.id.desc())
+        .limit(1)
+    ).first()
+    return (row.id, row.customer_id) if row else None
+
+
+def _open_lead(session: Session, customer_id: int) -> int | None:
+    return session.scalar(
+        select(Lead.id)
+        .where(Lead.customer_id == customer_id, Lead.status.in_(OPEN_STATUSES))
+        .order_by(Lead.id.desc())
+        .limit(1)
+    )
+
+
+def _owner(session: Session, customer_id: int, pool_user: str) -> str | None:
+    """The salesperson of the customer's most recent lead (not the pool account)."""
+    query = (
+        select(User.email)
+        .join(Lead, Lead.assignee_id == User.id)
+        .where(Lead.customer_id == customer_id, Lead.status != LeadStatus.DELETED.value)
+        .order_by(Lead.received_at.desc(), Lead.id.desc())
+        .limit(1)
+    )
+    if pool_user:
+        query = query.where(User.email != pool_user.lower())
+    return session.scalar(query)
+
+
+def customer_context(customer: Mapping[str, Any]) -> dict[str, str]:
+    """The customer fields mail templates show."""
+    return {
+        k: str(customer.get(k) or "")
+        for k in ("name", "email", "phone", "street", "postcode", "city")
+    }

@@ -1,0 +1,99 @@
+"""Distribution's side of the pipeline's ``notify`` stage, kept out of pipeline.py.
+
+What happens after distribution decided: a pool lead's notices, and attaching
+a known customer's new mail to his open lead.  Runs in the stage's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.dealer_settings import DealerConfig
+from mailgate.models import Lead, LeadFollowup, User
+
+from . import notices
+from .service import local_day, users_of
+
+
+def notify_pool(
+    session: Session,
+    dealer: DealerConfig,
+    *,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+    pool_user_id: int,
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """No notification for a pool lead unless ``pool_notice`` is on (reference product);
+    then every present user who may take leads hears of it."""
+    if not dealer.document["distribution"]["pool_notice"]:
+        return []
+    users, candidates = users_of(session)
+    day = local_day(now, dealer)
+    present = {
+        c.id for c in candidates if c.active and c.can_be_assigned and c.absence_on(day) is None
+    }
+    recipients = [u for u in users if u.id in present and u.id != pool_user_id]
+    sent = notices.enqueue_pool_notice(
+        session, dealer, lead=lead, lead_id=lead_id, customer=customer, recipients=recipients
+    )
+    return [("notified", f"pool notice to {sent} users queued")]
+
+
+def attach_followup(
+    session: Session,
+    dealer: DealerConfig,
+    *,
+    lead_id: int,
+    inbound_id: int,
+    dedupe_key: str,
+    received_at: datetime,
+    mail: Mapping[str, Any],
+    customer: Mapping[str, Any],
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """The customer's open lead takes the new mail; its owner is told.
+
+    Returns the protocol entries for the lead.  The unique ``dedupe_key`` of
+    :class:`LeadFollowup` keeps a redelivered mail from being attached twice.
+    """
+    session.execute(
+        insert(LeadFollowup).values(
+            lead_id=lead_id,
+            inbound_id=inbound_id,
+            dedupe_key=dedupe_key,
+            received_at=received_at,
+            subject=mail.get("subject"),
+            message=mail.get("message"),
+        )
+    )
+    session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id)
+        .values(last_activity_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    entries = [("follow-up", f"new mail of the customer attached (inbound {inbound_id})")]
+    row = session.execute(select(Lead.__table__).where(Lead.__table__.c.id == lead_id)).first()
+    assignee = session.get(User, row.assignee_id) if row and row.assignee_id else None
+    if row is not None and assignee is not None:
+        followup = {"subject": mail.get("subject") or "", "message": mail.get("message") or ""}
+        notices.enqueue_assignment(
+            session,
+            dealer,
+            key=f"followup:{inbound_id}",
+            lead=dict(row._mapping),
+            lead_id=lead_id,
+            customer=customer,
+            user=assignee,
+            template="followup",
+            extra={"followup": followup},
+        )
+        entries.append(("notified", f"follow-up notice to {assignee.email} queued"))
+    return entries

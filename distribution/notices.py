@@ -1,0 +1,167 @@
+"""The mails distribution sends, enqueued in the caller's transaction.
+
+Assignment notification, pool notice, follow-up notice, reassignment /
+forwarding notice and the trade-in CC with its PDF.  Every mail has an
+idempotency key, so running a stage twice never mails twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailgate.dealer_settings import DealerConfig
+from mailgate.escalation.replies import notification_reply_to
+from mailgate.models import User, utcnow
+from mailgate.outbound.compose import Attachment
+from mailgate.outbound.outbox import enqueue_template
+
+from .customers import customer_context
+from .tradein_pdf import trade_in_pdf
+
+VEHICLE_REFERENCE = ("make", "model", "vin", "listing_id", "stock_number")
+
+
+def local_time(value: datetime, dealer: DealerConfig) -> str:
+    return value.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
+
+
+def lead_url(dealer: DealerConfig, lead_id: int) -> str:
+    base_url = dealer.base_url.rstrip("/")
+    return f"{base_url}/leads/{lead_id}" if base_url else ""
+
+
+def lead_context(lead: Mapping[str, Any], lead_id: int, dealer: DealerConfig) -> dict[str, Any]:
+    return {
+        "id": lead_id,
+        "source": lead["source"],
+        "kind": lead["kind"],
+        "subject": lead.get("subject") or "",
+        "message": lead.get("message") or "",
+        "received_at": local_time(lead["received_at"], dealer),
+        "vehicle": dict(lead.get("vehicle") or {}),
+        "url": lead_url(dealer, lead_id),
+    }
+
+
+def _reply_to(
+    dealer: DealerConfig, lead: Mapping[str, Any], lead_id: int, customer: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The lead's tracking address (per ``reply_mode``), so the answer is seen and counted.
+
+    Without a reply token (a lead from before tracking), the customer directly.
+    """
+    email = customer.get("email")
+    token = lead.get("reply_token")
+    if token:
+        return notification_reply_to(
+            dealer.reply_mode, dealer.sender_address, lead_id, token, customer.get("name"), email
+        )
+    return [(customer.get("name") or "", email)] if email else []
+
+
+def enqueue_assignment(
+    session: Session,
+    dealer: DealerConfig,
+    *,
+    key: str,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+    user: User,
+    template: str = "notification",
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Tell a user a lead is his (new, taken, reassigned, forwarded, follow-up).
+
+    Staff mails leave only while the dealership is open: one decided at night
+    waits in the outbox until the next opening time.
+    """
+    return enqueue_template(
+        session,
+        dealer,
+        key=key,
+        purpose=template,
+        template=template,
+        language=user.language or dealer.language,
+        context={
+            "lead": lead_context(lead, lead_id, dealer),
+            "customer": customer_context(customer),
+            "assignee": {"name": user.name, "email": user.email},
+            **(extra or {}),
+        },
+        to=[(user.name, user.email)],
+        reply_to=_reply_to(dealer, lead, lead_id, customer),
+        lead_id=lead_id,
+        send_after=dealer.calendar.next_open(utcnow()),
+    )
+
+
+def enqueue_pool_notice(
+    session: Session,
+    dealer: DealerConfig,
+    *,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+    recipients: Sequence[User],
+) -> int:
+    """One mail per user who may take the lead from the pool (if configured)."""
+    sent = 0
+    for user in recipients:
+        sent += enqueue_template(
+            session,
+            dealer,
+            key=f"pool_notice:{lead_id}:{user.id}",
+            purpose="pool_notice",
+            template="pool_notice",
+            language=user.language or dealer.language,
+            context={
+                "lead": lead_context(lead, lead_id, dealer),
+                "customer": customer_context(customer),
+                "assignee": {"name": user.name, "email": user.email},
+            },
+            to=[(user.name, user.email)],
+            lead_id=lead_id,
+        )
+    return sent
+
+
+def needs_trade_in_cc(lead: Mapping[str, Any]) -> bool:
+    """Trade-in requests without a vehicle reference (the customer only sells)."""
+    vehicle = lead.get("vehicle") or {}
+    return lead.get("kind") == "trade_in" and not any(vehicle.get(k) for k in VEHICLE_REFERENCE)
+
+
+def enqueue_trade_in_cc(
+    session: Session,
+    dealer: DealerConfig,
+    *,
+    to: str,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+) -> bool:
+    """Forward the core data as a PDF; the full lead is only in mailgate, so it links there."""
+    context = {
+        "lead": lead_context(lead, lead_id, dealer),
+        "customer": customer_context(customer),
+        "trade_in": {k: v for k, v in (lead.get("trade_in") or {}).items() if v not in (None, "")},
+    }
+    pdf = trade_in_pdf(context, dealer.language, dealer.name)
+    return enqueue_template(
+        session,
+        dealer,
+        key=f"trade_in_cc:{lead_id}",
+        purpose="trade_in_cc",
+        template="trade_in_forward",
+        language=dealer.language,
+        context=context,
+        to=[("", to)],
+        reply_to=_reply_to(dealer, lead, lead_id, customer),
+        attachments=[Attachment(f"inzahlungnahme-{lead_id}.pdf", pdf, "application/pdf")],
+        lead_id=lead_id,
+    )

@@ -88,6 +88,12 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
 
+    # Intake first: after a restart, accepting mail again is what matters most,
+    # before the web UI's imports and the workers' warm-up take their time.
+    server = None
+    if "smtp" in roles and settings.smtp.enabled:
+        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
+        server = await start_smtp_server(handler, settings.smtp)
     web = reader = None
     if "web" in roles and settings.web.enabled:
         from mailgate.webui import create_app
@@ -110,10 +116,6 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.escalation.scheduler import run_scheduler
 
         runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
-    server = None
-    if "smtp" in roles and settings.smtp.enabled:
-        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
-        server = await start_smtp_server(handler, settings.smtp)
     log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
     if server is not None:
         warn_if_unconfigured(factory)

@@ -189,6 +189,7 @@ def vehicle_from(fields: dict[str, str]) -> VehicleData:
         listing_id=fields.get("listing_id"),
         stock_number=fields.get("stock_number"),
         price=parse_price(price_text),
+        location=fields.get("vehicle_location"),
     )
 
 

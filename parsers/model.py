@@ -49,6 +49,8 @@ class VehicleData:
     price: float | None = None
     mileage: int | None = None
     first_registration: str | None = None
+    # where the vehicle stands (a branch): routes the lead when use_vehicle_location is on
+    location: str | None = None
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())

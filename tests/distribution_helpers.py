@@ -75,6 +75,7 @@ def form_mail(
     vehicle: bool = True,
     message: str = "Ist das Fahrzeug noch da?",
     to: str = "leads@autohaus.example",
+    vehicle_location: str | None = None,
 ) -> bytes:
     """A website form mail; each n is another customer unless name/email are given."""
     msg = EmailMessage()
@@ -89,6 +90,8 @@ def form_mail(
     ]
     if vehicle:
         lines += ["Marke: Opel", "Modell: Astra"]
+    if vehicle_location:
+        lines.append(f"Fahrzeugstandort: {vehicle_location}")
     lines.append(f"Nachricht: {message}")
     msg.set_content("\n".join(lines) + "\n")
     return msg.as_bytes(policy=policy.SMTP)

@@ -210,3 +210,7 @@ def test_vehicle_location_and_imap_mailbox_routing(factory: sessionmaker[Session
     assert facts.location == "muenchen" and note is not None and "muenchen" in note
     facts, _ = lead_facts(dealer, {**lead, "vehicle": {}}, [], mailbox="filiale/INBOX")
     assert facts.location == "augsburg"
+    # end to end: the parsed "Fahrzeugstandort" routes a mail sent to the main address
+    ingest(factory, form_mail(1, vehicle_location="augsburg"), to="leads@autohaus.example")
+    (routed,) = leads(factory)
+    assert routed.location == "augsburg"

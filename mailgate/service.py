@@ -1,7 +1,7 @@
 """Running mailgate's long-lived roles: all in one process (``serve``) or one each.
 
 ``mailgate serve`` runs the SMTP listener on the main asyncio loop and the
-worker, the outbox sender and the web UI in threads.  SIGTERM or SIGINT stops
+IMAP pollers, the worker, the outbox sender and the web UI in threads.  SIGTERM or SIGINT stops
 intake first (no new 250s), then lets the worker and sender finish their
 current pass, so a clean shutdown never leaves a half-processed mail (and an
 unclean one is recovered by the worker's leases anyway).
@@ -65,7 +65,9 @@ def open_database(
 
 
 def serve(
-    settings: Settings, *, roles: tuple[str, ...] = ("smtp", "worker", "sender", "web")
+    settings: Settings,
+    *,
+    roles: tuple[str, ...] = ("smtp", "imap", "worker", "sender", "web"),
 ) -> int:
     """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
     engine, factory = open_database(settings)
@@ -104,6 +106,13 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         )
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
+    if "imap" in roles:
+        from mailgate.imap.service import run_imap
+
+        runtime.start_thread(
+            "imap",
+            lambda: run_imap(factory, settings, runtime.stop, on_stored=runtime.wakeup.set),
+        )
     server = None
     if "smtp" in roles and settings.smtp.enabled:
         handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())

@@ -1,0 +1,157 @@
+"""A throw-away, unprivileged Dovecot IMAP server for tests.
+
+Follows ../shared/recipes/dovecot-test-server.md: its own config, base and
+state directories and maildirs in a temp dir, listening on a free loopback
+port; mail is owned by the ``dovecot`` user because Dovecot refuses root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .conftest import free_port
+
+USERS = {"anna": "geheim-anna", "ben": "geheim-ben"}
+
+
+@dataclass
+class Dovecot:
+    """One running Dovecot master; ``stop``/``start`` keep port and mail."""
+
+    root: Path
+    port: int
+    users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "run" / "master.pid"
+
+    def write_config(self) -> None:
+        account = pwd.getpwnam("dovecot")
+        lines = []
+        for user, password in self.users.items():
+            home = self.root / "home" / user
+            (home / "Maildir").mkdir(parents=True, exist_ok=True)
+            lines.append(f"{user}:{{PLAIN}}{password}:{account.pw_uid}:{account.pw_gid}::{home}")
+        passwd = self.root / "passwd"
+        passwd.write_text("\n".join(lines) + "\n")
+        for path in [self.root, *self.root.rglob("*")]:
+            if path.is_relative_to(self.root / "home") or path == self.root / "home":
+                os.chown(path, account.pw_uid, account.pw_gid)
+        self.root.chmod(0o755)
+        self.config.write_text(
+            f"""
+base_dir = {self.root}/run
+state_dir = {self.root}/state
+log_path = {self.root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {passwd}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+        )
+
+    def start(self) -> None:
+        # No captured pipes: the daemon would inherit them and run() would wait forever.
+        result = subprocess.run(
+            ["dovecot", "-c", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"dovecot failed to start: {self.log()}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"dovecot did not listen on {self.port}: {self.log()}")
+
+    def stop(self) -> None:
+        """Stop the master and wait until the port is closed (connections cut)."""
+        if not self.pid_file.exists():
+            return
+        pid = int(self.pid_file.read_text().split()[0])
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def deliver(self, user: str, raw: bytes, folder: str = "") -> None:
+        """Drop a mail straight into the maildir, as an MTA's local delivery would."""
+        account = pwd.getpwnam("dovecot")
+        base = self.root / "home" / user / "Maildir"
+        if folder:
+            base = base / f".{folder}"
+        for sub in ("tmp", "new", "cur"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+            os.chown(base / sub, account.pw_uid, account.pw_gid)
+        name = f"{time.time_ns()}.{uuid.uuid4().hex}.test"
+        tmp = base / "tmp" / name
+        tmp.write_bytes(raw)
+        os.chown(tmp, account.pw_uid, account.pw_gid)
+        tmp.rename(base / "new" / name)
+
+
+def dovecot_available() -> str | None:
+    """None when Dovecot can run here, else the reason it cannot."""
+    if shutil.which("dovecot") is None:
+        return "the dovecot binary is not installed (Debian package dovecot-imapd)"
+    try:
+        pwd.getpwnam("dovecot")
+    except KeyError:
+        return "the system user 'dovecot' does not exist"
+    return None
+
+
+def start_dovecot(root: Path) -> Dovecot:
+    server = Dovecot(root, free_port())
+    server.write_config()
+    server.start()
+    return server

@@ -86,7 +86,7 @@ service imap-login {{
     def start(self) -> None:
         # No captured pipes: the daemon would inherit them and run() would wait forever.
         result = subprocess.run(
-            ["dovecot", "-c", str(self.config)],
+            [dovecot_binary() or "dovecot", "-c", str(self.config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -139,14 +139,21 @@ service imap-login {{
         tmp.rename(base / "new" / name)
 
 
+def dovecot_binary() -> str | None:
+    # /usr/sbin is not on every user's PATH
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
+
+
 def dovecot_available() -> str | None:
     """None when Dovecot can run here, else the reason it cannot."""
-    if shutil.which("dovecot") is None:
+    if dovecot_binary() is None:
         return "the dovecot binary is not installed (Debian package dovecot-imapd)"
     try:
         pwd.getpwnam("dovecot")
     except KeyError:
         return "the system user 'dovecot' does not exist"
+    if os.geteuid() != 0:
+        return "the test server must start as root (it hands the mail to the dovecot user)"
     return None
 
 

@@ -103,14 +103,20 @@ service imap-login {{
         raise TimeoutError(f"dovecot did not listen on {self.port}: {self.log()}")
 
     def stop(self) -> None:
-        """Stop the master and wait until the port is closed (connections cut)."""
+        """Stop the master and all its children: every client connection is cut.
+
+        Dovecot's master alone is not enough; its ``imap`` processes outlive it
+        and keep serving connected clients, which is not what a restart is.
+        """
         if not self.pid_file.exists():
             return
         pid = int(self.pid_file.read_text().split()[0])
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        children = _descendants(pid)
+        for target, sig in [(pid, signal.SIGTERM), *((c, signal.SIGKILL) for c in children)]:
+            try:
+                os.kill(target, sig)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -118,6 +124,11 @@ service imap-login {{
             except ProcessLookupError:
                 break
             time.sleep(0.05)
+        for child in _descendants(pid) + children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def log(self) -> str:
         path = self.root / "dovecot.log"
@@ -137,6 +148,26 @@ service imap-login {{
         tmp.write_bytes(raw)
         os.chown(tmp, account.pw_uid, account.pw_gid)
         tmp.rename(base / "new" / name)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes (recursively) of ``pid``, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [p for p, parent in parents.items() if parent == current]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
 
 
 def dovecot_binary() -> str | None:

@@ -332,6 +332,10 @@ def _record_error(factory: sessionmaker[Session], mailbox: Mailbox, message: str
         log.exception("%s: could not record the error in the database", mailbox.name)
 
 
+def _announces_news(responses: list[tuple[object, ...]]) -> bool:
+    return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
 class Poller:
     """The long-running loop for one mailbox: pass, then IDLE (or sleep), repeat.
 
@@ -392,9 +396,17 @@ class Poller:
             if report.imported:
                 log.info("%s: imported %d mail(s)", self.mailbox.name, report.imported)
                 self.on_stored()
-            if report.more:
+            if report.more or report.imported or report.duplicates or report.oversize:
+                # A mail that arrived during a busy pass was announced (EXISTS) in
+                # the answer to one of its FETCH/STORE commands, which nobody
+                # reads; IDLE would not announce it again.  Only a pass that found
+                # nothing ends with its SEARCH as the last command before IDLE.
                 continue
             if idle:
+                # Dovecot (at least) does not announce at the start of IDLE what
+                # arrived since the last command; a NOOP right before it does.
+                if _announces_news(client.noop()[1]):
+                    continue
                 self._idle(client)
             else:
                 self._sleep(self.mailbox.interval)

@@ -64,7 +64,10 @@ def test_move_and_delete_after_import(
 ) -> None:
     for n in range(2):
         dovecot.deliver("anna", inquiry(n))
-    moved = fetch_mailbox(dealer, mailbox_for(dovecot, after_import="move:Importiert"), Tuning())
+    one_per_fetch = Tuning(fetch_budget=1)  # the memory budget splits every FETCH
+    moved = fetch_mailbox(
+        dealer, mailbox_for(dovecot, after_import="move:Importiert"), one_per_fetch
+    )
     assert moved.imported == 2
     assert flags_in(dovecot) == []
     assert len(flags_in(dovecot, "Importiert")) == 2  # folder created on first use

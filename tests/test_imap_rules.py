@@ -22,6 +22,7 @@ from mailgate.imap.rules import (
     parse_after_import,
     pending_uids,
     resolve_cursor,
+    size_batches,
     split_oversize,
 )
 from mailgate.imap.settings import CredentialError, Mailbox, mailbox_from_entry, read_secret
@@ -47,6 +48,8 @@ def test_cursor_only_moves_forward_and_oversize_is_split_off() -> None:
     assert advance(Cursor(7, 10), [3, 12, 11]) == Cursor(7, 12)
     assert advance(Cursor(7, 10), []) == Cursor(7, 10)
     assert split_oversize({1: 100, 2: 5000, 3: 4000}, 4000) == ([1, 3], [2])
+    sizes = {1: 60, 2: 50, 3: 10, 4: 200, 5: 1}
+    assert size_batches([1, 2, 3, 4, 5], sizes, 100) == [[1], [2, 3], [4], [5]]
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter() -> None:

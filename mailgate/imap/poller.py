@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 
@@ -46,6 +47,7 @@ from mailgate.imap.rules import (
     oversize_key,
     pending_uids,
     resolve_cursor,
+    size_batches,
     split_oversize,
 )
 from mailgate.imap.settings import Mailbox, load_mailboxes, read_secret
@@ -64,6 +66,7 @@ class Tuning:
     batch_size: int = 100  # messages per FETCH + commit
     max_per_pass: int = 1000  # then the loop yields (stop, fetch-now) before going on
     max_message_size: int = 25 * 1024 * 1024  # as for SMTP
+    fetch_budget: int = 32 * 1024 * 1024  # bytes of mail held in memory per FETCH
     socket_timeout: float = 60.0
     idle_renew: float = IDLE_RENEW_SECONDS
     idle_slice: float = 1.0  # how often an IDLE wait looks at the stop flag
@@ -178,17 +181,20 @@ def _run_batch(
         uid: int(data[b"RFC822.SIZE"]) for uid, data in client.fetch(batch, ["RFC822.SIZE"]).items()
     }
     normal, oversize = split_oversize(sizes, tuning.max_message_size)
-    bodies = client.fetch(normal, ["BODY.PEEK[]"]) if normal else {}
-    # A UID missing from the answer was expunged meanwhile (someone deleted it): nothing to do.
-    present = [uid for uid in normal if uid in bodies and b"BODY[]" in bodies[uid]]
-    mails = [
-        RawMail(raw=bytes(bodies[uid][b"BODY[]"]), channel="imap", mailbox=mailbox.label)
-        for uid in present
-    ]
-    stored, duplicates = state.import_mails(factory, mailbox.name, mails)
-    report.imported += len(stored)
-    report.duplicates += duplicates
-    report.stored_ids.extend(m.id for m in stored)
+    present: list[int] = []
+    for group in size_batches(normal, sizes, tuning.fetch_budget):
+        bodies = client.fetch(group, ["BODY.PEEK[]"])
+        # A UID missing from the answer was expunged meanwhile (someone deleted it).
+        found = [uid for uid in group if b"BODY[]" in bodies.get(uid, {})]
+        mails = [
+            RawMail(raw=bytes(bodies[uid][b"BODY[]"]), channel="imap", mailbox=mailbox.label)
+            for uid in found
+        ]
+        stored, duplicates = state.import_mails(factory, mailbox.name, mails)
+        present.extend(found)
+        report.imported += len(stored)
+        report.duplicates += duplicates
+        report.stored_ids.extend(m.id for m in stored)
     if oversize:
         _report_oversize(client, factory, mailbox, tuning, cursor, oversize, sizes)
         client.add_flags(oversize, [FLAGGED])
@@ -357,6 +363,7 @@ class Poller:
         self.stop, self.on_stored, self.jitter = stop, on_stored, jitter
         self.wake = threading.Event()  # "fetch now" from inside the process
         self.failures = 0
+        self.tz: tzinfo = UTC
 
     def run(self) -> None:
         from mailgate.dealer_settings import load_dealer_config

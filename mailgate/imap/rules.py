@@ -58,6 +58,25 @@ def split_oversize(sizes: Mapping[int, int], cap: int) -> tuple[list[int], list[
     return normal, oversize
 
 
+def size_batches(uids: Sequence[int], sizes: Mapping[int, int], budget: int) -> list[list[int]]:
+    """Split UIDs into FETCH groups of at most ``budget`` bytes (at least one UID each).
+
+    A batch of 100 messages near the 25 MB cap would otherwise be 2.5 GB in memory.
+    """
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid in uids:
+        if current and total + sizes[uid] > budget:
+            groups.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += sizes[uid]
+    if current:
+        groups.append(current)
+    return groups
+
+
 def advance(cursor: Cursor, handled: Iterable[int]) -> Cursor:
     """The cursor after ``handled`` UIDs are stored and acted on (never moves back)."""
     return Cursor(cursor.uidvalidity, max([cursor.last_uid, *handled]))

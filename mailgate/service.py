@@ -106,17 +106,14 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         )
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
-    if "imap" in roles:
-        from mailgate.imap.service import run_imap
-
-        runtime.start_thread(
-            "imap",
-            lambda: run_imap(factory, settings, runtime.stop, on_stored=runtime.wakeup.set),
-        )
     server = None
     if "smtp" in roles and settings.smtp.enabled:
         handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
         server = await start_smtp_server(handler, settings.smtp)
+    if "imap" in roles:
+        # Started after the SMTP listener, importing in its own thread: a restart
+        # must accept SMTP mail again as fast as it did without IMAP.
+        runtime.start_thread("imap", lambda: _run_imap(runtime))
     log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
     if server is not None:
         warn_if_unconfigured(factory)
@@ -136,6 +133,12 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         reader.dispose()
     log.info("stopped cleanly")
     return 0
+
+
+def _run_imap(runtime: Runtime) -> None:
+    from mailgate.imap.service import run_imap
+
+    run_imap(runtime.factory, runtime.settings, runtime.stop, on_stored=runtime.wakeup.set)
 
 
 def warn_if_unconfigured(factory: sessionmaker[Session]) -> None:

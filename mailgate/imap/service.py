@@ -12,12 +12,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
-from mailgate.imap.poller import Poller, Tuning
 from mailgate.imap.settings import Mailbox, load_mailboxes
+
+if TYPE_CHECKING:  # imapclient is imported only once a mailbox is configured
+    from mailgate.imap.poller import Poller, Tuning
 
 log = logging.getLogger("mailgate.imap")
 
@@ -36,10 +39,12 @@ class PollerGroup:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        tuning: Tuning,
+        tuning: Tuning | None = None,
         on_stored: Callable[[], None] = lambda: None,
+        max_message_size: int = 25 * 1024 * 1024,
     ) -> None:
         self.factory, self.tuning, self.on_stored = factory, tuning, on_stored
+        self.max_message_size = max_message_size
         self.running: dict[str, _Running] = {}
 
     def sync(self, mailboxes: list[Mailbox]) -> None:
@@ -63,8 +68,11 @@ class PollerGroup:
             self._stop(name, timeout)
 
     def _start(self, mailbox: Mailbox) -> None:
+        from mailgate.imap.poller import Poller, Tuning
+
         stop = threading.Event()
-        poller = Poller(self.factory, mailbox, self.tuning, stop, self.on_stored)
+        tuning = self.tuning or Tuning(max_message_size=self.max_message_size)
+        poller = Poller(self.factory, mailbox, tuning, stop, self.on_stored)
         thread = threading.Thread(target=poller.run, name=f"imap-{mailbox.name}", daemon=True)
         thread.start()
         self.running[mailbox.name] = _Running(mailbox, poller, stop, thread)
@@ -86,7 +94,7 @@ def run_imap(
     reload_seconds: float = 30.0,
 ) -> None:
     """Run pollers for all enabled mailboxes until ``stop`` is set."""
-    group = PollerGroup(factory, tuning or Tuning.from_settings(settings), on_stored)
+    group = PollerGroup(factory, tuning, on_stored, settings.smtp.max_message_size)
     try:
         while not stop.is_set():
             try:

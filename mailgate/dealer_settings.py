@@ -287,9 +287,47 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         if ref and ref.lower() not in emails:
             raise SettingsError(f"distribution.{key}: no user {ref!r}")
     _check_distribution(doc, emails)
+    names: set[str] = set()
     for i, mailbox in enumerate(doc["imap"]):
         if mailbox["security"] not in ("ssl", "starttls", "none"):
             raise SettingsError(f'imap[{i}].security must be "ssl", "starttls" or "none"')
+        _check_imap(f"imap[{i}]", mailbox, names)
+
+
+def _check_imap(where: str, mailbox: dict[str, Any], names: set[str]) -> None:
+    """One ``[[imap]]`` entry: the checks that need more than a type."""
+    from mailgate.imap.rules import is_loopback, parse_after_import
+
+    name = mailbox["name"]
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
+        raise SettingsError(f"{where}.name must be 1-64 letters, digits, '.', '_' or '-'")
+    if name in names:
+        raise SettingsError(f"{where}.name: duplicate mailbox {name!r}")
+    names.add(name)
+    if not mailbox["host"].strip():
+        raise SettingsError(f"{where}.host is required")
+    if not 0 < mailbox["port"] < 65536:
+        raise SettingsError(f"{where}.port must be between 1 and 65535")
+    if mailbox["security"] == "none" and not is_loopback(mailbox["host"]):
+        raise SettingsError(
+            f'{where}.security = "none" sends the password in clear text: '
+            "only allowed for a server on this machine (localhost)"
+        )
+    secrets = [
+        k
+        for k in ("password", "password_file", "oauth2_token_command", "oauth2_token_file")
+        if mailbox[k]
+    ]
+    if len(secrets) > 1:
+        raise SettingsError(f"{where}: give only one of {', '.join(secrets)}")
+    if not mailbox["username"]:
+        raise SettingsError(f"{where}.username is required")
+    try:
+        parse_after_import(mailbox["after_import"])
+    except ValueError as exc:
+        raise SettingsError(f"{where}.after_import {exc}") from exc
+    if parse_duration(mailbox["interval"]) < timedelta(seconds=5):
+        raise SettingsError(f"{where}.interval must be at least 5s")
 
 
 def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -320,3 +322,47 @@ class DealerSetting(Base):
     section: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImapState(Base):
+    """Cursor and status of one IMAP mailbox folder (see :mod:`mailgate.imap`).
+
+    The cursor (last UID handled) is only meaningful together with the folder's
+    UIDVALIDITY: when the server changes that, every UID means something else,
+    so the poller starts over and relies on :class:`ImapImported` to skip what
+    it already stored.
+    """
+
+    __tablename__ = "imap_state"
+
+    mailbox: Mapped[str] = mapped_column(String(64), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    imported_day: Mapped[str | None] = mapped_column(String(10))  # dealer's local date
+    imported_today: Mapped[int] = mapped_column(Integer, default=0)
+    imported_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    oversize_reported: Mapped[list[Any]] = mapped_column(default=list)  # "uidvalidity:uid"
+
+
+class ImapImported(Base):
+    """One mail imported from a mailbox: the idempotency key of IMAP intake.
+
+    Inserted in the same transaction as the mail itself; the unique constraint
+    makes a second import of the same bytes (after a crash before the flag, a
+    UIDVALIDITY reset, or two fetches racing) a no-op instead of a duplicate.
+    """
+
+    __tablename__ = "imap_imported"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("mailbox", "sha256", name="uq_imap_imported_key"),)

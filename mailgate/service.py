@@ -1,7 +1,7 @@
 """Running mailgate's long-lived roles: all in one process (``serve``) or one each.
 
 ``mailgate serve`` runs the SMTP listener on the main asyncio loop and the
-worker, the outbox sender and the web UI in threads.  SIGTERM or SIGINT stops
+IMAP pollers, the worker, the outbox sender and the web UI in threads.  SIGTERM or SIGINT stops
 intake first (no new 250s), then lets the worker and sender finish their
 current pass, so a clean shutdown never leaves a half-processed mail (and an
 unclean one is recovered by the worker's leases anyway).
@@ -67,7 +67,7 @@ def open_database(
 def serve(
     settings: Settings,
     *,
-    roles: tuple[str, ...] = ("smtp", "worker", "sender", "scheduler", "web"),
+    roles: tuple[str, ...] = ("smtp", "imap", "worker", "sender", "scheduler", "web"),
 ) -> int:
     """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
     engine, factory = open_database(settings)
@@ -116,6 +116,10 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.escalation.scheduler import run_scheduler
 
         runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
+    if "imap" in roles:
+        # Started after the SMTP listener, importing in its own thread: a restart
+        # must accept SMTP mail again as fast as it did without IMAP.
+        runtime.start_thread("imap", lambda: _run_imap(runtime))
     log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
     if server is not None:
         warn_if_unconfigured(factory)
@@ -135,6 +139,12 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         reader.dispose()
     log.info("stopped cleanly")
     return 0
+
+
+def _run_imap(runtime: Runtime) -> None:
+    from mailgate.imap.service import run_imap
+
+    run_imap(runtime.factory, runtime.settings, runtime.stop, on_stored=runtime.wakeup.set)
 
 
 def warn_if_unconfigured(factory: sessionmaker[Session]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.models import InboundMail, InboundRaw, InboundStatus, utcnow
@@ -81,6 +81,20 @@ def store_raw(
 
 def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) -> list[StoredMail]:
     """Insert several mails in one transaction (group commit): all or none are stored."""
+    engine = factory.kw["bind"]
+    with engine.begin() as conn:
+        return insert_raw(conn, mails)
+
+
+def insert_raw(conn: Connection, mails: Sequence[RawMail]) -> list[StoredMail]:
+    """Insert mails on an open connection, inside the caller's transaction (no commit).
+
+    For callers that must write their own idempotency key in the same
+    transaction as the mail (the IMAP poller); everyone else uses
+    :func:`store_raw_batch`, which commits.
+    """
+    if not mails:
+        return []
     rows = []
     for mail in mails:
         rows.append(
@@ -100,18 +114,13 @@ def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) ->
     # Core on a plain connection, not the ORM session: this is the hot path of
     # intake, and the ORM's bulk-insert machinery costs more CPU than SQLite.
     # One INSERT ... RETURNING for the whole batch ("insertmanyvalues").
-    engine = factory.kw["bind"]
     mail_table, raw_table = InboundMail.__table__, InboundRaw.__table__
     statement = insert(mail_table).returning(mail_table.c.id, sort_by_parameter_order=True)
-    with engine.begin() as conn:
-        ids = conn.execute(statement, rows).scalars().all()
-        conn.execute(
-            insert(raw_table),
-            [
-                {"inbound_id": new_id, "raw": mail.raw}
-                for new_id, mail in zip(ids, mails, strict=True)
-            ],
-        )
+    ids = conn.execute(statement, rows).scalars().all()
+    conn.execute(
+        insert(raw_table),
+        [{"inbound_id": new_id, "raw": mail.raw} for new_id, mail in zip(ids, mails, strict=True)],
+    )
     stored = [
         StoredMail(id=new_id, sha256=row["sha256"], message_id=row["message_id"])
         for new_id, row in zip(ids, rows, strict=True)

@@ -1,7 +1,7 @@
 """distribution: rotation state, follow-up mails, lead location/category, match keys
 
 Revision ID: 0003_distribution
-Revises: 0001
+Revises: 0002_imap
 Create Date: 2026-11-30 01:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_distribution"
-down_revision = "0001"
+down_revision = "0002_imap"
 branch_labels = None
 depends_on = None
 

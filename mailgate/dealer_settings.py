@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailgate.distribution.policies import CATEGORIES, GROUP_MATCH_KEYS, PERMISSIONS
-from mailgate.escalation.calendar import WEEKDAYS, CalendarError, WorkingCalendar
-from mailgate.escalation.ladder import EscalationTimes, times_for
 from mailgate.models import DealerSetting, User, UserRole
-from mailgate.outbound.compose import check_overrides
-from mailgate.parsers.context import ParseContext
 from mailgate.toml_writer import dump_settings_toml
+
+if TYPE_CHECKING:  # imported where used: SMTP intake starts without parsers, holidays, Jinja2
+    from mailgate.escalation.calendar import WorkingCalendar
+    from mailgate.escalation.ladder import EscalationTimes
+    from mailgate.parsers.context import ParseContext
 
 
 class SettingsError(ValueError):
@@ -258,6 +259,8 @@ def _check_semantics(doc: dict[str, Any]) -> None:
             ) from exc
     _check_calendar(doc)
     if doc["dealer"]["templates_dir"]:
+        from mailgate.outbound.compose import check_overrides
+
         problems = check_overrides(Path(doc["dealer"]["templates_dir"]))
         if problems:
             raise SettingsError("dealer.templates_dir: " + "; ".join(problems[:5]))
@@ -489,6 +492,8 @@ def export_settings(session: Session) -> str:
 
 def _check_calendar(doc: dict[str, Any]) -> None:
     """Build the working-time clock once so overlaps and unknown regions fail at import."""
+    from mailgate.escalation.calendar import CalendarError, WorkingCalendar
+
     if not any(doc["hours"].values()):
         return
     holidays = doc["holidays"]
@@ -534,6 +539,8 @@ class DealerConfig:
     @cached_property
     def calendar(self) -> WorkingCalendar:
         """The working-time clock; with no opening hours configured, time runs continuously."""
+        from mailgate.escalation.calendar import WEEKDAYS, WorkingCalendar
+
         hours = self.document["hours"]
         holidays = self.document["holidays"]
         if not any(hours.values()):
@@ -550,6 +557,8 @@ class DealerConfig:
 
     def escalation_times(self, source: str, kind: str) -> EscalationTimes:
         """The four durations for a lead of this source and kind (rules applied)."""
+        from mailgate.escalation.ladder import EscalationTimes, times_for
+
         esc = self.document["escalation"]
         defaults = EscalationTimes(
             stage1=parse_duration(esc["stage1"]),
@@ -564,6 +573,8 @@ class DealerConfig:
     @cached_property
     def parse_context(self) -> ParseContext:
         """What the pure parsers may know about this dealership."""
+        from mailgate.parsers.context import ParseContext
+
         trusted = self.document["dealer"].get("trusted_authserv_ids", [])
         return ParseContext(
             dealer_addresses=frozenset(self.addresses),

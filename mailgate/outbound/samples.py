@@ -77,6 +77,15 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "assignee": _PERSON,
         "forward": {"by": "Carl Chef", "note": "Bitte heute noch anrufen."},
     },
+    "imap_oversize": {
+        "mailbox": "filiale-nord",
+        "folder": "INBOX",
+        "subject": "Angebot mit Fotos",
+        "sender": "kunde@kunden.example",
+        "date": "27.11.2026 16:00",
+        "size_mb": "31.2",
+        "limit_mb": "25",
+    },
     "trade_in_forward": {
         "lead": _LEAD,
         "customer": _CUSTOMER,

@@ -88,12 +88,6 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
 
-    # Intake first: after a restart, accepting mail again is what matters most,
-    # before the web UI's imports and the workers' warm-up take their time.
-    server = None
-    if "smtp" in roles and settings.smtp.enabled:
-        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
-        server = await start_smtp_server(handler, settings.smtp)
     web = reader = None
     if "web" in roles and settings.web.enabled:
         from mailgate.webui import create_app
@@ -107,6 +101,9 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         web.start()
         log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
     if "worker" in roles:
+        from mailgate.worker import warm_up
+
+        await asyncio.to_thread(warm_up)  # before intake opens: see the SMTP note below
         runtime.start_thread(
             "worker", lambda: run_worker(factory, settings, runtime.stop, runtime.wakeup)
         )
@@ -116,6 +113,13 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.escalation.scheduler import run_scheduler
 
         runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
+    # SMTP last: the web UI's imports and the worker's warm-up (GIL-heavy) are
+    # done or under way by the time sessions arrive, so the listener is not
+    # starved right after a restart.
+    server = None
+    if "smtp" in roles and settings.smtp.enabled:
+        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
+        server = await start_smtp_server(handler, settings.smtp)
     if "imap" in roles:
         # Started after the SMTP listener, importing in its own thread: a restart
         # must accept SMTP mail again as fast as it did without IMAP.

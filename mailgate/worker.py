@@ -14,6 +14,7 @@ is not starved.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -362,6 +363,7 @@ WARM_UP_MAIL = (
 )
 
 
+@functools.cache
 def warm_up() -> None:
     """Import every parser and compile the notification template before claiming anything.
 

@@ -69,7 +69,7 @@ class WorkerSettings:
     poll_interval: float = 2.0  # seconds between DB polls for stranded mails
     batch_size: int = 50
     lease_seconds: int = 120  # a claim older than this is considered abandoned
-    max_attempts: int = 3  # claims before a mail that kills workers is marked failed
+    max_attempts: int = 5  # solo claims before a mail that kills workers is marked failed
 
 
 @dataclass(frozen=True)

@@ -219,15 +219,17 @@ def test_a_mail_that_keeps_killing_workers_is_failed(dealer: sessionmaker[Sessio
             update(InboundMail).values(
                 status=InboundStatus.PROCESSING,
                 claimed_by="elsewhere:1:x",
-                attempts=5,
-                solo_attempts=3,
+                attempts=7,
+                solo_attempts=SETTINGS.worker.max_attempts,
                 lease_until=utcnow() - timedelta(seconds=1),
             )
         )
         session.commit()
     process_pending(dealer, SETTINGS)
     row = inbound(dealer, mail_id)
-    assert row.status == InboundStatus.FAILED and "interrupted 3 times" in (row.status_reason or "")
+    limit = SETTINGS.worker.max_attempts
+    assert row.status == InboundStatus.FAILED
+    assert f"interrupted {limit} times" in (row.status_reason or "")
 
 
 def test_concurrent_workers_process_each_mail_once(dealer: sessionmaker[Session]) -> None:

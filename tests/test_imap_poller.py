@@ -83,8 +83,15 @@ def test_server_restart_mid_poll_loses_and_doubles_nothing(
     for n in range(400):
         dovecot.deliver("anna", template.replace(b"inquiry-0@", b"inquiry-%d@" % n))
     stop = threading.Event()
+    # A connection cut mid-FETCH may hang instead of failing: a short socket
+    # timeout makes the poller notice within the test's patience (production: 60 s).
     tuning = Tuning(
-        batch_size=5, max_per_pass=50, idle_slice=0.2, backoff_base=0.2, backoff_cap=1.0
+        batch_size=5,
+        max_per_pass=50,
+        idle_slice=0.2,
+        backoff_base=0.2,
+        backoff_cap=1.0,
+        socket_timeout=5.0,
     )
     mailbox = mailbox_for(dovecot)
     thread = _start(Poller(dealer, mailbox, tuning, stop))

@@ -12,16 +12,15 @@ from __future__ import annotations
 import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
-from .fields import detect_kind
 from .marketplace import (
     body_text,
     choose_email,
-    confidence,
     customer_text,
     display_name,
     label_value,
     mileage_from,
     person,
+    platform_lead,
     price_from,
     split_vehicle,
     subject_core,
@@ -98,24 +97,17 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
         first_registration=label_value(text, ("Erstzulassung",), max_len=32),
     )
     inquiry = relay or written_name is not None
-    lead = ParsedLead(
+    return platform_lead(
         parser=NAME,
         source=SOURCE,
-        kind=detect_kind(" ".join(filter(None, (subject, message)))),
+        label="kleinanzeigen",
+        view=view,
+        subject=subject,
         customer=customer,
         vehicle=vehicle,
         message=message,
-        subject=view.subject,
-        warnings=list(view.warnings),
+        inquiry=inquiry,
     )
-    lead.is_lead = customer.has_contact()
-    if not lead.is_lead:
-        if not inquiry:
-            lead.non_lead_reason = f"kleinanzeigen notice: {subject or 'no subject'}"
-        else:
-            lead.warnings.append("kleinanzeigen inquiry without a customer e-mail or phone")
-    lead.confidence = confidence(customer, vehicle, message) if lead.is_lead else 0.1
-    return lead
 
 
 def _sender_and_message(text: str) -> tuple[str | None, str | None]:

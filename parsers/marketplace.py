@@ -16,9 +16,9 @@ from email.header import decode_header, make_header
 from functools import lru_cache
 
 from .context import ParseContext
-from .fields import is_system_address
+from .fields import detect_kind, is_system_address
 from .message import MAX_TEXT_CHARS, MailView, clean_line, clean_text, html_to_text
-from .model import CustomerData, VehicleData
+from .model import CustomerData, ParsedLead, VehicleData
 from .normalize import known_make, parse_price, split_name
 from .signals import domain_matches
 
@@ -334,3 +334,41 @@ def confidence(customer: CustomerData, vehicle: VehicleData, message: str | None
     if message:
         score += 0.1
     return round(min(score, 1.0), 2)
+
+
+def platform_lead(
+    *,
+    parser: str,
+    source: str,
+    label: str,
+    view: MailView,
+    subject: str,
+    customer: CustomerData,
+    vehicle: VehicleData,
+    message: str | None,
+    inquiry: bool,
+) -> ParsedLead:
+    """The ParsedLead of a platform mail, shared by the marketplace parsers.
+
+    A mail without customer contact is the platform's own notice (a non-lead
+    with a reason) unless it looked like an inquiry, in which case it stays a
+    lead candidate with a warning and is quarantined for a human.
+    """
+    lead = ParsedLead(
+        parser=parser,
+        source=source,
+        kind=detect_kind(" ".join(filter(None, (subject, message)))),
+        customer=customer,
+        vehicle=vehicle,
+        message=message,
+        subject=view.subject,
+        warnings=list(view.warnings),
+    )
+    lead.is_lead = customer.has_contact()
+    if not lead.is_lead:
+        if not inquiry:
+            lead.non_lead_reason = f"{label} notice: {subject or 'no subject'}"
+        else:
+            lead.warnings.append(f"{label} inquiry without a customer e-mail or phone")
+    lead.confidence = confidence(customer, vehicle, message) if lead.is_lead else 0.1
+    return lead

@@ -14,17 +14,16 @@ from __future__ import annotations
 import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
-from .fields import detect_kind
 from .marketplace import (
     body_text,
     choose_email,
-    confidence,
     customer_text,
     decode_words,
     display_name,
     label_value,
     mileage_from,
     person,
+    platform_lead,
     price_from,
     section,
     split_vehicle,
@@ -104,24 +103,17 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     vehicle = _vehicle(text, view.html, subject)
     message = _message(text)
     inquiry = relay or "nachricht:" in text.lower() or "anfrage" in subject.lower()
-    lead = ParsedLead(
+    return platform_lead(
         parser=NAME,
         source=SOURCE,
-        kind=detect_kind(" ".join(filter(None, (subject, message)))),
+        label="mobile.de",
+        view=view,
+        subject=subject,
         customer=customer,
         vehicle=vehicle,
         message=message,
-        subject=view.subject,
-        warnings=list(view.warnings),
+        inquiry=inquiry,
     )
-    lead.is_lead = customer.has_contact()
-    if not lead.is_lead:
-        if not inquiry:
-            lead.non_lead_reason = f"mobile.de notice: {subject or 'no subject'}"
-        else:
-            lead.warnings.append("mobile.de inquiry without a customer e-mail or phone")
-    lead.confidence = confidence(customer, vehicle, message) if lead.is_lead else 0.1
-    return lead
 
 
 def _vehicle(text: str, html: str | None, subject: str) -> VehicleData:

@@ -108,7 +108,8 @@ class WorkingCalendar:
                     categories=tuple(categories) or ("public",),
                 )
             except (NotImplementedError, KeyError, ValueError) as exc:
-                raise CalendarError(f"unknown holiday region {country}-{subdivision}") from exc
+                region = f"{country}-{subdivision}" if subdivision else country
+                raise CalendarError(f"unknown holiday region {region}") from exc
         return cls(
             zone=ZoneInfo(timezone),
             week=week,

@@ -115,6 +115,14 @@ def test_bad_settings_are_rejected(hours: dict, closures: list[str], message: st
         WorkingCalendar.from_settings(hours, closures=closures)
 
 
+def test_unknown_holiday_regions_are_refused() -> None:
+    """The holidays package raises NotImplementedError/KeyError for these; we say why."""
+    with pytest.raises(CalendarError, match="unknown holiday region XX"):
+        WorkingCalendar.from_settings({"mon": ["08:00-12:00"]}, country="XX")
+    with pytest.raises(CalendarError, match="unknown holiday region DE-ZZ"):
+        WorkingCalendar.from_settings({"mon": ["08:00-12:00"]}, country="DE", subdivision="ZZ")
+
+
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         CAL.add_working_time(datetime(2026, 11, 23, 10), h(1))

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
         handler=cmd_db_upgrade
     )
+    from mailgate.users_cli import add_parser as add_users_parser
+
+    add_users_parser(sub, common)
     cmd = add("fetch", cmd_fetch, "fetch new mail from the IMAP mailboxes now")
     cmd.add_argument("--mailbox", metavar="NAME", help="only this [[imap]] mailbox")
     add("info", cmd_info, "show which config file and database are used")

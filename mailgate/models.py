@@ -366,3 +366,33 @@ class ImapImported(Base):
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("mailbox", "sha256", name="uq_imap_imported_key"),)
+
+
+class AppSecret(Base):
+    """A secret the application generated for itself (the web session key).
+
+    Kept in the database, not in a file, so every instance on one PostgreSQL
+    database signs sessions and mail links with the same key.
+    """
+
+    __tablename__ = "app_secret"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """One failed login: counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failure_email_at", "email", "at"),
+        Index("ix_login_failure_ip_at", "ip", "at"),
+    )

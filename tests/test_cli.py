@@ -7,6 +7,7 @@ import signal
 import smtplib
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,9 +194,10 @@ def test_worker_sender_tick_and_reprocess_commands(install: Install, tmp_path: P
     assert json.loads(install.run("worker", "--once").stdout)["claimed"] == 0
     # no relay configured: the notification is recorded, not sent
     assert json.loads(install.run("sender", "--once").stdout)["suppressed"] == 1
-    # a day later, unanswered: stage 1 and the supervisor's stage 2 (no hours set: the
+    # days later, unanswered: stage 1 and the supervisor's stage 2 (no hours set: the
     # clock runs continuously), recorded but not sent
-    ticked = json.loads(install.run("tick", "--now", "2026-12-01T09:00:00+01:00").stdout)
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat(timespec="seconds")
+    ticked = json.loads(install.run("tick", "--now", later).stdout)
     assert ticked["escalation"]["mails"] == {"stage1": 1, "stage2": 1}
     assert (ticked["sent"], ticked["dead"], ticked["suppressed"]) == (0, 0, 2)
     again = json.loads(install.run("tick", "--now", "2026-12-01T09:05:00+01:00").stdout)

@@ -30,12 +30,14 @@ from mailgate.webui.server import WebThread
 from mailgate.worker import process_pending
 
 from .mails import LEAD_ADDRESS, bounce, inquiry
+from .webui_helpers import ensure_user, logged_in, web_app
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 EXPECTED_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'"
+        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -76,7 +78,9 @@ def html_only(n: int, html: str) -> bytes:
 
 @pytest.fixture
 def client(dealer: sessionmaker[Session]) -> FlaskClient:
-    return create_app(dealer, Settings()).test_client()
+    """Logged in as an admin, who sees every lead and the inbox."""
+    ensure_user(dealer, "admin@autohaus.example", "admin")
+    return logged_in(web_app(dealer), "admin@autohaus.example")
 
 
 def page(client: FlaskClient, url: str, status: int = 200) -> str:
@@ -89,7 +93,7 @@ def test_list_shows_the_lead_with_customer_and_due_state(
     dealer: sessionmaker[Session], client: FlaskClient
 ) -> None:
     ingest(dealer, inquiry(1, name="Fritz Fröhlich", message="Gibt es den auch in Blau?"))
-    body = page(client, "/")
+    body = page(client, "/leads")
     assert "Fritz Fröhlich" in body and "Anna Schmidt" in body
     assert 'class="due due-ok">ok</span>' in body
     assert '<th scope="col">Kunde</th>' in body and '<th scope="col">Fälligkeit</th>' in body
@@ -111,7 +115,7 @@ def test_due_state_is_colour_and_text(dealer: sessionmaker[Session], client: Fla
             .where(Lead.id == soon)
             .values(soon_at=now - timedelta(minutes=5), overdue_at=now + timedelta(hours=1))
         )
-    body = page(client, "/")
+    body = page(client, "/leads")
     assert 'class="due due-overdue">überfällig</span>' in body
     assert 'class="due due-soon">bald fällig</span>' in body
     assert "überfällig" in page(client, f"/leads/{overdue}")
@@ -124,7 +128,7 @@ def test_detail_shows_customer_vehicle_message_and_protocol(
     lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
     body = page(client, f"/leads/{lead_id}")
     assert "Fritz Fröhlich" in body and "kunde1@kunden.example" in body
-    assert "Golf 8 GTI" in body and "38.450 €" in body
+    assert "Golf 8 GTI" in body and "38.450\xa0€" in body
     assert "Gibt es den auch in Blau?" in body
     # The protocol: time, actor, action (German), detail (the pipeline's reason).
     assert '<td data-label="Was">zugewiesen</td>' in body
@@ -141,7 +145,7 @@ def test_dates_are_shown_in_the_dealers_time_zone(
         received = lead.received_at
     local = received.astimezone(ZoneInfo("Europe/Berlin")).strftime("%d.%m.%Y %H:%M")
     assert received.utcoffset() == timedelta(0)
-    assert f'<td data-label="Eingang">{local}</td>' in page(client, "/")
+    assert f'<td data-label="Eingang">{local}</td>' in page(client, "/leads")
 
 
 def test_mail_content_is_escaped_everywhere(
@@ -150,7 +154,7 @@ def test_mail_content_is_escaped_everywhere(
     ingest(dealer, inquiry(1, name="Eve <b Bold & Co", message=f"Hallo {SCRIPT} und {IMG}"))
     lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
     inbound_id = inbound_id_of(dealer, "<inquiry-1@autohaus-web.example>")
-    for url in ("/", f"/leads/{lead_id}", "/inbound", f"/inbound/{inbound_id}"):
+    for url in ("/leads", f"/leads/{lead_id}", "/inbound", f"/inbound/{inbound_id}"):
         body = page(client, url)
         assert "<script>alert" not in body and "<img src=x" not in body, url
         assert "<b Bold" not in body, url
@@ -207,7 +211,7 @@ def test_unknown_ids_are_404_in_german(client: FlaskClient) -> None:
 
 
 def test_empty_database_pages(client: FlaskClient) -> None:
-    assert "Noch keine Anfragen" in page(client, "/")
+    assert "Noch keine Anfragen" in page(client, "/leads")
     assert "Noch keine E-Mails" in page(client, "/inbound")
 
 
@@ -231,7 +235,14 @@ def test_security_headers_on_every_response(
 ) -> None:
     ingest(dealer, inquiry(1))
     lead_id = lead_id_of(dealer, "<inquiry-1@autohaus-web.example>")
-    urls = ("/", f"/leads/{lead_id}", "/inbound", "/healthz", "/leads/999", "/static/style.css")
+    urls = (
+        "/leads",
+        f"/leads/{lead_id}",
+        "/inbound",
+        "/healthz",
+        "/leads/999",
+        "/static/style.css",
+    )
     for url in urls:
         response = client.get(url)
         for name, value in EXPECTED_HEADERS.items():
@@ -241,7 +252,7 @@ def test_security_headers_on_every_response(
 
 def test_pagination_newest_first(dealer: sessionmaker[Session], client: FlaskClient) -> None:
     ingest(dealer, *(inquiry(100 + n, name=f"Kunde Nummer{n:02d}") for n in range(55)))
-    first, second = page(client, "/"), page(client, "/?page=2")
+    first, second = page(client, "/leads"), page(client, "/leads?page=2")
     assert "(55)" in first
     assert "Seite 1 von 2" in first and "Seite 2 von 2" in second
     assert first.count('<td data-label="Kunde">') == 50
@@ -249,11 +260,11 @@ def test_pagination_newest_first(dealer: sessionmaker[Session], client: FlaskCli
     assert "Nummer54" in first and "Nummer00" not in first
     assert all(f"Nummer{n:02d}" in second for n in range(5))
     assert first.index("Nummer54") < first.index("Nummer53")
-    assert 'href="/?page=2"' in first and 'href="/?page=1"' in second
+    assert 'href="/leads?page=2"' in first and 'href="/leads?page=1"' in second
     # Nonsense page numbers are clamped, never a server error.
-    assert "Seite 2 von 2" in page(client, "/?page=99999999999999999999999")
-    assert "Seite 1 von 2" in page(client, "/?page=-3")
-    assert "Seite 1 von 2" in page(client, "/?page=abc")
+    assert "Seite 2 von 2" in page(client, "/leads?page=99999999999999999999999")
+    assert "Seite 1 von 2" in page(client, "/leads?page=-3")
+    assert "Seite 1 von 2" in page(client, "/leads?page=abc")
 
 
 def test_served_over_http_by_waitress(dealer: sessionmaker[Session]) -> None:

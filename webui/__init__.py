@@ -1,8 +1,4 @@
-"""The web UI: a Flask app factory with one blueprint per area.
-
-Today it is a read-only view of what arrived and what became of it; logins,
-actions and settings pages come with the web UI issue.
-"""
+"""The web UI: a Flask app factory with one blueprint per area (see :mod:`.app`)."""
 
 from .app import create_app
 

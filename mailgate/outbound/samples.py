@@ -86,6 +86,11 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "size_mb": "31.2",
         "limit_mb": "25",
     },
+    "password_reset": {
+        "name": "Anna Schmidt",
+        "link": "https://leads.autohaus.example/password/reset/abc123",
+        "valid_minutes": 60,
+    },
     "trade_in_forward": {
         "lead": _LEAD,
         "customer": _CUSTOMER,

@@ -1,0 +1,172 @@
+"""Who may see and do what: roles and the lead scope, enforced on every route.
+
+Salespeople see their own leads and the pool, supervisors their team's (the
+users whose supervisor they are) plus their own and the pool, admins all.  On
+top of that, a user's category permissions (sales / service / financing: all,
+own location, none) from the distribution settings apply to every role but
+admin.  The scope is a SQL condition, so lists, counts, exports and single
+lead lookups all use the same rule and a lead outside it is a 404, never a
+page with a hidden menu entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from mailgate.distribution.policies import CATEGORIES
+from mailgate.models import Lead, User, UserRole
+
+from .context import db, dealer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Account:
+    """The logged-in user as Flask-Login keeps it: a snapshot, not an ORM object.
+
+    ``session_id`` ties a browser session to the password it was made with, so
+    changing or resetting the password logs out every other session.
+    """
+
+    id: int
+    email: str
+    name: str
+    role: str
+    language: str
+    locations: tuple[str, ...]
+    permissions: tuple[tuple[str, str], ...]
+    session_id: str
+    is_active: bool = True
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @classmethod
+    def of(cls, user: User) -> Account:
+        return cls(
+            id=user.id,
+            email=user.email.lower(),
+            name=user.name or user.email,
+            role=user.role,
+            language=user.language or "de",
+            locations=tuple(user.locations or ()),
+            permissions=tuple(sorted((user.permissions or {}).items())),
+            session_id=session_id_of(user),
+            is_active=bool(user.active),
+        )
+
+    def get_id(self) -> str:
+        return self.session_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.ADMIN
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == UserRole.SUPERVISOR
+
+    def permission(self, category: str) -> str:
+        return dict(self.permissions).get(category, "all")
+
+
+def session_id_of(user: User) -> str:
+    """``<user id>:<a fingerprint of the password hash>`` (never the hash itself)."""
+    import hashlib
+
+    fingerprint = hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+    return f"{user.id}:{fingerprint}"
+
+
+def load_account(session_id: str) -> Account | None:
+    """Flask-Login's user loader: the account if it still exists, is active, same password."""
+    user_id, _, _fingerprint = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db().get(User, int(user_id))
+    if user is None or not user.active or session_id_of(user) != session_id:
+        return None
+    return Account.of(user)
+
+
+def me() -> Account:
+    """The logged-in account (routes using this are behind ``login_required``)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def roles_required(*roles: str) -> Callable[[F], F]:
+    """Login required, and one of ``roles`` (403 otherwise, also for direct URLs and POSTs)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if me().role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+admin_required = roles_required(UserRole.ADMIN)
+
+
+def team_ids(session: Session, account: Account) -> list[int]:
+    """The account itself plus, for a supervisor, the users he supervises."""
+    ids = [account.id]
+    if account.is_supervisor:
+        ids += session.scalars(
+            select(User.id).where(func.lower(User.supervisor_email) == account.email)
+        ).all()
+    return ids
+
+
+def pool_user_id(session: Session) -> int | None:
+    pool = dealer().document["distribution"].get("pool_user") or ""
+    if not pool:
+        return None
+    return session.scalar(select(User.id).where(func.lower(User.email) == pool.lower()))
+
+
+def _category_condition(account: Account) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    for category in CATEGORIES:
+        level = account.permission(category)
+        if level == "none":
+            conditions.append(Lead.category != category)
+        elif level == "own_location":
+            conditions.append(
+                or_(Lead.category != category, Lead.location.in_(account.locations or ("",)))
+            )
+    return and_(true(), *conditions)
+
+
+def lead_scope(account: Account, session: Session | None = None) -> ColumnElement[bool]:
+    """The SQL condition for the leads ``account`` may see."""
+    if account.is_admin:
+        return true()
+    session = session or db()
+    owners = team_ids(session, account)
+    pool = pool_user_id(session)
+    if pool is not None:
+        owners.append(pool)
+    owned = Lead.assignee_id.in_(owners) if owners else false()
+    return and_(owned, _category_condition(account))
+
+
+def visible_lead(lead_id: int) -> Lead:
+    """The lead if the logged-in account may see it, else 404 (not 403: no probing by id)."""
+    lead = db().scalar(select(Lead).where(Lead.id == lead_id, lead_scope(me())))
+    if lead is None:
+        abort(404)
+    return lead

@@ -1,0 +1,108 @@
+"""Display labels for the codes stored in the database (translated; unknown codes as they are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+LABELS: dict[str, dict[str, Any]] = {
+    "due": {
+        "ok": _l("ok"),
+        "soon": _l("due soon"),
+        "overdue": _l("overdue"),
+        "paused": _l("paused"),
+        "resubmission": _l("resubmission"),
+    },
+    "kind": {
+        "inquiry": _l("Inquiry"),
+        "test_drive": _l("Test drive"),
+        "trade_in": _l("Trade-in"),
+        "financing": _l("Financing"),
+        "service": _l("Service"),
+        "other": _l("Other"),
+    },
+    "lead_status": {
+        "new": _l("new"),
+        "assigned": _l("assigned"),
+        "contacted": _l("contacted"),
+        "closed": _l("closed"),
+        "deleted": _l("deleted"),
+    },
+    "inbound_status": {
+        "received": _l("received"),
+        "processing": _l("processing"),
+        "processed": _l("processed"),
+        "discarded": _l("discarded"),
+        "quarantined": _l("quarantined"),
+        "failed": _l("failed"),
+    },
+    "role": {
+        "salesperson": _l("Salesperson"),
+        "supervisor": _l("Supervisor"),
+        "admin": _l("Admin"),
+    },
+    "action": {
+        "received": _l("received"),
+        "assigned": _l("assigned"),
+        "unassigned": _l("not assigned"),
+        "notified": _l("notified"),
+        "reassigned": _l("reassigned"),
+        "forwarded": _l("forwarded"),
+        "taken": _l("taken from the pool"),
+        "deleted": _l("deleted"),
+        "contact": _l("contact logged"),
+        "closed": _l("closed"),
+        "reopened": _l("reopened"),
+        "resubmission": _l("resubmission set"),
+        "due_moved": _l("due date changed"),
+        "qualified": _l("qualification set"),
+        "clock_restarted": _l("escalation clock restarted"),
+        "answered": _l("answered"),
+        "customer_replied": _l("customer replied"),
+        "relayed": _l("reply relayed"),
+        "acknowledged": _l("acknowledgement sent"),
+        "followup": _l("follow-up attached"),
+        "reminder": _l("reminder"),
+        "stage1": _l("escalation stage 1"),
+        "stage2": _l("escalation to supervisor"),
+        "stage2_resubmission": _l("resubmission escalated"),
+        "resubmission_due": _l("resubmission due"),
+    },
+    "qualification": {
+        "hot": _l("hot"),
+        "warm": _l("warm"),
+        "cold": _l("cold"),
+        "junk": _l("junk"),
+    },
+}
+
+VEHICLE_FIELDS = (
+    ("make", _l("Make")),
+    ("model", _l("Model")),
+    ("price", _l("Price")),
+    ("mileage", _l("Mileage")),
+    ("first_registration", _l("First registration")),
+    ("vin", _l("VIN")),
+    ("listing_id", _l("Listing no.")),
+    ("stock_number", _l("Stock no.")),
+    ("location", _l("Location")),
+)
+
+
+def label(code: str | None, kind: str) -> str:
+    if code is None:
+        return "–"
+    return str(LABELS.get(kind, {}).get(code, code))
+
+
+def vehicle_value(value: Any, key: str) -> str:
+    """Prices and mileages in the user's notation (24.890 € / €24,890.00); the rest as stored."""
+    from flask_babel import format_currency, format_decimal
+
+    if key == "price" and isinstance(value, int | float):
+        text = format_currency(value, "EUR")
+        return text.replace(",00", "") if text.endswith(",00\xa0€") else text
+    if key == "mileage" and isinstance(value, int | float):
+        return format_decimal(value, format="#,##0") + " km"
+    return str(value)

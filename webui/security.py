@@ -1,0 +1,91 @@
+"""Web security in one place: the session secret, cookie flags, CSRF, response headers.
+
+The secret comes from the settings (``[web] secret_key`` / ``MAILGATE_WEB_SECRET_KEY``
+/ ``..._FILE``) or, when none is set, is generated once and kept in the
+database, so sessions and signed links survive restarts and every instance on
+one database shares it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask
+from flask_wtf import CSRFProtect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Response
+
+from mailgate.config import Settings
+from mailgate.models import AppSecret
+
+log = logging.getLogger("mailgate.webui")
+SESSION_SECRET = "web_session"  # noqa: S105 - the name of a stored secret, not a secret
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+csrf = CSRFProtect()
+
+
+def stored_secret(factory: sessionmaker[Session], name: str) -> str:
+    """The named secret, created on first use (two instances racing agree on one)."""
+    with factory() as session:
+        found = session.get(AppSecret, name)
+        if found is not None:
+            return found.value
+        session.add(AppSecret(name=name, value=secrets.token_urlsafe(48)))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        found = session.get(AppSecret, name)
+        assert found is not None
+        return found.value
+
+
+def _secret_key(app: Flask, factory: sessionmaker[Session], settings: Settings) -> str | None:
+    """The configured key, else the stored one; None while the database is unreachable."""
+    if settings.web.secret_key:
+        return settings.web.secret_key
+    try:
+        return stored_secret(factory, SESSION_SECRET)
+    except SQLAlchemyError:
+        log.warning("web UI: database unreachable, session key deferred", exc_info=True)
+        return None
+
+
+def init_app(app: Flask, factory: sessionmaker[Session], settings: Settings) -> None:
+    """Configure the app; a database that is down at start-up does not stop the UI from
+    starting (``/healthz`` must answer), the key is then read at the first request."""
+
+    def ensure_secret() -> None:
+        if not app.secret_key:
+            app.secret_key = _secret_key(app, factory, settings)
+
+    app.config.update(
+        SECRET_KEY=_secret_key(app, factory, settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.base_url.lower().startswith("https://"),
+        SESSION_COOKIE_NAME="mailgate_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session instead: a long form still posts
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    app.before_request(ensure_secret)
+    csrf.init_app(app)
+    app.after_request(_add_security_headers)
+
+
+def _add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -51,14 +51,24 @@ def log_contact(
 
 
 def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason: str) -> None:
-    """Closed with a completion reason (won / lost / no interest / junk): no more mails."""
+    """Closed with a completion reason (won / lost / no interest / junk): no more mails.
+
+    ``reason`` is a completion reason code (:mod:`mailgate.completion`) or free
+    text; the lead keeps its first 64 characters for reports, the protocol all.
+    """
     _open_lead(session, lead_id)
     if not reason.strip():
         raise ActionError("a lead is closed with a reason")
     _change(
         session,
         lead_id,
-        {"status": LeadStatus.CLOSED.value, "next_due_at": None, "last_activity_at": now},
+        {
+            "status": LeadStatus.CLOSED.value,
+            "next_due_at": None,
+            "last_activity_at": now,
+            "closed_at": now,
+            "close_reason": reason.strip()[:64],
+        },
     )
     _protocol(session, lead_id, actor, "closed", reason.strip()[:500], now)
 

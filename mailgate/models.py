@@ -225,6 +225,8 @@ class Lead(Base):
     reply_token: Mapped[str] = mapped_column(String(64), unique=True)
     location: Mapped[str | None] = mapped_column(String(64))  # routing location (mailbox/vehicle)
     category: Mapped[str] = mapped_column(String(32), default="sales")  # permission category
+    closed_at: Mapped[datetime | None] = mapped_column()
+    close_reason: Mapped[str | None] = mapped_column(String(64))  # completion reason code
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()

@@ -12,7 +12,7 @@ from mailgate.escalation.ladder import due_state
 from mailgate.models import Lead, utcnow
 
 from . import nav
-from .access import lead_scope, me, visible_lead
+from .access import lead_scope, me
 from .context import db
 from .paging import Page
 
@@ -40,11 +40,3 @@ def lead_list() -> str:
     now = utcnow()
     items = [(lead, due_state(now, lead.soon_at, lead.overdue_at)) for lead in rows]
     return render_template("leads/list.html", items=items, page=page)
-
-
-@bp.route("/leads/<int:lead_id>")
-@login_required
-def lead_detail(lead_id: int) -> str:
-    lead = visible_lead(lead_id)
-    state = due_state(utcnow(), lead.soon_at, lead.overdue_at)
-    return render_template("leads/detail.html", lead=lead, state=state)

@@ -1,4 +1,4 @@
-"""web UI accounts: the persisted session secret and failed logins for throttling
+"""web UI: session secret, failed logins for throttling, lead close reason and time
 
 Revision ID: 0005_webui
 Revises: 0004_escalation
@@ -16,6 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("lead") as batch:
+        batch.add_column(sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("close_reason", sa.String(length=64), nullable=True))
     op.create_table(
         "app_secret",
         sa.Column("name", sa.String(length=64), primary_key=True),
@@ -38,3 +41,6 @@ def downgrade() -> None:
     op.drop_index("ix_login_failure_email_at", table_name="login_failure")
     op.drop_table("login_failure")
     op.drop_table("app_secret")
+    with op.batch_alter_table("lead") as batch:
+        batch.drop_column("close_reason")
+        batch.drop_column("closed_at")

@@ -23,7 +23,7 @@ from mailgate.config import Settings
 from mailgate.db import session_scope
 from mailgate.dealer_settings import import_settings
 from mailgate.ingest.store import extract_message_id, store_raw
-from mailgate.models import DealerSetting, InboundMail, utcnow
+from mailgate.models import DealerSetting, InboundMail, User, utcnow
 from mailgate.worker import process_pending
 
 log = logging.getLogger("mailgate.demo")
@@ -119,6 +119,10 @@ role = "admin"
 receives_leads = false
 can_be_assigned = false
 """
+
+
+# Every demo user can log in to the web UI with this password (demo database only).
+DEMO_PASSWORD = "mailgate-demo"  # noqa: S105 - a published demo password, by design
 
 
 class DemoError(RuntimeError):
@@ -340,6 +344,7 @@ def _ensure_demo_settings(session: Session) -> None:
     stored = session.get(DealerSetting, "dealer")
     if stored is None:
         import_settings(session, DEMO_SETTINGS_TOML)
+        _set_demo_passwords(session)
         return
     name = stored.data.get("name", "")
     if name != DEMO_DEALER_NAME:
@@ -347,6 +352,15 @@ def _ensure_demo_settings(session: Session) -> None:
             f"this database holds the settings of {name or 'a dealership'!r}; "
             "the demo needs a database of its own"
         )
+
+
+def _set_demo_passwords(session: Session) -> None:
+    """Demo users get the published demo password, so the web UI can be tried at once."""
+    from mailgate.webui.passwords import hash_password
+
+    hashed = hash_password(DEMO_PASSWORD)
+    for user in session.scalars(select(User).where(User.password_hash.is_(None))):
+        user.password_hash = hashed
 
 
 def seed_demo(
@@ -369,6 +383,7 @@ def seed_demo(
             stored += 1
     process_pending(factory, settings)
     log.info("demo: %d of %d mails stored, the rest were there already", stored, len(mails))
+    log.info("demo: log in as admin@demo.example (password %r) or any demo user", DEMO_PASSWORD)
     with factory() as session:
         rows = session.execute(
             select(InboundMail.status, func.count())

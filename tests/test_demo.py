@@ -16,6 +16,7 @@ from mailgate.config import Settings
 from mailgate.dealer_settings import SCHEMA, USER_KEYS, load_dealer_config, validate
 from mailgate.demo import (
     DEMO_DEALER_NAME,
+    DEMO_PASSWORD,
     DEMO_SETTINGS_TOML,
     LEAD_ADDRESS,
     DemoError,
@@ -23,6 +24,8 @@ from mailgate.demo import (
     seed_demo,
 )
 from mailgate.models import InboundMail, Lead, OutboxMail, User
+
+from .webui_helpers import logged_in, web_app
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # a Monday morning
 _DOMAIN = re.compile(rb"@([A-Za-z0-9.-]+)")
@@ -127,3 +130,13 @@ def test_refuses_a_real_dealerships_database(dealer: sessionmaker[Session]) -> N
     with dealer() as session:
         assert session.scalar(select(func.count()).select_from(InboundMail)) == 0
         assert load_dealer_config(session).name == "Autohaus Beispiel"
+
+
+def test_demo_users_can_log_in_to_the_web_ui(factory: sessionmaker[Session]) -> None:
+    seed_demo(factory, Settings(), now=NOW)
+    app = web_app(factory)
+    admin = logged_in(app, "admin@demo.example", DEMO_PASSWORD)
+    assert admin.get("/inbound").status_code == 200
+    lena = logged_in(app, "lena.verkauf@demo.example", DEMO_PASSWORD)
+    assert lena.get("/leads").status_code == 200
+    assert lena.get("/inbound").status_code == 403

@@ -62,7 +62,12 @@ class WebThread:
         sockets = _socket_map(self.server)
         wake = _loop_trigger(sockets) if self._thread.is_alive() else None
         if wake is not None:
-            wake.pull_trigger(lambda: wasyncore.close_all(sockets, ignore_all=True))
+            try:
+                wake.pull_trigger(lambda: wasyncore.close_all(sockets, ignore_all=True))
+            except OSError:
+                # The trigger's pipe is already closed: the loop is closing down on its own
+                # (seen once as EBADF under load); waiting for the thread is all that is left.
+                pass
             self._thread.join(timeout)
         else:  # never started (or already gone): nobody else touches the sockets
             wasyncore.close_all(sockets, ignore_all=True)

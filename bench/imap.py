@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 from imapclient import IMAPClient  # noqa: E402
 
 from mailgate import db  # noqa: E402
-from mailgate.imap.poller import Tuning, fetch_mailbox  # noqa: E402
+from mailgate.imap.fetch import fetch_mailbox  # noqa: E402
 from mailgate.imap.rules import parse_after_import  # noqa: E402
 from mailgate.imap.settings import Mailbox  # noqa: E402
+from mailgate.imap.tuning import Tuning  # noqa: E402
 from tests.dovecot import dovecot_available, start_dovecot  # noqa: E402
 from tests.mails import inquiry  # noqa: E402
 

@@ -3,7 +3,7 @@
 One run, the same generated mails in both measurements:
 
 (a) baseline: a bare imapclient loop over the same folder — UID SEARCH, then
-    ``UID FETCH BODY.PEEK[]`` in batches of 100 and nothing else (no database,
+    ``UID FETCH (BODY.PEEK[] INTERNALDATE)`` in batches of 100 and nothing else (no database,
     no flags): the most any poller can get out of this server;
 (b) mailgate's poller (``fetch_mailbox``): per batch a size check, the fetch,
     one committed transaction with mails + import keys (SQLite, WAL,
@@ -47,7 +47,7 @@ def baseline(port: int, password: str, expected: int) -> float:
     uids = sorted(client.search(["UID", "1:*"]))
     fetched = 0
     for start in range(0, len(uids), 100):
-        fetched += len(client.fetch(uids[start : start + 100], ["BODY.PEEK[]"]))
+        fetched += len(client.fetch(uids[start : start + 100], ["BODY.PEEK[]", "INTERNALDATE"]))
     client.logout()
     assert fetched == expected, (fetched, expected)
     return time.perf_counter() - started

@@ -73,7 +73,7 @@ def sweep(client: IMAPClient, mailbox: Mailbox, folder: Folder) -> None:
     """Expunge our leftovers of earlier passes once no one else's are flagged ``\\Deleted``."""
     if not _removes(client, mailbox) or not folder.keywords_allowed:
         return
-    _expunge_if_only_ours(client, mailbox, [], folder)
+    _expunge_if_only_ours(client, mailbox, [], folder, quiet=True)
 
 
 def _removes(client: IMAPClient, mailbox: Mailbox) -> bool:
@@ -85,7 +85,12 @@ def _removes(client: IMAPClient, mailbox: Mailbox) -> bool:
 
 
 def _expunge_if_only_ours(
-    client: IMAPClient, mailbox: Mailbox, marked: Sequence[int], folder: Folder
+    client: IMAPClient,
+    mailbox: Mailbox,
+    marked: Sequence[int],
+    folder: Folder,
+    *,
+    quiet: bool = False,
 ) -> None:
     deleted = client.search(["DELETED"])
     if not deleted:
@@ -95,6 +100,8 @@ def _expunge_if_only_ours(
         ours |= set(client.search(["DELETED", "KEYWORD", IMPORTED.decode()]))
     if expunge_is_safe(deleted, ours):
         client.expunge()
+        return
+    if quiet:  # the sweep of every pass: said once when the batch was marked
         return
     log.info(
         "%s: %d message(s) of someone else are marked deleted in %s; ours stay flagged "

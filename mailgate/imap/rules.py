@@ -1,8 +1,8 @@
-"""Pure decisions of the IMAP poller: cursor, batches, limits, backoff.
+"""Pure decisions of the IMAP poller: cursor, batches, limits, backoff, expunge safety.
 
-No I/O and no clock here: the poller (``mailgate.imap.poller``) asks these
-functions what to do and does it.  Keeping them pure lets the tests check the
-exactly-once reasoning without a server.
+No I/O and no clock here: the fetch pass (``mailgate.imap.fetch``) and the
+poller loop ask these functions what to do and do it.  Keeping them pure lets
+the tests check the exactly-once reasoning without a server.
 """
 
 from __future__ import annotations

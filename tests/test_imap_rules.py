@@ -184,6 +184,10 @@ def test_errors_are_described_in_plain_words() -> None:
         "the server name imap.provider.example cannot be found (check the host)"
     )
     assert "no answer from" in describe_error(TimeoutError(), box)
+    assert describe_error(TimeoutError(), _mailbox(security="starttls")) == (
+        'no answer from imap.provider.example:993 in time: port 993 is for security = "ssl"; '
+        "STARTTLS is normally on port 143"
+    )
     assert describe_error(FolderMissing("the folder 'X' does not exist"), box) == (
         "the folder 'X' does not exist"
     )

@@ -50,6 +50,12 @@ def describe_error(exc: BaseException, mailbox: Mailbox) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed with {where} (check the security setting ssl/starttls): {exc.reason}"
     if isinstance(exc, TimeoutError | socket.timeout):
+        if mailbox.security == "starttls" and mailbox.port == 993:
+            # The classic mix-up: 993 waits for a TLS handshake, STARTTLS for a greeting.
+            return (
+                f'no answer from {where} in time: port 993 is for security = "ssl"; '
+                "STARTTLS is normally on port 143"
+            )
         return f"no answer from {where} in time (network or server problem)"
     if isinstance(exc, ConnectionError | EOFError):
         return f"the connection to {where} was lost; reconnecting"

@@ -3,7 +3,7 @@
 One run, the same generated mails in both measurements:
 
 (a) baseline: a bare imapclient loop over the same folder — UID SEARCH, then
-    ``UID FETCH BODY.PEEK[]`` in batches of 100 and nothing else (no database,
+    ``UID FETCH (BODY.PEEK[] INTERNALDATE)`` in batches of 100 and nothing else (no database,
     no flags): the most any poller can get out of this server;
 (b) mailgate's poller (``fetch_mailbox``): per batch a size check, the fetch,
     one committed transaction with mails + import keys (SQLite, WAL,
@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 from imapclient import IMAPClient  # noqa: E402
 
 from mailgate import db  # noqa: E402
-from mailgate.imap.poller import Tuning, fetch_mailbox  # noqa: E402
+from mailgate.imap.fetch import fetch_mailbox  # noqa: E402
 from mailgate.imap.rules import parse_after_import  # noqa: E402
 from mailgate.imap.settings import Mailbox  # noqa: E402
+from mailgate.imap.tuning import Tuning  # noqa: E402
 from tests.dovecot import dovecot_available, start_dovecot  # noqa: E402
 from tests.mails import inquiry  # noqa: E402
 
@@ -46,7 +47,7 @@ def baseline(port: int, password: str, expected: int) -> float:
     uids = sorted(client.search(["UID", "1:*"]))
     fetched = 0
     for start in range(0, len(uids), 100):
-        fetched += len(client.fetch(uids[start : start + 100], ["BODY.PEEK[]"]))
+        fetched += len(client.fetch(uids[start : start + 100], ["BODY.PEEK[]", "INTERNALDATE"]))
     client.logout()
     assert fetched == expected, (fetched, expected)
     return time.perf_counter() - started

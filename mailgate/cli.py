@@ -436,7 +436,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     """One fetch per mailbox, then process what came in (like ``ingest``); exit 1 on errors."""
-    from mailgate.imap.poller import fetch_now
+    from mailgate.imap.fetch import fetch_now
     from mailgate.worker import process_pending
 
     engine, factory = _open(settings)

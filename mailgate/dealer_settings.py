@@ -102,6 +102,7 @@ IMAP_KEYS: dict[str, tuple[str, Any]] = {
     "host": (_STR, None),
     "port": ("int", 993),
     "security": (_STR, "ssl"),
+    "ca_file": (_STR, ""),  # PEM trusted for this server instead of the system store
     "username": (_STR, ""),
     "password": (_STR, ""),
     "password_file": (_STR, ""),

@@ -7,6 +7,8 @@ port; mail is owned by the ``dovecot`` user because Dovecot refuses root.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import pwd
 import shutil
@@ -17,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .conftest import free_port
 
@@ -25,11 +28,21 @@ USERS = {"anna": "geheim-anna", "ben": "geheim-ben"}
 
 @dataclass
 class Dovecot:
-    """One running Dovecot master; ``stop``/``start`` keep port and mail."""
+    """One running Dovecot master; ``stop``/``start`` keep port and mail.
+
+    ``cert``/``key`` (PEM files) switch TLS on: STARTTLS on ``port`` and
+    implicit TLS on ``imaps_port``.  ``capability`` replaces the CAPABILITY
+    list announced after login (Dovecot's ``imap_capability``), to play a
+    server without some extension.
+    """
 
     root: Path
     port: int
     users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    cert: Path | None = None
+    key: Path | None = None
+    imaps_port: int = 0
+    capability: str = ""
 
     @property
     def config(self) -> Path:
@@ -52,6 +65,12 @@ class Dovecot:
             if path.is_relative_to(self.root / "home") or path == self.root / "home":
                 os.chown(path, account.pw_uid, account.pw_gid)
         self.root.chmod(0o755)
+        if self.cert and self.key:
+            tls = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}\n"
+            imaps = f"address = 127.0.0.1\n    port = {self.imaps_port}"
+        else:
+            tls, imaps = "ssl = no\n", "port = 0"
+        capability = f"imap_capability = {self.capability}\n" if self.capability else ""
         self.config.write_text(
             f"""
 base_dir = {self.root}/run
@@ -59,8 +78,7 @@ state_dir = {self.root}/state
 log_path = {self.root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{tls}{capability}disable_plaintext_auth = no
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 passdb {{
@@ -77,7 +95,7 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 """
@@ -188,8 +206,123 @@ def dovecot_available() -> str | None:
     return None
 
 
-def start_dovecot(root: Path) -> Dovecot:
-    server = Dovecot(root, free_port())
+def start_dovecot(root: Path, **options: Any) -> Dovecot:
+    """Start a Dovecot in ``root``; ``options`` as for :class:`Dovecot` (TLS, capability)."""
+    if options.get("cert"):
+        options.setdefault("imaps_port", free_port())
+    server = Dovecot(root, free_port(), **options)
     server.write_config()
     server.start()
     return server
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-speaking test server.
+
+    ``ca`` is what a dealer would put in ``ca_file``: the private CA that
+    signed ``cert``, or for a self-signed server the certificate itself.
+    """
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(
+    directory: Path, *, self_signed: bool = False, ca_name: str = "Autohaus Test-CA"
+) -> TlsFiles:
+    """A server certificate for 127.0.0.1 (and imap.autohaus.example), valid for a day.
+
+    Generated with ``cryptography`` (a test dependency) so every run has fresh
+    keys and no certificate is checked in.  EC P-256 keys: fast to make.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def pem(path: Path, cert: x509.Certificate) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    subject = name("imap.autohaus.example")
+    if self_signed:
+        issuer, issuer_key = subject, server_key
+    else:
+        issuer, issuer_key = name(ca_name), ec.generate_private_key(ec.SECP256R1())
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(issuer)
+            .issuer_name(issuer)
+            .public_key(issuer_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()), critical=False
+            )
+            .sign(issuer_key, hashes.SHA256())
+        )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("imap.autohaus.example"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=self_signed, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
+    key = directory / "server.key"
+    key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key.chmod(0o600)
+    cert = pem(directory / "server.pem", server)
+    ca = cert if self_signed else pem(directory / "ca.pem", ca_cert)
+    return TlsFiles(ca=ca, cert=cert, key=key)

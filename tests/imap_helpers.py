@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
@@ -18,7 +19,7 @@ from mailgate.imap.settings import Mailbox
 from mailgate.models import InboundMail
 
 from .conftest import require_service
-from .dovecot import Dovecot, dovecot_available, start_dovecot
+from .dovecot import Dovecot, dovecot_available, make_tls_files, start_dovecot
 
 
 @pytest.fixture
@@ -35,6 +36,42 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot_with() -> Iterator[Callable[..., Dovecot]]:
+    """Start Dovecots with options (``tls=TlsFiles``, ``self_signed``, ``capability``)."""
+    reason = dovecot_available()
+    if reason:
+        require_service("Dovecot", reason)
+    started: list[Dovecot] = []
+
+    def start(**options: Any) -> Dovecot:
+        root = Path(tempfile.mkdtemp(prefix="mailgate-dovecot-"))
+        if options.pop("tls", False):
+            files = make_tls_files(root / "tls", self_signed=options.pop("self_signed", False))
+            options.update(cert=files.cert, key=files.key)
+        server = start_dovecot(root, **options)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+            shutil.rmtree(server.root, ignore_errors=True)
+
+
+def ca_of(server: Dovecot) -> Path:
+    """The file a dealer would give as ``ca_file`` for this server."""
+    ca = server.root / "tls" / "ca.pem"
+    return ca if ca.exists() else server.root / "tls" / "server.pem"
+
+
+def logins(server: Dovecot, user: str = "anna") -> list[str]:
+    """Dovecot's log lines of successful logins of ``user`` (they name TLS if used)."""
+    return [line for line in server.log().splitlines() if f"Login: user=<{user}>" in line]
 
 
 def mailbox_for(server: Dovecot, user: str = "anna", **changes: object) -> Mailbox:

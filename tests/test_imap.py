@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.config import Settings
 from mailgate.db import session_scope
-from mailgate.dealer_settings import import_settings
-from mailgate.imap.poller import Tuning, fetch_mailbox, fetch_now
+from mailgate.dealer_settings import import_settings, load_dealer_config
+from mailgate.escalation.ladder import initial_due_times
+from mailgate.imap.fetch import fetch_mailbox, fetch_now
 from mailgate.imap.state import import_mails, mailbox_status
+from mailgate.imap.tuning import Tuning
 from mailgate.ingest.store import RawMail
-from mailgate.models import ImapState, InboundMail, OutboxMail
+from mailgate.models import ImapState, InboundMail, Lead, OutboxMail, utcnow
+from mailgate.worker import process_pending
 
 from .conftest import DEALER_TOML
 from .dovecot import Dovecot
@@ -51,6 +58,41 @@ def test_new_mails_are_imported_once_and_flagged(
     dovecot.deliver("anna", inquiry(3))
     assert fetch_mailbox(dealer, mailbox, Tuning()).imported == 1
     assert count_stored(dealer) == 4
+
+
+def test_received_at_is_the_servers_internaldate_for_mail_lead_and_escalation(
+    dovecot: Dovecot,  # noqa: F811
+    dealer: sessionmaker[Session],
+) -> None:
+    """Imported three days late (mailgate was down): the customer still waited since Friday."""
+    arrived = datetime(2026, 11, 27, 9, 15, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    client = client_for(dovecot)
+    client.append("INBOX", inquiry(1), msg_time=arrived)
+    # A server clock running ahead must not push any deadline out.
+    client.append("INBOX", inquiry(2), msg_time=utcnow() + timedelta(days=2))
+    client.logout()
+    before = utcnow()
+    assert fetch_mailbox(dealer, mailbox_for(dovecot), Tuning()).imported == 2
+    after = utcnow()
+    with dealer() as session:
+        first, second = session.scalars(select(InboundMail).order_by(InboundMail.id)).all()
+    assert first.received_at == arrived  # same instant; stored and returned in UTC
+    assert first.received_at.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= second.received_at <= after
+
+    process_pending(dealer, Settings())
+    with dealer() as session:
+        lead = session.scalars(select(Lead).where(Lead.inbound_id == first.id)).one()
+        config = load_dealer_config(session)
+    assert lead.received_at == arrived
+    due = initial_due_times(
+        config.calendar, config.escalation_times(lead.source, lead.kind), arrived
+    )
+    assert (lead.soon_at, lead.overdue_at, lead.stage2_at) == (
+        due.soon_at,
+        due.overdue_at,
+        due.stage2_at,
+    )
 
 
 def _status(factory: sessionmaker[Session]) -> list:

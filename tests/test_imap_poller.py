@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import import_settings
-from mailgate.imap.poller import Poller, Tuning
+from mailgate.imap.poller import Poller
 from mailgate.imap.service import PollerGroup
 from mailgate.imap.settings import load_mailboxes
 from mailgate.imap.state import MailboxStatus, mailbox_status
+from mailgate.imap.tuning import Tuning
 from mailgate.models import ImapState
 
 from .conftest import DEALER_TOML

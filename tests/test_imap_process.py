@@ -33,15 +33,15 @@ KILL_AFTER_STORE = textwrap.dedent(
     import os, signal, sys
     from mailgate import db
     from mailgate.config import load_settings
-    from mailgate.imap import poller
+    from mailgate.imap import fetch
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    poller.apply_action = die
+    fetch.apply_action = die
     settings = load_settings(sys.argv[1])
     engine = db.create_db_engine(settings.database_url)
-    poller.fetch_now(db.make_session_factory(engine), settings)
+    fetch.fetch_now(db.make_session_factory(engine), settings)
     """
 )
 

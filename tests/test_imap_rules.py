@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from imapclient.exceptions import LoginError
 
 from mailgate.dealer_settings import SettingsError, validate
 from mailgate.imap.errors import FolderMissing, describe_error
-from mailgate.imap.poller import Tuning, fetch_mailbox
+from mailgate.imap.fetch import fetch_mailbox
 from mailgate.imap.rules import (
     AfterImport,
     Cursor,
@@ -21,11 +23,13 @@ from mailgate.imap.rules import (
     is_loopback,
     parse_after_import,
     pending_uids,
+    received_time,
     resolve_cursor,
     size_batches,
     split_oversize,
 )
 from mailgate.imap.settings import CredentialError, Mailbox, mailbox_from_entry, read_secret
+from mailgate.imap.tuning import Tuning
 
 from .dovecot import Dovecot
 from .imap_helpers import dovecot, mailbox_for  # noqa: F401 - fixture
@@ -120,6 +124,40 @@ def _mailbox(**changes: object) -> Mailbox:
     return Mailbox(**values)  # type: ignore[arg-type]
 
 
+def test_ca_file_setting_reaches_the_mailbox() -> None:
+    doc = validate(_imap_doc(ca_file="/etc/mailgate/autohaus-ca.pem"))
+    assert mailbox_from_entry(doc["imap"][0]).ca_file == "/etc/mailgate/autohaus-ca.pem"
+    assert mailbox_from_entry(validate(_imap_doc())["imap"][0]).ca_file == ""
+
+
+def test_received_time_is_internaldate_in_utc_capped_at_now() -> None:
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    berlin = datetime(2026, 11, 27, 9, 15, tzinfo=timezone(timedelta(hours=1)))
+    assert received_time(berlin, now) == datetime(2026, 11, 27, 8, 15, tzinfo=UTC)
+    assert received_time(berlin, now).tzinfo == UTC  # type: ignore[union-attr]
+    assert received_time(now + timedelta(hours=3), now) == now
+    assert received_time(datetime(2026, 11, 27, 9, 15), now) is None  # naive: no offset known
+    assert received_time(None, now) is None
+
+
+def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
+    exc = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {message}")
+    exc.verify_code, exc.verify_message = code, message
+    return exc
+
+
+def test_certificate_errors_say_what_is_wrong() -> None:
+    box = _mailbox()
+    expired = describe_error(_verify_error(10, "certificate has expired"), box)
+    assert expired == (
+        "certificate verify failed for imap.provider.example:993: the server's certificate "
+        "has expired (the mail provider must renew it)"
+    )
+    odd = describe_error(_verify_error(23, "certificate revoked"), box)
+    assert odd.startswith("certificate verify failed for imap.provider.example:993: ")
+    assert "certificate revoked" in odd
+
+
 def test_secrets_come_from_file_token_file_or_command(tmp_path: Path) -> None:
     secret = tmp_path / "imap.secret"
     secret.write_text("s3cret\n")
@@ -146,6 +184,10 @@ def test_errors_are_described_in_plain_words() -> None:
         "the server name imap.provider.example cannot be found (check the host)"
     )
     assert "no answer from" in describe_error(TimeoutError(), box)
+    assert describe_error(TimeoutError(), _mailbox(security="starttls")) == (
+        'no answer from imap.provider.example:993 in time: port 993 is for security = "ssl"; '
+        "STARTTLS is normally on port 143"
+    )
     assert describe_error(FolderMissing("the folder 'X' does not exist"), box) == (
         "the folder 'X' does not exist"
     )

@@ -1,6 +1,9 @@
 """IMAP intake: poll the dealer's existing mailboxes (IDLE where offered).
 
-``rules`` holds the pure decisions (cursor, batches, backoff), ``settings``
-turns ``[[imap]]`` dealer settings into typed mailboxes, ``state`` keeps the
-cursor, status and import keys in the database, ``poller`` talks IMAP.
+``rules`` holds the pure decisions (cursor, batches, backoff, expunge safety),
+``settings`` turns ``[[imap]]`` dealer settings into typed mailboxes, ``state``
+keeps the cursor, status and import keys in the database.  ``connection`` opens
+and secures a session (TLS, trust, login), ``fetch`` runs one pass (with
+``actions`` and ``oversize`` as its server-side steps), ``poller`` loops with
+IDLE, ``service`` runs one poller per mailbox; ``errors`` puts failures in words.
 """

@@ -1,8 +1,8 @@
-"""Pure decisions of the IMAP poller: cursor, batches, limits, backoff.
+"""Pure decisions of the IMAP poller: cursor, batches, limits, backoff, expunge safety.
 
-No I/O and no clock here: the poller (``mailgate.imap.poller``) asks these
-functions what to do and does it.  Keeping them pure lets the tests check the
-exactly-once reasoning without a server.
+No I/O and no clock here: the fetch pass (``mailgate.imap.fetch``) and the
+poller loop ask these functions what to do and do it.  Keeping them pure lets
+the tests check the exactly-once reasoning without a server.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177: servers may drop IDLE after 30 min; many after 10
 
@@ -130,3 +131,26 @@ def count_today(day: str | None, count: int, today: str, added: int) -> tuple[st
 def oversize_key(mailbox: str, uidvalidity: int, uid: int) -> str:
     """Identity of an oversize message for the status list and the admin mail."""
     return f"{mailbox}:{uidvalidity}:{uid}"
+
+
+def expunge_is_safe(deleted: Iterable[int], ours: Iterable[int]) -> bool:
+    """Whether a plain EXPUNGE (no UIDPLUS) would remove only our messages.
+
+    ``deleted``: every ``\\Deleted`` message in the folder; ``ours``: those
+    mailgate flagged.  See :mod:`mailgate.imap.actions` for why this matters.
+    """
+    return set(deleted) <= set(ours)
+
+
+def received_time(internaldate: object, now: datetime) -> datetime | None:
+    """``received_at`` of an imported mail: the server's INTERNALDATE, in UTC.
+
+    INTERNALDATE is when the server accepted the mail, i.e. when the customer's
+    inquiry arrived, which is what the lead and its escalation clock count
+    from (not when mailgate got round to fetching it).  A date in the future
+    (a server clock running ahead) is capped at ``now`` so no deadline is
+    pushed out; a missing or naive one gives None (the import time is used).
+    """
+    if not isinstance(internaldate, datetime) or internaldate.tzinfo is None:
+        return None
+    return min(internaldate.astimezone(UTC), now)

@@ -20,7 +20,8 @@ from mailgate.config import Settings
 from mailgate.imap.settings import Mailbox, load_mailboxes
 
 if TYPE_CHECKING:  # imapclient is imported only once a mailbox is configured
-    from mailgate.imap.poller import Poller, Tuning
+    from mailgate.imap.poller import Poller
+    from mailgate.imap.tuning import Tuning
 
 log = logging.getLogger("mailgate.imap")
 
@@ -68,7 +69,8 @@ class PollerGroup:
             self._stop(name, timeout)
 
     def _start(self, mailbox: Mailbox) -> None:
-        from mailgate.imap.poller import Poller, Tuning
+        from mailgate.imap.poller import Poller
+        from mailgate.imap.tuning import Tuning
 
         stop = threading.Event()
         tuning = self.tuning or Tuning(max_message_size=self.max_message_size)

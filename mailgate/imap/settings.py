@@ -43,6 +43,7 @@ class Mailbox:
     after_import: AfterImport = AfterImport("flag")
     location: str = ""
     enabled: bool = True
+    ca_file: str = ""  # PEM; trusted instead of the system store (private CA, self-signed)
 
     @property
     def uses_oauth2(self) -> bool:
@@ -73,6 +74,7 @@ def mailbox_from_entry(entry: dict[str, Any]) -> Mailbox:
         after_import=parse_after_import(entry["after_import"]),
         location=entry["location"],
         enabled=entry["enabled"],
+        ca_file=entry.get("ca_file", ""),
     )
 
 

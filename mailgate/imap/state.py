@@ -2,7 +2,7 @@
 
 Every function here opens and commits its own short transaction, because the
 order of commits *is* the safety argument: mails + import keys first, then the
-server-side action, then the cursor (see :mod:`mailgate.imap.poller`).
+server-side action, then the cursor (see :mod:`mailgate.imap.fetch`).
 """
 
 from __future__ import annotations

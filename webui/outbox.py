@@ -173,5 +173,3 @@ def _headers(raw: bytes) -> list[tuple[str, str]]:
     head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     lines = re.sub(r"\r\n[ \t]+", " ", head).split("\r\n")
     return [tuple(line.split(":", 1)) for line in lines if ":" in line]  # type: ignore[misc]
-
-

@@ -100,7 +100,11 @@ def init_app(app: Flask) -> None:
         outbox_purpose=lambda code: PURPOSE_LABELS.get(code, code),
         plain_error=plain_error,
     )
-    app.jinja_env.globals.update(outbox_resendable=resendable)
+    app.jinja_env.globals.update(
+        outbox_resendable=lambda mail: resendable(
+            mail.status, mail.last_error, mail.next_attempt_at, utcnow()
+        )
+    )
     nav.register(app, nav.NavEntry("outbox.outbox_list", _l("Outbox"), ("admin",), order=70))
 
 

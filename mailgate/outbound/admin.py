@@ -21,9 +21,14 @@ class ResendError(ValueError):
     """The mail cannot be resent (unknown, already sent, on its way, or never failed)."""
 
 
-def resendable(status: str, last_error: str | None) -> bool:
-    """Dead mails, and pending ones that have failed at least once (to skip the back-off)."""
-    return status == OutboxStatus.DEAD or (status == OutboxStatus.PENDING and bool(last_error))
+def resendable(
+    status: str, last_error: str | None, next_attempt_at: datetime | None, now: datetime
+) -> bool:
+    """Dead mails, and pending ones that failed and wait for their back-off (to skip it)."""
+    if status == OutboxStatus.DEAD:
+        return True
+    waiting = next_attempt_at is not None and next_attempt_at > now
+    return status == OutboxStatus.PENDING and bool(last_error) and waiting
 
 
 def resend(session: Session, outbox_id: int, actor: str, now: datetime) -> None:
@@ -35,7 +40,7 @@ def resend(session: Session, outbox_id: int, actor: str, now: datetime) -> None:
     mail = session.get(OutboxMail, outbox_id)
     if mail is None:
         raise ResendError(f"no outbox mail {outbox_id}")
-    if not resendable(mail.status, mail.last_error):
+    if not resendable(mail.status, mail.last_error, mail.next_attempt_at, now):
         raise ResendError(f"outbox mail {outbox_id} is {mail.status}, not failed")
     moved = session.execute(
         update(OutboxMail)

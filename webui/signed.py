@@ -29,6 +29,7 @@ from mailgate.escalation.calendar import WorkingCalendar
 from mailgate.models import OPEN_STATUSES, Lead, User, utcnow
 from mailgate.signed_links import LinkClaims, LinkError, link_secret, record_use, verify, was_used
 
+from .access import pool_user_id
 from .context import db, dealer
 
 log = logging.getLogger("mailgate.webui")
@@ -47,6 +48,7 @@ PROBLEMS: dict[str, tuple[int, object]] = {
     "inactive": (403, _l("The account this link was sent to is no longer active.")),
     "gone": (409, _l("This lead no longer exists or is closed; there is nothing to do.")),
     "not_yours": (409, _l("This lead is no longer assigned to you; there is nothing to do.")),
+    "taken": (409, _l("Someone has already taken this lead from the pool.")),
     "failed": (409, _l("This could not be done: %(detail)s")),
 }
 ACTION_TEXT = {
@@ -93,7 +95,10 @@ def _check(session: Session, token: str) -> tuple[LinkClaims, User, Lead]:
     lead = session.get(Lead, claims.lead_id)
     if lead is None or lead.status not in OPEN_STATUSES:
         raise LinkError("gone")
-    if claims.action != "take" and lead.assignee_id != user.id:
+    if claims.action == "take":
+        if lead.assignee_id != pool_user_id(session):
+            raise LinkError("taken")
+    elif lead.assignee_id != user.id:
         raise LinkError("not_yours")
     return claims, user, lead
 

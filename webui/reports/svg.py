@@ -117,7 +117,7 @@ def line_chart(
     height: int = 300,
 ) -> Markup:
     """Lines over the weeks: one per series, each with its own dash and marker, legend below."""
-    left, right, top = 44, 12, 14
+    left, right, top = 44, 12, 26
     legend_rows = (len(series) + 2) // 3
     bottom = 40 + 18 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -211,7 +211,7 @@ def _y_axis(
         )
         out.append(_text(left - 6, y + 4, f"{value:g}", font_size=11, text_anchor="end"))
     if y_label:
-        out.append(_text(4, top - 2 + 10, y_label, font_size=11))
+        out.append(_text(4, 12, y_label, font_size=11))
     return out
 
 

@@ -32,6 +32,7 @@ def _report() -> tuple[RangeForm, Report]:
     form = RangeForm(request.args)
     today = utcnow().astimezone(dealer().timezone).date()
     start, end = form.chosen(today)
+    form.start.data, form.end.data = start, end  # the picker shows the range in use
     session = db()
     pool = pool_user_id(session)
     report = build_report(

@@ -272,3 +272,36 @@ def test_without_a_base_url_mails_carry_no_links(factory: sessionmaker[Session])
     ingest(factory, form_mail(1))
     row, links = links_of(factory, "notification")
     assert links == [] and "/m/" not in mail_text(row, factory)
+
+
+def test_links_for_a_closed_lead_or_a_deactivated_user_do_nothing(
+    team: sessionmaker[Session],
+) -> None:
+    ingest(team, form_mail(1))
+    _row, links = links_of(team, "notification")
+    lead = lead_of(team)
+    client = web_app(team).test_client()
+    token = csrf_token(client, links[0])
+    with db.session_scope(team) as session:
+        session.execute(update(User).where(User.id == lead.assignee_id).values(active=False))
+    inactive = client.post(links[0], data={"csrf_token": token})
+    assert inactive.status_code == 403 and "nicht mehr aktiv" in inactive.get_data(as_text=True)
+    with db.session_scope(team) as session:
+        session.execute(update(User).where(User.id == lead.assignee_id).values(active=True))
+        session.execute(update(Lead).where(Lead.id == lead.id).values(status="closed"))
+    closed = client.post(links[0], data={"csrf_token": token})
+    assert closed.status_code == 409 and "abgeschlossen" in closed.get_data(as_text=True)
+    assert lead_of(team).first_response_at is None
+
+
+def test_an_english_user_gets_english_links_and_pages(factory: sessionmaker[Session]) -> None:
+    setup(factory, team_toml(users={k: 'language = "en"' for k in ("anna", "ben", "carl")}))
+    ingest(factory, form_mail(1))
+    row, links = links_of(factory, "notification")
+    text = mail_text(row, factory)
+    assert "I contacted the customer: https://" in text and "Resubmit tomorrow: https://" in text
+    ensure_user(factory, "ada@autohaus.example", "admin")  # an admin exists: no setup page
+    ensure_user(factory, row.recipients[0], "salesperson", language="en")
+    app = web_app(factory)
+    client = logged_in(app, row.recipients[0])  # logged in as the right user: fine too
+    assert "Please confirm." in client.get(links[0]).get_data(as_text=True)

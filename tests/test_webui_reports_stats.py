@@ -201,3 +201,20 @@ def test_bar_chart_labels_every_bar_with_its_value_and_uses_patterns() -> None:
 def test_utc_input_is_fine() -> None:
     start = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)  # 17:30 Berlin
     assert working_hours(calendar(), start, start + timedelta(hours=1)) == pytest.approx(0.5)
+
+
+def test_the_reports_day_cache_gives_the_calendars_answers() -> None:
+    from mailgate.escalation.ladder import EscalationTimes, timeline
+    from mailgate.webui.reports.data import remembering
+
+    plain = calendar(closures=["2026-12-24"])
+    cached = remembering(plain)
+    times = EscalationTimes(*(timedelta(hours=h) for h in (4, 1, 4, 8)))
+    for received in (at(23, 16, month=12), at(27, 17), at(28, 10), at(30, 7)):
+        assert cached.add_working_time(received, times.stage1) == (
+            timeline(plain, times, received).stage1_at
+        )
+        end = received + timedelta(days=3)
+        assert cached.working_time_between(received, end) == plain.working_time_between(
+            received, end
+        )

@@ -203,18 +203,26 @@ def test_utc_input_is_fine() -> None:
     assert working_hours(calendar(), start, start + timedelta(hours=1)) == pytest.approx(0.5)
 
 
-def test_the_reports_day_cache_gives_the_calendars_answers() -> None:
-    from mailgate.escalation.ladder import EscalationTimes, timeline
-    from mailgate.webui.reports.data import remembering
+def test_work_clock_gives_the_calendars_answers() -> None:
+    """Across a DST change (25 Oct), holidays (25/26 Dec), a closure day and the stretch's ends."""
+    import random
 
-    plain = calendar(closures=["2026-12-24"])
-    cached = remembering(plain)
-    times = EscalationTimes(*(timedelta(hours=h) for h in (4, 1, 4, 8)))
-    for received in (at(23, 16, month=12), at(27, 17), at(28, 10), at(30, 7)):
-        assert cached.add_working_time(received, times.stage1) == (
-            timeline(plain, times, received).stage1_at
-        )
-        end = received + timedelta(days=3)
-        assert cached.working_time_between(received, end) == plain.working_time_between(
-            received, end
-        )
+    from mailgate.webui.reports.worktime import WorkClock
+
+    hours = {**WEEKDAYS_8_TO_18, "mon": ["08:00-12:00", "13:00-18:00"], "sat": ["09:00-13:00"]}
+    plain = WorkingCalendar.from_settings(
+        hours, timezone="Europe/Berlin", country="DE", subdivision="BY", closures=["2026-12-24"]
+    )
+    clock = WorkClock(plain, date(2026, 10, 1), date(2026, 12, 31))
+    rng = random.Random(3)
+    base = datetime(2026, 9, 28, tzinfo=UTC)
+    for _ in range(400):
+        start = base + timedelta(minutes=rng.randint(0, 100 * 24 * 60))
+        if rng.random() < 0.2:  # exactly on an opening or closing time
+            start = rng.choice(clock.starts + clock.ends)
+        end = start + timedelta(minutes=rng.randint(0, 6 * 24 * 60))
+        duration = timedelta(minutes=rng.choice((1, 30, 240, 600, 2400)))
+        assert clock.working_time_between(start, end) == plain.working_time_between(start, end)
+        assert clock.working_time_between(end, start) == plain.working_time_between(end, start)
+        assert clock.add_working_time(start, duration) == plain.add_working_time(start, duration)
+    assert clock.add_working_time(base, timedelta(0)) == plain.add_working_time(base, timedelta(0))

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from mailgate.completion import reason_by_code
 from mailgate.dealer_settings import DealerConfig
-from mailgate.escalation.calendar import WorkingCalendar
 from mailgate.escalation.ladder import EscalationTimes
 from mailgate.models import Lead, LeadStatus, User
 
@@ -35,28 +34,7 @@ from .stats import (
     response_stats,
     weeks_between,
 )
-
-
-class _DayCache(WorkingCalendar):
-    """The dealer's calendar with each day's opening intervals computed once.
-
-    A report walks the same few dozen days for thousands of leads; holiday
-    lookups and time-zone conversions per lead and day made a busy quarter
-    take seconds.  Same answers, only remembered (the calendar is immutable).
-    """
-
-    def day_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        cache: dict[date, list[tuple[datetime, datetime]]] = self.__dict__.setdefault("_days", {})
-        found = cache.get(day)
-        if found is None:
-            found = cache[day] = super().day_intervals(day)
-        return found
-
-
-def remembering(calendar: WorkingCalendar) -> WorkingCalendar:
-    return _DayCache(
-        zone=calendar.zone, week=calendar.week, closed=calendar.closed, holidays=calendar.holidays
-    )
+from .worktime import WorkClock
 
 
 @dataclass(frozen=True)
@@ -128,7 +106,8 @@ def build_report(
     weeks = weeks_between(start, end)
     days = [(row.received_at.astimezone(zone).date(), row) for row in rows]
     times: dict[tuple[str, str], EscalationTimes] = {}
-    calendar = remembering(config.calendar)
+    # stage 1 and first answers fall after receipt: lay out the range and two months more
+    calendar = WorkClock(config.calendar, start - timedelta(days=1), end + timedelta(days=62))
 
     def stage1(row: Any) -> datetime:
         """As :func:`mailgate.escalation.ladder.timeline` computes ``stage1_at``."""

@@ -17,10 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-from mailgate.escalation.calendar import WorkingCalendar
+from typing import Protocol
 
 WEEK = timedelta(days=7)
+
+
+class Clock(Protocol):
+    """A working-time clock: the dealer's ``WorkingCalendar`` or a report's ``WorkClock``."""
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta: ...
 
 
 def week_start(day: date) -> date:
@@ -93,13 +98,13 @@ class ResponseStats:
         return self.on_time / self.due if self.due else None
 
 
-def working_hours(calendar: WorkingCalendar, start: datetime, end: datetime) -> float:
+def working_hours(calendar: Clock, start: datetime, end: datetime) -> float:
     """Opening time between two instants, in hours (never negative)."""
     return max(calendar.working_time_between(start, end).total_seconds(), 0.0) / 3600
 
 
 def response_stats(
-    rows: Iterable[ResponseRow], calendar: WorkingCalendar, now: datetime
+    rows: Iterable[ResponseRow], calendar: Clock, now: datetime
 ) -> list[ResponseStats]:
     """Per salesperson: median/p90 working hours to the first response, share before stage 1.
 

@@ -1,7 +1,7 @@
 """Signed action links in staff mails: "I contacted the customer", "resubmit tomorrow", "take it".
 
 A link carries its claims (user, lead, action, expiry, a random token id) and
-an HMAC over them (itsdangerous, keyed with a secret kept in the database), so
+an HMAC-SHA256 over them (keyed with a secret kept in the database), so
 the web UI can trust it without a login: the link *is* the identification,
 which is what makes it usable from a phone.  Because of that it must be
 single-use (the token id is recorded when it acts, see :func:`record_use`) and
@@ -13,19 +13,23 @@ and :func:`record_use` are the two places that touch the database.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import lru_cache
 
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.models import AppSecret, SignedLinkUse
 
 SECRET_NAME = "mail_links"  # noqa: S105 - the name of a stored secret, not a secret
-SALT = "mailgate.signed-action"
+SALT = b"mailgate.signed-action"
+MAC_BYTES = 20  # 160 bits of HMAC-SHA256: far beyond guessing, and a shorter link
 ACTIONS = ("contacted", "resubmit", "take")
 VALID_FOR = timedelta(hours=72)
 PATH = "/m/"
@@ -50,22 +54,45 @@ class LinkClaims:
     token_id: str
 
 
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=SALT)
+@lru_cache(maxsize=8)
+def _key(secret: str) -> bytes:
+    """A key for links only, derived from the secret (the secret may serve elsewhere too)."""
+    return hmac.new(secret.encode(), SALT, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: str) -> str:
+    digest = hmac.new(_key(secret), payload.encode("ascii"), hashlib.sha256).digest()
+    return _b64(digest[:MAC_BYTES])
 
 
 def sign(secret: str, claims: LinkClaims) -> str:
-    """The URL-safe token for ``claims``."""
+    """The URL-safe token for ``claims``: ``base64(user:lead:action:expiry:id).mac``.
+
+    Hand-rolled on :mod:`hmac` rather than itsdangerous: the scheduler signs
+    two links for each of a thousand reminders in one pass, and a serializer
+    object per link cost most of a millisecond each.
+    """
     if claims.action not in ACTIONS:
         raise ValueError(f"unknown link action {claims.action!r}")
-    payload = {
-        "u": claims.user_id,
-        "l": claims.lead_id,
-        "a": claims.action,
-        "e": int(claims.expires_at.timestamp()),
-        "n": claims.token_id,
-    }
-    return str(_serializer(secret).dumps(payload))
+    if ":" in claims.token_id:
+        raise ValueError("a token id has no colon")
+    fields = (
+        claims.user_id,
+        claims.lead_id,
+        claims.action,
+        int(claims.expires_at.timestamp()),
+        claims.token_id,
+    )
+    payload = _b64(":".join(str(f) for f in fields).encode())
+    return f"{payload}.{_mac(secret, payload)}"
 
 
 def new_claims(
@@ -86,19 +113,19 @@ def verify(secret: str, token: str, now: datetime) -> LinkClaims:
 
     ``reason`` is ``invalid`` (tampered, other key, garbage) or ``expired``.
     """
+    payload, dot, mac = token.partition(".")
+    if not dot or not hmac.compare_digest(mac.encode(), _mac(secret, payload).encode()):
+        raise LinkError("invalid")
     try:
-        payload: Any = _serializer(secret).loads(token)
-    except BadSignature as exc:
-        raise LinkError("invalid") from exc
-    try:
+        user, lead, action, expires, token_id = _unb64(payload).decode("ascii").split(":")
         claims = LinkClaims(
-            user_id=int(payload["u"]),
-            lead_id=int(payload["l"]),
-            action=str(payload["a"]),
-            expires_at=datetime.fromtimestamp(int(payload["e"]), UTC),
-            token_id=str(payload["n"]),
+            user_id=int(user),
+            lead_id=int(lead),
+            action=action,
+            expires_at=datetime.fromtimestamp(int(expires), UTC),
+            token_id=token_id,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise LinkError("invalid") from exc
     if claims.action not in ACTIONS or not claims.token_id:
         raise LinkError("invalid")

@@ -306,3 +306,26 @@ def test_an_english_user_gets_english_links_and_pages(factory: sessionmaker[Sess
     app = web_app(factory)
     client = logged_in(app, row.recipients[0])  # logged in as the right user: fine too
     assert "Please confirm." in client.get(links[0]).get_data(as_text=True)
+
+
+def test_take_link_respects_oldest_only(factory: sessionmaker[Session]) -> None:
+    nobody = {k: "receives_leads = false" for k in ("anna", "ben", "carl")}
+    pool = (
+        'mode = "pool"\npool_user = "pool@autohaus.example"\npool_notice = true\n'
+        "pool_oldest_only = true"
+    )
+    setup(factory, team_toml(pool, nobody, POOL_USER))
+    ingest(factory, form_mail(1))
+    ingest(factory, form_mail(2))
+    with factory() as session:
+        mails = session.scalars(
+            select(OutboxMail)
+            .where(OutboxMail.purpose == "pool_notice")
+            .where(OutboxMail.idempotency_key.like("%:" + str(_id(factory, "ben"))))
+            .order_by(OutboxMail.lead_id)
+        ).all()
+    first, second = (LINK.findall(mail_text(m, factory))[0] for m in mails)
+    client = web_app(factory).test_client()
+    refused = client.get(second)
+    assert refused.status_code == 409 and "älteste Anfrage" in refused.get_data(as_text=True)
+    assert client.get(first).status_code == 200

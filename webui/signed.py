@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution.actions import ActionError as DistributionError
-from mailgate.distribution.actions import take_from_pool
+from mailgate.distribution.actions import pool_leads, take_from_pool
 from mailgate.escalation.actions import ActionError as EscalationError
 from mailgate.escalation.actions import log_contact, set_resubmission
 from mailgate.escalation.calendar import WorkingCalendar
@@ -49,6 +49,10 @@ PROBLEMS: dict[str, tuple[int, object]] = {
     "gone": (409, _l("This lead no longer exists or is closed; there is nothing to do.")),
     "not_yours": (409, _l("This lead is no longer assigned to you; there is nothing to do.")),
     "taken": (409, _l("Someone has already taken this lead from the pool.")),
+    "not_oldest": (
+        409,
+        _l("Only the oldest lead in the pool may be taken. Please open the pool in mailgate."),
+    ),
     "failed": (409, _l("This could not be done: %(detail)s")),
 }
 ACTION_TEXT = {
@@ -98,6 +102,10 @@ def _check(session: Session, token: str) -> tuple[LinkClaims, User, Lead]:
     if claims.action == "take":
         if lead.assignee_id != pool_user_id(session):
             raise LinkError("taken")
+        if dealer().document["distribution"]["pool_oldest_only"]:
+            waiting = pool_leads(session, dealer(), user.email)
+            if waiting and waiting[0].id != lead.id:
+                raise LinkError("not_oldest")
     elif lead.assignee_id != user.id:
         raise LinkError("not_yours")
     return claims, user, lead

@@ -18,6 +18,7 @@ from mailgate.escalation.replies import notification_reply_to
 from mailgate.models import User, utcnow
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import enqueue_template
+from mailgate.signed_links import action_links, link_secret
 
 from .customers import customer_context
 from .tradein_pdf import trade_in_pdf
@@ -63,6 +64,23 @@ def _reply_to(
     return [(customer.get("name") or "", email)] if email else []
 
 
+def mail_actions(
+    session: Session, dealer: DealerConfig, user: User, lead_id: int, actions: tuple[str, ...]
+) -> dict[str, str]:
+    """Signed action links for the mail (none without a base URL), valid from its send time."""
+    if not dealer.base_url:
+        return {}
+    valid_from = dealer.calendar.next_open(utcnow())
+    return action_links(
+        link_secret(session),
+        dealer.base_url,
+        user_id=user.id,
+        lead_id=lead_id,
+        actions=actions,
+        valid_from=valid_from,
+    )
+
+
 def enqueue_assignment(
     session: Session,
     dealer: DealerConfig,
@@ -91,6 +109,7 @@ def enqueue_assignment(
             "lead": lead_context(lead, lead_id, dealer),
             "customer": customer_context(customer),
             "assignee": {"name": user.name, "email": user.email},
+            "actions": mail_actions(session, dealer, user, lead_id, ("contacted", "resubmit")),
             **(extra or {}),
         },
         to=[(user.name, user.email)],
@@ -123,6 +142,7 @@ def enqueue_pool_notice(
                 "lead": lead_context(lead, lead_id, dealer),
                 "customer": customer_context(customer),
                 "assignee": {"name": user.name, "email": user.email},
+                "actions": mail_actions(session, dealer, user, lead_id, ("take",)),
             },
             to=[(user.name, user.email)],
             lead_id=lead_id,

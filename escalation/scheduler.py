@@ -32,12 +32,14 @@ from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
 from mailgate.outbound.compose import make_message_id
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
+from mailgate.signed_links import action_links, link_secret
 
 from .ladder import RESUBMISSION, Progress, advance
 
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
 OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
+LINKED_PURPOSES = ("reminder", "stage1")  # mails to the assignee that carry action links
 PURPOSE_TEMPLATES = {
     "reminder": "reminder",
     "stage1": "stage1",
@@ -132,6 +134,7 @@ def _advance_batch(
     if not rows:
         return 0
     users = _users(session)
+    secret = link_secret(session) if dealer.base_url else ""
     mails: list[DeferredMail] = []
     protocol: list[dict[str, object]] = []
     steps = [
@@ -143,7 +146,7 @@ def _advance_batch(
         report.examined += 1
         assignee = users.get(row.assignee_id)
         for purpose in progress.purposes:
-            mail, detail = _mail(dealer, users, purpose, row, assignee, now)
+            mail, detail = _mail(dealer, users, purpose, row, assignee, now, secret)
             if mail is not None:
                 mails.append(mail)
                 report.mails[purpose] += 1
@@ -224,6 +227,7 @@ def _mail(
     row: Row[Any],
     assignee: _Person | None,
     now: datetime,
+    secret: str = "",
 ) -> tuple[DeferredMail | None, str]:
     """The deferred mail for one rung, and the protocol line that explains it."""
     if assignee is None:
@@ -257,6 +261,7 @@ def _mail(
         "due_at": _local(row.overdue_at, dealer),
         "stage2_at": _local(row.stage2_at, dealer) if row.stage2_at else "",
         "waiting": _duration_text(now - row.received_at, language),
+        "actions": _actions(dealer, secret, purpose, assignee, row.id, now),
     }
     mail = DeferredMail(
         key=f"{purpose}:{row.id}:{assignee.id}:{int(row.overdue_at.timestamp())}",
@@ -271,6 +276,22 @@ def _mail(
         send_after=now,
     )
     return mail, f"{purpose} to {recipient.email} queued"
+
+
+def _actions(
+    dealer: DealerConfig, secret: str, purpose: str, assignee: _Person, lead_id: int, now: datetime
+) -> dict[str, str]:
+    """Signed "contacted" / "resubmit" links for the assignee's reminder and stage-1 mail."""
+    if purpose not in LINKED_PURPOSES or not secret or assignee.id is None:
+        return {}
+    return action_links(
+        secret,
+        dealer.base_url,
+        user_id=assignee.id,
+        lead_id=lead_id,
+        actions=("contacted", "resubmit"),
+        valid_from=now,
+    )
 
 
 def _local(value: datetime, dealer: DealerConfig) -> str:

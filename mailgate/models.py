@@ -398,3 +398,15 @@ class LoginFailure(Base):
         Index("ix_login_failure_email_at", "email", "at"),
         Index("ix_login_failure_ip_at", "ip", "at"),
     )
+
+
+class SignedLinkUse(Base):
+    """A signed mail link that has acted: links work without login, so each acts once."""
+
+    __tablename__ = "signed_link_use"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    lead_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -34,8 +34,21 @@ ARTIFACTS = Path(
 )
 
 
+_RUNNING: dict[str, Any] = {}  # the one Chromium of this test session
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the whole session.
+
+    Every browser test module imports this fixture, which makes pytest keep
+    one fixture instance per module; a second ``sync_playwright()`` while the
+    first is alive fails ("Sync API inside the asyncio loop"), so later
+    instances share the first one's browser.
+    """
+    if "chromium" in _RUNNING:
+        yield _RUNNING["chromium"]
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -46,8 +59,12 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"], headless=True
         )
-        yield chromium
-        chromium.close()
+        _RUNNING["chromium"] = chromium
+        try:
+            yield chromium
+        finally:
+            _RUNNING.pop("chromium", None)
+            chromium.close()
 
 
 @dataclass

@@ -28,6 +28,11 @@ _CUSTOMER = {
     "city": "Musterstadt",
 }
 _PERSON = {"name": "Anna Schmidt", "email": "anna@autohaus.example"}
+# Signed action links (mailgate.signed_links); empty when the dealer has no base URL.
+_ACTIONS = {
+    "contacted": "https://leads.autohaus.example/m/sample-contacted",
+    "resubmit": "https://leads.autohaus.example/m/sample-resubmit",
+}
 _LADDER = {
     "lead": _LEAD,
     "customer": _CUSTOMER,
@@ -36,10 +41,16 @@ _LADDER = {
     "due_at": "30.11.2026 10:00",
     "stage2_at": "01.12.2026 10:00",
     "waiting": "2 Tage 18 Std.",
+    "actions": _ACTIONS,
 }
 
 SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
-    "notification": {"lead": _LEAD, "customer": _CUSTOMER, "assignee": _PERSON},
+    "notification": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "actions": _ACTIONS,
+    },
     "unassigned": {
         "inbound": {
             "id": 7,
@@ -70,7 +81,12 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "assignee": _PERSON,
         "followup": {"subject": "Noch eine Frage", "message": "Gibt es den auch in Blau?"},
     },
-    "pool_notice": {"lead": _LEAD, "customer": _CUSTOMER, "assignee": _PERSON},
+    "pool_notice": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "actions": {"take": "https://leads.autohaus.example/m/sample-take"},
+    },
     "reassigned": {
         "lead": _LEAD,
         "customer": _CUSTOMER,

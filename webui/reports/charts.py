@@ -1,0 +1,77 @@
+"""The report's four charts, from a :class:`.data.Report` (texts in the user's language)."""
+
+from __future__ import annotations
+
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from ..labels import label
+from .data import Report
+from .stats import top_keys
+from .svg import Series, bar_chart, line_chart
+
+MAX_LINES = 6
+
+
+def _hours(value: float) -> str:
+    return format_decimal(round(value, 1), format="#,##0.0") + " h"
+
+
+def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
+    span = _(
+        "%(start)s to %(end)s", start=weeks[0] if weeks else "", end=weeks[-1] if weeks else ""
+    )
+    sources = top_keys(report.sources, MAX_LINES, _("others"))
+    kinds = top_keys(report.kinds, MAX_LINES, _("others"))
+    people = [s.person for s in report.responses]
+    outcome_sources = list(report.outcomes)
+    return {
+        "sources": line_chart(
+            "chart-sources",
+            _("Leads per source and week"),
+            _(
+                "Line chart, one line per source, weeks %(span)s; the numbers are in the table.",
+                span=span,
+            ),
+            weeks,
+            [Series(name, values) for name, values in sources.items()],
+            y_label=_("Leads"),
+        ),
+        "kinds": line_chart(
+            "chart-kinds",
+            _("Leads per kind and week"),
+            _(
+                "Line chart, one line per kind of inquiry, weeks %(span)s; the numbers are in "
+                "the table.",
+                span=span,
+            ),
+            weeks,
+            [Series(str(label(name, "kind")), values) for name, values in kinds.items()],
+            y_label=_("Leads"),
+        ),
+        "response": bar_chart(
+            "chart-response",
+            _("First response in working hours per salesperson"),
+            _(
+                "Bar chart: median and 90th percentile of the working time until the first "
+                "response, per salesperson; the numbers are in the table."
+            ),
+            people,
+            [
+                Series(_("Median"), [s.median_hours for s in report.responses]),
+                Series(_("90th percentile"), [s.p90_hours for s in report.responses]),
+            ],
+            fmt=_hours,
+        ),
+        "outcomes": bar_chart(
+            "chart-outcomes",
+            _("Won and lost per source"),
+            _("Bar chart: closed leads won and lost per source; the numbers are in the table."),
+            outcome_sources,
+            [
+                Series(_("Won"), [o.won for o in report.outcomes.values()]),
+                Series(_("Lost"), [o.lost for o in report.outcomes.values()]),
+            ],
+        ),
+    }

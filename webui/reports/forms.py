@@ -1,0 +1,47 @@
+"""The date-range picker: a GET form (no CSRF: it changes nothing), dates in the dealer's zone."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField
+from wtforms.validators import Optional, ValidationError
+
+from .stats import week_start
+
+DEFAULT_WEEKS = 12
+MAX_DAYS = 3 * 366  # a wider range makes a chart of unreadable slivers
+
+
+def default_range(today: date) -> tuple[date, date]:
+    """The last twelve weeks: from the Monday eleven weeks before this one, to today."""
+    return week_start(today) - timedelta(weeks=DEFAULT_WEEKS - 1), today
+
+
+class RangeForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    start = DateField(_l("From"), validators=[Optional()])
+    end = DateField(_l("To"), validators=[Optional()])
+
+    def validate_end(self, field: Any) -> None:
+        if self.start.data and field.data:
+            if field.data < self.start.data:
+                raise ValidationError(_l("The end lies before the start."))
+            if (field.data - self.start.data).days > MAX_DAYS:
+                raise ValidationError(_l("Please choose at most three years."))
+
+    def chosen(self, today: date) -> tuple[date, date]:
+        """The valid range asked for, else the default (also for a half-filled form)."""
+        first, last = default_range(today)
+        if not self.validate():
+            return first, last
+        end = self.end.data or today
+        start = self.start.data or min(first, end)
+        if start > end:
+            start = end
+        return start, end

@@ -1,0 +1,146 @@
+"""The reports page (charts beside their tables) and its CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+
+from babel.dates import format_date
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import format_decimal, format_percent, get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from mailgate.models import utcnow
+
+from ..access import lead_scope, me, pool_user_id
+from ..context import db, dealer
+from ..labels import label
+from . import charts
+from .data import Report, build_report
+from .forms import RangeForm
+
+bp = Blueprint("reports", __name__)
+TABLES = ("sources", "kinds", "response", "outcomes")
+WEEK_PATTERNS = {"de": "dd.MM.yy", "en": "d MMM yy"}
+DAY_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
+
+
+def _report() -> tuple[RangeForm, Report]:
+    form = RangeForm(request.args)
+    today = utcnow().astimezone(dealer().timezone).date()
+    start, end = form.chosen(today)
+    form.start.data, form.end.data = start, end  # the picker shows the range in use
+    session = db()
+    pool = pool_user_id(session)
+    report = build_report(
+        session,
+        dealer(),
+        lead_scope(me(), session),
+        start,
+        end,
+        utcnow(),
+        {pool} if pool is not None else set(),
+    )
+    return form, report
+
+
+def week_label(monday: date) -> str:
+    language = str(get_locale() or "de")
+    return format_date(monday, WEEK_PATTERNS.get(language, WEEK_PATTERNS["de"]), locale=language)
+
+
+def day_label(day: date) -> str:
+    language = str(get_locale() or "de")
+    return format_date(day, DAY_PATTERNS.get(language, DAY_PATTERNS["de"]), locale=language)
+
+
+def hours(value: float | None) -> str:
+    return "–" if value is None else format_decimal(round(value, 1), format="#,##0.0")
+
+
+def share(value: float | None) -> str:
+    return "–" if value is None else format_percent(value, format="#,##0 %")
+
+
+@bp.route("/reports")
+@login_required
+def index() -> str:
+    form, report = _report()
+    weeks = [week_label(w) for w in report.weeks]
+    return render_template(
+        "reports/index.html",
+        form=form,
+        report=report,
+        weeks=weeks,
+        charts=charts.all_charts(report, weeks),
+        hours=hours,
+        share=share,
+        day_label=day_label,
+        tables=TABLES,
+    )
+
+
+@bp.route("/reports.csv")
+@login_required
+def export() -> Response:
+    """One table as CSV for German Excel: ``;``, UTF-8 with BOM, decimal comma."""
+    table = request.args.get("table", "")
+    if table not in TABLES:
+        abort(404)
+    _form, report = _report()
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerows(_rows(table, report))
+    name = f"mailgate-{table}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
+    return Response(
+        buffer.getvalue().encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _decimal(value: float | None, digits: int = 1) -> str:
+    """German Excel reads ``1,5`` as a number and ``1.5`` as a date or text."""
+    return "" if value is None else f"{value:.{digits}f}".replace(".", ",")
+
+
+def _rows(table: str, report: Report) -> Iterator[list[object]]:
+    if table in ("sources", "kinds"):
+        series = report.sources if table == "sources" else report.kinds
+        names = list(series) if table == "sources" else [str(label(k, "kind")) for k in series]
+        yield [_("Week from"), *names, _("Total")]
+        for i, monday in enumerate(report.weeks):
+            values = [series[key][i] for key in series]
+            yield [monday.isoformat(), *values, sum(values)]
+        return
+    if table == "response":
+        yield [
+            _("Salesperson"),
+            _("Leads"),
+            _("Answered"),
+            _("Median (working hours)"),
+            _("90th percentile (working hours)"),
+            _("Answered before stage 1"),
+            _("Decided"),
+            _("Share before stage 1"),
+        ]
+        for s in report.responses:
+            yield [
+                s.person,
+                s.leads,
+                s.answered,
+                _decimal(s.median_hours),
+                _decimal(s.p90_hours),
+                s.on_time,
+                s.due,
+                _decimal(None if s.on_time_share is None else 100 * s.on_time_share, 0),
+            ]
+        return
+    yield [_("Source"), _("Won"), _("Lost"), _("Other"), _("Open"), _("Win rate (%)")]
+    for source, o in report.outcomes.items():
+        rate = None if o.win_rate is None else 100 * o.win_rate
+        yield [source, o.won, o.lost, o.other, o.open, _decimal(rate, 0)]

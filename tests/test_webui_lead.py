@@ -36,8 +36,8 @@ IMG = "<img src=x onerror=alert(1)>"
 ACTIONS = ("contact", "resubmission", "due", "qualification", "reassign", "close", "reopen")
 
 
-@pytest.fixture
-def team(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+@pytest.fixture(name="team")
+def team_fixture(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     """The team with passwords; Carl reports to another supervisor (not Chris Chef's team)."""
     setup(factory, team_toml('pool_user = "pool@autohaus.example"', extra=POOL_TOML))
     for email, role in ((ANNA, "salesperson"), (BEN, "salesperson"), (ADA, "admin")):
@@ -47,8 +47,8 @@ def team(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     return factory
 
 
-@pytest.fixture
-def app(team: sessionmaker[Session]) -> Flask:
+@pytest.fixture(name="app")
+def app_fixture(team: sessionmaker[Session]) -> Flask:
     return web_app(team)
 
 

@@ -29,6 +29,9 @@ from .ladder_view import display_state, steps_ahead
 from .rules import assignable_users, in_pool, may_act
 
 bp = Blueprint("lead", __name__)
+# Below this parser confidence the page asks the salesperson to check the data
+# (the list's "needs review" filter is expected to use the same mark).
+REVIEW_BELOW = 0.6
 
 
 @bp.route("/leads/<int:lead_id>")
@@ -60,6 +63,7 @@ def detail(lead_id: int) -> str:
         mail=mail,
         original=original.describe(mail.raw) if mail is not None else None,
         closed_as=closed_as.label if closed_as else lead.close_reason,
+        needs_review=lead.confidence < REVIEW_BELOW,
         may_act=may_act(me(), lead),
         in_pool=in_pool(db(), lead),
         contact_form=ContactForm(),

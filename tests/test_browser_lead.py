@@ -63,9 +63,16 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     )
     assert page.locator("#lead-status").inner_text() == "abgeschlossen"
     assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
+    assert page.get_by_role("cell", name="Fahrzeug verkauft", exact=True).is_visible()  # protocol
     with live_web.factory() as session:
         lead = session.scalars(select(Lead)).one()
         assert (lead.status, lead.close_reason) == ("closed", "sold")
+    # On a phone: one column, the tables become cards, nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
+    screenshot(page, "lead-detail-phone")
 
 
 def test_a_hostile_lead_stays_inert(page: Any, live_web: LiveWeb) -> None:  # noqa: F811

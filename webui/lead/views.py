@@ -63,6 +63,7 @@ def detail(lead_id: int) -> str:
         mail=mail,
         original=original.describe(mail.raw) if mail is not None else None,
         closed_as=closed_as.label if closed_as else lead.close_reason,
+        reason_labels={r.code: r.label for r in completion_reasons(config.document)},
         needs_review=lead.confidence < REVIEW_BELOW,
         may_act=may_act(me(), lead),
         in_pool=in_pool(db(), lead),

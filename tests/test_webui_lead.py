@@ -281,3 +281,21 @@ def test_admin_reprocesses_a_failed_mail(team: sessionmaker[Session], app: Flask
     again = ada.post(f"{url}/reprocess", data={"csrf_token": csrf_token(ada, "/inbound")})
     assert again.status_code == 302
     assert "Nur eine fehlgeschlagene" in body(ada, url)
+
+
+def test_pool_oldest_only_is_explained_in_german(team: sessionmaker[Session], app: Flask) -> None:
+    setup(
+        team,
+        team_toml('pool_user = "pool@autohaus.example"\npool_oldest_only = true', extra=POOL_TOML),
+    )
+    older, newer = new_lead(team, 1, POOL), new_lead(team, 2, POOL)
+    anna = logged_in(app, ANNA)
+    response = post(anna, f"/leads/{newer}/take", page=f"/leads/{newer}")
+    assert response.status_code == 302
+    page = body(anna, f"/leads/{newer}")
+    expected = (
+        "Nicht ausgeführt: Nur die älteste Anfrage im Pool darf übernommen werden: "
+        f"Anfrage {older}."
+    )
+    assert expected in page
+    assert lead_row(team, newer).assignee.email == POOL  # type: ignore[union-attr]

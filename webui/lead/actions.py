@@ -28,6 +28,7 @@ from mailgate.models import Customer, Lead, utcnow
 from ..access import admin_required, lead_scope, me, visible_lead
 from ..context import db, dealer
 from ..labels import label
+from .errors import explain
 from .forms import (
     CloseForm,
     ConfirmForm,
@@ -74,7 +75,7 @@ def _run(lead_id: int, act: Callable[[], object], success: Callable[[], str]) ->
         act()
     except ACTION_ERRORS as exc:
         db().rollback()
-        flash(_("Not done: %(why)s", why=str(exc)), "error")
+        flash(_("Not done: %(why)s", why=explain(str(exc))), "error")
         return redirect(url_for("lead.detail", lead_id=lead_id))
     db().commit()
     flash(success(), "success")
@@ -290,7 +291,7 @@ def edit(lead_id: int) -> ResponseReturnValue:
             )
         except ACTION_ERRORS as exc:
             db().rollback()
-            flash(_("Not saved: %(why)s", why=str(exc)), "error")
+            flash(_("Not saved: %(why)s", why=explain(str(exc))), "error")
             return render_template("lead/edit.html", lead=lead, form=form), 400
         db().commit()
         if changes:

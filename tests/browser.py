@@ -34,6 +34,14 @@ ARTIFACTS = Path(
 )
 
 
+# One Playwright and one Chromium per test process.  Every browser test module
+# imports the ``browser`` fixture, which makes it a separate session fixture per
+# module; a second ``sync_playwright()`` in the same thread fails ("Sync API
+# inside the asyncio loop"), so all of them share this instance (reference-counted,
+# closed when the last one is torn down).
+_SHARED: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     try:
@@ -42,12 +50,20 @@ def browser() -> Iterator[Any]:
         require_service("Playwright", "the playwright package is not installed")
     if not Path(CHROMIUM).exists():
         require_service("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
+    if _SHARED["users"] == 0:
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["chromium"] = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"], headless=True
         )
-        yield chromium
-        chromium.close()
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["chromium"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED.pop("chromium").close()
+            _SHARED.pop("playwright").stop()
 
 
 @dataclass

@@ -179,6 +179,52 @@ def set_qualification(
     _protocol(session, lead_id, actor, "qualified", detail, now)
 
 
+def reopen_lead(
+    session: Session, dealer: DealerConfig, lead_id: int, actor: str, now: datetime
+) -> str:
+    """A closed lead becomes open again (the customer came back, closed by mistake).
+
+    A lead that was answered before goes back to ``contacted`` with no clock
+    running (the response is already on record); one that never was answered
+    goes back to ``assigned`` and gets stage 1 afresh from now, so the owner is
+    reminded as for a new lead instead of being escalated at once for the time
+    it lay closed.  Returns the new status.
+    """
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise ActionError(f"no lead {lead_id}")
+    if lead.status != LeadStatus.CLOSED.value:
+        raise ActionError(f"lead {lead_id} is {lead.status}: only a closed lead can be reopened")
+    was = lead.close_reason or ""
+    values: dict[str, object] = {
+        "closed_at": None,
+        "close_reason": None,
+        "last_activity_at": now,
+        "escalation_stage": 0,
+    }
+    if lead.first_response_at is None:
+        status = LeadStatus.ASSIGNED.value if lead.assignee_id else LeadStatus.NEW.value
+        due = initial_due_times(
+            dealer.calendar, dealer.escalation_times(lead.source, lead.kind), now
+        )
+        values |= {
+            "soon_at": due.soon_at,
+            "overdue_at": due.overdue_at,
+            "stage2_at": due.stage2_at,
+            "next_due_at": due.next_due_at,
+        }
+        detail = "reopened; not answered yet: stage 1 restarted"
+    else:
+        status = LeadStatus.CONTACTED.value
+        values["next_due_at"] = None
+        detail = "reopened; already answered: no escalation"
+    _change(session, lead_id, {**values, "status": status})
+    if was:
+        detail += f" (was closed: {was})"
+    _protocol(session, lead_id, actor, "reopened", detail, now)
+    return status
+
+
 def _open_lead(session: Session, lead_id: int) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None:

@@ -34,37 +34,36 @@ ARTIFACTS = Path(
 )
 
 
-_RUNNING: dict[str, Any] = {}  # the one Chromium of this test session
+# One Playwright and one Chromium per test process.  Every browser test module
+# imports the ``browser`` fixture, which makes it a separate session fixture per
+# module; a second ``sync_playwright()`` in the same thread fails ("Sync API
+# inside the asyncio loop"), so all of them share this instance (reference-counted,
+# closed when the last one is torn down).
+_SHARED: dict[str, Any] = {"users": 0}
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole session.
-
-    Every browser test module imports this fixture, which makes pytest keep
-    one fixture instance per module; a second ``sync_playwright()`` while the
-    first is alive fails ("Sync API inside the asyncio loop"), so later
-    instances share the first one's browser.
-    """
-    if "chromium" in _RUNNING:
-        yield _RUNNING["chromium"]
-        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         require_service("Playwright", "the playwright package is not installed")
     if not Path(CHROMIUM).exists():
         require_service("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
+    if _SHARED["users"] == 0:
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["chromium"] = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"], headless=True
         )
-        _RUNNING["chromium"] = chromium
-        try:
-            yield chromium
-        finally:
-            _RUNNING.pop("chromium", None)
-            chromium.close()
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["chromium"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED.pop("chromium").close()
+            _SHARED.pop("playwright").stop()
 
 
 @dataclass

@@ -177,8 +177,11 @@ def test_inbound_detail_never_renders_a_mails_html(
     inbound_id = inbound_id_of(dealer, "<html-1@portal.example>")
     body = page(client, f"/inbound/{inbound_id}")
     assert "Bitte um Angebot" in body and "Neue Anfrage" in body  # text and Subject header
-    for tag in ("<p>Name", "<script>alert", "<img src=x", "<iframe"):
+    for tag in ("<p>Name", "<script>alert", "<img src=x", "<iframe src=x"):
         assert tag not in body
+    # The only frame is our own sandboxed one, pointing at the CSP-guarded HTML route.
+    assert body.count("<iframe") == 1
+    assert f'<iframe class="mail-html" sandbox src="/inbound/{inbound_id}/original.html"' in body
 
 
 def test_inbound_detail_of_an_oversized_mail_is_not_parsed(

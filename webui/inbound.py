@@ -1,26 +1,35 @@
-"""Received mails (admins): every stored mail with its status, and one mail's content.
+"""Received mails (admins): every stored mail with its status, one mail's content, reprocess.
 
-A mail's own HTML is never rendered here; the text part is shown through
-Jinja's autoescaping, and the same shape caps as the pipeline apply so a
-hostile mail cannot stall a page view.
+A mail's own HTML is never rendered into this page: the text part is shown
+through Jinja's autoescaping, the HTML part only in a sandboxed frame served
+with its own strict CSP (:mod:`.lead.original`), and the same shape caps as
+the pipeline apply so a hostile mail cannot stall a page view.  A mail that
+failed (or was quarantined or discarded) can be put back into the queue after
+a fix: the worker runs it again (:func:`mailgate.worker.reprocess`).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, render_template
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
-from mailgate.models import InboundMail
+from mailgate.models import InboundMail, InboundStatus, ProtocolEntry, utcnow
 from mailgate.parsers.message import ShapeError, check_shape, load, safe_header
+from mailgate.worker import reprocess as requeue
 
 from . import nav
-from .access import admin_required
-from .context import db
+from .access import admin_required, me
+from .context import db, factory
+from .lead import original
 from .paging import Page
 
 INBOUND_HEADERS = ("From", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID")
+REPROCESSABLE = (InboundStatus.FAILED, InboundStatus.QUARANTINED, InboundStatus.DISCARDED)
 bp = Blueprint("inbound", __name__)
 
 
@@ -53,15 +62,70 @@ def inbound_list() -> str:
     return render_template("inbound/list.html", rows=rows.all(), page=page)
 
 
+class ReprocessForm(FlaskForm):
+    """One button; the CSRF token is all there is."""
+
+
 @bp.route("/inbound/<int:inbound_id>")
 @admin_required
 def inbound_detail(inbound_id: int) -> str:
     mail = db().get(InboundMail, inbound_id) or abort(404)
+    described = original.describe(mail.raw)
+    context = {
+        "mail": mail,
+        "original": described,
+        "form": ReprocessForm(),
+        "may_reprocess": mail.status in REPROCESSABLE,
+    }
     try:
         check_shape(mail.raw)
     except ShapeError as exc:
         shown = _("(not shown: %(why)s)", why=str(exc))
-        return render_template("inbound/detail.html", mail=mail, headers=[], text=shown)
+        return render_template("inbound/detail.html", headers=[], text=shown, **context)
     view = load(mail.raw)
     headers = [(name, safe_header(view.message, name, [])) for name in INBOUND_HEADERS]
-    return render_template("inbound/detail.html", mail=mail, headers=headers, text=view.text)
+    return render_template("inbound/detail.html", headers=headers, text=view.text, **context)
+
+
+@bp.route("/inbound/<int:inbound_id>/original.html")
+@admin_required
+def inbound_html(inbound_id: int) -> Response:
+    mail = db().get(InboundMail, inbound_id) or abort(404)
+    return original.html_response(mail.raw)
+
+
+@bp.route("/inbound/<int:inbound_id>/original.eml")
+@admin_required
+def inbound_eml(inbound_id: int) -> Response:
+    mail = db().get(InboundMail, inbound_id) or abort(404)
+    return original.eml_response(mail, f"mail-{inbound_id}")
+
+
+@bp.post("/inbound/<int:inbound_id>/reprocess")
+@admin_required
+def inbound_reprocess(inbound_id: int) -> ResponseReturnValue:
+    """Queue a failed mail again; the worker picks it up within seconds."""
+    mail = db().get(InboundMail, inbound_id) or abort(404)
+    if not ReprocessForm().validate_on_submit():
+        abort(400)
+    if mail.status not in REPROCESSABLE:
+        flash(_("Only a failed, quarantined or discarded mail can be processed again."), "error")
+        return redirect(url_for("inbound.inbound_detail", inbound_id=inbound_id))
+    lead_id = mail.lead_id
+    db().rollback()  # reprocess uses its own session; do not hold a transaction meanwhile
+    if requeue(factory(), [inbound_id]) != 1:
+        flash(_("The mail is being processed right now; try again in a moment."), "error")
+    else:
+        if lead_id is not None:
+            db().add(
+                ProtocolEntry(
+                    lead_id=lead_id,
+                    at=utcnow(),
+                    actor=me().email,
+                    action="reprocessed",
+                    detail=f"mail {inbound_id} queued for processing again",
+                )
+            )
+            db().commit()
+        flash(_("The mail is queued and will be processed again shortly."), "success")
+    return redirect(url_for("inbound.inbound_detail", inbound_id=inbound_id))

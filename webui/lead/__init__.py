@@ -1,13 +1,15 @@
-"""One lead: the detail page and the actions on it (area ``lead``)."""
+"""One lead: the detail page, the original mail and the actions on it (area ``lead``)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from . import actions, labels  # noqa: F401 - actions registers its routes on bp
 from .views import bp
 
 
 def init_app(app: Flask) -> None:
+    labels.register()
     app.register_blueprint(bp)
 
 

@@ -1,21 +1,99 @@
-"""The lead detail page, limited to leads the user may see (404 otherwise)."""
+"""The lead detail page and the original mail, limited to leads the user may see (404 else)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import login_required
+from werkzeug.wrappers import Response
 
-from mailgate.escalation.ladder import due_state
-from mailgate.models import utcnow
+from mailgate.completion import completion_reasons, reason_by_code
+from mailgate.models import InboundMail, utcnow
 
-from ..access import visible_lead
+from ..access import me, visible_lead
+from ..context import db, dealer
+from . import original
+from .conversation import conversation
+from .forms import (
+    CloseForm,
+    ConfirmForm,
+    ContactForm,
+    DeleteForm,
+    DueForm,
+    QualificationForm,
+    ReassignForm,
+    ResubmissionForm,
+    to_local_input,
+)
+from .ladder_view import display_state, steps_ahead
+from .rules import assignable_users, in_pool, may_act
 
 bp = Blueprint("lead", __name__)
+# Below this parser confidence the page asks the salesperson to check the data
+# (the list's "needs review" filter is expected to use the same mark).
+REVIEW_BELOW = 0.6
 
 
 @bp.route("/leads/<int:lead_id>")
 @login_required
 def detail(lead_id: int) -> str:
     lead = visible_lead(lead_id)
-    state = due_state(utcnow(), lead.soon_at, lead.overdue_at)
-    return render_template("lead/detail.html", lead=lead, state=state)
+    config = dealer()
+    now = utcnow()
+    mail = db().get(InboundMail, lead.inbound_id) if lead.inbound_id else None
+    reasons = [r for r in completion_reasons(config.document) if not r.hidden]
+    close_form = CloseForm()
+    close_form.reason.choices = [(r.code, r.label) for r in reasons]
+    reassign_form = ReassignForm()
+    reassign_form.to.choices = [
+        (u.email, f"{u.name or u.email} <{u.email}>") for u in assignable_users(db(), lead)
+    ]
+    due_form = DueForm()
+    due_form.when.data = to_local_input(lead.overdue_at, config.timezone)
+    qualification_form = QualificationForm()
+    if lead.qualification:
+        qualification_form.value.data = lead.qualification
+    closed_as = reason_by_code(config.document, lead.close_reason) if lead.close_reason else None
+    return render_template(
+        "lead/detail.html",
+        lead=lead,
+        state=display_state(lead, now),
+        steps=steps_ahead(lead, config.calendar),
+        entries=conversation(db(), lead.id, lead.inbound_id),
+        mail=mail,
+        original=original.describe(mail.raw) if mail is not None else None,
+        closed_as=closed_as.label if closed_as else lead.close_reason,
+        reason_labels={r.code: r.label for r in completion_reasons(config.document)},
+        needs_review=lead.confidence < REVIEW_BELOW,
+        may_act=may_act(me(), lead),
+        in_pool=in_pool(db(), lead),
+        contact_form=ContactForm(),
+        resubmission_form=ResubmissionForm(),
+        due_form=due_form,
+        qualification_form=qualification_form,
+        reassign_form=reassign_form,
+        close_form=close_form,
+        confirm_form=ConfirmForm(),
+        delete_form=DeleteForm(),
+    )
+
+
+def _mail_of(lead_id: int) -> InboundMail:
+    lead = visible_lead(lead_id)
+    mail = db().get(InboundMail, lead.inbound_id) if lead.inbound_id else None
+    if mail is None:
+        abort(404)
+    return mail
+
+
+@bp.route("/leads/<int:lead_id>/original.html")
+@login_required
+def original_html(lead_id: int) -> ResponseReturnValue:
+    """Only ever loaded into the page's ``<iframe sandbox>``; see :mod:`.original`."""
+    return original.html_response(_mail_of(lead_id).raw)
+
+
+@bp.route("/leads/<int:lead_id>/original.eml")
+@login_required
+def original_eml(lead_id: int) -> Response:
+    return original.eml_response(_mail_of(lead_id), f"lead-{lead_id}")

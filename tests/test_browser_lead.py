@@ -1,0 +1,119 @@
+"""The lead page in a real browser (Chromium via Playwright): a supervisor's day with one lead,
+and a hostile mail that must stay inert (no dialog, no request to another host)."""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select
+
+from mailgate.models import Lead
+
+from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
+from .distribution_helpers import form_mail, ingest, setup, team_toml
+from .webui_helpers import ensure_user
+
+CHEF, BEN = "chef@autohaus.example", "ben@autohaus.example"
+
+
+def _team(live: LiveWeb) -> None:
+    setup(live.factory, team_toml())
+    ensure_user(live.factory, CHEF, "supervisor", name="Chris Chef")
+    ensure_user(live.factory, BEN, "salesperson", name="Ben Berger")
+    ensure_user(live.factory, "ada@autohaus.example", "admin", name="Ada Admin")
+
+
+def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    _team(live_web)
+    ingest(live_web.factory, form_mail(1, name="Fritz Fröhlich", message="Noch zu haben?"))
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.get_by_role("link", name="Fritz Fröhlich").click()
+    assert page.get_by_role("heading", name="Anstehende Eskalation").is_visible()
+    assert page.locator("#lead-status").inner_text() == "zugewiesen"
+
+    # A phone call counts as the answer: the badge says "ok" and the status "contacted".
+    contact = page.locator("#form-contact")
+    contact.get_by_label("Wie").select_option(label="Telefonat")
+    contact.get_by_label("Notiz (freiwillig)").fill("Probefahrt am Samstag")
+    contact.get_by_role("button", name="Kontakt eintragen").click()
+    assert page.get_by_role("status").first.inner_text() == (
+        "Kontakt eingetragen: Die Anfrage gilt als beantwortet."
+    )
+    assert page.locator("#due-state").inner_text() == "ok"
+    assert page.locator("#lead-status").inner_text() == "kontaktiert"
+    assert page.get_by_role("cell", name="phone contact logged: Probefahrt am Samstag").is_visible()
+
+    # Reassign to Ben (in the supervisor's team, so the page stays open for him).
+    reassign = page.locator("#form-reassign")
+    reassign.get_by_label("An", exact=True).select_option(label=f"Ben Berger <{BEN}>")
+    reassign.get_by_role("button", name="Übergeben").click()
+    assert page.get_by_role("status").first.inner_text() == "Anfrage an Ben Berger übergeben."
+    assert BEN in page.locator("#assignee").inner_text()
+    screenshot(page, "lead-detail")
+
+    # Close with a completion reason; then the lead offers only "reopen".
+    close = page.locator("#form-close")
+    close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
+    close.get_by_role("button", name="Anfrage abschließen").click()
+    assert (
+        page.get_by_role("status").first.inner_text() == "Anfrage abgeschlossen: Fahrzeug verkauft."
+    )
+    assert page.locator("#lead-status").inner_text() == "abgeschlossen"
+    assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
+    assert page.get_by_role("cell", name="Fahrzeug verkauft", exact=True).is_visible()  # protocol
+    with live_web.factory() as session:
+        lead = session.scalars(select(Lead)).one()
+        assert (lead.status, lead.close_reason) == ("closed", "sold")
+    # On a phone: one column, the tables become cards, nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
+    screenshot(page, "lead-detail-phone")
+
+
+def test_a_hostile_lead_stays_inert(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    _team(live_web)
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(2)>"
+    msg = EmailMessage()
+    msg["From"] = f'"Eve {img}" <eve@kunden.example>'
+    msg["To"] = "leads@autohaus.example"
+    msg["Subject"] = f"Anfrage {script}"
+    msg["Message-ID"] = "<evil-1@kunden.example>"
+    msg.set_content(f"Name: Eve {img}\nE-Mail: eve@kunden.example\nNachricht: {script} {img}")
+    msg.add_alternative(
+        f"<p>Hallo</p>{script}{img}<img src='https://tracker.example/pixel.gif'>"
+        "<link rel=stylesheet href='https://fonts.example/x.css'>"
+        "<iframe src='https://evil.example/'></iframe>",
+        subtype="html",
+    )
+    ingest(live_web.factory, msg.as_bytes(policy=policy.SMTP))
+    with live_web.factory() as session:
+        lead_id = session.scalar(select(Lead.id))
+    dialogs: list[str] = []
+    requests: list[str] = []
+    blocked: dict[str, str] = {}
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: requests.append(request.url))
+    # Chromium reports a CSP-blocked load as a request that fails with "csp": it never left.
+    page.on("requestfailed", lambda request: blocked.update({request.url: request.failure}))
+    log_in(page, live_web.url, "ada@autohaus.example")
+    page.goto(f"{live_web.url}/leads/{lead_id}")
+    page.wait_for_load_state("networkidle")
+    frame = page.frame_locator("iframe.mail-html")
+    assert frame.locator("p").inner_text() == "Hallo"  # the HTML part is shown, in its sandbox
+    assert page.get_by_role("heading", name="Original-E-Mail").is_visible()
+    page.goto(f"{live_web.url}/inbound")
+    page.wait_for_load_state("networkidle")
+    assert dialogs == []
+    foreign = [url for url in requests if not url.startswith(live_web.url)]
+    left = [url for url in foreign if blocked.get(url) != "csp"]
+    assert left == [], (left, blocked)
+    # <img src=x> points at our own host; the frame's CSP (img-src data: cid:) blocks it too.
+    relative = [url for url in requests if url.endswith("/x")]
+    assert all(blocked.get(url) == "csp" for url in relative), (relative, blocked)
+    assert "https://evil.example/" not in requests  # the nested frame neither
+    assert any(url.endswith(f"/leads/{lead_id}/original.html") for url in requests)

@@ -1,0 +1,135 @@
+"""The forms on the lead page (Flask-WTF: each carries the CSRF token).
+
+Dates are entered as ``datetime-local`` in the dealer's time zone; the views
+convert them (:func:`to_utc`), so a salesperson in Berlin types Berlin time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+CHANNELS = (
+    ("phone", _l("Phone call")),
+    ("visit", _l("Visit at the dealership")),
+    ("email", _l("E-mail from my own mailbox")),
+    ("other", _l("Other")),
+)
+QUALIFICATION_CHOICES = (
+    ("hot", _l("hot (target in 2 working days)")),
+    ("warm", _l("warm (target in 5 working days)")),
+    ("cold", _l("cold (target in 10 working days)")),
+    ("junk", _l("junk (no escalation)")),
+)
+CUSTOMER_LABELS = {
+    "salutation": _l("Salutation"),
+    "title": _l("Title"),
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "name": _l("Full name"),
+    "email": _l("E-mail"),
+    "phone": _l("Phone"),
+    "street": _l("Street"),
+    "postcode": _l("Postcode"),
+    "city": _l("City"),
+    "country": _l("Country"),
+}
+VEHICLE_LABELS = {
+    "make": _l("Make"),
+    "model": _l("Model"),
+    "price": _l("Price (EUR)"),
+    "mileage": _l("Mileage (km)"),
+    "first_registration": _l("First registration"),
+    "vin": _l("VIN"),
+    "listing_id": _l("Listing no."),
+    "stock_number": _l("Stock no."),
+}
+
+
+def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time typed in the dealer's zone, as the UTC instant it means."""
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def to_local_input(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A stored UTC instant as the naive wall-clock value a datetime-local field shows."""
+    return moment.astimezone(zone).replace(tzinfo=None) if moment else None
+
+
+class ContactForm(FlaskForm):
+    channel = SelectField(_l("How"), choices=CHANNELS, default="phone")
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+    submit = SubmitField(_l("Log contact"))
+
+
+class ResubmissionForm(FlaskForm):
+    when = DateTimeLocalField(
+        _l("Resubmit on"), format=DATETIME_FORMAT, validators=[InputRequired()]
+    )
+    submit = SubmitField(_l("Set resubmission"))
+
+
+class DueForm(FlaskForm):
+    when = DateTimeLocalField(
+        _l("New due date"), format=DATETIME_FORMAT, validators=[InputRequired()]
+    )
+    submit = SubmitField(_l("Change due date"))
+
+
+class QualificationForm(FlaskForm):
+    value = SelectField(_l("Qualification"), choices=QUALIFICATION_CHOICES)
+    submit = SubmitField(_l("Set qualification"))
+
+
+class ReassignForm(FlaskForm):
+    to = SelectField(_l("To"), choices=[], validators=[DataRequired()])
+    note = TextAreaField(_l("Note for the colleague"), validators=[Optional(), Length(max=1000)])
+    reassign = SubmitField(_l("Reassign"))
+    forward = SubmitField(_l("Forward with note"))
+
+
+class CloseForm(FlaskForm):
+    reason = SelectField(_l("Completion reason"), choices=[], validators=[DataRequired()])
+    submit = SubmitField(_l("Close lead"))
+
+
+class ConfirmForm(FlaskForm):
+    """Take, reopen: one button, the token is all there is."""
+
+
+class DeleteForm(FlaskForm):
+    confirm = BooleanField(_l("Yes, delete this lead"), validators=[DataRequired()])
+    submit = SubmitField(_l("Delete lead"))
+
+
+def _edit_form() -> type[FlaskForm]:
+    fields: dict[str, object] = {}
+    for name in CUSTOMER_EDIT_FIELDS:
+        fields[f"customer_{name}"] = StringField(
+            CUSTOMER_LABELS[name], validators=[Optional(), Length(max=320)]
+        )
+    for prefix in ("vehicle", "trade_in"):
+        for name in VEHICLE_EDIT_FIELDS:
+            fields[f"{prefix}_{name}"] = StringField(
+                VEHICLE_LABELS[name], validators=[Optional(), Length(max=255)]
+            )
+    fields["submit"] = SubmitField(_l("Save changes"))
+    return type("EditForm", (FlaskForm,), fields)
+
+
+EditForm = _edit_form()

@@ -1,0 +1,52 @@
+"""Labels the lead page needs beyond the core ones (registered into :data:`labels.LABELS`).
+
+Defined here rather than in the core module so the lead area owns its words;
+``register`` adds them without overriding a core label of the same code.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from ..labels import LABELS
+
+EXTRA: dict[str, dict[str, object]] = {
+    "action": {
+        "edited": _l("data corrected"),
+        "reprocessed": _l("mail processed again"),
+    },
+    "mail_purpose": {
+        "notification": _l("Notification to the assignee"),
+        "reassigned": _l("Notice of reassignment"),
+        "followup": _l("Follow-up sent to the assignee"),
+        "pool_notice": _l("Pool notice"),
+        "trade_in_cc": _l("Trade-in copy"),
+        "acknowledgement": _l("Acknowledgement to the customer"),
+        "relay_to_customer": _l("Reply relayed to the customer"),
+        "relay_to_assignee": _l("Customer reply relayed to the assignee"),
+        "unassigned": _l("Notice: not assigned"),
+        "reminder": _l("Reminder"),
+        "stage1": _l("Escalation stage 1"),
+        "stage2": _l("Escalation to the supervisor"),
+        "resubmission": _l("Resubmission reminder"),
+        "delivery_failure": _l("Delivery failure notice"),
+    },
+    "recipient": {
+        "assignee": _l("the assignee"),
+        "supervisor": _l("the supervisor"),
+    },
+    "outbox_status": {
+        "pending": _l("waiting to be sent"),
+        "sending": _l("being sent"),
+        "sent": _l("sent"),
+        "suppressed": _l("not sent (sending is off)"),
+        "dead": _l("failed"),
+    },
+}
+
+
+def register() -> None:
+    for kind, labels in EXTRA.items():
+        target = LABELS.setdefault(kind, {})
+        for code, text in labels.items():
+            target.setdefault(code, text)

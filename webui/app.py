@@ -22,13 +22,14 @@ from werkzeug.exceptions import HTTPException
 from mailgate.config import Settings
 
 from . import accounts, i18n, inbound, lead, leads, nav, security
+from . import settings as settings_area
 from .context import close_session, db
 from .labels import VEHICLE_FIELDS, label, vehicle_value
 
 log = logging.getLogger("mailgate.webui")
 
 # Areas in menu order; each has init_app(app).
-AREAS: tuple[ModuleType, ...] = (leads, lead, inbound)
+AREAS: tuple[ModuleType, ...] = (leads, lead, inbound, settings_area)
 
 
 def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -36,6 +37,8 @@ PAGES = (
     "/settings/mailboxes/new",
     "/settings/reasons",
     "/settings/transfer",
+    "/settings/templates",
+    "/settings/templates/de/notification",
 )
 
 
@@ -506,3 +509,45 @@ def test_import_that_would_lock_out_the_admin_is_refused(
         assert session.scalar(select(User.active).where(User.email == ADMIN)) is True
         names = [u.email for u in session.scalars(select(User).where(User.active))]
         assert "ersatz@autohaus.example" not in names
+
+
+def test_mail_template_override_preview_save_and_reset(
+    app: Flask, dealer: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from mailgate.config import PathSettings, Settings
+    from mailgate.outbound.compose import render_mail
+    from mailgate.outbound.samples import sample_context
+
+    admin = logged_in(web_app(dealer, Settings(paths=PathSettings(data_dir=str(tmp_path)))), ADMIN)
+    listing = admin.get("/settings/templates").get_data(as_text=True)
+    assert "notification" in listing and "password_reset" in listing
+    path = "/settings/templates/de/notification"
+    page = admin.get(path).get_data(as_text=True)
+    assert "Neue Anfrage" in page  # the packaged text is the starting point
+    current = {
+        "subject": "Neu: {{ customer.name }} fragt an",
+        "text": "Hallo {{ assignee.name }},\nbitte melden bei {{ customer.phone }}.\n",
+        "html": "<p>Hallo {{ assignee.name }}</p>",
+    }
+    preview = post(admin, path, {**current, "action": "preview"}).get_data(as_text=True)
+    assert "Neu: Erika Musterfrau fragt an" in preview  # rendered with the sample data
+    assert "bitte melden bei +49 170 1234567" in preview
+    assert not (tmp_path / "templates").exists()  # a preview stores nothing
+    broken = post(admin, path, {**current, "text": "{{ kunde.name }}", "action": "save"})
+    html = broken.get_data(as_text=True)
+    assert "de/notification.txt" in html and "kunde" in html
+    assert not (tmp_path / "templates" / "de" / "notification.txt").exists()
+    assert post(admin, path, {**current, "action": "save"}).status_code == 302
+    folder = tmp_path / "templates"
+    assert exported(dealer)["dealer"]["templates_dir"] == str(folder.resolve())
+    mail = render_mail("notification", "de", sample_context("notification"), folder.resolve())
+    assert mail.subject == "Neu: Erika Musterfrau fragt an"
+    listing = admin.get("/settings/templates").get_data(as_text=True)
+    own = r'de/notification">notification</a></td>\s*<td[^>]*>Deutsch</td>\s*<td[^>]*>(\w+ \w+)<'
+    assert re.search(own, listing).group(1) == "eigene Fassung"
+    reset = post(admin, path + "/reset", page=path)
+    assert reset.status_code == 302
+    assert not (folder / "de" / "notification.txt").exists()
+    assert "Neue Anfrage" in admin.get(path).get_data(as_text=True)
+    assert admin.get("/settings/templates/de/nichts").status_code == 404
+    assert admin.get("/settings/templates/fr/notification").status_code == 404

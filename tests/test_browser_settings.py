@@ -70,3 +70,18 @@ def test_add_a_user(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
         bert = session.scalar(select(User).where(User.email == "bert@autohaus.example"))
         assert bert is not None and bert.active and bert.supervisor_email == ADMIN
         assert bert.password_hash
+
+
+def test_holiday_region_picker_and_days_off(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    log_in(page, live_web.url, ADMIN)
+    page.goto(live_web.url + "/settings/holidays?year=2026")
+    page.get_by_label("Land").select_option("AT")  # the region list follows without saving
+    page.get_by_label("Region").locator("option", has_text="Tirol").wait_for(state="attached")
+    page.get_by_label("Land").select_option("DE")
+    page.get_by_label("Region").locator("option", has_text="Bayern (BY)").wait_for(state="attached")
+    page.get_by_label("Region").select_option("BY")
+    page.get_by_role("button", name="Speichern").click()
+    assert page.get_by_role("status").inner_text() == "Gespeichert."
+    page.goto(live_web.url + "/settings/holidays?year=2026")
+    assert page.get_by_role("cell", name="Heilige Drei Könige").is_visible()

@@ -551,3 +551,19 @@ def test_mail_template_override_preview_save_and_reset(
     assert "Neue Anfrage" in admin.get(path).get_data(as_text=True)
     assert admin.get("/settings/templates/de/nichts").status_code == 404
     assert admin.get("/settings/templates/fr/notification").status_code == 404
+
+
+def test_preview_applies_the_rule_for_the_example_source(admin: FlaskClient) -> None:
+    args = {"stage1": "4h", "rule-0-source": "oem:*", "rule-0-stage1": "1h"}
+    general = admin.get("/settings/preview.json", query_string={**args, "source": "mobile.de"})
+    oem = admin.get("/settings/preview.json", query_string={**args, "source": "oem:vw"})
+    assert general.get_json()["rule"] == ""
+    assert oem.get_json()["rule"] == "escalation.rules[0]"
+    assert oem.get_json()["stage1_at"] != general.get_json()["stage1_at"]
+
+
+def test_region_picker_lists_a_countrys_regions(admin: FlaskClient) -> None:
+    germany = admin.get("/settings/regions.json?country=DE").get_json()
+    assert {"code": "BY", "name": "Bayern (BY)"} in germany["regions"]
+    assert "catholic" in germany["categories"]
+    assert admin.get("/settings/regions.json?country=XX").get_json()["regions"] == []

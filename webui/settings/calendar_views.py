@@ -171,12 +171,25 @@ def escalation() -> ResponseReturnValue:
             return redirect(url_for("settings.escalation"))
     return render_template(
         "settings/escalation.html",
+        preview_source=request.args.get("source", ""),
+        preview_kind=request.args.get("kind", ""),
         form=form,
         hints=TIME_HINTS,
         rules=rules,
         time_keys=TIME_KEYS,
         time_labels=TIME_LABELS,
         timeline=_timeline_view(document),
+    )
+
+
+@bp.route("/regions.json")
+@admin_required
+def regions_json() -> ResponseReturnValue:
+    """A country's regions and holiday kinds, for the picker (``static/settings.js``)."""
+    country = request.args.get("country", "").upper()
+    return jsonify(
+        regions=[{"code": c, "name": n} for c, n in regions.subdivisions(country)],
+        categories=list(regions.categories(country)) if country else [],
     )
 
 

@@ -66,6 +66,9 @@ def test_add_a_user(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     screenshot(page, "settings-user")
     page.get_by_role("link", name="Benutzer", exact=True).click()
     assert page.get_by_role("link", name="Bert Berger").is_visible()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the list becomes cards
+    assert page.get_by_role("link", name="Bert Berger").is_visible()
+    screenshot(page, "settings-users-phone")
     with db.session_scope(live_web.factory) as session:
         bert = session.scalar(select(User).where(User.email == "bert@autohaus.example"))
         assert bert is not None and bert.active and bert.supervisor_email == ADMIN

@@ -88,10 +88,10 @@ ABSENCE_KEYS = ("from", "until", "substitute")
 
 def _choices(form: UserForm, document: dict[str, Any], email: str) -> None:
     others = [u for u in document["users"] if u["email"].lower() != email]
+    # Supervisors and admins first; anyone may be chosen, as in the settings file.
+    ranked = sorted(others, key=lambda u: u["role"] not in (UserRole.SUPERVISOR, UserRole.ADMIN))
     form.supervisor.choices = [("", _("(none)"))] + [
-        (u["email"], u["name"] or u["email"])
-        for u in others
-        if u["role"] in (UserRole.SUPERVISOR, UserRole.ADMIN)
+        (u["email"], u["name"] or u["email"]) for u in ranked
     ]
     form.language.choices = [("", _("Dealer's language")), ("de", "Deutsch"), ("en", "English")]
     form.groups.choices = [(g["name"], g["name"]) for g in document["groups"]]

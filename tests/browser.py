@@ -34,20 +34,32 @@ ARTIFACTS = Path(
 )
 
 
+# One Playwright + Chromium for the whole session: every module that imports ``browser``
+# gets its own session fixture in pytest's eyes, and a second sync Playwright cannot start
+# while the first one's event loop exists.  A reference count closes it after the last.
+_SHARED: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("Playwright", "the playwright package is not installed")
-    if not Path(CHROMIUM).exists():
-        require_service("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
+    if "browser" not in _SHARED:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            require_service("Playwright", "the playwright package is not installed")
+        if not Path(CHROMIUM).exists():
+            require_service("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"], headless=True
         )
-        yield chromium
-        chromium.close()
+    _SHARED["users"] += 1
+    yield _SHARED["browser"]
+    _SHARED["users"] -= 1
+    if _SHARED["users"] == 0:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("playwright").stop()
 
 
 @dataclass

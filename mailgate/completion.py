@@ -51,3 +51,15 @@ def completion_reasons(document: dict[str, Any]) -> list[CompletionReason]:
 
 def reason_by_code(document: dict[str, Any], code: str) -> CompletionReason | None:
     return next((r for r in completion_reasons(document) if r.code == code), None)
+
+
+def reason_items(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reasons as ``[[completion_reasons]]`` tables: what a settings page edits and saves.
+
+    Starts from the defaults when the dealer has no list yet, so saving the
+    page once turns the defaults into the dealer's own, editable list.
+    """
+    return [
+        {"code": r.code, "label": r.label, "outcome": r.outcome, "hidden": r.hidden}
+        for r in completion_reasons(document)
+    ]

@@ -114,7 +114,20 @@ IMAP_KEYS: dict[str, tuple[str, Any]] = {
     "location": (_STR, ""),
     "enabled": (_BOOL, True),
 }
-LIST_SECTIONS = ("users", "groups", "imap")
+REASON_KEYS: dict[str, tuple[str, Any]] = {
+    "code": (_STR, None),
+    "label": (_STR, ""),
+    "outcome": (_STR, "other"),
+    "hidden": (_BOOL, False),
+}
+LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons")
+_LIST_KEYS = (
+    ("users", USER_KEYS),
+    ("groups", GROUP_KEYS),
+    ("imap", IMAP_KEYS),
+    ("completion_reasons", REASON_KEYS),
+)
+_REASON_CODE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ADDRESS = re.compile(r"^[^@\s\"<>()]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -219,7 +232,7 @@ def validate(document: dict[str, Any]) -> dict[str, Any]:
             raise SettingsError(f"unknown section [{section}]")
     for section, keys in SCHEMA.items():
         clean[section] = _check_table(f"{section}", document.get(section, {}), keys)
-    for section, keys in (("users", USER_KEYS), ("groups", GROUP_KEYS), ("imap", IMAP_KEYS)):
+    for section, keys in _LIST_KEYS:
         items = document.get(section, [])
         if not isinstance(items, list):
             raise SettingsError(f"[[{section}]] must be an array of tables")
@@ -296,6 +309,33 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         if mailbox["security"] not in ("ssl", "starttls", "none"):
             raise SettingsError(f'imap[{i}].security must be "ssl", "starttls" or "none"')
         _check_imap(f"imap[{i}]", mailbox, names)
+    _check_reasons(doc["completion_reasons"])
+
+
+def _check_reasons(reasons: list[dict[str, Any]]) -> None:
+    """``[[completion_reasons]]``: unique lower-case codes, a known outcome, a label.
+
+    The label defaults to the code, so a reason always reads as something.
+    """
+    from mailgate.completion import OUTCOMES
+
+    codes: set[str] = set()
+    for i, reason in enumerate(reasons):
+        code = reason["code"]
+        if not _REASON_CODE.match(code):
+            raise SettingsError(
+                f"completion_reasons[{i}].code must be 1-64 lower-case letters, digits or '_' "
+                f"(starting with a letter or digit): {code!r}"
+            )
+        if code in codes:
+            raise SettingsError(f"completion_reasons[{i}].code: duplicate reason {code!r}")
+        codes.add(code)
+        if reason["outcome"] not in OUTCOMES:
+            raise SettingsError(
+                f"completion_reasons[{i}].outcome must be {', '.join(OUTCOMES)}: "
+                f"{reason['outcome']!r}"
+            )
+        reason["label"] = reason["label"].strip() or code
 
 
 def _check_imap(where: str, mailbox: dict[str, Any], names: set[str]) -> None:
@@ -430,9 +470,20 @@ def import_settings(session: Session, text: str) -> dict[str, Any]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"not valid TOML: {exc}") from exc
+    return apply_document(session, document)
+
+
+def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]:
+    """Validate a settings document and replace the stored settings with it.
+
+    The one way settings are saved: the TOML import and every settings page in
+    the web UI go through here, so a page can never store what an import would
+    refuse.  Nothing is written when the document is invalid.
+    """
     clean = validate(document)
+    _check_used_reasons(session, clean["completion_reasons"])
     session.execute(delete(DealerSetting))
-    for section in (*SCHEMA, "groups", "imap"):
+    for section in (*SCHEMA, "groups", "imap", "completion_reasons"):
         data = clean[section] if section in SCHEMA else {"items": clean[section]}
         session.add(DealerSetting(section=section, data=data))
     existing = {u.email: u for u in session.scalars(select(User))}
@@ -460,12 +511,45 @@ def import_settings(session: Session, text: str) -> dict[str, Any]:
     return clean
 
 
+def used_reason_codes(session: Session) -> set[str]:
+    """Completion reason codes some lead was closed with (they may not disappear)."""
+    from mailgate.models import Lead
+
+    query = select(Lead.close_reason).where(Lead.close_reason.is_not(None)).distinct()
+    return {code for code in session.scalars(query) if code}
+
+
+def _check_used_reasons(session: Session, reasons: list[dict[str, Any]]) -> None:
+    """A dealer list must keep every code already used (hide it instead of removing it).
+
+    Without a list the defaults apply, so their codes count as kept.
+    """
+    from mailgate.completion import DEFAULT_REASONS
+
+    kept = {r["code"] for r in reasons} if reasons else {r.code for r in DEFAULT_REASONS}
+    known_before = {r.code for r in DEFAULT_REASONS} | {
+        item["code"]
+        for row in session.scalars(
+            select(DealerSetting).where(DealerSetting.section == "completion_reasons")
+        )
+        for item in (row.data or {}).get("items", [])
+    }
+    # Free-text reasons (closed before any list existed) are not codes: only known ones count.
+    missing = sorted((used_reason_codes(session) & known_before) - kept)
+    if missing:
+        raise SettingsError(
+            "completion_reasons: codes already used by closed leads cannot be removed "
+            f"(set hidden = true instead): {', '.join(missing)}"
+        )
+
+
 def stored_document(session: Session) -> dict[str, Any]:
     """The stored settings as a validated document (defaults where nothing is stored)."""
     rows = {row.section: row.data for row in session.scalars(select(DealerSetting))}
     document: dict[str, Any] = {section: rows.get(section, {}) for section in SCHEMA}
     document["groups"] = rows.get("groups", {}).get("items", [])
     document["imap"] = rows.get("imap", {}).get("items", [])
+    document["completion_reasons"] = rows.get("completion_reasons", {}).get("items", [])
     users = session.scalars(select(User).where(User.active).order_by(User.id))
     document["users"] = [
         {
@@ -590,7 +674,11 @@ class DealerConfig:
 
 
 def load_dealer_config(session: Session) -> DealerConfig:
-    doc = stored_document(session)
+    return config_from_document(stored_document(session))
+
+
+def config_from_document(doc: dict[str, Any]) -> DealerConfig:
+    """The typed view of a validated document (also of an unsaved one, for previews)."""
     dealer = doc["dealer"]
     return DealerConfig(
         name=dealer["name"],

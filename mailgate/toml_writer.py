@@ -30,8 +30,8 @@ def dump_settings_toml(document: dict[str, Any], sections: Iterable[str]) -> str
             lines.append("[[escalation.rules]]")
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in rule.items())
         lines.append("")
-    for section in ("users", "groups", "imap"):
-        for item in document[section]:
+    for section in ("users", "groups", "imap", "completion_reasons"):
+        for item in document.get(section, []):
             lines.append(f"[[{section}]]")
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
             lines.append("")

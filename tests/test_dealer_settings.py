@@ -148,3 +148,101 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# --- [[completion_reasons]] -------------------------------------------------------------------
+
+REASONS = """
+[[completion_reasons]]
+code = "sold"
+label = "Verkauft"
+outcome = "won"
+
+[[completion_reasons]]
+code = "no_interest"
+label = "Kein Interesse"
+outcome = "lost"
+hidden = true
+
+[[completion_reasons]]
+code = "duplicate"
+"""
+
+
+def test_completion_reasons_round_trip_and_defaults(factory: sessionmaker[Session]) -> None:
+    from mailgate.completion import DEFAULT_REASONS, completion_reasons
+
+    with session_scope(factory) as session:
+        import_settings(session, FULL)
+    with factory() as session:
+        # Without a list the defaults apply, and the export stays free of them.
+        config = load_dealer_config(session)
+        assert completion_reasons(config.document) == list(DEFAULT_REASONS)
+        assert "[[completion_reasons]]" not in export_settings(session)
+    with session_scope(factory) as session:
+        import_settings(session, FULL + REASONS)
+    with factory() as session:
+        exported = export_settings(session)
+        reasons = completion_reasons(load_dealer_config(session).document)
+    assert [(r.code, r.label, r.outcome, r.hidden) for r in reasons] == [
+        ("sold", "Verkauft", "won", False),
+        ("no_interest", "Kein Interesse", "lost", True),
+        ("duplicate", "duplicate", "other", False),  # label defaults to the code
+    ]
+    with session_scope(factory) as session:
+        import_settings(session, exported)
+    with factory() as session:
+        assert export_settings(session) == exported
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('code = "duplicate"', 'code = "Doppelt!"'), r"completion_reasons\[2\].code must be"),
+        (('code = "duplicate"', 'code = "sold"'), r"completion_reasons\[2\].code: duplicate"),
+        (('outcome = "won"', 'outcome = "maybe"'), r"completion_reasons\[0\].outcome must be"),
+        (("hidden = true", 'hidden = "ja"'), r"completion_reasons\[1\].hidden must be true"),
+        (('code = "duplicate"', 'colour = "red"'), r"unknown key completion_reasons\[2\].colour"),
+    ],
+)
+def test_invalid_completion_reasons_are_refused(
+    factory: sessionmaker[Session], change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        with session_scope(factory) as session:
+            import_settings(session, FULL + REASONS.replace(*change, 1))
+
+
+def test_a_used_reason_code_cannot_be_removed(factory: sessionmaker[Session]) -> None:
+    from mailgate.models import Lead
+
+    with session_scope(factory) as session:
+        import_settings(session, FULL + REASONS)
+        session.add(
+            Lead(
+                dedupe_key="r-1",
+                reply_token="r-1",
+                subject="x",
+                status="closed",
+                close_reason="no_interest",
+            )
+        )
+    without = FULL + REASONS.split('[[completion_reasons]]\ncode = "no_interest"')[0]
+    with pytest.raises(SettingsError, match="no_interest"):
+        with session_scope(factory) as session:
+            import_settings(session, without)
+    # Hiding it is the way; a default code used before any list existed counts too.
+    with session_scope(factory) as session:
+        import_settings(session, FULL + REASONS)
+        session.add(
+            Lead(
+                dedupe_key="r-2",
+                reply_token="r-2",
+                subject="y",
+                status="closed",
+                close_reason="unreachable",
+            )
+        )
+    with pytest.raises(SettingsError, match="unreachable"):
+        with session_scope(factory) as session:
+            import_settings(session, FULL + REASONS)

@@ -22,13 +22,14 @@ from werkzeug.exceptions import HTTPException
 from mailgate.config import Settings
 
 from . import accounts, i18n, inbound, lead, leads, nav, outbox, reports, security, signed
+from . import settings as settings_area
 from .context import close_session, db
 from .labels import VEHICLE_FIELDS, label, vehicle_value
 
 log = logging.getLogger("mailgate.webui")
 
 # Areas in menu order; each has init_app(app).
-AREAS: tuple[ModuleType, ...] = (leads, lead, inbound, reports, outbox, signed)
+AREAS: tuple[ModuleType, ...] = (leads, lead, inbound, reports, outbox, settings_area, signed)
 
 
 def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:

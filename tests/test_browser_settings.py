@@ -1,0 +1,90 @@
+"""Settings in a real browser: working hours change the live timeline preview; add a user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from mailgate import db
+from mailgate.models import User
+
+from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
+from .webui_helpers import ensure_user
+
+ADMIN = "admin@autohaus.example"
+DAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+
+
+def stage1(tab: Any) -> str:
+    return tab.locator('#timeline [data-key="stage1_at"]').inner_text()
+
+
+def test_changing_hours_changes_the_timeline_preview(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    log_in(page, live_web.url, ADMIN)
+    page.get_by_role("link", name="Einstellungen").click()
+    page.get_by_role("link", name="Öffnungszeiten").click()
+    for day in DAYS:  # open round the clock: stage 1 is four hours from now
+        page.get_by_label(day, exact=True).fill("00:00-24:00")
+    page.get_by_role("button", name="Speichern").click()
+    assert page.get_by_role("status").inner_text() == "Gespeichert."
+    saved = stage1(page)
+    assert saved
+    # Typing (unsaved) narrower hours: the preview asks the server and changes.
+    for day in DAYS:
+        page.get_by_label(day, exact=True).fill("10:00-11:00")
+    page.wait_for_function(
+        "old => document.querySelector('#timeline [data-key=\"stage1_at\"]').textContent !== old",
+        arg=saved,
+    )
+    assert stage1(page) != saved
+    # A broken interval shows the problem instead of times.
+    page.get_by_label("Montag", exact=True).fill("25:00-26:00")
+    page.locator("#timeline-error").wait_for(state="visible")
+    assert "25:00-26:00" in page.locator("#timeline-error").inner_text()
+    page.get_by_label("Montag", exact=True).fill("10:00-11:00")
+    page.get_by_role("button", name="Speichern").click()
+    assert page.get_by_role("status").inner_text() == "Gespeichert."
+    assert stage1(page) != saved
+    screenshot(page, "settings")
+
+
+def test_add_a_user(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    log_in(page, live_web.url, ADMIN)
+    page.goto(live_web.url + "/settings/users")
+    page.get_by_role("link", name="Benutzer hinzufügen").click()
+    page.get_by_label("E-Mail-Adresse").fill("bert@autohaus.example")
+    page.get_by_label("Name", exact=True).fill("Bert Berger")
+    page.get_by_label("Rolle").select_option("salesperson")
+    page.get_by_label("Vorgesetzter").select_option(label="Ada Admin")
+    page.get_by_label("Anfangspasswort").fill("Bert-sein-Passwort-9")
+    page.get_by_role("button", name="Benutzer anlegen").click()
+    assert page.get_by_role("status").inner_text() == "Benutzer angelegt."
+    assert page.get_by_role("heading", name="Bert Berger").is_visible()
+    screenshot(page, "settings-user")
+    page.get_by_role("link", name="Benutzer", exact=True).click()
+    assert page.get_by_role("link", name="Bert Berger").is_visible()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the list becomes cards
+    assert page.get_by_role("link", name="Bert Berger").is_visible()
+    screenshot(page, "settings-users-phone")
+    with db.session_scope(live_web.factory) as session:
+        bert = session.scalar(select(User).where(User.email == "bert@autohaus.example"))
+        assert bert is not None and bert.active and bert.supervisor_email == ADMIN
+        assert bert.password_hash
+
+
+def test_holiday_region_picker_and_days_off(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    log_in(page, live_web.url, ADMIN)
+    page.goto(live_web.url + "/settings/holidays?year=2026")
+    page.get_by_label("Land").select_option("AT")  # the region list follows without saving
+    page.get_by_label("Region").locator("option", has_text="Tirol").wait_for(state="attached")
+    page.get_by_label("Land").select_option("DE")
+    page.get_by_label("Region").locator("option", has_text="Bayern (BY)").wait_for(state="attached")
+    page.get_by_label("Region").select_option("BY")
+    page.get_by_role("button", name="Speichern").click()
+    assert page.get_by_role("status").inner_text() == "Gespeichert."
+    page.goto(live_web.url + "/settings/holidays?year=2026")
+    assert page.get_by_role("cell", name="Heilige Drei Könige").is_visible()

@@ -21,8 +21,8 @@ def test_wheel_contains_package_data(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected_sources = {
         "mailgate/templates/email": ROOT / "templates" / "email",
-        "mailgate/webui/templates": ROOT / "webui" / "templates",
-        "mailgate/webui/static": ROOT / "webui" / "static",
+        # the whole web UI: every subpackage, template, asset and translation catalog
+        "mailgate/webui": ROOT / "webui",
         "mailgate/migrations/versions": ROOT / "mailgate" / "migrations" / "versions",
     }
     for prefix, folder in expected_sources.items():

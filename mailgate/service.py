@@ -15,7 +15,6 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,6 +88,18 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
 
+    web = reader = None
+    if "web" in roles and settings.web.enabled:
+        from mailgate.webui import create_app
+        from mailgate.webui.server import WebThread
+
+        # The web UI only reads so far: its own engine, whose transactions never
+        # take SQLite's write lock away from SMTP intake.
+        reader = db.create_db_engine(settings.database_url, reader=True)
+        web_factory = db.make_session_factory(reader)
+        web = WebThread(create_app(web_factory, settings), settings.web.host, settings.web.port)
+        web.start()
+        log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
     if "worker" in roles:
         from mailgate.worker import warm_up
 
@@ -102,8 +113,9 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.escalation.scheduler import run_scheduler
 
         runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
-    # SMTP after the worker's warm-up (GIL-heavy), so the listener is not starved
-    # right after a restart; the web UI (seconds of imports) only after SMTP.
+    # SMTP last: the web UI's imports and the worker's warm-up (GIL-heavy) are
+    # done or under way by the time sessions arrive, so the listener is not
+    # starved right after a restart.
     server = None
     if "smtp" in roles and settings.smtp.enabled:
         handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
@@ -112,15 +124,6 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         # Started after the SMTP listener, importing in its own thread: a restart
         # must accept SMTP mail again as fast as it did without IMAP.
         runtime.start_thread("imap", lambda: _run_imap(runtime))
-    web = reader = None
-    if "web" in roles and settings.web.enabled:
-        try:
-            web, reader = await asyncio.to_thread(_start_web, settings)
-        except BaseException:  # e.g. the web port is taken: stop what runs, then fail
-            if server is not None:
-                server.close()
-            runtime.stop.set()
-            raise
     log.info("mailgate running (%s); database %s", ", ".join(roles), db_label(settings))
     if server is not None:
         warn_if_unconfigured(factory)
@@ -140,25 +143,6 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         reader.dispose()
     log.info("stopped cleanly")
     return 0
-
-
-def _start_web(settings: Settings) -> tuple[Any, Engine]:
-    """Build and start the web UI (in a worker thread: its imports take seconds)."""
-    from mailgate.webui import create_app
-    from mailgate.webui.server import WebThread
-
-    # Its own engine, whose read transactions never take SQLite's write lock
-    # away from SMTP intake.
-    reader = db.create_db_engine(settings.database_url, reader=True)
-    web_factory = db.make_session_factory(reader)
-    try:
-        web = WebThread(create_app(web_factory, settings), settings.web.host, settings.web.port)
-    except BaseException:
-        reader.dispose()
-        raise
-    web.start()
-    log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
-    return web, reader
 
 
 def _run_imap(runtime: Runtime) -> None:

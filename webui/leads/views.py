@@ -1,0 +1,201 @@
+"""The lead list (home page): filter, search, sort, pages, bulk reassign and CSV export.
+
+Every query is the user's lead scope AND the filter's conditions, so a URL or
+a form field can narrow but never widen what a user sees; the bulk action
+checks the scope of every selected lead again on the server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import ColumnElement, Select, and_, distinct, func, select
+from sqlalchemy.orm import selectinload
+
+from mailgate.distribution.actions import ActionError, reassign
+from mailgate.models import Customer, Lead, utcnow
+
+from ..access import lead_scope, me
+from ..context import db, dealer
+from ..paging import Page
+from .due import GREY, state_of
+from .errors import explain
+from .filters import FIELD_NAMES, Filters, parse
+from .forms import BulkReassignForm
+from .people import display_name, may_reassign, reassign_targets, visible_users
+from .query import REVIEW_CONFIDENCE, conditions, needs_review, order_by
+
+bp = Blueprint("leads", __name__)
+
+
+def _where(filters: Filters, now: datetime) -> ColumnElement[bool]:
+    doc = dealer().document
+    region = doc["dealer"].get("country") or "DE"
+    found = conditions(filters, now=now, zone=dealer().timezone, region=region)
+    return and_(lead_scope(me()), *found)
+
+
+def _ordered(query: Select[tuple[Lead]], filters: Filters) -> Select[tuple[Lead]]:
+    if filters.sort == "customer":
+        query = query.outerjoin(Customer, Customer.id == Lead.customer_id)
+    return query.order_by(*order_by(filters.sort))
+
+
+def _back_args() -> dict[str, str]:
+    """The list's query string from the bulk form's hidden field (only known keys)."""
+    from urllib.parse import parse_qsl
+
+    raw = request.form.get("back", "")
+    return {k: v for k, v in parse_qsl(raw) if k in (*FIELD_NAMES, "page")}
+
+
+@bp.route("/leads")
+@login_required
+def lead_list() -> str:
+    filters = parse(request.args)
+    now = utcnow()
+    where = _where(filters, now)
+    total = db().scalar(select(func.count()).select_from(Lead).where(where)) or 0
+    page = Page.from_request(total)
+    leads = db().scalars(
+        _ordered(select(Lead).where(where), filters)
+        .options(selectinload(Lead.customer), selectinload(Lead.assignee))
+        .offset(page.offset)
+        .limit(page.size)
+    )
+    items = [
+        {
+            "lead": lead,
+            "state": state_of(lead, now),
+            "waiting": _waiting(lead, now),
+            "review": _needs_review(lead),
+        }
+        for lead in leads
+    ]
+    account = me()
+    form = None
+    if may_reassign(account):
+        form = BulkReassignForm()
+        form.target.choices = [(u.id, display_name(u)) for u in reassign_targets(db(), account)]
+        form.back.data = request.query_string.decode("ascii", "replace")
+    return render_template(
+        "leads/list.html",
+        items=items,
+        page=page,
+        filters=filters,
+        args=filters.args(),
+        form=form,
+        grey=GREY,
+        choices=_choices(),
+    )
+
+
+def _waiting(lead: Lead, now: datetime) -> str:
+    """How long the customer has waited for a first answer ("–" once answered or closed)."""
+    if lead.first_response_at is not None or state_of(lead, now) == "closed":
+        return "–"
+    return format_timedelta(now - lead.received_at, threshold=1.0)
+
+
+def _needs_review(lead: Lead) -> bool:
+    return (lead.confidence or 0.0) < REVIEW_CONFIDENCE or bool(lead.warnings)
+
+
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """Options of the filter's select boxes (sources and locations as they occur)."""
+    session = db()
+    sources = session.scalars(select(distinct(Lead.source)).order_by(Lead.source)).all()
+    doc = dealer().document
+    locations = set(doc["distribution"].get("locations", {}))
+    for user in doc.get("users", []):
+        locations.update(user.get("locations") or ())
+    users = [(str(u.id), display_name(u)) for u in visible_users(session, me())]
+    return {
+        "sources": [(s, s) for s in sources if s],
+        "locations": [(loc, loc) for loc in sorted(locations)],
+        "assignees": users,
+    }
+
+
+@bp.route("/leads/reassign", methods=["POST"])
+@login_required
+def bulk_reassign() -> ResponseReturnValue:
+    account = me()
+    if not may_reassign(account):
+        abort(403)
+    form = BulkReassignForm()
+    targets = {u.id: u for u in reassign_targets(db(), account)}
+    form.target.choices = [(uid, display_name(u)) for uid, u in targets.items()]
+    back = url_for("leads.lead_list", **_back_args())
+    if not form.validate_on_submit():
+        flash(_("Choose the leads and the user to reassign them to."), "error")
+        return redirect(back)
+    ids = list(dict.fromkeys(form.lead_ids.data or []))
+    if not ids:
+        flash(_("No lead selected."), "error")
+        return redirect(back)
+    visible = db().scalar(
+        select(func.count()).select_from(Lead).where(Lead.id.in_(ids), lead_scope(account))
+    )
+    if visible != len(ids):
+        abort(404)  # a lead outside the scope: as if it did not exist
+    target = targets[form.target.data]
+    try:
+        reassign(db(), dealer(), ids, target.email, actor=account.email, note=form.note.data or "")
+    except ActionError as exc:
+        db().rollback()
+        flash(explain(exc), "error")
+        return redirect(back)
+    db().commit()
+    if len(ids) == 1:
+        done = _("1 lead reassigned to %(name)s.", name=display_name(target))
+    else:
+        done = _(
+            "%(count)s leads reassigned to %(name)s.", count=len(ids), name=display_name(target)
+        )
+    flash(done, "info")
+    return redirect(back)
+
+
+EXPORT_LIMIT = 200_000
+
+
+@bp.route("/leads/export.csv")
+@login_required
+def export_csv() -> Response:
+    from .export import export_rows, header
+
+    filters = parse(request.args)
+    now = utcnow()
+    where = _where(filters, now)
+    query = _ordered(select(Lead.id).where(where), filters).limit(EXPORT_LIMIT)
+    stamp = now.astimezone(dealer().timezone).strftime("%Y-%m-%d")
+    from .csvexport import csv_lines
+
+    body = csv_lines(header(), export_rows(db(), query, now, dealer().timezone))
+    return Response(
+        stream_with_context(body),
+        mimetype="text/csv",
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
+        },
+    )
+
+
+__all__ = ["bp", "needs_review"]

@@ -79,6 +79,7 @@ def export_rows(
     session: Session, ids_query: Select[tuple[int]], now: datetime, zone: ZoneInfo
 ) -> Iterator[list[object]]:
     ids = list(session.scalars(ids_query))
+    session.rollback()  # read-only: end the transaction so SQLite writers are not held up
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         leads = {
@@ -91,4 +92,5 @@ def export_rows(
         }
         for lead_id in chunk:
             yield row(leads[lead_id], now, zone)
+        session.rollback()  # between chunks, too (each chunk is its own short read)
         session.expunge_all()

@@ -238,7 +238,20 @@ class Lead(Base):
     __table_args__ = (
         Index("ix_lead_received_at_id", "received_at", "id"),
         Index("ix_lead_last_activity_at", "last_activity_at", "id"),
-        Index("ix_lead_status_received_at", "status", "received_at"),
+        Index(
+            "ix_lead_list",  # covers the list's filters and scope: counts skip the wide rows
+            "status",
+            "assignee_id",
+            "kind",
+            "escalation_stage",
+            "soon_at",
+            "overdue_at",
+            "source",
+            "received_at",
+            "category",
+            "location",
+            "confidence",
+        ),
         Index("ix_lead_source", "source"),
     )
 

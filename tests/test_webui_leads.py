@@ -510,3 +510,28 @@ def test_states_cover_every_python_state() -> None:
     assert display_state(now, "assigned", 11, now - hour, now - hour) == "overdue"
     assert display_state(now, "new", 99, now - hour, now - hour) == "paused"
     assert display_state(now, "closed", 0, now - hour, now - hour) == "closed"
+
+
+def test_row_times_are_written_like_the_local_filter(app: Flask) -> None:
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import force_locale
+
+    from mailgate.webui.i18n import local_time
+    from mailgate.webui.leads.rows import RowFormatter
+
+    moments = [
+        datetime(2026, 1, 5, 23, 30, tzinfo=UTC),  # next day in Berlin
+        datetime(2026, 7, 1, 8, 5, tzinfo=UTC),  # summer time
+        datetime(2026, 10, 25, 0, 59, tzinfo=UTC),  # the night the clocks go back
+    ]
+    with app.test_request_context("/leads"):
+        for language in ("de", "en"):
+            with force_locale(language):
+                formatter = RowFormatter(ZoneInfo("Europe/Berlin"), utcnow())
+                for moment in moments:
+                    assert formatter.time(moment) == local_time(moment), (language, moment)
+        with force_locale("de"):
+            assert RowFormatter(ZoneInfo("Europe/Berlin"), utcnow()).time(moments[0]) == (
+                "06.01.2026 00:30"
+            )

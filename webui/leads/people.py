@@ -7,6 +7,7 @@ supervisors (their team) and admins (everyone who can be assigned) reassign.
 
 from __future__ import annotations
 
+from flask import g
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,13 @@ from ..access import Account, pool_user_id, team_ids
 
 
 def visible_users(session: Session, account: Account) -> list[User]:
-    """Users whose leads the account may see (for the assignee filter)."""
+    """Users whose leads the account may see (for the assignee filter); once per request."""
+    if "visible_users" not in g:
+        g.visible_users = _visible_users(session, account)
+    return list(g.visible_users)
+
+
+def _visible_users(session: Session, account: Account) -> list[User]:
     query = select(User).order_by(User.name, User.email)
     if not account.is_admin:
         ids = team_ids(session, account)

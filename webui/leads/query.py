@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Text, and_, cast, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, column, or_, select, table
 from sqlalchemy.sql.elements import UnaryExpression
 
 from mailgate.distribution.matching import normalise_phone
@@ -25,6 +25,7 @@ from .due import state_condition
 from .filters import OPEN, Filters
 
 REVIEW_CONFIDENCE = 0.5  # parses below this confidence are flagged "needs review"
+NOT_DELETED = tuple(s.value for s in LeadStatus if s != LeadStatus.DELETED)
 PHONE_LIKE = re.compile(r"^\+?[\d\s/().-]{6,}$")
 
 
@@ -47,12 +48,27 @@ def search_terms(query: str, region: str = "DE") -> list[str]:
     return query.split()
 
 
-def search_condition(query: str, region: str = "DE") -> ColumnElement[bool] | None:
+FTS = table("lead_search_fts", column("rowid"), column("text"))  # SQLite only (0006)
+TRIGRAM = 3  # the trigram index answers LIKE for terms of three characters or more
+
+
+def _term_match(term: str, dialect: str) -> ColumnElement[bool]:
+    """Leads whose search line contains ``term``: by the trigram index where it can."""
+    if dialect == "sqlite" and len(term) >= TRIGRAM and not set(term) & set("%_\\"):
+        found = select(FTS.c.rowid).where(FTS.c.text.like(f"%{term}%"))
+    else:
+        pattern = like_pattern(term)
+        found = select(LeadSearch.lead_id).where(LeadSearch.text.like(pattern, escape="\\"))
+    return Lead.id.in_(found)
+
+
+def search_condition(
+    query: str, region: str = "DE", dialect: str = "sqlite"
+) -> ColumnElement[bool] | None:
     terms = search_terms(query, region)
     if not terms:
         return None
-    matches = [LeadSearch.text.like(like_pattern(t), escape="\\") for t in terms]
-    return Lead.id.in_(select(LeadSearch.lead_id).where(*matches))
+    return and_(*(_term_match(t, dialect) for t in terms))
 
 
 def needs_review() -> ColumnElement[bool]:
@@ -70,7 +86,7 @@ def day_start(day: datetime | object, zone: ZoneInfo) -> datetime:
 
 
 def conditions(
-    filters: Filters, *, now: datetime, zone: ZoneInfo, region: str = "DE"
+    filters: Filters, *, now: datetime, zone: ZoneInfo, region: str = "DE", dialect: str = "sqlite"
 ) -> list[ColumnElement[bool]]:
     """The SQL conditions of ``filters`` (to be combined with the lead scope)."""
     out: list[ColumnElement[bool]] = []
@@ -78,8 +94,8 @@ def conditions(
         out.append(Lead.status.in_(OPEN_STATUSES))
     elif filters.status:
         out.append(Lead.status == filters.status)
-    else:
-        out.append(Lead.status != LeadStatus.DELETED.value)
+    else:  # an IN list, not "!=": the index on (status, assignee_id, ...) can seek it
+        out.append(Lead.status.in_(NOT_DELETED))
     if filters.source:
         out.append(Lead.source == filters.source)
     if filters.kind:
@@ -98,7 +114,7 @@ def conditions(
         out.append(state_condition(filters.due, now))
     if filters.review:
         out.append(needs_review())
-    found = search_condition(filters.q, region)
+    found = search_condition(filters.q, region, dialect)
     if found is not None:
         out.append(found)
     return out

@@ -28,7 +28,23 @@ VEHICLE_KEYS = ("vin", "listing_id", "stock_number")
 INDEXES = (
     ("ix_lead_received_at_id", ["received_at", "id"]),
     ("ix_lead_last_activity_at", ["last_activity_at", "id"]),
-    ("ix_lead_status_received_at", ["status", "received_at"]),
+    # covering the list's filters and the scope, so counts never touch the wide lead rows
+    (
+        "ix_lead_list",
+        [
+            "status",
+            "assignee_id",
+            "kind",
+            "escalation_stage",
+            "soon_at",
+            "overdue_at",
+            "source",
+            "received_at",
+            "category",
+            "location",
+            "confidence",
+        ],
+    ),
     ("ix_lead_source", ["source"]),
 )
 
@@ -76,6 +92,24 @@ def _sqlite_triggers() -> list[str]:
     ]
 
 
+# SQLite: a trigram full-text index over lead_search, so a substring search
+# (LIKE '%term%', three characters or more) is an index lookup, not a scan.
+SQLITE_FTS = [
+    "CREATE VIRTUAL TABLE lead_search_fts USING fts5(text, content='lead_search', "
+    "content_rowid='lead_id', tokenize='trigram')",
+    "CREATE TRIGGER lead_search_fts_insert AFTER INSERT ON lead_search BEGIN "
+    "INSERT INTO lead_search_fts (rowid, text) VALUES (new.lead_id, new.text); END",
+    "CREATE TRIGGER lead_search_fts_delete AFTER DELETE ON lead_search BEGIN "
+    "INSERT INTO lead_search_fts (lead_search_fts, rowid, text) "
+    "VALUES ('delete', old.lead_id, old.text); END",
+    "CREATE TRIGGER lead_search_fts_update AFTER UPDATE ON lead_search BEGIN "
+    "INSERT INTO lead_search_fts (lead_search_fts, rowid, text) "
+    "VALUES ('delete', old.lead_id, old.text); "
+    "INSERT INTO lead_search_fts (rowid, text) VALUES (new.lead_id, new.text); END",
+    "INSERT INTO lead_search_fts (lead_search_fts) VALUES ('rebuild')",
+]
+
+
 def _postgresql_triggers() -> list[str]:
     lead_upsert = (
         f"INSERT INTO lead_search (lead_id, text) {_select('postgresql', 'l.id = NEW.id')}"
@@ -108,7 +142,11 @@ def upgrade() -> None:
     for name, columns in INDEXES:
         op.create_index(name, "lead", columns)
     op.execute(f"INSERT INTO lead_search (lead_id, text) {_select(dialect, '1 = 1')}")
-    for statement in _postgresql_triggers() if dialect == "postgresql" else _sqlite_triggers():
+    if dialect == "postgresql":
+        statements = _postgresql_triggers()
+    else:
+        statements = _sqlite_triggers() + SQLITE_FTS
+    for statement in statements:
         op.execute(statement)
 
 
@@ -120,8 +158,16 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS lead_search_customer()")
         op.execute("DROP FUNCTION IF EXISTS lead_search_lead()")
     else:
-        for trigger in ("lead_search_customer", "lead_search_update", "lead_search_insert"):
+        for trigger in (
+            "lead_search_fts_update",
+            "lead_search_fts_delete",
+            "lead_search_fts_insert",
+            "lead_search_customer",
+            "lead_search_update",
+            "lead_search_insert",
+        ):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        op.execute("DROP TABLE IF EXISTS lead_search_fts")
     for name, _columns in reversed(INDEXES):
         op.drop_index(name, table_name="lead")
     op.drop_table("lead_search")

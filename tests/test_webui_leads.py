@@ -535,3 +535,17 @@ def test_row_times_are_written_like_the_local_filter(app: Flask) -> None:
             assert RowFormatter(ZoneInfo("Europe/Berlin"), utcnow()).time(moments[0]) == (
                 "06.01.2026 00:30"
             )
+
+
+def test_count_stops_at_the_cap(
+    app: Flask, team: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailgate.webui.leads import views
+
+    made = [make_lead(team, "anna") for _ in range(7)]
+    client = logged_in(app, EMAILS["ada"])
+    assert "<small>(7)</small>" in body(client, "/leads")
+    monkeypatch.setattr(views, "COUNT_CAP", 5)
+    page = body(client, "/leads")
+    assert "<small>(mehr als 5)</small>" in page
+    assert set(listed(client, "/leads")) == set(made)  # the page itself is complete

@@ -34,8 +34,20 @@ ARTIFACTS = Path(
 )
 
 
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the whole session.
+
+    Every test module imports this fixture, so pytest holds one definition per
+    module; a second ``sync_playwright()`` inside the first one's loop fails, so
+    later modules get the browser the first one started.
+    """
+    if "browser" in _SHARED:
+        yield _SHARED["browser"]
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -46,8 +58,12 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"], headless=True
         )
-        yield chromium
-        chromium.close()
+        _SHARED["browser"] = chromium
+        try:
+            yield chromium
+        finally:
+            _SHARED.clear()
+            chromium.close()
 
 
 @dataclass

@@ -66,7 +66,7 @@ def count_capped(where: ColumnElement[bool]) -> int:
     return db().scalar(select(func.count()).select_from(capped)) or 0
 
 
-def _ordered(query: Select[tuple[Lead]], filters: Filters) -> Select[tuple[Lead]]:
+def _ordered(query: Select[tuple[int]], filters: Filters) -> Select[tuple[int]]:
     if filters.sort == "customer":
         query = query.outerjoin(Customer, Customer.id == Lead.customer_id)
     return query.order_by(*order_by(filters.sort))
@@ -88,12 +88,23 @@ def lead_list() -> str:
     where = _where(filters, now)
     total = count_capped(where)
     page = Page.from_request(total)
-    leads = db().scalars(
-        _ordered(select(Lead).where(where), filters)
-        .options(selectinload(Lead.customer), selectinload(Lead.assignee))
-        .offset(page.offset)
-        .limit(page.size)
+    # ids first (from the covering index, no wide rows touched), then those 50 leads
+    ids = (
+        db()
+        .scalars(
+            _ordered(select(Lead.id).where(where), filters).offset(page.offset).limit(page.size)
+        )
+        .all()
     )
+    found = {
+        lead.id: lead
+        for lead in db().scalars(
+            select(Lead)
+            .where(Lead.id.in_(ids))
+            .options(selectinload(Lead.customer), selectinload(Lead.assignee))
+        )
+    }
+    leads = [found[i] for i in ids if i in found]
     formatter = RowFormatter(dealer().timezone, now)
     unnamed = _("Lead %(id)s")  # no variables: the template, filled per row
     items = [formatter.row(lead, unnamed) for lead in leads]

@@ -39,7 +39,7 @@ from .errors import explain
 from .filters import FIELD_NAMES, Filters, parse
 from .forms import BulkReassignForm
 from .people import display_name, may_reassign, reassign_targets, visible_users
-from .query import conditions, needs_review, order_by
+from .query import conditions, order_by
 from .rows import RowFormatter
 
 bp = Blueprint("leads", __name__)
@@ -222,4 +222,4 @@ def export_csv() -> Response:
     )
 
 
-__all__ = ["bp", "needs_review"]
+__all__ = ["bp"]

@@ -234,6 +234,42 @@ class Lead(Base):
         back_populates="lead", order_by="ProtocolEntry.id"
     )
 
+    # for the web UI's lead list (sort orders and filters); see migration 0007_lead_search
+    __table_args__ = (
+        Index("ix_lead_received_at_id", "received_at", "id"),
+        Index("ix_lead_last_activity_at", "last_activity_at", "id"),
+        Index(
+            "ix_lead_list",  # covers the list's filters and scope: counts skip the wide rows
+            "status",
+            "assignee_id",
+            "kind",
+            "escalation_stage",
+            "soon_at",
+            "overdue_at",
+            "source",
+            "received_at",
+            "category",
+            "location",
+            "confidence",
+        ),
+        Index("ix_lead_source", "source"),
+    )
+
+
+class LeadSearch(Base):
+    """One lower-cased line of searchable text per lead, kept by database triggers.
+
+    Customer name, e-mail, phone (as typed and as E.164 digits), VIN, listing
+    and stock number: the list's free-text search scans this narrow table
+    rather than the vehicle JSON of every lead.  Written only by the triggers
+    of migration 0006, so every writer of leads and customers keeps it current.
+    """
+
+    __tablename__ = "lead_search"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+
 
 class ProtocolEntry(Base):
     """One line of a lead's history: who did what, when, and why."""

@@ -29,6 +29,7 @@ from .procs import make_install, wait_for_port
 
 MAILS = 300
 CLIENTS = 4
+KILLS = 30  # RELIABILITY.md S2: SIGKILL at random instants after a random DATA, then let it finish
 
 
 class Campaign:
@@ -38,6 +39,7 @@ class Campaign:
         self.attempts: Counter[int] = Counter()
         self.codes: Counter[int] = Counter()
         self.lock = threading.Lock()
+        self.sending = threading.Event()  # set whenever a client starts a transaction
 
     def deliver(self, numbers: list[int]) -> None:
         """Send each mail until a 250 is seen, reconnecting after every failure."""
@@ -52,6 +54,7 @@ class Campaign:
                     smtp.ehlo("client.example")
                 with self.lock:
                     self.attempts[n] += 1
+                self.sending.set()
                 smtp.sendmail("form@kunden.example", [LEAD_ADDRESS], _mail(n))
                 with self.lock:
                     self.acked.add(n)
@@ -96,8 +99,11 @@ def test_sigkill_campaign_loses_nothing_and_duplicates_no_lead(tmp_path: Path) -
         thread.start()
     kills = 0
     try:
-        while any(t.is_alive() for t in clients):
-            time.sleep(rng.uniform(0.05, 0.5))
+        while kills < KILLS and any(t.is_alive() for t in clients):
+            # A random instant 0-500 ms after a transaction started on this instance.
+            campaign.sending.clear()
+            campaign.sending.wait(timeout=10)
+            time.sleep(rng.uniform(0.0, 0.5))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             kills += 1
@@ -113,7 +119,7 @@ def test_sigkill_campaign_loses_nothing_and_duplicates_no_lead(tmp_path: Path) -
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 
-    assert kills >= 5
+    assert kills == KILLS
     assert campaign.acked == set(range(MAILS)), "some mails were never acknowledged"
     assert not [code for code in campaign.codes if code >= 500], campaign.codes
 

@@ -1,0 +1,82 @@
+"""The list's filter, search and sort, read from the query string (pure, no database).
+
+Every value is checked against what it may be; anything else is dropped, so
+a hand-edited URL never causes an error, only a wider list.  ``args()`` gives
+back the non-default values, so pager and export links keep the filter and
+the plain list stays ``/leads?page=2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import date
+
+from .due import STATES
+
+KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
+STATUSES = ("new", "assigned", "contacted", "closed", "deleted")
+OPEN = "open"  # pseudo status: new, assigned or contacted
+SORTS = ("newest", "oldest", "activity", "due", "customer")
+MAX_SEARCH = 100
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    source: str = ""
+    kind: str = ""
+    status: str = ""  # "" = everything but deleted
+    assignee: str = ""  # a user id, or "none" for unassigned
+    location: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    due: str = ""
+    review: bool = False
+    sort: str = "newest"
+
+    def args(self) -> dict[str, str]:
+        """The query-string form of the values that differ from the defaults."""
+        out: dict[str, str] = {}
+        for key, value in asdict(self).items():
+            if value in ("", None, False) or (key == "sort" and value == "newest"):
+                continue
+            out[key] = "1" if value is True else str(value)
+        return out
+
+    @property
+    def active(self) -> bool:
+        """True when anything but the sort order narrows the list."""
+        return any(k != "sort" for k in self.args())
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _choice(value: str | None, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else ""
+
+
+def parse(args: Mapping[str, str]) -> Filters:
+    """Filters from request arguments; invalid values are ignored, never an error."""
+    assignee = (args.get("assignee") or "").strip()
+    return Filters(
+        q=" ".join((args.get("q") or "").split())[:MAX_SEARCH],
+        source=(args.get("source") or "").strip()[:64],
+        kind=_choice(args.get("kind"), KINDS),
+        status=_choice(args.get("status"), (OPEN, *STATUSES)),
+        assignee=assignee if assignee == "none" or assignee.isdigit() else "",
+        location=(args.get("location") or "").strip()[:64],
+        date_from=_date(args.get("date_from")),
+        date_to=_date(args.get("date_to")),
+        due=_choice(args.get("due"), STATES),
+        review=args.get("review") in ("1", "on", "true"),
+        sort=_choice(args.get("sort"), SORTS) or "newest",
+    )
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Filters))

@@ -1,0 +1,139 @@
+"""From :class:`~.filters.Filters` to SQL: conditions, search and sort order of the list.
+
+The list, its count and the CSV export use the same conditions, always
+together with the user's lead scope (:func:`..access.lead_scope`), so no
+filter value can widen what a user sees.  The free-text search scans the
+narrow ``lead_search`` table (customer name, e-mail, phone, VIN, listing and
+stock number; kept by triggers, see migration ``0007_lead_search``); a query
+that is a phone number is also searched in its E.164 form, so ``0170 1234567``
+finds ``+49 170 1234567``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Text, and_, cast, column, or_, select, table
+from sqlalchemy.sql.elements import UnaryExpression
+
+from mailgate.distribution.matching import normalise_phone
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadSearch, LeadStatus
+
+from .due import state_condition
+from .filters import OPEN, Filters
+
+REVIEW_CONFIDENCE = 0.5  # parses below this confidence are flagged "needs review"
+NOT_DELETED = tuple(s.value for s in LeadStatus if s != LeadStatus.DELETED)
+PHONE_LIKE = re.compile(r"^\+?[\d\s/().-]{6,}$")
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` with LIKE's wildcards in the term taken literally (escape ``\\``)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_terms(query: str, region: str = "DE") -> list[str]:
+    """What must all occur in a lead's search line: words, or the digits of a phone number."""
+    query = query.strip().lower()
+    if not query:
+        return []
+    if PHONE_LIKE.match(query):
+        e164 = normalise_phone(query, region)
+        digits = (e164 or "").lstrip("+") or re.sub(r"\D", "", query)
+        if e164 or len(digits) >= 6:
+            return [digits]
+    return query.split()
+
+
+FTS = table("lead_search_fts", column("rowid"), column("text"))  # SQLite only (0006)
+TRIGRAM = 3  # the trigram index answers LIKE for terms of three characters or more
+
+
+def _term_match(term: str, dialect: str) -> ColumnElement[bool]:
+    """Leads whose search line contains ``term``: by the trigram index where it can."""
+    if dialect == "sqlite" and len(term) >= TRIGRAM and not set(term) & set("%_\\"):
+        found = select(FTS.c.rowid).where(FTS.c.text.like(f"%{term}%"))
+    else:
+        pattern = like_pattern(term)
+        found = select(LeadSearch.lead_id).where(LeadSearch.text.like(pattern, escape="\\"))
+    return Lead.id.in_(found)
+
+
+def search_condition(
+    query: str, region: str = "DE", dialect: str = "sqlite"
+) -> ColumnElement[bool] | None:
+    terms = search_terms(query, region)
+    if not terms:
+        return None
+    return and_(*(_term_match(t, dialect) for t in terms))
+
+
+def needs_review() -> ColumnElement[bool]:
+    """Low parser confidence, or the parser left warnings."""
+    warnings = cast(Lead.warnings, Text)
+    return or_(
+        Lead.confidence < REVIEW_CONFIDENCE,
+        and_(Lead.warnings.is_not(None), warnings.not_in(("[]", "null"))),
+    )
+
+
+def day_start(day: datetime | object, zone: ZoneInfo) -> datetime:
+    """Midnight of a local calendar day, in UTC."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)  # type: ignore[arg-type]
+
+
+def conditions(
+    filters: Filters, *, now: datetime, zone: ZoneInfo, region: str = "DE", dialect: str = "sqlite"
+) -> list[ColumnElement[bool]]:
+    """The SQL conditions of ``filters`` (to be combined with the lead scope)."""
+    out: list[ColumnElement[bool]] = []
+    found = search_condition(filters.q, region, dialect)
+    status: ColumnElement[str] = Lead.status
+    if found is not None and dialect == "sqlite":
+        # Let the search's id list drive the query: SQLite (no statistics) would
+        # otherwise walk the status index over every lead and probe the list.
+        # ``status || ''`` is SQLite's documented way to keep a term off an index.
+        status = Lead.status.concat("")
+    if filters.status == OPEN:
+        out.append(status.in_(OPEN_STATUSES))
+    elif filters.status:
+        out.append(status == filters.status)
+    else:  # an IN list, not "!=": the index on (status, assignee_id, ...) can seek it
+        out.append(status.in_(NOT_DELETED))
+    if filters.source:
+        out.append(Lead.source == filters.source)
+    if filters.kind:
+        out.append(Lead.kind == filters.kind)
+    if filters.assignee == "none":
+        out.append(Lead.assignee_id.is_(None))
+    elif filters.assignee:
+        out.append(Lead.assignee_id == int(filters.assignee))
+    if filters.location:
+        out.append(Lead.location == filters.location)
+    if filters.date_from:
+        out.append(Lead.received_at >= day_start(filters.date_from, zone))
+    if filters.date_to:
+        out.append(Lead.received_at < day_start(filters.date_to + timedelta(days=1), zone))
+    if filters.due:
+        out.append(state_condition(filters.due, now))
+    if filters.review:
+        out.append(needs_review())
+    if found is not None:
+        out.append(found)
+    return out
+
+
+def order_by(sort: str) -> list[ColumnElement[object] | UnaryExpression[object]]:
+    """The ORDER BY of a sort choice; ``id`` last so pages never overlap."""
+    if sort == "oldest":
+        return [Lead.received_at.asc(), Lead.id.asc()]
+    if sort == "activity":
+        return [Lead.last_activity_at.desc(), Lead.id.desc()]
+    if sort == "due":
+        return [Lead.overdue_at.is_(None), Lead.overdue_at.asc(), Lead.id.asc()]
+    if sort == "customer":
+        return [Customer.name.is_(None), Customer.name.asc(), Lead.id.asc()]
+    return [Lead.received_at.desc(), Lead.id.desc()]

@@ -1,0 +1,225 @@
+"""The lead list (home page): filter, search, sort, pages, bulk reassign and CSV export.
+
+Every query is the user's lead scope AND the filter's conditions, so a URL or
+a form field can narrow but never widen what a user sees; the bulk action
+checks the scope of every selected lead again on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import selectinload
+
+from mailgate.distribution.actions import ActionError, reassign
+from mailgate.models import Customer, Lead, utcnow
+
+from ..access import lead_scope, me
+from ..context import db, dealer
+from ..paging import Page
+from .errors import explain
+from .filters import FIELD_NAMES, Filters, parse
+from .forms import BulkReassignForm
+from .people import display_name, may_reassign, reassign_targets, visible_users
+from .query import conditions, order_by
+from .rows import RowFormatter
+
+bp = Blueprint("leads", __name__)
+
+
+def _where(filters: Filters, now: datetime) -> ColumnElement[bool]:
+    doc = dealer().document
+    region = doc["dealer"].get("country") or "DE"
+    dialect = db().get_bind().dialect.name
+    found = conditions(filters, now=now, zone=dealer().timezone, region=region, dialect=dialect)
+    return and_(lead_scope(me()), *found)
+
+
+COUNT_CAP = 10_000  # beyond this the list says "10,000+": narrowing beats paging
+
+
+def count_capped(where: ColumnElement[bool]) -> int:
+    """The number of matching leads, counted up to :data:`COUNT_CAP` + 1 only.
+
+    A full count at 100,000 leads reads every index entry on each page view;
+    nobody pages past 200 pages, so the count stops where it stops mattering.
+    """
+    capped = select(Lead.id).where(where).limit(COUNT_CAP + 1).subquery()
+    return db().scalar(select(func.count()).select_from(capped)) or 0
+
+
+def _ordered(query: Select[tuple[int]], filters: Filters) -> Select[tuple[int]]:
+    if filters.sort == "customer":
+        query = query.outerjoin(Customer, Customer.id == Lead.customer_id)
+    return query.order_by(*order_by(filters.sort))
+
+
+def _back_args() -> dict[str, str]:
+    """The list's query string from the bulk form's hidden field (only known keys)."""
+    from urllib.parse import parse_qsl
+
+    raw = request.form.get("back", "")
+    return {k: v for k, v in parse_qsl(raw) if k in (*FIELD_NAMES, "page")}
+
+
+@bp.route("/leads")
+@login_required
+def lead_list() -> str:
+    filters = parse(request.args)
+    now = utcnow()
+    where = _where(filters, now)
+    total = count_capped(where)
+    page = Page.from_request(total)
+    # ids first (from the covering index, no wide rows touched), then those 50 leads
+    ids = (
+        db()
+        .scalars(
+            _ordered(select(Lead.id).where(where), filters).offset(page.offset).limit(page.size)
+        )
+        .all()
+    )
+    found = {
+        lead.id: lead
+        for lead in db().scalars(
+            select(Lead)
+            .where(Lead.id.in_(ids))
+            .options(selectinload(Lead.customer), selectinload(Lead.assignee))
+        )
+    }
+    leads = [found[i] for i in ids if i in found]
+    formatter = RowFormatter(dealer().timezone, now)
+    unnamed = _("Lead %(id)s")  # no variables: the template, filled per row
+    items = [formatter.row(lead, unnamed) for lead in leads]
+    account = me()
+    form = None
+    if may_reassign(account):
+        form = BulkReassignForm()
+        form.target.choices = [(u.id, display_name(u)) for u in reassign_targets(db(), account)]
+        form.back.data = request.query_string.decode("ascii", "replace")
+    return render_template(
+        "leads/list.html",
+        items=items,
+        page=page,
+        filters=filters,
+        args=filters.args(),
+        form=form,
+        choices=_choices(),
+        capped=total > COUNT_CAP,
+        cap=format_decimal(COUNT_CAP),
+    )
+
+
+SOURCES_TTL = 60.0  # seconds; a new source shows up in the filter within a minute
+
+
+def _sources() -> list[str]:
+    """The distinct lead sources, cached per process: a full index scan at 100,000 leads."""
+    cache = current_app.extensions["mailgate"].setdefault("lead_sources", (0.0, []))
+    at, sources = cache
+    if not at or time.monotonic() - at > SOURCES_TTL:
+        sources = list(db().scalars(select(Lead.source).distinct().order_by(Lead.source)))
+        current_app.extensions["mailgate"]["lead_sources"] = (time.monotonic(), sources)
+    return list(sources)
+
+
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """Options of the filter's select boxes (sources and locations as they occur)."""
+    session = db()
+    sources = _sources()
+    doc = dealer().document
+    locations = set(doc["distribution"].get("locations", {}))
+    for user in doc.get("users", []):
+        locations.update(user.get("locations") or ())
+    users = [(str(u.id), display_name(u)) for u in visible_users(session, me())]
+    return {
+        "sources": [(s, s) for s in sources if s],
+        "locations": [(loc, loc) for loc in sorted(locations)],
+        "assignees": users,
+    }
+
+
+@bp.route("/leads/reassign", methods=["POST"])
+@login_required
+def bulk_reassign() -> ResponseReturnValue:
+    account = me()
+    if not may_reassign(account):
+        abort(403)
+    form = BulkReassignForm()
+    targets = {u.id: u for u in reassign_targets(db(), account)}
+    form.target.choices = [(uid, display_name(u)) for uid, u in targets.items()]
+    back = url_for("leads.lead_list", **_back_args())
+    if not form.validate_on_submit():
+        flash(_("Choose the leads and the user to reassign them to."), "error")
+        return redirect(back)
+    ids = list(dict.fromkeys(form.lead_ids.data or []))
+    if not ids:
+        flash(_("No lead selected."), "error")
+        return redirect(back)
+    visible = db().scalar(
+        select(func.count()).select_from(Lead).where(Lead.id.in_(ids), lead_scope(account))
+    )
+    if visible != len(ids):
+        abort(404)  # a lead outside the scope: as if it did not exist
+    target = targets[form.target.data]
+    try:
+        reassign(db(), dealer(), ids, target.email, actor=account.email, note=form.note.data or "")
+    except ActionError as exc:
+        db().rollback()
+        flash(explain(exc), "error")
+        return redirect(back)
+    db().commit()
+    if len(ids) == 1:
+        done = _("1 lead reassigned to %(name)s.", name=display_name(target))
+    else:
+        done = _(
+            "%(count)s leads reassigned to %(name)s.", count=len(ids), name=display_name(target)
+        )
+    flash(done, "info")
+    return redirect(back)
+
+
+EXPORT_LIMIT = 200_000
+
+
+@bp.route("/leads/export.csv")
+@login_required
+def export_csv() -> Response:
+    from .export import export_rows, header
+
+    filters = parse(request.args)
+    now = utcnow()
+    where = _where(filters, now)
+    query = _ordered(select(Lead.id).where(where), filters).limit(EXPORT_LIMIT)
+    stamp = now.astimezone(dealer().timezone).strftime("%Y-%m-%d")
+    from .csvexport import csv_lines
+
+    body = csv_lines(header(), export_rows(db(), query, now, dealer().timezone))
+    return Response(
+        stream_with_context(body),
+        mimetype="text/csv",
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
+        },
+    )
+
+
+__all__ = ["bp"]

@@ -37,7 +37,7 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     # A phone call counts as the answer: the badge says "ok" and the status "contacted".
     contact = page.locator("#form-contact")
     contact.get_by_label("Wie").select_option(label="Telefonat")
-    contact.get_by_label("Notiz (freiwillig)").fill("Probefahrt am Samstag")
+    contact.get_by_label("Notiz (optional)").fill("Probefahrt am Samstag")
     contact.get_by_role("button", name="Kontakt eintragen").click()
     assert page.get_by_role("status").first.inner_text() == (
         "Kontakt eingetragen: Die Anfrage gilt als beantwortet."
@@ -49,7 +49,7 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     # Reassign to Ben (in the supervisor's team, so the page stays open for him).
     reassign = page.locator("#form-reassign")
     reassign.get_by_label("An", exact=True).select_option(label=f"Ben Berger <{BEN}>")
-    reassign.get_by_role("button", name="Übergeben").click()
+    reassign.get_by_role("button", name="Neu zuweisen").click()
     assert page.get_by_role("status").first.inner_text() == "Anfrage an Ben Berger übergeben."
     assert BEN in page.locator("#assignee").inner_text()
     screenshot(page, "lead-detail")

@@ -36,3 +36,15 @@ def test_placeholders_survive_translation() -> None:
                         area,
                         message.id,
                     )
+
+
+def test_a_msgid_means_the_same_in_every_area() -> None:
+    """Flask-Babel merges the area catalogs into one: a msgid translated two ways would
+    silently take one area's wording on another area's page."""
+    german: dict[str, dict[str, str]] = {}
+    for area in i18n.areas():
+        for message in i18n.read_catalog(area):
+            if message.id and message.string:
+                german.setdefault(str(message.id), {})[area] = str(message.string)
+    clashes = {msgid: areas for msgid, areas in german.items() if len(set(areas.values())) > 1}
+    assert not clashes, f"one msgid, several translations: {clashes}"

@@ -26,7 +26,7 @@ class RangeForm(FlaskForm):
         csrf = False
 
     start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("To"), validators=[Optional()])
+    end = DateField(_l("Until"), validators=[Optional()])
 
     def validate_end(self, field: Any) -> None:
         if self.start.data and field.data:

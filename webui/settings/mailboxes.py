@@ -1,7 +1,7 @@
 """IMAP mailboxes: status per mailbox, "fetch now", add / edit / remove.
 
 Status comes from :func:`mailgate.imap.state.mailbox_status`; "fetch now" is
-:func:`mailgate.imap.poller.fetch_now`, the function ``mailgate fetch`` uses,
+:func:`mailgate.imap.fetch.fetch_now`, the function ``mailgate fetch`` uses,
 followed like there by processing what came in.  Passwords are write-only: the
 page never sends a stored password back; an empty input keeps it.
 """
@@ -86,7 +86,7 @@ def mailboxes() -> ResponseReturnValue:
 @bp.route("/mailboxes/<name>/fetch", methods=["POST"])
 @admin_required
 def mailbox_fetch(name: str) -> ResponseReturnValue:
-    from mailgate.imap.poller import fetch_now
+    from mailgate.imap.fetch import fetch_now
     from mailgate.worker import process_pending
 
     if not FetchForm().validate_on_submit():

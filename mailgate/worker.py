@@ -26,13 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
-from mailgate.dealer_settings import load_dealer_config
+from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.distribution.customers import lookup_keys
+from mailgate.distribution.service import USERS_KEY, load_users
 from mailgate.models import InboundMail, InboundStatus, Lead, utcnow
+from mailgate.outbound.outbox import enqueue_deferred
 from mailgate.pipeline import (
     DB_STAGES,
     PREPARE_STAGES,
@@ -41,6 +45,7 @@ from mailgate.pipeline import (
     Job,
     Quarantine,
     Replied,
+    dedupe_key,
     load_job,
     notify_unassigned,
 )
@@ -207,6 +212,7 @@ def process_ids(
     now = now or utcnow()
     with factory() as session:
         dealer = load_dealer_config(session)
+        users = load_users(session)  # shared by the batch's transactions: one read
         inbound_rows = list(
             session.scalars(
                 select(InboundMail)
@@ -219,13 +225,78 @@ def process_ids(
     jobs = [load_job(row, dealer, now) for row in inbound_rows]
     prepared = [(job, _run_prepare(job)) for job in jobs]
     for start in range(0, len(prepared), DB_BATCH):
-        with factory() as session:
-            for job, early in prepared[start : start + DB_BATCH]:
-                outcome = _run_db_stages(session, job, early)
-                if _record(session, job.inbound_id, me, outcome, now):
-                    report.add(outcome.status)
-            session.commit()
+        chunk = prepared[start : start + DB_BATCH]
+        for status in _write_chunk(factory, chunk, me, now, users, dealer):
+            report.add(status)
     return report
+
+
+def _write_chunk(
+    factory: sessionmaker[Session],
+    chunk: Sequence[tuple[Job, Outcome | None]],
+    me: str,
+    now: datetime,
+    users: Any,
+    dealer: DealerConfig,
+) -> list[str]:
+    """One transaction for a chunk: set-based first, mail by mail if a batch step fails.
+
+    A failing batch-level step (prefetch, the multi-row INSERTs, the outcomes)
+    cannot say which mail caused it; run again without the batch context, each
+    mail writes its own rows in its savepoint and a bad one fails alone.
+    """
+    try:
+        with factory() as session:
+            session.info[USERS_KEY] = users
+            statuses = _write(session, chunk, me, now, dealer, batched=True)
+            session.commit()
+            return statuses
+    except Exception:  # noqa: BLE001 - retried mail by mail below
+        log.warning(
+            "batch write of %d mails failed; writing them one by one", len(chunk), exc_info=True
+        )
+    for job, _ in chunk:
+        job.reset_db_state()
+    with factory() as session:
+        session.info[USERS_KEY] = users
+        statuses = _write(session, chunk, me, now, dealer, batched=False)
+        session.commit()
+        return statuses
+
+
+def _write(
+    session: Session,
+    chunk: Sequence[tuple[Job, Outcome | None]],
+    me: str,
+    now: datetime,
+    dealer: DealerConfig,
+    *,
+    batched: bool,
+) -> list[str]:
+    batch = _prefetch(session, chunk, dealer) if batched else None
+    outcomes = []
+    for job, early in chunk:
+        job.batch = batch
+        outcomes.append((job.inbound_id, _run_db_stages(session, job, early)))
+    if batch is not None:
+        batch.flush(session, lambda db, mails: enqueue_deferred(db, dealer, mails))
+    return _record_all(session, outcomes, me, now)
+
+
+def _prefetch(
+    session: Session, chunk: Sequence[tuple[Job, Outcome | None]], dealer: DealerConfig
+) -> BatchContext:
+    """The batch's look-ups in one query per kind (see :mod:`mailgate.batch`)."""
+    leads = [job for job, early in chunk if early is None and job.parsed is not None]
+    for job in leads:
+        job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
+    users, _ = session.info[USERS_KEY]
+    return BatchContext.prefetch(
+        session,
+        users,
+        [job.dedupe_key for job in leads if job.dedupe_key],
+        [lookup_keys(job.parsed.customer, dealer.country) for job in leads if job.parsed],
+    )
 
 
 def _run_prepare(job: Job) -> Outcome | None:
@@ -245,75 +316,122 @@ def _run_prepare(job: Job) -> Outcome | None:
 
 
 def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome:
+    """The database stages of one mail in its own savepoint (and batch-context scope)."""
     job.session = session
     savepoint = session.begin_nested()
+
+    def release() -> None:
+        savepoint.commit()
+        if job.batch is not None:
+            job.batch.commit_mail()
+
+    def undo() -> None:
+        savepoint.rollback()
+        if job.batch is not None:
+            job.batch.discard_mail()
+
     try:
         if early is not None:
             if early.notify_unassigned:
                 notify_unassigned(job, early.reason or "")
-            savepoint.commit()
+            release()
             return early
         for stage in DB_STAGES:
             stage(job)
-        savepoint.commit()
+        release()
         parser = job.parsed.parser if job.parsed else None
         return Outcome(InboundStatus.PROCESSED, None, lead_id=job.lead_id, parser=parser)
     except Discard as exc:
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.DISCARDED, exc.reason)
     except AlreadyProcessed as exc:
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.PROCESSED, str(exc), lead_id=exc.lead_id)
     except Replied as exc:
-        savepoint.commit()  # the reply's protocol, response time and relay stay
+        release()  # the reply's protocol, response time and relay stay
         return Outcome(InboundStatus.PROCESSED, exc.detail, lead_id=exc.lead_id)
     except Quarantine as exc:
-        savepoint.rollback()
+        undo()
         if exc.notify_unassigned:
             notify_unassigned(job, exc.reason)
         return Outcome(InboundStatus.QUARANTINED, exc.reason)
     except IntegrityError:
-        savepoint.rollback()
+        undo()
         twin = session.scalar(select(Lead.id).where(Lead.dedupe_key == job.dedupe_key))
         if twin is not None:
             return Outcome(InboundStatus.DISCARDED, f"duplicate of lead {twin}")
         return Outcome(InboundStatus.FAILED, "integrity error", traceback.format_exc())
     except Exception as exc:  # noqa: BLE001
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         job.session = None
 
 
-def _record(session: Session, inbound_id: int, me: str, outcome: Outcome, now: datetime) -> bool:
-    """Write the outcome, but only if our claim still holds (compare-and-set)."""
-    result = session.execute(
-        update(InboundMail)
-        .where(
-            InboundMail.id == inbound_id,
-            InboundMail.claimed_by == me,
-            InboundMail.status == InboundStatus.PROCESSING,
-        )
-        .values(
-            status=outcome.status,
-            # exception texts can quote mail content; PostgreSQL text refuses NUL
-            status_reason=(outcome.reason or "").replace("\x00", "")[:4000] or None,
-            traceback=outcome.trace.replace("\x00", "") if outcome.trace else None,
-            processed_at=now,
-            lead_id=outcome.lead_id,
-            parser=outcome.parser,
-            claimed_by=None,
-            lease_until=None,
-        )
-        # A plain UPDATE: no need to search the session's objects for this row.
-        .execution_options(synchronize_session=False)
+_INBOUND = InboundMail.__table__
+# Built once, run for all outcomes of a transaction (executemany); the WHERE
+# repeats the claim (compare-and-set) so a lost claim writes nothing.
+_RECORD = (
+    update(_INBOUND)
+    .where(
+        _INBOUND.c.id == bindparam("b_id"),
+        _INBOUND.c.claimed_by == bindparam("b_me"),
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
     )
-    if result.rowcount != 1:
-        log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
-        return False
-    if outcome.status == InboundStatus.FAILED:
-        log.error("inbound %s failed: %s", inbound_id, outcome.reason)
-    return True
+    .values(
+        status=bindparam("b_status"),
+        status_reason=bindparam("b_reason"),
+        traceback=bindparam("b_trace"),
+        processed_at=bindparam("b_now"),
+        lead_id=bindparam("b_lead"),
+        parser=bindparam("b_parser"),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+def _record_all(
+    session: Session, outcomes: Sequence[tuple[int, Outcome]], me: str, now: datetime
+) -> list[str]:
+    """Write the outcomes whose claim still holds (compare-and-set); returns their statuses.
+
+    The rows still claimed are selected first (locked on PostgreSQL) so the
+    report counts exactly what was written, as a per-row UPDATE's rowcount did.
+    """
+    ids = [inbound_id for inbound_id, _ in outcomes]
+    held_query = select(_INBOUND.c.id).where(
+        _INBOUND.c.id.in_(ids),
+        _INBOUND.c.claimed_by == me,
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        held_query = held_query.with_for_update()
+    held = set(session.scalars(held_query))
+    rows, statuses = [], []
+    for inbound_id, outcome in outcomes:
+        if inbound_id not in held:
+            log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
+            continue
+        if outcome.status == InboundStatus.FAILED:
+            log.error("inbound %s failed: %s", inbound_id, outcome.reason)
+        rows.append(
+            {
+                "b_id": inbound_id,
+                "b_me": me,
+                "b_status": str(outcome.status),
+                # exception texts can quote mail content; PostgreSQL text refuses NUL
+                "b_reason": (outcome.reason or "").replace("\x00", "")[:4000] or None,
+                "b_trace": outcome.trace.replace("\x00", "") if outcome.trace else None,
+                "b_now": now,
+                "b_lead": outcome.lead_id,
+                "b_parser": outcome.parser,
+            }
+        )
+        statuses.append(str(outcome.status))
+    if rows:
+        session.execute(_RECORD, rows)
+    return statuses
 
 
 def process_pending(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailgate import pipeline
 from mailgate.config import Settings, WorkerSettings
+from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.store import store_raw
 from mailgate.models import (
     Customer,
@@ -23,6 +24,7 @@ from mailgate.models import (
     ProtocolEntry,
     utcnow,
 )
+from mailgate.outbound.outbox import materialise
 from mailgate.worker import (
     claim_batch,
     process_ids,
@@ -78,11 +80,17 @@ def test_inquiry_becomes_assigned_lead_with_notification(dealer: sessionmaker[Se
         actions = [p.action for p in lead.protocol]
         assert actions == ["received", "assigned", "notified"]
         mails = session.scalars(select(OutboxMail)).all()
+        config = load_dealer_config(session)
     assert [(m.purpose, m.recipients, m.lead_id) for m in mails] == [
         ("notification", ["anna@autohaus.example"], lead.id)
     ]
-    assert b"Auto-Submitted: auto-generated" in mails[0].raw
-    assert f"[Lead {lead.id}]".encode() in mails[0].raw or f"[Lead {lead.id}]" in mails[0].subject
+    # queued as template + context; the sender renders it right before sending
+    assert mails[0].raw is None and mails[0].template == "notification"
+    composed = materialise(config, mails[0])
+    assert composed is not None and composed.message_id == mails[0].message_id
+    assert b"Auto-Submitted: auto-generated" in composed.raw
+    assert f"[Lead {lead.id}]" in composed.subject
+    assert lead.reply_token.encode() in composed.raw  # Reply-To: the tracking address
 
 
 @pytest.mark.parametrize(

@@ -105,9 +105,12 @@ class Job:
         return self.session
 
     def reset_db_state(self) -> None:
-        """Forget what the database stages decided, to run them again (batch fallback)."""
+        """Forget what the database stages decided, to run them again (batch fallback).
+
+        The dedupe key stays: it is computed from the mail alone, before them.
+        """
         self.session = self.batch = None
-        self.dedupe_key = self.lead = self.lead_id = self.customer = None
+        self.lead = self.lead_id = self.customer = None
         self.assignee = self.match = None
         self.protocol = []
         self.pool = False

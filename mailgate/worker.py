@@ -14,6 +14,7 @@ is not starved.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -30,6 +31,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from mailgate import parse_pool
 from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
@@ -223,12 +225,42 @@ def process_ids(
         )
         session.commit()
     jobs = [load_job(row, dealer, now) for row in inbound_rows]
-    prepared = [(job, _run_prepare(job)) for job in jobs]
-    for start in range(0, len(prepared), DB_BATCH):
-        chunk = prepared[start : start + DB_BATCH]
+    wire = dataclasses.replace(dealer)  # no cached calendar etc. to pickle
+    sent = [dataclasses.replace(job, dealer=wire, session=None) for job in jobs]
+    raws = {job.inbound_id: job.raw for job in jobs}
+    # The next chunk is parsed (in parser processes) while this one is written.
+    for results in parse_pool.run_chunks(sent, prepare_chunk, _prepare_one, _killed_parser):
+        chunk = []
+        for job, early in results:  # type: ignore[misc]
+            job.dealer, job.raw = dealer, raws[job.inbound_id]
+            chunk.append((job, early))
         for status in _write_chunk(factory, chunk, me, now, users, dealer):
             report.add(status)
     return report
+
+
+def prepare_chunk(jobs: list[Job]) -> list[tuple[Job, Outcome | None]]:
+    """In a parser process: the pure stages of some jobs, sent back light."""
+    results = []
+    for job in jobs:
+        job, early = _prepare_one(job)
+        if job.view is not None:
+            job.view = parse_pool.slim_view(job.view)
+        job.raw = b""  # the parent has the bytes
+        results.append((job, early))
+    return results
+
+
+def _prepare_one(job: Job) -> tuple[Job, Outcome | None]:
+    early = _run_prepare(job)
+    if early is None:
+        job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
+    return job, early
+
+
+def _killed_parser(job: Job) -> tuple[Job, Outcome]:
+    reason = "parsing this mail killed the parser process; left for inspection"
+    return job, Outcome(InboundStatus.FAILED, reason)
 
 
 def _write_chunk(
@@ -288,8 +320,6 @@ def _prefetch(
 ) -> BatchContext:
     """The batch's look-ups in one query per kind (see :mod:`mailgate.batch`)."""
     leads = [job for job, early in chunk if early is None and job.parsed is not None]
-    for job in leads:
-        job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
     users, _ = session.info[USERS_KEY]
     return BatchContext.prefetch(
         session,

@@ -48,8 +48,10 @@ def processes() -> int:
 def get_pool() -> ProcessPoolExecutor | None:
     """The shared pool, started on first use (None: parse in-process)."""
     global _pool
+    if processes() == 0:
+        return None
     with _lock:
-        if _pool is None and processes() > 0:
+        if _pool is None:
             # forkserver, not fork: the service has threads (SMTP, sender, web UI)
             # whose locks a forked child would inherit in whatever state.
             context = multiprocessing.get_context("forkserver")

@@ -5,7 +5,9 @@ Claims are a compare-and-set on ``inbound_mail.status`` (``received`` ->
 against one database.  A worker that dies leaves its rows ``processing``; they
 are claimed again when the lease expires, or at once when a restarted worker on
 the same host sees that the claiming process is gone.  A mail that keeps killing
-workers is marked ``failed`` after ``max_attempts`` claims instead of looping.
+workers is tried alone in a process of its own after ``max_attempts`` solo
+claims that ended in a dead worker, and failed only if that process dies too
+(:mod:`mailgate.poison`), so outside kills alone never fail a mail.
 
 The pure stages (classify, parse) run before the write transaction, so SQLite's
 single write lock is held only for the short database stages and SMTP intake
@@ -31,7 +33,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailgate import parse_pool
+from mailgate import parse_pool, poison
 from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
@@ -122,20 +124,6 @@ def _claimable(now: datetime) -> Any:
     return or_(InboundMail.status == InboundStatus.RECEIVED, _interrupted(now))
 
 
-def _fail_poison(session: Session, config: WorkerSettings, now: datetime) -> None:
-    """A mail that was interrupted ``max_attempts`` times *on its own* killed its workers."""
-    session.execute(
-        update(InboundMail)
-        .where(_interrupted(now), InboundMail.solo_attempts >= config.max_attempts)
-        .values(
-            status=InboundStatus.FAILED,
-            status_reason=f"processing was interrupted {config.max_attempts} times "
-            "(the worker died); left for inspection",
-            claimed_by=None,
-        )
-    )
-
-
 def _claim(
     session: Session,
     ids: Sequence[int],
@@ -174,7 +162,6 @@ def claim_batch(
     """
     postgres = factory.kw["bind"].dialect.name == "postgresql"
     with factory() as session:
-        _fail_poison(session, config, now)
         for condition, limit, solo in (
             (_interrupted(now), 1, True),
             (InboundMail.status == InboundStatus.RECEIVED, config.batch_size, False),
@@ -475,6 +462,10 @@ def process_pending(
         ids = claim_batch(factory, me, settings.worker, utcnow())
         if not ids:
             return total
+        if len(ids) == 1 and poison.is_suspect(factory, ids[0], settings.worker):
+            total.claimed += 1
+            total.add(poison.try_in_isolation(factory, ids[0], me, settings.worker))
+            continue
         report = process_ids(factory, ids, me)
         total.claimed += report.claimed
         for status, count in report.statuses.items():

@@ -70,14 +70,17 @@ def match_customer(
     relay_domains: Iterable[str] = (),
     pool_user: str = "",
     batch: BatchContext | None = None,
+    keys: tuple[str | None, str | None, str | None] | None = None,
 ) -> CustomerMatch:
     """Find (exact keys) or create the customer of a parsed inquiry.
 
     With a ``batch``, the exact look-ups read the batch's prefetched customers
-    instead of querying (same keys, same lowest-id rule).
+    instead of querying (same keys, same lowest-id rule).  ``keys`` are
+    :func:`lookup_keys` of ``data`` if the caller has them already (phone
+    normalisation is costly).
     """
     table = Customer.__table__
-    email, phone, name = lookup_keys(data, region)
+    email, phone, name = keys or lookup_keys(data, region)
     relay = email is not None and matching.is_relay(email, relay_domains)
     street = matching.street_key(data.street)
     postcode = matching.postcode_key(data.postcode)
@@ -151,21 +154,26 @@ class _Finder:
 
     def by_email(self, email: str) -> dict[str, Any] | None:
         table = Customer.__table__
-        return self._first(table.c.email == email, lambda row: row["email"] == email)
+        return self._first(lambda: table.c.email == email, lambda row: row["email"] == email)
 
     def by_phone(self, phone: str) -> dict[str, Any] | None:
         table = Customer.__table__
-        return self._first(table.c.phone_e164 == phone, lambda row: row["phone_e164"] == phone)
+        return self._first(
+            lambda: table.c.phone_e164 == phone, lambda row: row["phone_e164"] == phone
+        )
 
     def by_name_and_address(
         self, name: str, postcode: str | None, street: str | None
     ) -> dict[str, Any] | None:
         table = Customer.__table__
-        conditions = []
-        if postcode:
-            conditions.append(table.c.postcode == postcode)
-        if street:
-            conditions.append(table.c.match_street == street)
+
+        def condition() -> Any:
+            conditions = []
+            if postcode:
+                conditions.append(table.c.postcode == postcode)
+            if street:
+                conditions.append(table.c.match_street == street)
+            return and_(table.c.match_name == name, or_(*conditions))
 
         def matches(row: Mapping[str, Any]) -> bool:
             return row["match_name"] == name and (
@@ -173,16 +181,17 @@ class _Finder:
                 or bool(street and row["match_street"] == street)
             )
 
-        return self._first(and_(table.c.match_name == name, or_(*conditions)), matches)
+        return self._first(condition, matches)
 
     def _first(
-        self, condition: Any, matches: Callable[[Mapping[str, Any]], bool]
+        self, condition: Callable[[], Any], matches: Callable[[Mapping[str, Any]], bool]
     ) -> dict[str, Any] | None:
+        """``condition`` builds the SQL (only without a batch: building costs too)."""
         if self.batch is not None:
             return self.batch.first_customer(matches)
         table = Customer.__table__
         row = self.session.execute(
-            select(table).where(condition).order_by(table.c.id).limit(1)
+            select(table).where(condition()).order_by(table.c.id).limit(1)
         ).first()
         return dict(row._mapping) if row is not None else None
 

@@ -36,13 +36,25 @@ _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
 
+NICE = 10  # parser processes yield the CPU to the service's own threads (SMTP intake)
+
+
 def processes() -> int:
-    """Parser processes: one per core (the main process's DB work waits on the DB often)."""
+    """Parser processes: one per core but the one the main process's DB stages need."""
     configured = os.environ.get("MAILGATE_PARSE_PROCESSES")
     if configured is not None:
         return max(0, int(configured))
-    cores = os.cpu_count() or 1
-    return cores if cores >= 2 else 0
+    return (os.cpu_count() or 1) - 1
+
+
+def _lower_priority() -> None:
+    """Runs first in each parser process, before it imports the parsers.
+
+    Why: after a restart the listener must accept mail within seconds; a pool
+    started then (its imports are seconds of CPU on a small machine) must not
+    compete with it on equal terms.
+    """
+    os.nice(NICE)
 
 
 def get_pool() -> ProcessPoolExecutor | None:
@@ -55,8 +67,9 @@ def get_pool() -> ProcessPoolExecutor | None:
             # forkserver, not fork: the service has threads (SMTP, sender, web UI)
             # whose locks a forked child would inherit in whatever state.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["mailgate.worker"])
-            _pool = ProcessPoolExecutor(max_workers=processes(), mp_context=context)
+            _pool = ProcessPoolExecutor(
+                max_workers=processes(), mp_context=context, initializer=_lower_priority
+            )
         return _pool
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from mailgate.batch import BatchContext
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution import notices
-from mailgate.distribution.customers import CustomerMatch
+from mailgate.distribution.customers import CustomerMatch, lookup_keys
 from mailgate.distribution.customers import match_customer as find_customer
 from mailgate.distribution.intake import attach_followup, notify_pool
 from mailgate.distribution.service import assign, lead_facts
@@ -97,6 +97,7 @@ class Job:
     match: CustomerMatch | None = None  # set by match_customer; open lead -> attach
     pool: bool = False  # distribute put the lead in the pool
     batch: BatchContext | None = None  # the worker's batch look-ups and buffered writes
+    customer_keys: tuple[str | None, str | None, str | None] | None = None  # see parse()
 
     @property
     def db(self) -> Session:
@@ -153,6 +154,8 @@ def parse(job: Job) -> None:
     """Let the registry pick the parser (judged by ``track_reply``, which knows the staff)."""
     assert job.view is not None
     job.parsed = parse_view(job.view, job.dealer.parse_context)
+    # pure, and costly (phone numbers): computed here, where parsing runs in parallel
+    job.customer_keys = lookup_keys(job.parsed.customer, job.dealer.country)
 
 
 def _lead_or_reject(parsed: ParsedLead) -> None:
@@ -304,6 +307,7 @@ def match_customer(job: Job) -> None:
         relay_domains=dist["relay_domains"],
         pool_user=dist["pool_user"],
         batch=job.batch,
+        keys=job.customer_keys,
     )
     job.customer = job.match.customer
     job.lead["customer_id"] = job.customer["id"]

@@ -37,7 +37,6 @@ from mailgate import parse_pool, poison
 from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
-from mailgate.distribution.customers import lookup_keys
 from mailgate.distribution.service import USERS_KEY, load_users
 from mailgate.models import InboundMail, InboundStatus, Lead, utcnow
 from mailgate.outbound.outbox import enqueue_deferred
@@ -292,7 +291,7 @@ def _write(
     *,
     batched: bool,
 ) -> list[str]:
-    batch = _prefetch(session, chunk, dealer) if batched else None
+    batch = _prefetch(session, chunk) if batched else None
     outcomes = []
     for job, early in chunk:
         job.batch = batch
@@ -302,9 +301,7 @@ def _write(
     return _record_all(session, outcomes, me, now)
 
 
-def _prefetch(
-    session: Session, chunk: Sequence[tuple[Job, Outcome | None]], dealer: DealerConfig
-) -> BatchContext:
+def _prefetch(session: Session, chunk: Sequence[tuple[Job, Outcome | None]]) -> BatchContext:
     """The batch's look-ups in one query per kind (see :mod:`mailgate.batch`)."""
     leads = [job for job, early in chunk if early is None and job.parsed is not None]
     users, _ = session.info[USERS_KEY]
@@ -312,7 +309,7 @@ def _prefetch(
         session,
         users,
         [job.dedupe_key for job in leads if job.dedupe_key],
-        [lookup_keys(job.parsed.customer, dealer.country) for job in leads if job.parsed],
+        [job.customer_keys for job in leads if job.customer_keys],
     )
 
 
@@ -335,7 +332,7 @@ def _run_prepare(job: Job) -> Outcome | None:
 def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome:
     """The database stages of one mail in its own savepoint (and batch-context scope)."""
     job.session = session
-    savepoint = session.begin_nested()
+    savepoint: Any = _Savepoint(session) if job.batch is not None else session.begin_nested()
 
     def release() -> None:
         savepoint.commit()
@@ -383,6 +380,33 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
         return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         job.session = None
+
+
+class _Savepoint:
+    """A mail's savepoint as plain SQL, for the set-based path.
+
+    Why: SQLAlchemy's nested transaction (``begin_nested``) cost more per mail
+    than the mail's own statements.  The stages write with Core statements
+    only; the session is flushed before the savepoint and after, and on a
+    rollback its objects are expired, as ``begin_nested`` would do.
+    """
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self.session = session
+        self.connection = session.connection()
+        self.connection.exec_driver_sql("SAVEPOINT mailgate_mail")
+
+    def commit(self) -> None:
+        self.session.flush()
+        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
+
+    def rollback(self) -> None:
+        for obj in list(self.session.new):
+            self.session.expunge(obj)
+        self.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT mailgate_mail")
+        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
+        self.session.expire_all()
 
 
 _INBOUND = InboundMail.__table__

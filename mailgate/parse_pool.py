@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,7 +37,19 @@ _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
 
-NICE = 10  # parser processes yield the CPU to the service's own threads (SMTP intake)
+HOLD_OFF = 30.0  # seconds after a service start without parser processes (see hold_off)
+_not_before = 0.0
+
+
+def hold_off(seconds: float = HOLD_OFF) -> None:
+    """No parser processes for a while: called when the service (re)starts.
+
+    Why: after a restart the listener must accept mail within seconds, while
+    starting the pool costs seconds of CPU (each process imports the parsers)
+    on a small machine; a backlog right after a restart is parsed in-process.
+    """
+    global _not_before
+    _not_before = time.monotonic() + seconds
 
 
 def processes() -> int:
@@ -47,29 +60,17 @@ def processes() -> int:
     return (os.cpu_count() or 1) - 1
 
 
-def _lower_priority() -> None:
-    """Runs first in each parser process, before it imports the parsers.
-
-    Why: after a restart the listener must accept mail within seconds; a pool
-    started then (its imports are seconds of CPU on a small machine) must not
-    compete with it on equal terms.
-    """
-    os.nice(NICE)
-
-
 def get_pool() -> ProcessPoolExecutor | None:
     """The shared pool, started on first use (None: parse in-process)."""
     global _pool
-    if processes() == 0:
+    if processes() == 0 or time.monotonic() < _not_before:
         return None
     with _lock:
         if _pool is None:
             # forkserver, not fork: the service has threads (SMTP, sender, web UI)
             # whose locks a forked child would inherit in whatever state.
             context = multiprocessing.get_context("forkserver")
-            _pool = ProcessPoolExecutor(
-                max_workers=processes(), mp_context=context, initializer=_lower_priority
-            )
+            _pool = ProcessPoolExecutor(max_workers=processes(), mp_context=context)
         return _pool
 
 

@@ -541,6 +541,8 @@ def warm_up() -> None:
     from mailgate.outbound.samples import sample_context
     from mailgate.parsers import parse_raw
 
+    parse_pool.hold_off()
+
     try:
         parse_raw(WARM_UP_MAIL)
         render_mail("notification", "de", sample_context("notification") or {})

@@ -157,3 +157,18 @@ def test_an_item_that_kills_its_process_is_found_and_the_rest_go_on(
     assert results == [n * 2 if n != 13 else "died: 13" for n in range(35)]
     # and the pool works again afterwards
     assert next(iter(parse_pool.run_chunks(list(range(20)), double_or_die, str, str)))[0] == 0
+
+
+def test_no_parser_processes_right_after_a_service_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart must accept mail within seconds: a backlog then is parsed in-process."""
+    monkeypatch.setenv("MAILGATE_PARSE_PROCESSES", "2")
+    parse_pool.hold_off(60)
+    try:
+        assert parse_pool.get_pool() is None
+        chunks = list(parse_pool.run_chunks(list(range(25)), double_or_die, str, str))
+        assert [item for chunk in chunks for item in chunk] == [str(n) for n in range(25)]
+    finally:
+        parse_pool.hold_off(0)
+    assert parse_pool.get_pool() is not None

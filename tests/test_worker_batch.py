@@ -26,6 +26,12 @@ from .mails import LEAD_ADDRESS, auto_reply, bounce, inquiry, no_contact
 SETTINGS = Settings()
 
 
+@pytest.fixture(autouse=True)
+def no_start_hold_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker loop started by an earlier test holds parser processes off for a while."""
+    monkeypatch.setattr(parse_pool, "_not_before", 0.0)
+
+
 def store(factory: sessionmaker[Session], raw: bytes, relay: str = "mx1") -> int:
     """Store as received; ``relay`` adds a transport header, as a second path would."""
     stamped = f"Received: from {relay}.autohaus.example\r\n".encode() + raw

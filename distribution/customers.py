@@ -8,10 +8,10 @@ the mail to, or the salesperson of the customer's last lead (a follow-up).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,11 @@ from sqlalchemy.orm import Session
 from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User
 
 from . import matching
+
+if TYPE_CHECKING:
+    from mailgate.batch import BatchContext
+
+_CUSTOMER_INSERT = insert(Customer.__table__).returning(Customer.__table__.c.id)
 
 CUSTOMER_FIELDS = (
     "salutation",
@@ -64,32 +69,35 @@ def match_customer(
     region: str = "DE",
     relay_domains: Iterable[str] = (),
     pool_user: str = "",
+    batch: BatchContext | None = None,
+    keys: tuple[str | None, str | None, str | None] | None = None,
 ) -> CustomerMatch:
-    """Find (exact keys) or create the customer of a parsed inquiry."""
+    """Find (exact keys) or create the customer of a parsed inquiry.
+
+    With a ``batch``, the exact look-ups read the batch's prefetched customers
+    instead of querying (same keys, same lowest-id rule).  ``keys`` are
+    :func:`lookup_keys` of ``data`` if the caller has them already (phone
+    normalisation is costly).
+    """
     table = Customer.__table__
-    email = matching.normalise_email(data.email)
+    email, phone, name = keys or lookup_keys(data, region)
     relay = email is not None and matching.is_relay(email, relay_domains)
-    phone = matching.normalise_phone(data.phone, region)
-    name = matching.name_key(data.name, data.first_name, data.last_name)
     street = matching.street_key(data.street)
     postcode = matching.postcode_key(data.postcode)
+    first = _Finder(session, batch)
     row, how, open_lead = None, None, None
     if email and relay:
         open_lead = _relay_conversation(session, email, source)
         if open_lead is not None:
-            row = session.execute(select(table).where(table.c.id == open_lead[1])).first()
+            found = session.execute(select(table).where(table.c.id == open_lead[1])).first()
+            row = dict(found._mapping) if found is not None else None
             how = "relay address (same conversation)"
     elif email:
-        row, how = _first(session, table.c.email == email), "e-mail"
+        row, how = first.by_email(email), "e-mail"
     if row is None and phone:
-        row, how = _first(session, table.c.phone_e164 == phone), "phone"
+        row, how = first.by_phone(phone), "phone"
     if row is None and name and (postcode or street):
-        conditions = []
-        if postcode:
-            conditions.append(table.c.postcode == postcode)
-        if street:
-            conditions.append(table.c.match_street == street)
-        row = _first(session, and_(table.c.match_name == name, or_(*conditions)))
+        row = first.by_name_and_address(name, postcode, street)
         how = "name and address"
     parsed = {k: getattr(data, k) for k in CUSTOMER_FIELDS}
     keys = {"phone_e164": phone, "match_name": name, "match_street": street}
@@ -105,17 +113,19 @@ def match_customer(
             ).all()
             similar = matching.suggestions(name, [(c.id, c.match_name) for c in candidates])
         values = {"email": email, "created_at": now, **parsed, **keys}
-        values["id"] = session.execute(
-            insert(table).values(**values).returning(table.c.id)
-        ).scalar_one()
+        values["id"] = session.execute(_CUSTOMER_INSERT, values).scalar_one()
+        if batch is not None:
+            batch.put_customer(values)
         return CustomerMatch(values, suggestions=similar)
-    values = dict(row._mapping)
+    values = dict(row)
     missing = {k: v for k, v in {**parsed, **keys}.items() if v and not values.get(k)}
     if email and not values.get("email"):
         missing["email"] = email
     if missing:
         session.execute(update(table).where(table.c.id == values["id"]).values(**missing))
         values.update(missing)
+        if batch is not None:
+            batch.put_customer(values)
     result = CustomerMatch(values, how=how)
     if open_lead is not None:
         result.open_lead_id = open_lead[0]
@@ -126,9 +136,64 @@ def match_customer(
     return result
 
 
-def _first(session: Session, condition: Any) -> Any:
-    table = Customer.__table__
-    return session.execute(select(table).where(condition).order_by(table.c.id).limit(1)).first()
+def lookup_keys(data: Any, region: str = "DE") -> tuple[str | None, str | None, str | None]:
+    """(e-mail, E.164 phone, name key): what the exact look-ups search by (batch prefetch)."""
+    return (
+        matching.normalise_email(data.email),
+        matching.normalise_phone(data.phone, region),
+        matching.name_key(data.name, data.first_name, data.last_name),
+    )
+
+
+class _Finder:
+    """The exact look-ups: a query each, or the batch's prefetched rows (same answers)."""
+
+    def __init__(self, session: Session, batch: BatchContext | None) -> None:
+        self.session = session
+        self.batch = batch
+
+    def by_email(self, email: str) -> dict[str, Any] | None:
+        table = Customer.__table__
+        return self._first(lambda: table.c.email == email, lambda row: row["email"] == email)
+
+    def by_phone(self, phone: str) -> dict[str, Any] | None:
+        table = Customer.__table__
+        return self._first(
+            lambda: table.c.phone_e164 == phone, lambda row: row["phone_e164"] == phone
+        )
+
+    def by_name_and_address(
+        self, name: str, postcode: str | None, street: str | None
+    ) -> dict[str, Any] | None:
+        table = Customer.__table__
+
+        def condition() -> Any:
+            conditions = []
+            if postcode:
+                conditions.append(table.c.postcode == postcode)
+            if street:
+                conditions.append(table.c.match_street == street)
+            return and_(table.c.match_name == name, or_(*conditions))
+
+        def matches(row: Mapping[str, Any]) -> bool:
+            return row["match_name"] == name and (
+                bool(postcode and row["postcode"] == postcode)
+                or bool(street and row["match_street"] == street)
+            )
+
+        return self._first(condition, matches)
+
+    def _first(
+        self, condition: Callable[[], Any], matches: Callable[[Mapping[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """``condition`` builds the SQL (only without a batch: building costs too)."""
+        if self.batch is not None:
+            return self.batch.first_customer(matches)
+        table = Customer.__table__
+        row = self.session.execute(
+            select(table).where(condition()).order_by(table.c.id).limit(1)
+        ).first()
+        return dict(row._mapping) if row is not None else None
 
 
 def _relay_conversation(session: Session, email: str, source: str) -> tuple[int, int] | None:

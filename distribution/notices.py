@@ -17,7 +17,7 @@ from mailgate.dealer_settings import DealerConfig
 from mailgate.escalation.replies import notification_reply_to
 from mailgate.models import User, utcnow
 from mailgate.outbound.compose import Attachment
-from mailgate.outbound.outbox import enqueue_template
+from mailgate.outbound.outbox import DeferredMail, enqueue_template
 from mailgate.signed_links import action_links, link_secret
 
 from .customers import customer_context
@@ -116,6 +116,41 @@ def enqueue_assignment(
         reply_to=_reply_to(dealer, lead, lead_id, customer),
         lead_id=lead_id,
         send_after=dealer.calendar.next_open(utcnow()),
+    )
+
+
+def assignment_mail(
+    dealer: DealerConfig,
+    *,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+    user: User,
+    send_after: datetime,
+    actions: Mapping[str, str] | None = None,
+) -> DeferredMail:
+    """A new lead's notification to its assignee, rendered later by the sender.
+
+    Why deferred: rendering three templates and building the MIME message in
+    the worker's write transaction cost about as much as the rest of a lead;
+    the sender renders right before sending, with the same Message-ID and the
+    same result (see :func:`mailgate.outbound.outbox.enqueue_deferred`).
+    """
+    return DeferredMail(
+        key=f"notification:{lead_id}:{user.id}",
+        purpose="notification",
+        template="notification",
+        language=user.language or dealer.language,
+        context={
+            "lead": lead_context(lead, lead_id, dealer),
+            "customer": customer_context(customer),
+            "assignee": {"name": user.name, "email": user.email},
+            "actions": dict(actions or {}),
+        },
+        to=[(user.name, user.email)],
+        reply_to=_reply_to(dealer, lead, lead_id, customer),
+        lead_id=lead_id,
+        send_after=send_after,
     )
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,9 @@ from .policies import (
     Rules,
     decide,
 )
+
+if TYPE_CHECKING:
+    from mailgate.batch import BatchContext
 
 ROTATION = "rotation"
 MAX_CAS_ATTEMPTS = 100  # each miss means another worker made progress
@@ -77,13 +80,20 @@ def rules_of(dealer: DealerConfig) -> Rules:
     )
 
 
+USERS_KEY = "distribution_users"  # session.info slot; the worker shares one read per claim
+
+
+def load_users(session: Session) -> tuple[list[User], list[Candidate]]:
+    """All users and their policy view, read from the database."""
+    users = list(session.scalars(select(User).order_by(User.id)))
+    return users, [to_candidate(u) for u in users]
+
+
 def users_of(session: Session) -> tuple[list[User], list[Candidate]]:
-    """All users, read once per session (a worker batch): they change rarely."""
-    cached = session.info.get("distribution_users")
+    """All users, read once per session (or given to it by the worker): they change rarely."""
+    cached = session.info.get(USERS_KEY)
     if cached is None:
-        users = list(session.scalars(select(User).order_by(User.id)))
-        cached = (users, [to_candidate(u) for u in users])
-        session.info["distribution_users"] = cached
+        cached = session.info[USERS_KEY] = load_users(session)
     return cached
 
 
@@ -160,17 +170,29 @@ def peek_pointers(session: Session) -> dict[str, int]:
     return dict(pointers or {})
 
 
+_STATE = DistributionState.__table__
+# Built once: a new UPDATE with a JSON value per lead cost more to build than to run.
+_MOVE = (
+    update(_STATE)
+    .where(_STATE.c.name == ROTATION, _STATE.c.version == bindparam("read_version"))
+    .values(
+        pointers=bindparam("new_pointers"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("moved_at"),
+    )
+)
+
+
 def _move(session: Session, version: int, pointers: dict[str, int], decision: Decision) -> bool:
     assert decision.rotation is not None and decision.pointer is not None
     moved = session.execute(
-        update(DistributionState)
-        .where(DistributionState.name == ROTATION, DistributionState.version == version)
-        .values(
-            pointers={**pointers, decision.rotation: decision.pointer},
-            version=version + 1,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+        _MOVE,
+        {
+            "read_version": version,
+            "new_pointers": {**pointers, decision.rotation: decision.pointer},
+            "new_version": version + 1,
+            "moved_at": utcnow(),
+        },
     )
     return moved.rowcount == 1
 
@@ -182,16 +204,32 @@ def assign(
     *,
     now: datetime | None = None,
     owner: str | None = None,
+    batch: BatchContext | None = None,
 ) -> tuple[User | None, Decision]:
-    """Decide who gets a lead and move the rotation (compare-and-set); no commit."""
+    """Decide who gets a lead and move the rotation (compare-and-set); no commit.
+
+    With a ``batch``, the rotation state this transaction last saw (or moved
+    to) is used instead of reading it again; the compare-and-set still guards
+    it, and a miss reads it afresh.
+    """
     facts = facts or LeadFacts()
     users, candidates = users_of(session)
     rules, day = rules_of(dealer), local_day(now or utcnow(), dealer)
     for _ in range(MAX_CAS_ATTEMPTS):
-        version, pointers = _state(session)
+        known = batch.rotation_state() if batch is not None else None
+        version, pointers = known or _state(session)
         decision = decide(candidates, rules, facts, day, pointers, owner=owner)
-        if decision.rotation is None or _move(session, version, pointers, decision):
+        if decision.rotation is None:
+            if batch is not None and known is None:
+                batch.set_rotation(version, pointers)
             break
+        if _move(session, version, pointers, decision):
+            if batch is not None:
+                assert decision.pointer is not None
+                batch.set_rotation(version + 1, {**pointers, decision.rotation: decision.pointer})
+            break
+        if batch is not None:
+            batch.forget_rotation()
     else:
         raise RuntimeError("the rotation state kept changing; giving up on this lead")
     chosen = next((u for u in users if u.email.lower() == decision.assignee), None)

@@ -18,6 +18,7 @@ is not counted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,15 +94,21 @@ def handle_direct_answer(
     *,
     now: datetime,
     auth_failure: str | None = None,
+    find_staff: Callable[[str], User | None] | None = None,
 ) -> ReplyOutcome | None:
     """A salesperson wrote to the customer directly, with the lead mailbox in Cc/Bcc.
 
     Recognised by the sender (an active user) and a recipient who is the
     customer of one of that user's open leads; counts as the response, nothing
     is relayed (the customer already has the mail).  None if it is not that.
+    ``find_staff`` (active user by lower-case address) spares the worker a
+    query per mail: it already holds the users.
     """
     sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
-    staff = session.scalar(select(User).where(User.email == sender, User.active))
+    if find_staff is not None:
+        staff = find_staff(sender)
+    else:
+        staff = session.scalar(select(User).where(User.email == sender, User.active))
     if staff is None or auth_failure:
         return None
     others = {r.lower() for r in recipients} - set(dealer.addresses) - {sender}

@@ -26,9 +26,10 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from mailgate.batch import BatchContext
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution import notices
-from mailgate.distribution.customers import CustomerMatch
+from mailgate.distribution.customers import CustomerMatch, lookup_keys
 from mailgate.distribution.customers import match_customer as find_customer
 from mailgate.distribution.intake import attach_followup, notify_pool
 from mailgate.distribution.service import assign, lead_facts
@@ -36,9 +37,17 @@ from mailgate.escalation.acknowledge import enqueue_acknowledgement
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.escalation.replies import ReplyTarget, find_target
 from mailgate.escalation.tracking import ReplyRejected, handle_direct_answer, handle_reply
-from mailgate.models import InboundMail, Lead, LeadFollowup, LeadStatus, ProtocolEntry, User
+from mailgate.models import (
+    InboundMail,
+    Lead,
+    LeadFollowup,
+    LeadStatus,
+    ProtocolEntry,
+    User,
+    utcnow,
+)
 from mailgate.outbound.compose import Attachment
-from mailgate.outbound.outbox import enqueue_template
+from mailgate.outbound.outbox import enqueue_deferred, enqueue_template
 from mailgate.parsers import ParsedLead, ShapeError, check_shape, parse_view
 from mailgate.parsers.message import MailView, load
 from mailgate.parsers.nonlead import non_lead_reason
@@ -87,12 +96,25 @@ class Job:
     mailbox: str | None = None
     match: CustomerMatch | None = None  # set by match_customer; open lead -> attach
     pool: bool = False  # distribute put the lead in the pool
+    batch: BatchContext | None = None  # the worker's batch look-ups and buffered writes
+    customer_keys: tuple[str | None, str | None, str | None] | None = None  # see parse()
 
     @property
     def db(self) -> Session:
         if self.session is None:
             raise RuntimeError("this stage needs a database session")
         return self.session
+
+    def reset_db_state(self) -> None:
+        """Forget what the database stages decided, to run them again (batch fallback).
+
+        The dedupe key stays: it is computed from the mail alone, before them.
+        """
+        self.session = self.batch = None
+        self.lead = self.lead_id = self.customer = None
+        self.assignee = self.match = None
+        self.protocol = []
+        self.pool = False
 
 
 Stage = Callable[[Job], None]
@@ -132,6 +154,8 @@ def parse(job: Job) -> None:
     """Let the registry pick the parser (judged by ``track_reply``, which knows the staff)."""
     assert job.view is not None
     job.parsed = parse_view(job.view, job.dealer.parse_context)
+    # pure, and costly (phone numbers): computed here, where parsing runs in parallel
+    job.customer_keys = lookup_keys(job.parsed.customer, job.dealer.country)
 
 
 def _lead_or_reject(parsed: ParsedLead) -> None:
@@ -174,6 +198,7 @@ def track_reply(job: Job) -> None:
             job.dealer,
             now=job.now,
             auth_failure=failure,
+            find_staff=job.batch.staff if job.batch is not None else None,
         )
         if direct is not None:
             raise Replied(direct.lead_id, direct.detail)
@@ -207,14 +232,19 @@ def dedupe(job: Job) -> None:
     the key settles a race between two workers when ``notify`` inserts the lead.
     """
     assert job.parsed is not None
-    job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
-    existing = job.db.execute(
-        select(Lead.id, Lead.inbound_id).where(Lead.dedupe_key == job.dedupe_key)
-    ).first()
+    job.dedupe_key = job.dedupe_key or dedupe_key(job.raw, job.message_id, job.view)
+    if job.batch is not None:
+        existing = job.batch.lead_key(job.dedupe_key)
+    else:
+        row = job.db.execute(
+            select(Lead.id, Lead.inbound_id).where(Lead.dedupe_key == job.dedupe_key)
+        ).first()
+        existing = (row.id, row.inbound_id) if row is not None else None
     if existing is not None:
-        if existing.inbound_id == job.inbound_id:
-            raise AlreadyProcessed(existing.id)
-        raise Discard(f"duplicate of lead {existing.id}")
+        lead_id, inbound_id = existing
+        if inbound_id == job.inbound_id:
+            raise AlreadyProcessed(lead_id)
+        raise Discard(f"duplicate of lead {lead_id}")
     parsed = job.parsed
     job.lead = {
         "inbound_id": job.inbound_id,
@@ -252,16 +282,21 @@ def match_customer(job: Job) -> None:
     does it); an attached mail delivered twice is discarded here, as ``dedupe``
     does for leads.
     """
-    assert job.parsed is not None and job.lead is not None
-    attached = job.db.execute(
-        select(LeadFollowup.lead_id, LeadFollowup.inbound_id).where(
-            LeadFollowup.dedupe_key == job.dedupe_key
-        )
-    ).first()
+    assert job.parsed is not None and job.lead is not None and job.dedupe_key is not None
+    if job.batch is not None:
+        attached = job.batch.followup_key(job.dedupe_key)
+    else:
+        row = job.db.execute(
+            select(LeadFollowup.lead_id, LeadFollowup.inbound_id).where(
+                LeadFollowup.dedupe_key == job.dedupe_key
+            )
+        ).first()
+        attached = (row.lead_id, row.inbound_id) if row is not None else None
     if attached is not None:
-        if attached.inbound_id == job.inbound_id:
-            raise AlreadyProcessed(attached.lead_id)
-        raise Discard(f"duplicate of a mail attached to lead {attached.lead_id}")
+        lead_id, inbound_id = attached
+        if inbound_id == job.inbound_id:
+            raise AlreadyProcessed(lead_id)
+        raise Discard(f"duplicate of a mail attached to lead {lead_id}")
     dist = job.dealer.document["distribution"]
     job.match = find_customer(
         job.db,
@@ -271,6 +306,8 @@ def match_customer(job: Job) -> None:
         region=job.dealer.country,
         relay_domains=dist["relay_domains"],
         pool_user=dist["pool_user"],
+        batch=job.batch,
+        keys=job.customer_keys,
     )
     job.customer = job.match.customer
     job.lead["customer_id"] = job.customer["id"]
@@ -288,7 +325,7 @@ def distribute(job: Job) -> None:
     if note:
         job.protocol.append(("routing", note))
     owner = job.match.owner if job.match is not None else None
-    user, decision = assign(job.db, job.dealer, facts, now=job.now, owner=owner)
+    user, decision = assign(job.db, job.dealer, facts, now=job.now, owner=owner, batch=job.batch)
     job.assignee = user
     if user is None:
         job.protocol.append(("unassigned", decision.reason))
@@ -338,12 +375,14 @@ def notify(job: Job) -> None:
             customer=job.customer or {},
             now=job.now,
         )
+        if job.batch is not None:
+            job.batch.add_followup_key(job.dedupe_key or "", job.lead_id, job.inbound_id)
         _write_protocol(job, job.lead_id)
         return
     lead = job.lead
-    job.lead_id = job.db.execute(
-        insert(Lead.__table__).values(**lead).returning(Lead.__table__.c.id)
-    ).scalar_one()
+    job.lead_id = job.db.execute(_LEAD_INSERT, lead).scalar_one()
+    if job.batch is not None:
+        job.batch.add_lead_key(lead["dedupe_key"], job.lead_id, job.inbound_id)
     if job.pool and job.assignee is not None:
         job.protocol += notify_pool(
             job.db,
@@ -380,32 +419,40 @@ def notify(job: Job) -> None:
     _write_protocol(job, job.lead_id)
 
 
+# Built once: a statement built per lead cost more to build than to run.
+_LEAD_INSERT = insert(Lead.__table__).returning(Lead.__table__.c.id)
+_PROTOCOL_INSERT = insert(ProtocolEntry.__table__)
+
+
 def _write_protocol(job: Job, lead_id: int) -> None:
-    job.db.execute(
-        insert(ProtocolEntry.__table__),
-        [
-            {
-                "lead_id": lead_id,
-                "at": job.now,
-                "actor": "system",
-                "action": action,
-                "detail": detail,
-            }
-            for action, detail in job.protocol
-        ],
-    )
+    rows = [
+        {"lead_id": lead_id, "at": job.now, "actor": "system", "action": action, "detail": detail}
+        for action, detail in job.protocol
+    ]
+    if job.batch is not None:
+        job.batch.add_protocol(rows)  # one INSERT for the batch, at its end
+    elif rows:
+        job.db.execute(_PROTOCOL_INSERT, rows)
+
+
+NOTIFICATION_ACTIONS = ("contacted", "resubmit")  # signed links in a new lead's mail
 
 
 def _enqueue_notification(job: Job, lead_id: int, assignee: User) -> None:
-    notices.enqueue_assignment(
-        job.db,
+    """Queue the notification as template + context; the sender renders it."""
+    mail = notices.assignment_mail(
         job.dealer,
-        key=f"notification:{lead_id}:{assignee.id}",
         lead=job.lead or {},
         lead_id=lead_id,
         customer=job.customer or {},
         user=assignee,
+        send_after=job.dealer.calendar.next_open(utcnow()),
+        actions=notices.mail_actions(job.db, job.dealer, assignee, lead_id, NOTIFICATION_ACTIONS),
     )
+    if job.batch is not None:
+        job.batch.add_mail(mail)  # one INSERT for the batch, at its end
+    else:
+        enqueue_deferred(job.db, job.dealer, [mail])
 
 
 def local_time(value: datetime, dealer: DealerConfig) -> str:

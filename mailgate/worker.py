@@ -5,7 +5,9 @@ Claims are a compare-and-set on ``inbound_mail.status`` (``received`` ->
 against one database.  A worker that dies leaves its rows ``processing``; they
 are claimed again when the lease expires, or at once when a restarted worker on
 the same host sees that the claiming process is gone.  A mail that keeps killing
-workers is marked ``failed`` after ``max_attempts`` claims instead of looping.
+workers is tried alone in a process of its own after ``max_attempts`` solo
+claims that ended in a dead worker, and failed only if that process dies too
+(:mod:`mailgate.poison`), so outside kills alone never fail a mail.
 
 The pure stages (classify, parse) run before the write transaction, so SQLite's
 single write lock is held only for the short database stages and SMTP intake
@@ -14,6 +16,7 @@ is not starved.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -26,13 +29,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from mailgate import parse_pool, poison
+from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
-from mailgate.dealer_settings import load_dealer_config
+from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.distribution.service import USERS_KEY, load_users
 from mailgate.models import InboundMail, InboundStatus, Lead, utcnow
+from mailgate.outbound.outbox import enqueue_deferred
 from mailgate.pipeline import (
     DB_STAGES,
     PREPARE_STAGES,
@@ -41,6 +48,7 @@ from mailgate.pipeline import (
     Job,
     Quarantine,
     Replied,
+    dedupe_key,
     load_job,
     notify_unassigned,
 )
@@ -115,20 +123,6 @@ def _claimable(now: datetime) -> Any:
     return or_(InboundMail.status == InboundStatus.RECEIVED, _interrupted(now))
 
 
-def _fail_poison(session: Session, config: WorkerSettings, now: datetime) -> None:
-    """A mail that was interrupted ``max_attempts`` times *on its own* killed its workers."""
-    session.execute(
-        update(InboundMail)
-        .where(_interrupted(now), InboundMail.solo_attempts >= config.max_attempts)
-        .values(
-            status=InboundStatus.FAILED,
-            status_reason=f"processing was interrupted {config.max_attempts} times "
-            "(the worker died); left for inspection",
-            claimed_by=None,
-        )
-    )
-
-
 def _claim(
     session: Session,
     ids: Sequence[int],
@@ -167,7 +161,6 @@ def claim_batch(
     """
     postgres = factory.kw["bind"].dialect.name == "postgresql"
     with factory() as session:
-        _fail_poison(session, config, now)
         for condition, limit, solo in (
             (_interrupted(now), 1, True),
             (InboundMail.status == InboundStatus.RECEIVED, config.batch_size, False),
@@ -207,6 +200,7 @@ def process_ids(
     now = now or utcnow()
     with factory() as session:
         dealer = load_dealer_config(session)
+        users = load_users(session)  # shared by the batch's transactions: one read
         inbound_rows = list(
             session.scalars(
                 select(InboundMail)
@@ -217,15 +211,106 @@ def process_ids(
         )
         session.commit()
     jobs = [load_job(row, dealer, now) for row in inbound_rows]
-    prepared = [(job, _run_prepare(job)) for job in jobs]
-    for start in range(0, len(prepared), DB_BATCH):
-        with factory() as session:
-            for job, early in prepared[start : start + DB_BATCH]:
-                outcome = _run_db_stages(session, job, early)
-                if _record(session, job.inbound_id, me, outcome, now):
-                    report.add(outcome.status)
-            session.commit()
+    wire = dataclasses.replace(dealer)  # no cached calendar etc. to pickle
+    sent = [dataclasses.replace(job, dealer=wire, session=None) for job in jobs]
+    raws = {job.inbound_id: job.raw for job in jobs}
+    # The next chunk is parsed (in parser processes) while this one is written.
+    for results in parse_pool.run_chunks(sent, prepare_chunk, _prepare_one, _killed_parser):
+        chunk = []
+        for job, early in results:  # type: ignore[misc]
+            job.dealer, job.raw = dealer, raws[job.inbound_id]
+            chunk.append((job, early))
+        for status in _write_chunk(factory, chunk, me, now, users, dealer):
+            report.add(status)
     return report
+
+
+def prepare_chunk(jobs: list[Job]) -> list[tuple[Job, Outcome | None]]:
+    """In a parser process: the pure stages of some jobs, sent back light."""
+    results = []
+    for job in jobs:
+        job, early = _prepare_one(job)
+        if job.view is not None:
+            job.view = parse_pool.slim_view(job.view)
+        job.raw = b""  # the parent has the bytes
+        results.append((job, early))
+    return results
+
+
+def _prepare_one(job: Job) -> tuple[Job, Outcome | None]:
+    early = _run_prepare(job)
+    if early is None:
+        job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
+    return job, early
+
+
+def _killed_parser(job: Job) -> tuple[Job, Outcome]:
+    reason = "parsing this mail killed the parser process; left for inspection"
+    return job, Outcome(InboundStatus.FAILED, reason)
+
+
+def _write_chunk(
+    factory: sessionmaker[Session],
+    chunk: Sequence[tuple[Job, Outcome | None]],
+    me: str,
+    now: datetime,
+    users: Any,
+    dealer: DealerConfig,
+) -> list[str]:
+    """One transaction for a chunk: set-based first, mail by mail if a batch step fails.
+
+    A failing batch-level step (prefetch, the multi-row INSERTs, the outcomes)
+    cannot say which mail caused it; run again without the batch context, each
+    mail writes its own rows in its savepoint and a bad one fails alone.
+    """
+    try:
+        with factory() as session:
+            session.info[USERS_KEY] = users
+            statuses = _write(session, chunk, me, now, dealer, batched=True)
+            session.commit()
+            return statuses
+    except Exception:  # noqa: BLE001 - retried mail by mail below
+        log.warning(
+            "batch write of %d mails failed; writing them one by one", len(chunk), exc_info=True
+        )
+    for job, _ in chunk:
+        job.reset_db_state()
+    with factory() as session:
+        session.info[USERS_KEY] = users
+        statuses = _write(session, chunk, me, now, dealer, batched=False)
+        session.commit()
+        return statuses
+
+
+def _write(
+    session: Session,
+    chunk: Sequence[tuple[Job, Outcome | None]],
+    me: str,
+    now: datetime,
+    dealer: DealerConfig,
+    *,
+    batched: bool,
+) -> list[str]:
+    batch = _prefetch(session, chunk) if batched else None
+    outcomes = []
+    for job, early in chunk:
+        job.batch = batch
+        outcomes.append((job.inbound_id, _run_db_stages(session, job, early)))
+    if batch is not None:
+        batch.flush(session, lambda db, mails: enqueue_deferred(db, dealer, mails))
+    return _record_all(session, outcomes, me, now)
+
+
+def _prefetch(session: Session, chunk: Sequence[tuple[Job, Outcome | None]]) -> BatchContext:
+    """The batch's look-ups in one query per kind (see :mod:`mailgate.batch`)."""
+    leads = [job for job, early in chunk if early is None and job.parsed is not None]
+    users, _ = session.info[USERS_KEY]
+    return BatchContext.prefetch(
+        session,
+        users,
+        [job.dedupe_key for job in leads if job.dedupe_key],
+        [job.customer_keys for job in leads if job.customer_keys],
+    )
 
 
 def _run_prepare(job: Job) -> Outcome | None:
@@ -245,75 +330,149 @@ def _run_prepare(job: Job) -> Outcome | None:
 
 
 def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome:
+    """The database stages of one mail in its own savepoint (and batch-context scope)."""
     job.session = session
-    savepoint = session.begin_nested()
+    savepoint: Any = _Savepoint(session) if job.batch is not None else session.begin_nested()
+
+    def release() -> None:
+        savepoint.commit()
+        if job.batch is not None:
+            job.batch.commit_mail()
+
+    def undo() -> None:
+        savepoint.rollback()
+        if job.batch is not None:
+            job.batch.discard_mail()
+
     try:
         if early is not None:
             if early.notify_unassigned:
                 notify_unassigned(job, early.reason or "")
-            savepoint.commit()
+            release()
             return early
         for stage in DB_STAGES:
             stage(job)
-        savepoint.commit()
+        release()
         parser = job.parsed.parser if job.parsed else None
         return Outcome(InboundStatus.PROCESSED, None, lead_id=job.lead_id, parser=parser)
     except Discard as exc:
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.DISCARDED, exc.reason)
     except AlreadyProcessed as exc:
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.PROCESSED, str(exc), lead_id=exc.lead_id)
     except Replied as exc:
-        savepoint.commit()  # the reply's protocol, response time and relay stay
+        release()  # the reply's protocol, response time and relay stay
         return Outcome(InboundStatus.PROCESSED, exc.detail, lead_id=exc.lead_id)
     except Quarantine as exc:
-        savepoint.rollback()
+        undo()
         if exc.notify_unassigned:
             notify_unassigned(job, exc.reason)
         return Outcome(InboundStatus.QUARANTINED, exc.reason)
     except IntegrityError:
-        savepoint.rollback()
+        undo()
         twin = session.scalar(select(Lead.id).where(Lead.dedupe_key == job.dedupe_key))
         if twin is not None:
             return Outcome(InboundStatus.DISCARDED, f"duplicate of lead {twin}")
         return Outcome(InboundStatus.FAILED, "integrity error", traceback.format_exc())
     except Exception as exc:  # noqa: BLE001
-        savepoint.rollback()
+        undo()
         return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         job.session = None
 
 
-def _record(session: Session, inbound_id: int, me: str, outcome: Outcome, now: datetime) -> bool:
-    """Write the outcome, but only if our claim still holds (compare-and-set)."""
-    result = session.execute(
-        update(InboundMail)
-        .where(
-            InboundMail.id == inbound_id,
-            InboundMail.claimed_by == me,
-            InboundMail.status == InboundStatus.PROCESSING,
-        )
-        .values(
-            status=outcome.status,
-            # exception texts can quote mail content; PostgreSQL text refuses NUL
-            status_reason=(outcome.reason or "").replace("\x00", "")[:4000] or None,
-            traceback=outcome.trace.replace("\x00", "") if outcome.trace else None,
-            processed_at=now,
-            lead_id=outcome.lead_id,
-            parser=outcome.parser,
-            claimed_by=None,
-            lease_until=None,
-        )
-        # A plain UPDATE: no need to search the session's objects for this row.
-        .execution_options(synchronize_session=False)
+class _Savepoint:
+    """A mail's savepoint as plain SQL, for the set-based path.
+
+    Why: SQLAlchemy's nested transaction (``begin_nested``) cost more per mail
+    than the mail's own statements.  The stages write with Core statements
+    only; the session is flushed before the savepoint and after, and on a
+    rollback its objects are expired, as ``begin_nested`` would do.
+    """
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self.session = session
+        self.connection = session.connection()
+        self.connection.exec_driver_sql("SAVEPOINT mailgate_mail")
+
+    def commit(self) -> None:
+        self.session.flush()
+        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
+
+    def rollback(self) -> None:
+        for obj in list(self.session.new):
+            self.session.expunge(obj)
+        self.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT mailgate_mail")
+        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
+        self.session.expire_all()
+
+
+_INBOUND = InboundMail.__table__
+# Built once, run for all outcomes of a transaction (executemany); the WHERE
+# repeats the claim (compare-and-set) so a lost claim writes nothing.
+_RECORD = (
+    update(_INBOUND)
+    .where(
+        _INBOUND.c.id == bindparam("b_id"),
+        _INBOUND.c.claimed_by == bindparam("b_me"),
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
     )
-    if result.rowcount != 1:
-        log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
-        return False
-    if outcome.status == InboundStatus.FAILED:
-        log.error("inbound %s failed: %s", inbound_id, outcome.reason)
-    return True
+    .values(
+        status=bindparam("b_status"),
+        status_reason=bindparam("b_reason"),
+        traceback=bindparam("b_trace"),
+        processed_at=bindparam("b_now"),
+        lead_id=bindparam("b_lead"),
+        parser=bindparam("b_parser"),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+def _record_all(
+    session: Session, outcomes: Sequence[tuple[int, Outcome]], me: str, now: datetime
+) -> list[str]:
+    """Write the outcomes whose claim still holds (compare-and-set); returns their statuses.
+
+    The rows still claimed are selected first (locked on PostgreSQL) so the
+    report counts exactly what was written, as a per-row UPDATE's rowcount did.
+    """
+    ids = [inbound_id for inbound_id, _ in outcomes]
+    held_query = select(_INBOUND.c.id).where(
+        _INBOUND.c.id.in_(ids),
+        _INBOUND.c.claimed_by == me,
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        held_query = held_query.with_for_update()
+    held = set(session.scalars(held_query))
+    rows, statuses = [], []
+    for inbound_id, outcome in outcomes:
+        if inbound_id not in held:
+            log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
+            continue
+        if outcome.status == InboundStatus.FAILED:
+            log.error("inbound %s failed: %s", inbound_id, outcome.reason)
+        rows.append(
+            {
+                "b_id": inbound_id,
+                "b_me": me,
+                "b_status": str(outcome.status),
+                # exception texts can quote mail content; PostgreSQL text refuses NUL
+                "b_reason": (outcome.reason or "").replace("\x00", "")[:4000] or None,
+                "b_trace": outcome.trace.replace("\x00", "") if outcome.trace else None,
+                "b_now": now,
+                "b_lead": outcome.lead_id,
+                "b_parser": outcome.parser,
+            }
+        )
+        statuses.append(str(outcome.status))
+    if rows:
+        session.execute(_RECORD, rows)
+    return statuses
 
 
 def process_pending(
@@ -327,6 +486,10 @@ def process_pending(
         ids = claim_batch(factory, me, settings.worker, utcnow())
         if not ids:
             return total
+        if len(ids) == 1 and poison.is_suspect(factory, ids[0], settings.worker):
+            total.claimed += 1
+            total.add(poison.try_in_isolation(factory, ids[0], me, settings.worker))
+            continue
         report = process_ids(factory, ids, me)
         total.claimed += report.claimed
         for status, count in report.statuses.items():
@@ -377,6 +540,8 @@ def warm_up() -> None:
     from mailgate.outbound.compose import render_mail
     from mailgate.outbound.samples import sample_context
     from mailgate.parsers import parse_raw
+
+    parse_pool.hold_off()
 
     try:
         parse_raw(WARM_UP_MAIL)

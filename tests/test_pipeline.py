@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -10,8 +11,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailgate import pipeline
+from mailgate import pipeline, poison
 from mailgate.config import Settings, WorkerSettings
+from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.store import store_raw
 from mailgate.models import (
     Customer,
@@ -23,6 +25,7 @@ from mailgate.models import (
     ProtocolEntry,
     utcnow,
 )
+from mailgate.outbound.outbox import materialise
 from mailgate.worker import (
     claim_batch,
     process_ids,
@@ -78,11 +81,17 @@ def test_inquiry_becomes_assigned_lead_with_notification(dealer: sessionmaker[Se
         actions = [p.action for p in lead.protocol]
         assert actions == ["received", "assigned", "notified"]
         mails = session.scalars(select(OutboxMail)).all()
+        config = load_dealer_config(session)
     assert [(m.purpose, m.recipients, m.lead_id) for m in mails] == [
         ("notification", ["anna@autohaus.example"], lead.id)
     ]
-    assert b"Auto-Submitted: auto-generated" in mails[0].raw
-    assert f"[Lead {lead.id}]".encode() in mails[0].raw or f"[Lead {lead.id}]" in mails[0].subject
+    # queued as template + context; the sender renders it right before sending
+    assert mails[0].raw is None and mails[0].template == "notification"
+    composed = materialise(config, mails[0])
+    assert composed is not None and composed.message_id == mails[0].message_id
+    assert b"Auto-Submitted: auto-generated" in composed.raw
+    assert f"[Lead {lead.id}]" in composed.subject
+    assert lead.reply_token.encode() in composed.raw  # Reply-To: the tracking address
 
 
 @pytest.mark.parametrize(
@@ -212,9 +221,10 @@ def test_rows_of_a_dead_worker_are_picked_up(dealer: sessionmaker[Session]) -> N
     assert inbound(dealer, mail_id).status == InboundStatus.PROCESSED
 
 
-def test_a_mail_that_keeps_killing_workers_is_failed(dealer: sessionmaker[Session]) -> None:
-    mail_id = store(dealer, inquiry(8))
-    with dealer() as session:
+def suspect(factory: sessionmaker[Session], raw: bytes) -> int:
+    """A mail whose worker died ``max_attempts`` times while it was processed alone."""
+    mail_id = store(factory, raw)
+    with factory() as session:
         session.execute(
             update(InboundMail).values(
                 status=InboundStatus.PROCESSING,
@@ -225,11 +235,38 @@ def test_a_mail_that_keeps_killing_workers_is_failed(dealer: sessionmaker[Sessio
             )
         )
         session.commit()
-    process_pending(dealer, SETTINGS)
+    return mail_id
+
+
+def test_a_mail_that_keeps_killing_workers_is_failed(
+    dealer: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(job: pipeline.Job) -> None:  # what a mail crashing the parser does
+        os._exit(70)
+
+    # fork: the isolated attempt's process inherits the crashing stage
+    monkeypatch.setattr(poison, "START_METHOD", "fork")
+    monkeypatch.setattr("mailgate.worker.PREPARE_STAGES", (crash,))
+    mail_id = suspect(dealer, inquiry(8))
+    report = process_pending(dealer, SETTINGS)
+    assert report.statuses == {"failed": 1}
     row = inbound(dealer, mail_id)
     limit = SETTINGS.worker.max_attempts
     assert row.status == InboundStatus.FAILED
     assert f"interrupted {limit} times" in (row.status_reason or "")
+    assert "killed its process (exit code 70)" in (row.status_reason or "")
+
+
+def test_an_innocent_mail_caught_by_outside_kills_is_not_failed(
+    dealer: sessionmaker[Session],
+) -> None:
+    """Five outside kills while it was in flight alone: tried in isolation, it is processed."""
+    mail_id = suspect(dealer, inquiry(9))
+    report = process_pending(dealer, SETTINGS)
+    assert report.statuses == {"processed": 1}
+    row = inbound(dealer, mail_id)
+    assert row.status == InboundStatus.PROCESSED and row.lead_id is not None
+    assert count(dealer, Lead) == 1
 
 
 def test_concurrent_workers_process_each_mail_once(dealer: sessionmaker[Session]) -> None:

@@ -17,7 +17,7 @@ from mailgate.escalation.acknowledge import enqueue_acknowledgement, wants_ackno
 from mailgate.ingest.store import store_raw
 from mailgate.models import Lead, OutboxMail
 from mailgate.outbound.compose import LANGUAGES, check_overrides, environment, render_mail
-from mailgate.outbound.outbox import compose_template
+from mailgate.outbound.outbox import compose_template, materialise
 from mailgate.outbound.samples import SAMPLE_CONTEXTS, sample_context
 from mailgate.worker import process_pending
 
@@ -162,7 +162,10 @@ def test_acknowledgement_through_the_pipeline(dealer: sessionmaker[Session]) -> 
         notification = session.scalars(
             select(OutboxMail).where(OutboxMail.purpose == "notification")
         ).one()
+        # queued as template + context: rendered as the sender will render it
+        composed = materialise(load_dealer_config(session), notification)
     assert ack.recipients == ["kunde5@kunden.example"]
+    assert composed is not None
     # the salesperson's Reply-To is the lead's tracking address, not the customer
-    reply_to = message_from_bytes(notification.raw, policy=policy.default)["Reply-To"]
+    reply_to = message_from_bytes(composed.raw, policy=policy.default)["Reply-To"]
     assert f"leads+{ack.lead_id}-" in reply_to and "kunde5@kunden.example" not in reply_to

@@ -1,0 +1,180 @@
+"""What one write transaction of the worker reads once and writes at the end.
+
+Why: per mail, the database stages used to issue about fourteen statements
+(dedupe, follow-up dedupe, three customer look-ups, rotation read and move,
+staff look-up, lead, outbox check and insert, protocol, outcome).  Building and
+executing them cost more than parsing the mail.  A :class:`BatchContext` turns
+the look-ups into one SELECT per kind for the whole batch and the protocol and
+outbox rows into one multi-row INSERT each at the end.
+
+Per-mail isolation stays: each mail's stages run in their own savepoint, and
+whatever a mail adds to the context (a new lead's dedupe key, a created or
+completed customer, protocol rows, queued mails, the rotation state after its
+move) is *pending* until that savepoint is released; a rolled-back mail leaves
+no trace here either.  If a batch-level step fails, the worker rolls the whole
+transaction back and runs the batch again mail by mail without a context, so
+the failure is attributed to the mail that causes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.orm import Session
+
+from mailgate.models import Customer, Lead, LeadFollowup, ProtocolEntry, User
+from mailgate.outbound.outbox import DeferredMail
+
+_PROTOCOL_INSERT = insert(ProtocolEntry.__table__)
+
+
+@dataclass
+class _Changes:
+    """Everything one mail adds; merged into the context when its savepoint is released."""
+
+    lead_keys: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    followup_keys: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    protocol: list[dict[str, Any]] = field(default_factory=list)
+    mails: list[DeferredMail] = field(default_factory=list)
+    rotation: tuple[int, dict[str, int]] | None = None
+
+
+@dataclass
+class BatchContext:
+    """Look-up results for a batch of mails, plus the rows to write at its end."""
+
+    users: Sequence[User]
+    lead_keys: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    followup_keys: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    protocol: list[dict[str, Any]] = field(default_factory=list)
+    mails: list[DeferredMail] = field(default_factory=list)
+    rotation: tuple[int, dict[str, int]] | None = None  # (version, pointers) as last seen
+    pending: _Changes = field(default_factory=_Changes)
+
+    # --- reading -------------------------------------------------------------
+
+    @classmethod
+    def prefetch(
+        cls,
+        session: Session,
+        users: Sequence[User],
+        dedupe_keys: Iterable[str],
+        customer_keys: Iterable[tuple[str | None, str | None, str | None]],
+    ) -> BatchContext:
+        """One SELECT for the batch's dedupe keys (leads, follow-ups) and one for customers.
+
+        ``customer_keys`` are (e-mail, E.164 phone, name key) per mail: every
+        customer row any of the per-mail exact look-ups could find.
+        """
+        context = cls(users=users)
+        keys = sorted(set(dedupe_keys))
+        if keys:
+            for key, lead_id, inbound_id in session.execute(
+                select(Lead.dedupe_key, Lead.id, Lead.inbound_id).where(Lead.dedupe_key.in_(keys))
+            ):
+                context.lead_keys[key] = (lead_id, inbound_id)
+            for key, lead_id, inbound_id in session.execute(
+                select(
+                    LeadFollowup.dedupe_key, LeadFollowup.lead_id, LeadFollowup.inbound_id
+                ).where(LeadFollowup.dedupe_key.in_(keys))
+            ):
+                context.followup_keys[key] = (lead_id, inbound_id)
+        emails, phones, names = set(), set(), set()
+        for email, phone, name in customer_keys:
+            emails.update([email] if email else [])
+            phones.update([phone] if phone else [])
+            names.update([name] if name else [])
+        table = Customer.__table__
+        conditions = [
+            column.in_(sorted(values))
+            for column, values in (
+                (table.c.email, emails),
+                (table.c.phone_e164, phones),
+                (table.c.match_name, names),
+            )
+            if values
+        ]
+        if conditions:
+            for row in session.execute(select(table).where(or_(*conditions))):
+                context.customers[row.id] = dict(row._mapping)
+        return context
+
+    def staff(self, email: str) -> User | None:
+        """The active user with this (lower-case) address, as the DB query would find."""
+        return next((u for u in self.users if u.active and u.email == email), None)
+
+    def lead_key(self, key: str) -> tuple[int, int | None] | None:
+        return self.pending.lead_keys.get(key) or self.lead_keys.get(key)
+
+    def followup_key(self, key: str) -> tuple[int, int | None] | None:
+        return self.pending.followup_keys.get(key) or self.followup_keys.get(key)
+
+    def first_customer(self, matches: Any) -> dict[str, Any] | None:
+        """The lowest-id customer for which ``matches(row)`` holds (``ORDER BY id LIMIT 1``)."""
+        rows = {**self.customers, **self.pending.customers}
+        found = [row for cid, row in sorted(rows.items()) if matches(row)]
+        return dict(found[0]) if found else None
+
+    def rotation_state(self) -> tuple[int, dict[str, int]] | None:
+        state = self.pending.rotation or self.rotation
+        return (state[0], dict(state[1])) if state else None
+
+    # --- a mail's additions (pending until its savepoint is released) ---------
+
+    def add_lead_key(self, key: str, lead_id: int, inbound_id: int) -> None:
+        self.pending.lead_keys[key] = (lead_id, inbound_id)
+
+    def add_followup_key(self, key: str, lead_id: int, inbound_id: int) -> None:
+        self.pending.followup_keys[key] = (lead_id, inbound_id)
+
+    def put_customer(self, values: Mapping[str, Any]) -> None:
+        self.pending.customers[int(values["id"])] = dict(values)
+
+    def add_protocol(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.pending.protocol.extend(rows)
+
+    def add_mail(self, mail: DeferredMail) -> None:
+        self.pending.mails.append(mail)
+
+    def set_rotation(self, version: int, pointers: Mapping[str, int]) -> None:
+        self.pending.rotation = (version, dict(pointers))
+
+    def forget_rotation(self) -> None:
+        """Another writer moved the rotation: read it from the database next time."""
+        self.pending.rotation = None
+        self.rotation = None
+
+    def commit_mail(self) -> None:
+        """The mail's savepoint was released: its additions are now part of the batch."""
+        changes, self.pending = self.pending, _Changes()
+        self.lead_keys.update(changes.lead_keys)
+        self.followup_keys.update(changes.followup_keys)
+        self.customers.update(changes.customers)
+        self.protocol.extend(changes.protocol)
+        self.mails.extend(changes.mails)
+        if changes.rotation is not None:
+            self.rotation = changes.rotation
+
+    def discard_mail(self) -> None:
+        """The mail's savepoint was rolled back: so is everything it added here.
+
+        A rotation move it made is pending too, so the state seen before the
+        mail (what the database holds again) stays.
+        """
+        self.pending = _Changes()
+
+    # --- writing ---------------------------------------------------------------
+
+    def flush(self, session: Session, enqueue: Any) -> None:
+        """Write the batch's protocol rows and queued mails (one INSERT each)."""
+        if self.protocol:
+            session.execute(_PROTOCOL_INSERT, self.protocol)
+            self.protocol = []
+        if self.mails:
+            enqueue(session, self.mails)
+            self.mails = []

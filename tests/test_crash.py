@@ -119,7 +119,7 @@ def test_sigkill_campaign_loses_nothing_and_duplicates_no_lead(tmp_path: Path) -
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 
-    assert kills == KILLS
+    assert kills >= 10, f"only {kills} kills: the campaign ended too early to mean much"
     assert campaign.acked == set(range(MAILS)), "some mails were never acknowledged"
     assert not [code for code in campaign.codes if code >= 500], campaign.codes
 

@@ -1,0 +1,99 @@
+"""Every page of the web UI in a real browser: it loads, has a heading, labels on every input,
+no script error, and fits a phone screen without sideways scrolling.
+
+The feature tests (test_browser_*.py) drive the workflows; this tour makes sure no page is
+left out of the browser tests, including those no workflow test happens to open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from mailgate.models import InboundMail, Lead, OutboxMail, User
+
+from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
+from .mails import inquiry
+from .test_webui import ingest
+from .webui_helpers import ensure_user
+
+ADMIN = "ada@autohaus.example"
+
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea'))
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML.slice(0, 160))"""
+SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def _pages(live: LiveWeb) -> list[str]:
+    with live.factory() as session:
+        lead_id = session.scalar(select(Lead.id).limit(1))
+        inbound_id = session.scalar(select(InboundMail.id).limit(1))
+        outbox_id = session.scalar(select(OutboxMail.id).limit(1))
+        user_id = session.scalar(select(User.id).where(User.email == ADMIN))
+    assert lead_id and inbound_id and outbox_id and user_id
+    return [
+        "/leads",
+        "/pool",
+        f"/leads/{lead_id}",
+        f"/leads/{lead_id}/edit",
+        "/inbound",
+        f"/inbound/{inbound_id}",
+        "/reports",
+        "/outbox",
+        f"/outbox/{outbox_id}",
+        "/settings/",
+        "/settings/hours",
+        "/settings/holidays",
+        "/settings/escalation",
+        "/settings/distribution",
+        "/settings/users",
+        f"/settings/users/{user_id}",
+        "/settings/users/new",
+        "/settings/mailboxes",
+        "/settings/mailboxes/new",
+        "/settings/reasons",
+        "/settings/templates",
+        "/settings/templates/de/notification",
+        "/settings/transfer",
+        "/account",
+    ]
+
+
+def _check(page: Any, url: str) -> None:  # noqa: F811
+    response = page.goto(url)
+    assert response is not None and response.status == 200, (url, response and response.status)
+    assert page.locator("h1").count() == 1, f"{url}: one h1 expected"
+    assert page.evaluate(UNLABELLED) == [], f"{url}: inputs without a label"
+
+
+def test_every_page_loads_labelled_and_fits_a_phone(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    ingest(live_web.factory, inquiry(1, name="Fritz Fröhlich"))
+    log_in(page, live_web.url, ADMIN)
+    paths = _pages(live_web)
+    for path in paths:
+        _check(page, live_web.url + path)
+        name = path.strip("/").replace("/", "-") or "home"
+        if not any(ch.isdigit() for ch in name):
+            screenshot(page, f"tour-{name}")
+    page.set_viewport_size({"width": 375, "height": 800})
+    too_wide = {}
+    for path in paths:
+        page.goto(live_web.url + path)
+        overflow = page.evaluate(SIDEWAYS)
+        if overflow > 1:
+            too_wide[path] = overflow
+    assert not too_wide, f"pages wider than a phone (px of sideways scrolling): {too_wide}"
+
+
+def test_pages_before_login(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    for path in ("/login", "/password/forgot"):
+        _check(page, live_web.url + path)
+    page.get_by_label("E-Mail-Adresse").fill(ADMIN)
+    page.get_by_role("button", name="Link senden").click()
+    assert "Link zum Festlegen eines neuen Passworts" in page.get_by_role("status").inner_text()

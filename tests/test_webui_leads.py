@@ -206,6 +206,15 @@ def test_due_state_filter_agrees_with_the_shown_state(
         make_lead(team, "anna", soon_at=now - hour, overdue_at=now - hour, escalation_stage=99),
         make_lead(team, "anna", status="closed"),
         make_lead(team, "anna", soon_at=None, overdue_at=None),
+        # answered after its stage-1 time: the ladder stopped, so "ok", not "overdue"
+        make_lead(
+            team,
+            "anna",
+            status="contacted",
+            soon_at=now - 2 * hour,
+            overdue_at=now - hour,
+            first_response_at=now - hour / 2,
+        ),
     }
     client = logged_in(app, EMAILS["ada"])
     with team() as session:
@@ -215,7 +224,12 @@ def test_due_state_filter_agrees_with_the_shown_state(
             lead.id
             for lead in leads
             if display_state(
-                utcnow(), lead.status, lead.escalation_stage, lead.soon_at, lead.overdue_at
+                utcnow(),
+                lead.status,
+                lead.escalation_stage,
+                lead.soon_at,
+                lead.overdue_at,
+                answered=lead.first_response_at is not None,
             )
             == s
         }
@@ -510,6 +524,8 @@ def test_states_cover_every_python_state() -> None:
     assert display_state(now, "assigned", 11, now - hour, now - hour) == "overdue"
     assert display_state(now, "new", 99, now - hour, now - hour) == "paused"
     assert display_state(now, "closed", 0, now - hour, now - hour) == "closed"
+    assert display_state(now, "contacted", 2, now - hour, now - hour, answered=True) == "ok"
+    assert display_state(now, "contacted", 10, now - hour, now - hour, answered=True) == "overdue"
 
 
 def test_row_times_are_written_like_the_local_filter(app: Flask) -> None:

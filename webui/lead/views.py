@@ -12,6 +12,7 @@ from mailgate.models import InboundMail, utcnow
 
 from ..access import me, visible_lead
 from ..context import db, dealer
+from ..leads.query import REVIEW_CONFIDENCE
 from . import original
 from .conversation import conversation
 from .forms import (
@@ -31,7 +32,6 @@ from .rules import assignable_users, in_pool, may_act
 bp = Blueprint("lead", __name__)
 # Below this parser confidence the page asks the salesperson to check the data
 # (the list's "needs review" filter is expected to use the same mark).
-REVIEW_BELOW = 0.6
 
 
 @bp.route("/leads/<int:lead_id>")
@@ -64,7 +64,7 @@ def detail(lead_id: int) -> str:
         original=original.describe(mail.raw) if mail is not None else None,
         closed_as=closed_as.label if closed_as else lead.close_reason,
         reason_labels={r.code: r.label for r in completion_reasons(config.document)},
-        needs_review=lead.confidence < REVIEW_BELOW,
+        needs_review=lead.confidence < REVIEW_CONFIDENCE or bool(lead.warnings),
         may_act=may_act(me(), lead),
         in_pool=in_pool(db(), lead),
         contact_form=ContactForm(),

@@ -41,19 +41,34 @@ def display_state(
     stage: int,
     soon_at: datetime | None,
     overdue_at: datetime | None,
+    answered: bool = False,
 ) -> str:
-    """One of :data:`STATES` for a lead at ``now``."""
+    """One of :data:`STATES` for a lead at ``now``.
+
+    An answered lead (``first_response_at`` set) is ``ok`` however old its stage-1
+    time: answering stops the ladder but leaves ``soon_at``/``overdue_at`` in place.
+    Only a resubmission (stage >= RESUBMISSION) runs a clock again after that.
+    """
     if status not in OPEN_STATUSES:
         return "closed"
     if stage >= NEVER:
         return "paused"
     if stage == RESUBMISSION and soon_at is not None and now < soon_at:
         return "resubmission"
+    if answered and stage < RESUBMISSION:
+        return "ok"
     return due_state(now, soon_at, overdue_at)
 
 
 def state_of(lead: Lead, now: datetime) -> str:
-    return display_state(now, lead.status, lead.escalation_stage, lead.soon_at, lead.overdue_at)
+    return display_state(
+        now,
+        lead.status,
+        lead.escalation_stage,
+        lead.soon_at,
+        lead.overdue_at,
+        answered=lead.first_response_at is not None,
+    )
 
 
 def state_condition(state: str, now: datetime) -> ColumnElement[bool]:
@@ -63,8 +78,9 @@ def state_condition(state: str, now: datetime) -> ColumnElement[bool]:
         Lead.escalation_stage == RESUBMISSION, Lead.soon_at.is_not(None), Lead.soon_at > now
     )
     running = and_(is_open, Lead.escalation_stage < NEVER, not_(waiting))
-    overdue = and_(Lead.overdue_at.is_not(None), Lead.overdue_at <= now)
-    soon = and_(Lead.soon_at.is_not(None), Lead.soon_at <= now)
+    answered = and_(Lead.first_response_at.is_not(None), Lead.escalation_stage < RESUBMISSION)
+    overdue = and_(not_(answered), Lead.overdue_at.is_not(None), Lead.overdue_at <= now)
+    soon = and_(not_(answered), Lead.soon_at.is_not(None), Lead.soon_at <= now)
     conditions: dict[str, ColumnElement[bool]] = {
         "closed": not_(is_open),
         "paused": and_(is_open, Lead.escalation_stage >= NEVER),

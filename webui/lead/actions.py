@@ -10,6 +10,7 @@ and shown as an error; the lead stays as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -45,6 +46,7 @@ from .rules import assignable_users, in_pool, may_act
 from .views import bp
 
 ACTION_ERRORS = (escalation.ActionError, distribution.ActionError)
+F = TypeVar("F", bound=FlaskForm)
 
 
 def _acting(lead_id: int) -> Lead:
@@ -67,6 +69,17 @@ def _form_errors(form: FlaskForm) -> None:
     for field in form:
         for error in field.errors:
             flash(f"{field.label.text}: {error}", "error")
+
+
+def _validated(form: F, lead_id: int) -> F:
+    """The submitted form if valid; else its errors are flashed and we go back to the lead.
+
+    ``abort`` with a response ends the request with that redirect (not an error page).
+    """
+    if not form.validate_on_submit():
+        _form_errors(form)
+        abort(redirect(url_for("lead.detail", lead_id=lead_id)))
+    return form
 
 
 def _run(lead_id: int, act: Callable[[], object], success: Callable[[], str]) -> Response:
@@ -92,10 +105,7 @@ def _when(moment: object) -> str:
 @login_required
 def contact(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
-    form = ContactForm()
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    form = _validated(ContactForm(), lead_id)
     return _run(
         lead_id,
         lambda: escalation.log_contact(
@@ -114,10 +124,7 @@ def contact(lead_id: int) -> ResponseReturnValue:
 @login_required
 def resubmission(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
-    form = ResubmissionForm()
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    form = _validated(ResubmissionForm(), lead_id)
     when = to_utc(form.when.data, dealer().timezone)
     return _run(
         lead_id,
@@ -130,10 +137,7 @@ def resubmission(lead_id: int) -> ResponseReturnValue:
 @login_required
 def due(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
-    form = DueForm()
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    form = _validated(DueForm(), lead_id)
     when = to_utc(form.when.data, dealer().timezone)
     return _run(
         lead_id,
@@ -146,10 +150,7 @@ def due(lead_id: int) -> ResponseReturnValue:
 @login_required
 def qualification(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
-    form = QualificationForm()
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    form = _validated(QualificationForm(), lead_id)
     value = form.value.data
     return _run(
         lead_id,
@@ -165,9 +166,7 @@ def reassign(lead_id: int) -> ResponseReturnValue:
     form = ReassignForm()
     targets = {u.email: u.name or u.email for u in assignable_users(db(), lead)}
     form.to.choices = list(targets.items())
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    _validated(form, lead_id)
     to, note = form.to.data, (form.note.data or "").strip()
     if form.forward.data:
         if not note:
@@ -211,9 +210,7 @@ def close(lead_id: int) -> ResponseReturnValue:
     form = CloseForm()
     reasons = {r.code: r.label for r in completion_reasons(dealer().document) if not r.hidden}
     form.reason.choices = list(reasons.items())
-    if not form.validate_on_submit():
-        _form_errors(form)
-        return redirect(url_for("lead.detail", lead_id=lead_id))
+    _validated(form, lead_id)
     code = form.reason.data
     return _run(
         lead_id,

@@ -153,6 +153,26 @@ def _reset_link(token: str) -> str:
     return base + url_for("accounts.reset_password", token=token)
 
 
+def queue_reset_mail(user: User) -> None:
+    """Queue the mail with a link to set a new password (forgot page, new users; no commit)."""
+    token = reset.make_token(current_app.secret_key or "", user)
+    enqueue_template(
+        db(),
+        dealer(),
+        key=f"password-reset:{user.id}:{token[-16:]}",
+        purpose="password_reset",
+        template="password_reset",
+        language=user.language or dealer().language,
+        context={
+            "name": user.name or user.email,
+            "link": _reset_link(token),
+            "valid_minutes": reset.MAX_AGE_SECONDS // 60,
+            "dealer_name": dealer().name,
+        },
+        to=[(user.name or "", user.email)],
+    )
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password() -> ResponseReturnValue:
     form = ForgotForm()
@@ -163,22 +183,7 @@ def forgot_password() -> ResponseReturnValue:
             throttle.record_failure(db(), email, ip, now)
             user = _find_user(email)
             if user is not None and user.active:
-                token = reset.make_token(current_app.secret_key or "", user)
-                enqueue_template(
-                    db(),
-                    dealer(),
-                    key=f"password-reset:{user.id}:{token[-16:]}",
-                    purpose="password_reset",
-                    template="password_reset",
-                    language=user.language or dealer().language,
-                    context={
-                        "name": user.name or user.email,
-                        "link": _reset_link(token),
-                        "valid_minutes": reset.MAX_AGE_SECONDS // 60,
-                        "dealer_name": dealer().name,
-                    },
-                    to=[(user.name or "", user.email)],
-                )
+                queue_reset_mail(user)
             db().commit()
         flash(
             _("If the address belongs to an account, a link to set a new password is on its way."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,11 +23,10 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from mailgate.dealer_settings import SettingsError
 from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import User, UserRole
-from mailgate.outbound.outbox import enqueue_template
 
 from ..access import admin_required
-from ..accounts import reset
-from ..context import db, dealer, settings
+from ..accounts.views import queue_reset_mail
+from ..context import db
 from ..passwords import MIN_LENGTH, hash_password
 from .common import attach_error, bp, load, plain, save
 from .rows import form_rows, split_list
@@ -238,23 +237,7 @@ def _welcome(email: str, form: NewUserForm) -> ResponseReturnValue:
         user.password_hash = hash_password(form.password.data)
         db().flush()
     if form.send_link.data:
-        token = reset.make_token(current_app.secret_key or "", user)
-        base = settings().web.base_url.rstrip("/") or request.host_url.rstrip("/")
-        enqueue_template(
-            db(),
-            dealer(),
-            key=f"password-reset:{user.id}:{token[-16:]}",
-            purpose="password_reset",
-            template="password_reset",
-            language=user.language or dealer().language,
-            context={
-                "name": user.name or user.email,
-                "link": base + url_for("accounts.reset_password", token=token),
-                "valid_minutes": reset.MAX_AGE_SECONDS // 60,
-                "dealer_name": dealer().name,
-            },
-            to=[(user.name or "", user.email)],
-        )
+        queue_reset_mail(user)
     db().commit()
     flash(
         _("User created; a link to set the password is on its way.")

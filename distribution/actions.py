@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.escalation.actions import restart_clock
-from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User, utcnow
+from mailgate.protocol import Phrase, phrase
+from mailgate.protocol import note as note_phrases
+from mailgate.protocol_log import log
 
 from . import notices
 from .policies import may_see
@@ -56,16 +59,6 @@ def _check_target(user: User, lead: Lead) -> None:
         raise ActionError(f"lead {lead.id} is {lead.status}")
 
 
-def _protocol(
-    session: Session, lead_id: int, actor: str, action: str, detail: str, at: datetime
-) -> int:
-    return session.execute(
-        insert(ProtocolEntry)
-        .values(lead_id=lead_id, at=at, actor=actor, action=action, detail=detail)
-        .returning(ProtocolEntry.id)
-    ).scalar_one()
-
-
 def _lead_values(lead: Lead) -> dict[str, Any]:
     return {
         "source": lead.source,
@@ -87,9 +80,9 @@ def _customer_values(session: Session, lead: Lead) -> dict[str, Any]:
     }
 
 
-def _absence_note(user: User, now: datetime, dealer: DealerConfig) -> str:
+def _absence_note(user: User, now: datetime, dealer: DealerConfig) -> list[Phrase]:
     absence = to_candidate(user).absence_on(local_day(now, dealer))
-    return f" ({user.email} is absent until {absence.until.isoformat()})" if absence else ""
+    return [phrase("target_absent", user=user.email, until_on=absence.until)] if absence else []
 
 
 def reassign(
@@ -113,7 +106,11 @@ def reassign(
     by = (actor_user.name or actor_user.email) if actor_user else actor
     absent = _absence_note(target, now, dealer)
     for lead in leads:
-        previous = lead.assignee.email if lead.assignee else "nobody"
+        moved = (  # read before the update refreshes lead.assignee
+            phrase("moved_from", previous=lead.assignee.email, user=target.email)
+            if lead.assignee
+            else phrase("moved_from_nobody", user=target.email)
+        )
         session.execute(
             update(Lead)
             .where(Lead.id == lead.id)
@@ -126,10 +123,8 @@ def reassign(
             )
             .execution_options(synchronize_session="fetch")
         )
-        detail = f"from {previous} to {target.email}{absent}"
-        if note:
-            detail += f"; note: {note}"
-        entry = _protocol(session, lead.id, actor, action, detail, now)
+        what = [moved, *absent, *note_phrases(note)]
+        entry = log(session, lead.id, actor=actor, action=action, what=what, at=now)
         if lead.first_response_at is None:
             restart_clock(session, dealer, lead.id, actor, now)
         notices.enqueue_assignment(
@@ -143,7 +138,8 @@ def reassign(
             template="reassigned",
             extra={"forward": {"by": by, "note": note}},
         )
-        _protocol(session, lead.id, "system", "notified", f"notice to {target.email} queued", now)
+        queued = phrase("notice_queued", user=target.email)
+        log(session, lead.id, actor="system", action="notified", what=queued, at=now)
     return [lead.id for lead in leads]
 
 
@@ -207,7 +203,8 @@ def take_from_pool(
         raise ActionError(f"lead {lead_id} was just taken by someone else")
     lead = session.get(Lead, lead_id, populate_existing=True)
     assert lead is not None
-    _protocol(session, lead_id, me.email, "taken", f"taken from the pool by {me.email}", now)
+    taken_by = phrase("taken_by", user=me.email)
+    log(session, lead_id, actor=me.email, action="taken", what=taken_by, at=now)
     if lead.first_response_at is None:
         restart_clock(session, dealer, lead_id, me.email, now)
         lead = session.get(Lead, lead_id, populate_existing=True)
@@ -221,7 +218,8 @@ def take_from_pool(
         customer=_customer_values(session, lead),
         user=me,
     )
-    _protocol(session, lead_id, "system", "notified", f"notification to {me.email} queued", now)
+    queued = phrase("notification_queued", user=me.email)
+    log(session, lead_id, actor="system", action="notified", what=queued, at=now)
     return lead
 
 
@@ -247,5 +245,6 @@ def delete_leads(
             .values(status=LeadStatus.DELETED.value, next_due_at=None, last_activity_at=now)
             .execution_options(synchronize_session="fetch")
         )
-        _protocol(session, lead.id, actor, "deleted", f"deleted (was {was})", now)
+        what = phrase("deleted_was", status=was)
+        log(session, lead.id, actor=actor, action="deleted", what=what, at=now)
     return [lead.id for lead in leads]

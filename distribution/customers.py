@@ -17,6 +17,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User
+from mailgate.protocol import Phrase, phrase
 
 from . import matching
 
@@ -49,14 +50,14 @@ class CustomerMatch:
     owner: str | None = None  # e-mail of the salesperson of the customer's last lead
     suggestions: list[tuple[int, float]] = field(default_factory=list)
 
-    def protocol(self) -> list[tuple[str, str]]:
+    def protocol(self) -> list[tuple[str, Phrase]]:
         entries = []
         if self.how:
-            entries.append(("customer", f"known customer #{self.customer['id']} by {self.how}"))
+            found = phrase("known_customer", customer=self.customer["id"], how=self.how)
+            entries.append(("customer", found))
         for cid, score in self.suggestions:
-            entries.append(
-                ("customer", f"possibly the same person as customer #{cid} (name {score:.0f}%)")
-            )
+            maybe = phrase("maybe_same_customer", customer=cid, score=round(score))
+            entries.append(("customer", maybe))
         return entries
 
 

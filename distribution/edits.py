@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mailgate.models import OPEN_STATUSES, Customer, Lead, ProtocolEntry
+from mailgate.models import OPEN_STATUSES, Customer, Lead
+from mailgate.protocol import Phrase, phrase
+from mailgate.protocol_log import log
 
 from . import matching
 from .actions import ActionError
@@ -76,12 +78,15 @@ def _show(value: Any) -> str:
     return "–" if value in (None, "") else str(value)
 
 
+Change = tuple[str, str, str]  # field, old value, new value (as shown)
+
+
 def vehicle_changes(
     current: Mapping[str, Any] | None, wanted: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[str]]:
-    """The new vehicle dict and the changes as ``field: old -> new`` (pure)."""
+) -> tuple[dict[str, Any], list[Change]]:
+    """The new vehicle dict and the changes as (field, old, new) (pure)."""
     result = dict(current or {})
-    changes: list[str] = []
+    changes: list[Change] = []
     for field in VEHICLE_EDIT_FIELDS:
         if field not in wanted:
             continue
@@ -95,7 +100,7 @@ def vehicle_changes(
             result.pop(field, None)
         else:
             result[field] = new
-        changes.append(f"{field}: {_show(old)} -> {_show(new)}")
+        changes.append((field, _show(old), _show(new)))
     return result, changes
 
 
@@ -114,7 +119,7 @@ def edit_lead(
     customer: Mapping[str, Any] | None = None,
     vehicle: Mapping[str, Any] | None = None,
     trade_in: Mapping[str, Any] | None = None,
-) -> list[str]:
+) -> list[Phrase]:
     """Apply the edits to an open lead; returns the changes (empty: nothing changed).
 
     Validates everything before changing anything (an :class:`ActionError`
@@ -125,7 +130,6 @@ def edit_lead(
         raise ActionError(f"no lead {lead_id}")
     if lead.status not in OPEN_STATUSES:
         raise ActionError(f"lead {lead_id} is {lead.status}: only open leads can be edited")
-    changes: list[str] = []
     new_vehicle, vehicle_diff = vehicle_changes(lead.vehicle, vehicle or {})
     new_trade, trade_diff = vehicle_changes(lead.trade_in, trade_in or {})
     customer_values: dict[str, str | None] = {}
@@ -142,7 +146,7 @@ def edit_lead(
             customer_values[field] = value
     record = session.get(Customer, lead.customer_id) if lead.customer_id else None
     customer_diff = [
-        f"customer {field}: {_show(getattr(record, field, None))} -> {_show(value)}"
+        (field, _show(getattr(record, field, None)), _show(value))
         for field, value in customer_values.items()
         if _clean(getattr(record, field, None)) != value
     ]
@@ -159,18 +163,18 @@ def edit_lead(
         lead.vehicle = new_vehicle
     if trade_diff:
         lead.trade_in = new_trade or None
-    changes = (
-        customer_diff
-        + [f"vehicle {c}" for c in vehicle_diff]
-        + [f"trade-in {c}" for c in trade_diff]
-    )
+    changes = [
+        phrase(code, field=field, old=old, new=new)
+        for code, diff in (
+            ("customer_changed", customer_diff),
+            ("vehicle_changed", vehicle_diff),
+            ("trade_in_changed", trade_diff),
+        )
+        for field, old, new in diff
+    ]
     if not changes:
         return []
     lead.last_activity_at = now
-    session.add(
-        ProtocolEntry(
-            lead_id=lead_id, at=now, actor=actor, action="edited", detail="; ".join(changes)
-        )
-    )
     session.flush()
+    log(session, lead_id, actor=actor, action="edited", what=changes, at=now)
     return changes

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.models import Lead, LeadFollowup, User
+from mailgate.protocol import Phrase, phrase
 
 from . import notices
 from .service import local_day, users_of
@@ -29,7 +30,7 @@ def notify_pool(
     customer: Mapping[str, Any],
     pool_user_id: int,
     now: datetime,
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, Phrase]]:
     """No notification for a pool lead unless ``pool_notice`` is on (reference product);
     then every present user who may take leads hears of it."""
     if not dealer.document["distribution"]["pool_notice"]:
@@ -43,7 +44,7 @@ def notify_pool(
     sent = notices.enqueue_pool_notice(
         session, dealer, lead=lead, lead_id=lead_id, customer=customer, recipients=recipients
     )
-    return [("notified", f"pool notice to {sent} users queued")]
+    return [("notified", phrase("pool_notice_queued", count=sent))]
 
 
 def attach_followup(
@@ -57,7 +58,7 @@ def attach_followup(
     mail: Mapping[str, Any],
     customer: Mapping[str, Any],
     now: datetime,
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, Phrase]]:
     """The customer's open lead takes the new mail; its owner is told.
 
     Returns the protocol entries for the lead.  The unique ``dedupe_key`` of
@@ -79,7 +80,7 @@ def attach_followup(
         .values(last_activity_at=now)
         .execution_options(synchronize_session=False)
     )
-    entries = [("follow-up", f"new mail of the customer attached (inbound {inbound_id})")]
+    entries = [("follow-up", phrase("followup_attached", inbound=inbound_id))]
     row = session.execute(select(Lead.__table__).where(Lead.__table__.c.id == lead_id)).first()
     assignee = session.get(User, row.assignee_id) if row and row.assignee_id else None
     if row is not None and assignee is not None:
@@ -95,5 +96,5 @@ def attach_followup(
             template="followup",
             extra={"followup": followup},
         )
-        entries.append(("notified", f"follow-up notice to {assignee.email} queued"))
+        entries.append(("notified", phrase("followup_notice_queued", user=assignee.email)))
     return entries

@@ -23,9 +23,11 @@ the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
+
+from mailgate.protocol import Phrase, english, phrase
 
 CATEGORIES = ("sales", "service", "financing")
 PERMISSIONS = ("all", "own_location", "none")
@@ -109,11 +111,15 @@ class Rules:
 @dataclass(frozen=True)
 class Decision:
     assignee: str | None  # e-mail of the owner (the pool account for pool leads)
-    reason: str
+    steps: tuple[Phrase, ...]  # every hop and the final why, as protocol phrases
     rotation: str | None = None  # rotation whose pointer moves ...
     pointer: int | None = None  # ... to this user id
     pool: bool = False
-    hops: tuple[str, ...] = field(default=())
+
+    @property
+    def reason(self) -> str:
+        """The steps in English, joined by arrows (dry run, logs)."""
+        return " → ".join(english([step]) for step in self.steps)
 
 
 def may_see(user: Candidate, category: str, location: str | None) -> bool:
@@ -148,38 +154,39 @@ def rotation_order(members: Sequence[Candidate], pointer: int | None) -> list[Ca
     return [m for m in ordered if m.id > pointer] + [m for m in ordered if m.id <= pointer]
 
 
-def _absent_text(user: Candidate, absence: Absence) -> str:
-    return f"{user.email} absent until {absence.until.isoformat()}"
+def _absent(code: str, user: Candidate, absence: Absence, **more: str) -> Phrase:
+    return phrase(code, user=user.email, until_on=absence.until, **more)
 
 
 def follow_substitutes(
     start: Candidate, by_email: Mapping[str, Candidate], day: date
-) -> tuple[Candidate | None, list[str]]:
+) -> tuple[Candidate | None, list[Phrase]]:
     """Walk the substitute chain from an absent user to the first present one.
 
     Stops at a missing, inactive or unassignable substitute and at a loop
     (a user met twice); each step is explained.
     """
-    hops: list[str] = []
+    hops: list[Phrase] = []
     seen = {start.email}
     current = start
     while True:
         absence = current.absence_on(day)
         if absence is None:
             return current, hops
-        text = _absent_text(current, absence)
         sub_email = absence.substitute.lower()
         if not sub_email:
-            hops.append(f"{text}, no substitute")
+            hops.append(_absent("absent_no_substitute", current, absence))
             return None, hops
         substitute = by_email.get(sub_email)
         if substitute is None or not substitute.active or not substitute.can_be_assigned:
-            hops.append(f"{text}, substitute {sub_email} cannot take leads")
+            hops.append(
+                _absent("absent_substitute_unavailable", current, absence, substitute=sub_email)
+            )
             return None, hops
         if sub_email in seen:
-            hops.append(f"{text}, substitute chain loops back to {sub_email}")
+            hops.append(_absent("absent_substitute_loop", current, absence, substitute=sub_email))
             return None, hops
-        hops.append(f"{text} → substitute {sub_email}")
+        hops.append(_absent("absent_substitute", current, absence, substitute=sub_email))
         seen.add(sub_email)
         current = substitute
 
@@ -199,32 +206,36 @@ def decide(
     it bypasses the rotation unless *distribute follow-ups normally* is on.
     """
     by_email = {u.email.lower(): u for u in users}
-    hops: list[str] = []
+    hops: list[Phrase] = []
     if owner and not rules.distribute_followups_normally:
         known = by_email.get(owner.lower())
         if known is not None and known.active and known.can_be_assigned:
             chosen, chain = follow_substitutes(known, by_email, day)
             hops += chain
             if chosen is not None:
-                why = "follow-up of a known customer → his salesperson, outside the rotation"
-                return _done(chosen.email, hops, why)
+                return _done(chosen.email, hops, phrase("followup_owner"))
             return _fallback(by_email, rules, day, hops)
-        hops.append(f"follow-up: previous salesperson {owner} can no longer take leads")
+        hops.append(phrase("followup_owner_gone", user=owner))
     if rules.mode == "pool":
         return _pool(users, by_email, rules, facts, day, pointers, hops)
-    key, label, members = "rolling", "rolling distribution", _receivers(users, facts)
+    key, label, members = "rolling", phrase("rolling"), _receivers(users, facts)
     if rules.mode == "groups":
         rule = match_group(rules.groups, facts)
         if rule is None:
             hops.append(
-                f"no distribution group matches (source {facts.source}, kind {facts.kind}, "
-                f"make {facts.make or '-'}, location {facts.location or '-'})"
+                phrase(
+                    "no_group_matches",
+                    source=facts.source,
+                    kind=facts.kind,
+                    make=facts.make or "-",
+                    location=facts.location or "-",
+                )
             )
             return _fallback(by_email, rules, day, hops)
-        key, label = f"group:{rule.name}", f"group {rule.name}"
+        key, label = f"group:{rule.name}", phrase("group", group=rule.name)
         members = [m for m in members if rule.name in m.groups]
     if not members:
-        hops.append(f"nobody in {label} receives {facts.category} leads")
+        hops.append(phrase("nobody_receives", rotation=[label], category=facts.category))
         return _fallback(by_email, rules, day, hops)
     return _rotate(members, key, label, by_email, rules, day, pointers, hops)
 
@@ -240,32 +251,34 @@ def _receivers(users: Sequence[Candidate], facts: LeadFacts) -> list[Candidate]:
 def _rotate(
     members: Sequence[Candidate],
     key: str,
-    label: str,
+    label: Phrase,
     by_email: Mapping[str, Candidate],
     rules: Rules,
     day: date,
     pointers: Mapping[str, int],
-    hops: list[str],
+    hops: list[Phrase],
 ) -> Decision:
     order = rotation_order(members, pointers.get(key))
-    skipped = []
+    skipped: list[Phrase] = []
     for member in order:
         absence = member.absence_on(day)
         if absence is None:
-            why = f"{label}: next in turn"
-            if skipped:
-                why += f" (passed over: {'; '.join(skipped)})"
+            why = (
+                phrase("next_in_turn_passing", rotation=[label], skipped=skipped)
+                if skipped
+                else phrase("next_in_turn", rotation=[label])
+            )
             return _done(member.email, hops, why, rotation=key, pointer=member.id)
-        skipped.append(_absent_text(member, absence))
+        skipped.append(_absent("absent", member, absence))
     # Everyone is absent: the lead belongs to whoever's turn it is, so his substitute.
     first = order[0]
-    hops.append(f"everyone in {label} is absent; {first.email} is next in turn")
+    hops.append(phrase("everyone_absent", rotation=[label], user=first.email))
     chosen, chain = follow_substitutes(first, by_email, day)
     hops += chain
     if chosen is not None:
-        return _done(chosen.email, hops, "substitute", rotation=key, pointer=first.id)
+        return _done(chosen.email, hops, phrase("substitute"), rotation=key, pointer=first.id)
     decision = _fallback(by_email, rules, day, hops)
-    return Decision(decision.assignee, decision.reason, key, first.id, decision.pool, decision.hops)
+    return Decision(decision.assignee, decision.steps, key, first.id, decision.pool)
 
 
 def _pool(
@@ -275,64 +288,57 @@ def _pool(
     facts: LeadFacts,
     day: date,
     pointers: Mapping[str, int],
-    hops: list[str],
+    hops: list[Phrase],
 ) -> Decision:
     """All leads go to the pool account, and (as in the reference product) rotate
     with users who still have *receives leads* on; the settings warn about that."""
     pool = by_email.get(rules.pool_user.lower()) if rules.pool_user else None
     if pool is None or not pool.active:
-        hops.append(f"pool account {rules.pool_user or '(not configured)'} cannot take leads")
+        hops.append(
+            phrase("pool_unavailable", user=rules.pool_user)
+            if rules.pool_user
+            else phrase("pool_not_configured")
+        )
         return _fallback(by_email, rules, day, hops)
     others = [m for m in _receivers(users, facts) if m.id != pool.id]
     order = rotation_order([pool, *others], pointers.get("pool"))
     for member in order:
         if member.id == pool.id:
-            return Decision(
-                pool.email,
-                _chain(hops, "pool mode → pool account"),
-                "pool",
-                pool.id,
-                pool=True,
-                hops=tuple(hops),
-            )
+            return Decision(pool.email, (*hops, phrase("pool_mode")), "pool", pool.id, pool=True)
         if member.absence_on(day) is None:
-            why = "pool mode, but this user still receives leads: rotating with the pool"
+            why = phrase("pool_rotating_user")
             return _done(member.email, hops, why, rotation="pool", pointer=member.id)
     raise AssertionError("the pool account is always in its own rotation")
 
 
 def _fallback(
-    by_email: Mapping[str, Candidate], rules: Rules, day: date, hops: list[str]
+    by_email: Mapping[str, Candidate], rules: Rules, day: date, hops: list[Phrase]
 ) -> Decision:
     fallback = by_email.get(rules.fallback_user.lower()) if rules.fallback_user else None
     if fallback is not None and fallback.active:
         absence = fallback.absence_on(day)
         if absence is None:
-            return _done(fallback.email, hops, "fallback user")
-        hops.append(f"fallback user {_absent_text(fallback, absence)}")
+            return _done(fallback.email, hops, phrase("fallback_user"))
+        hops.append(_absent("fallback_absent", fallback, absence))
     elif rules.fallback_user:
-        hops.append(f"fallback user {rules.fallback_user} is not an active user")
+        hops.append(phrase("fallback_inactive", user=rules.fallback_user))
     else:
-        hops.append("no fallback user configured")
+        hops.append(phrase("no_fallback"))
     admin = by_email.get(rules.admin_address.lower()) if rules.admin_address else None
     if admin is None or not admin.active:
         admin = next((u for u in by_email.values() if u.role == "admin" and u.active), None)
     if admin is not None:
         # The admin account is the last resort and takes the lead even when absent.
-        return _done(admin.email, hops, "admin account")
-    return Decision(None, _chain(hops, "nobody can take the lead"), hops=tuple(hops))
-
-
-def _chain(hops: Sequence[str], last: str) -> str:
-    return " → ".join([*hops, last]) if hops else last
+        return _done(admin.email, hops, phrase("admin_account"))
+    return Decision(None, (*hops, phrase("nobody_can_take")))
 
 
 def _done(
     email: str,
-    hops: Sequence[str],
-    why: str,
+    hops: Sequence[Phrase],
+    why: Phrase,
     *,
     rotation: str | None = None,
     pointer: int | None = None,
 ) -> Decision:
-    return Decision(email, _chain(hops, why), rotation, pointer, hops=tuple(hops))
+    return Decision(email, (*hops, why), rotation, pointer)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.models import DistributionState, User, utcnow
+from mailgate.protocol import Phrase, phrase
 
 from .policies import (
     Absence,
@@ -126,8 +127,9 @@ def lead_facts(
     lead: dict[str, Any],
     envelope_to: Sequence[str] = (),
     mailbox: str | None = None,
-) -> tuple[LeadFacts, str | None]:
-    """Routing facts of a lead, and a note when the vehicle location was wanted but unknown."""
+) -> tuple[LeadFacts, Phrase | None]:
+    """Routing facts of a lead, and a protocol note when the vehicle location was wanted but
+    unknown."""
     vehicle = lead.get("vehicle") or {}
     location = receiving_location(dealer, envelope_to, mailbox)
     note = None
@@ -135,7 +137,7 @@ def lead_facts(
         if vehicle.get("location"):
             location = str(vehicle["location"])
         else:
-            note = f"vehicle location unknown; routing by the mailbox's ({location or 'none'})"
+            note = phrase("location_unknown", location=location or "–")
     facts = LeadFacts(
         source=lead.get("source") or "unknown",
         kind=lead.get("kind") or "inquiry",

@@ -18,7 +18,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Lead, LeadStatus, ProtocolEntry
+from mailgate.models import Lead, LeadStatus
+from mailgate.protocol import note as note_phrases
+from mailgate.protocol import phrase
+from mailgate.protocol_log import log
 
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
@@ -47,7 +50,8 @@ def log_contact(
     if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
         values["status"] = LeadStatus.CONTACTED.value
     _change(session, lead_id, values)
-    _protocol(session, lead_id, actor, "contact", f"{channel} contact logged: {note}".strip(), now)
+    what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
+    log(session, lead_id, actor=actor, action="contact", what=what, at=now)
 
 
 def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason: str) -> None:
@@ -70,7 +74,8 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
             "close_reason": reason.strip()[:64],
         },
     )
-    _protocol(session, lead_id, actor, "closed", reason.strip()[:500], now)
+    why = phrase("completion", completion=reason.strip()[:500])
+    log(session, lead_id, actor=actor, action="closed", what=why, at=now)
 
 
 def set_resubmission(
@@ -101,8 +106,8 @@ def set_resubmission(
             "last_activity_at": now,
         },
     )
-    local = when.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
-    _protocol(session, lead_id, actor, "resubmission", f"resubmission on {local}", now)
+    what = phrase("resubmission_on", when_at=when)
+    log(session, lead_id, actor=actor, action="resubmission", what=what, at=now, tz=dealer.timezone)
 
 
 def move_due(
@@ -131,9 +136,12 @@ def move_due(
             "next_due_at": soon,
         },
     )
-    before = old.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M") if old else "none"
-    after = new_due.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
-    _protocol(session, lead_id, actor, "due_moved", f"due date moved from {before} to {after}", now)
+    moved = (
+        phrase("due_moved", before_at=old, after_at=new_due)
+        if old
+        else phrase("due_set", after_at=new_due)
+    )
+    log(session, lead_id, actor=actor, action="due_moved", what=moved, at=now, tz=dealer.timezone)
 
 
 def restart_clock(
@@ -153,9 +161,8 @@ def restart_clock(
             "next_due_at": due.next_due_at,
         },
     )
-    _protocol(
-        session, lead_id, actor, "clock_restarted", "stage 1 restarted for the new owner", now
-    )
+    what = phrase("clock_restarted")
+    log(session, lead_id, actor=actor, action="clock_restarted", what=what, at=now)
 
 
 def set_qualification(
@@ -167,16 +174,15 @@ def set_qualification(
         raise ActionError(f"qualification is one of {', '.join(QUALIFICATIONS)}")
     if value == "junk":
         values: dict[str, object] = {"escalation_stage": NEVER, "next_due_at": None}
-        detail = "qualified junk: no escalation"
+        what = phrase("qualified_junk")
     else:
         target = dealer.calendar.add_working_days(now, QUALIFICATION_DAYS[value])
         reminder = dealer.escalation_times(lead.source, lead.kind).reminder_before
         soon = max(now, dealer.calendar.subtract_working_time(target, reminder))
         values = {"overdue_at": target, "soon_at": soon}
-        local = target.astimezone(dealer.timezone).strftime("%d.%m.%Y %H:%M")
-        detail = f"qualified {value}: processing target {local}"
+        what = phrase("qualified_target", qualification=value, target_at=target)
     _change(session, lead_id, {"qualification": value, **values})
-    _protocol(session, lead_id, actor, "qualified", detail, now)
+    log(session, lead_id, actor=actor, action="qualified", what=what, at=now, tz=dealer.timezone)
 
 
 def reopen_lead(
@@ -213,15 +219,15 @@ def reopen_lead(
             "stage2_at": due.stage2_at,
             "next_due_at": due.next_due_at,
         }
-        detail = "reopened; not answered yet: stage 1 restarted"
+        what = [phrase("reopened_unanswered")]
     else:
         status = LeadStatus.CONTACTED.value
         values["next_due_at"] = None
-        detail = "reopened; already answered: no escalation"
+        what = [phrase("reopened_answered")]
     _change(session, lead_id, {**values, "status": status})
     if was:
-        detail += f" (was closed: {was})"
-    _protocol(session, lead_id, actor, "reopened", detail, now)
+        what.append(phrase("was_closed", completion=was))
+    log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
     return status
 
 
@@ -237,12 +243,3 @@ def _open_lead(session: Session, lead_id: int) -> Lead:
 def _change(session: Session, lead_id: int, values: dict[str, object]) -> None:
     session.execute(update(Lead).where(Lead.id == lead_id).values(**values))
     session.expire_all()
-
-
-def _protocol(
-    session: Session, lead_id: int, actor: str, action: str, detail: str, now: datetime
-) -> None:
-    session.execute(
-        ProtocolEntry.__table__.insert(),
-        {"lead_id": lead_id, "at": now, "actor": actor, "action": action, "detail": detail},
-    )

@@ -32,6 +32,8 @@ from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
 from mailgate.outbound.compose import make_message_id
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
+from mailgate.protocol import Phrase, phrase
+from mailgate.protocol import row as protocol_row
 from mailgate.signed_links import action_links, link_secret
 
 from .ladder import RESUBMISSION, Progress, advance
@@ -146,19 +148,11 @@ def _advance_batch(
         report.examined += 1
         assignee = users.get(row.assignee_id)
         for purpose in progress.purposes:
-            mail, detail = _mail(dealer, users, purpose, row, assignee, now, secret)
+            mail, what = _mail(dealer, users, purpose, row, assignee, now, secret)
             if mail is not None:
                 mails.append(mail)
                 report.mails[purpose] += 1
-            protocol.append(
-                {
-                    "lead_id": row.id,
-                    "at": now,
-                    "actor": "system",
-                    "action": purpose,
-                    "detail": detail,
-                }
-            )
+            protocol.append(protocol_row(row.id, now, "system", purpose, [what]))
     enqueue_deferred(session, dealer, mails)
     if protocol:
         session.execute(ProtocolEntry.__table__.insert(), protocol)
@@ -228,17 +222,17 @@ def _mail(
     assignee: _Person | None,
     now: datetime,
     secret: str = "",
-) -> tuple[DeferredMail | None, str]:
+) -> tuple[DeferredMail | None, Phrase]:
     """The deferred mail for one rung, and the protocol line that explains it."""
     if assignee is None:
-        return None, f"{purpose} due, but the assignee is no longer active"
+        return None, phrase("rung_no_assignee", purpose=purpose)
     recipient = assignee
     if purpose == "stage2":
         boss = users.get((assignee.supervisor_email or "").lower())
         if boss is None and dealer.admin_address:
             boss = _Person(None, dealer.admin_address, "", dealer.language, None)
         if boss is None:
-            return None, "stage 2 due, but nobody to tell: no supervisor and no admin address"
+            return None, phrase("stage2_nobody")
         recipient = boss
     language = recipient.language or dealer.language
     domain = dealer.sender_address.rpartition("@")[2]
@@ -275,7 +269,7 @@ def _mail(
         references=[notification],
         send_after=now,
     )
-    return mail, f"{purpose} to {recipient.email} queued"
+    return mail, phrase("rung_queued", purpose=purpose, to=recipient.email)
 
 
 def _actions(

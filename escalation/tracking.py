@@ -26,9 +26,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Customer, Lead, LeadStatus, OutboxMail, ProtocolEntry, User
+from mailgate.models import Customer, Lead, LeadStatus, OutboxMail, User
 from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
+from mailgate.protocol import english, phrase
+from mailgate.protocol_log import log
 
 from .replies import (
     ReplyTarget,
@@ -133,9 +135,9 @@ def handle_direct_answer(
         if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
-    detail = f"answered directly by {staff.email} (lead mailbox in copy)"
-    _protocol(session, lead.id, staff.email, "answered", detail, now)
-    return ReplyOutcome(lead.id, "answered", detail)
+    what = phrase("answered_directly", user=staff.email)
+    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    return ReplyOutcome(lead.id, "answered", english([what]))
 
 
 def _staff_reply(
@@ -155,8 +157,8 @@ def _staff_reply(
         if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
-    detail = f"answered by mail from {staff.email}" + ("" if first else " (further answer)")
-    _protocol(session, lead.id, staff.email, "answered", detail, now)
+    what = phrase("answered_by_mail" if first else "answered_again", user=staff.email)
+    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)
@@ -180,8 +182,9 @@ def _staff_reply(
             purpose="relay_to_customer",
             lead_id=lead.id,
         )
-        _protocol(session, lead.id, "system", "relayed", f"answer relayed to {customer.email}", now)
-    return ReplyOutcome(lead.id, "answered", detail)
+        relayed = phrase("relayed_to", to=customer.email)
+        log(session, lead.id, actor="system", action="relayed", what=relayed, at=now)
+    return ReplyOutcome(lead.id, "answered", english([what]))
 
 
 def _customer_reply(
@@ -194,8 +197,11 @@ def _customer_reply(
     now: datetime,
 ) -> ReplyOutcome:
     session.execute(update(Lead).where(Lead.id == lead.id).values(last_activity_at=now))
-    detail = f"customer {customer.email} replied: {without_tag(view.subject)}"[:500]
-    _protocol(session, lead.id, customer.email or "customer", "customer_replied", detail, now)
+    what = phrase(
+        "customer_replied", customer=customer.email or "", subject=without_tag(view.subject)[:400]
+    )
+    actor = customer.email or "customer"
+    log(session, lead.id, actor=actor, action="customer_replied", what=what, at=now)
     assignee = session.get(User, lead.assignee_id) if lead.assignee_id else None
     if assignee is not None and assignee.active:
         _check_cap(session, lead.id, now)
@@ -217,7 +223,7 @@ def _customer_reply(
             purpose="relay_to_assignee",
             lead_id=lead.id,
         )
-    return ReplyOutcome(lead.id, "customer_replied", detail)
+    return ReplyOutcome(lead.id, "customer_replied", english([what]))
 
 
 def _check_cap(session: Session, lead_id: int, now: datetime) -> None:
@@ -238,12 +244,3 @@ def _check_cap(session: Session, lead_id: int, now: datetime) -> None:
 
 def _tracking(dealer: DealerConfig, lead: Lead) -> str:
     return tracking_address(dealer.sender_address, lead.id, lead.reply_token)
-
-
-def _protocol(
-    session: Session, lead_id: int, actor: str, action: str, detail: str, now: datetime
-) -> None:
-    session.execute(
-        ProtocolEntry.__table__.insert(),
-        {"lead_id": lead_id, "at": now, "actor": actor, "action": action, "detail": detail},
-    )

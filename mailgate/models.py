@@ -281,7 +281,9 @@ class ProtocolEntry(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(320))  # user e-mail or "system"
     action: Mapped[str] = mapped_column(String(64))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")  # English, for logs and old rows
+    # the line's phrases (mailgate.protocol), worded by each reader in its language
+    params: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
     lead: Mapped[Lead] = relationship(back_populates="protocol")
 

@@ -52,6 +52,8 @@ from mailgate.parsers import ParsedLead, ShapeError, check_shape, parse_view
 from mailgate.parsers.message import MailView, load
 from mailgate.parsers.nonlead import non_lead_reason
 from mailgate.parsers.signals import authentication_failed
+from mailgate.protocol import Phrase, phrase
+from mailgate.protocol import row as protocol_row
 
 
 class Discard(Exception):
@@ -90,7 +92,7 @@ class Job:
     lead_id: int | None = None
     customer: dict[str, Any] | None = None  # the customer row's values, "id" included
     assignee: User | None = None
-    protocol: list[tuple[str, str]] = field(default_factory=list)  # (action, detail)
+    protocol: list[tuple[str, Phrase]] = field(default_factory=list)  # (action, what)
     envelope_to: tuple[str, ...] = ()
     reply_target: ReplyTarget | None = None  # set by classify: the mail answers this lead
     mailbox: str | None = None
@@ -217,7 +219,7 @@ def track_reply(job: Job) -> None:
     except ReplyRejected as exc:
         if job.reply_target.via == "address":
             raise Quarantine(str(exc)) from exc
-        job.protocol.append(("note", f"subject tag ignored: {exc}"))
+        job.protocol.append(("note", phrase("tag_ignored", error=str(exc))))
         _lead_or_reject(job.parsed)
         return
     raise Replied(outcome.lead_id, outcome.detail)
@@ -264,7 +266,8 @@ def dedupe(job: Job) -> None:
         "last_activity_at": job.now,
         "reply_token": secrets.token_urlsafe(16),  # 128 bits
     }
-    job.protocol.append(("received", f"parsed by {parsed.parser} as {parsed.source}/{parsed.kind}"))
+    parsed_as = phrase("parsed", parser=parsed.parser, source=parsed.source, kind=parsed.kind)
+    job.protocol.append(("received", parsed_as))
 
 
 class AlreadyProcessed(Exception):
@@ -328,15 +331,15 @@ def distribute(job: Job) -> None:
     user, decision = assign(job.db, job.dealer, facts, now=job.now, owner=owner, batch=job.batch)
     job.assignee = user
     if user is None:
-        job.protocol.append(("unassigned", decision.reason))
+        job.protocol.append(("unassigned", phrase("not_assigned", reason=decision.steps)))
         return
     job.lead["assignee_id"] = user.id
     if decision.pool:
         job.pool = True
-        job.protocol.append(("pool", f"to the pool ({user.email}): {decision.reason}"))
+        job.protocol.append(("pool", phrase("to_pool", user=user.email, reason=decision.steps)))
         return
     job.lead["status"] = LeadStatus.ASSIGNED.value
-    job.protocol.append(("assigned", f"to {user.email}: {decision.reason}"))
+    job.protocol.append(("assigned", phrase("assigned_to", user=user.email, reason=decision.steps)))
 
 
 def schedule(job: Job) -> None:
@@ -395,7 +398,8 @@ def notify(job: Job) -> None:
         )
     elif job.assignee is not None:
         _enqueue_notification(job, job.lead_id, job.assignee)
-        job.protocol.append(("notified", f"notification to {job.assignee.email} queued"))
+        queued = phrase("notification_queued", user=job.assignee.email)
+        job.protocol.append(("notified", queued))
     trade_in_cc = job.dealer.document["distribution"]["trade_in_cc"]
     if trade_in_cc and notices.needs_trade_in_cc(lead):
         notices.enqueue_trade_in_cc(
@@ -406,7 +410,7 @@ def notify(job: Job) -> None:
             lead_id=job.lead_id,
             customer=job.customer or {},
         )
-        job.protocol.append(("trade_in_cc", f"core data as PDF to {trade_in_cc} queued"))
+        job.protocol.append(("trade_in_cc", phrase("trade_in_cc_queued", to=trade_in_cc)))
     if enqueue_acknowledgement(
         job.db,
         job.dealer,
@@ -415,7 +419,7 @@ def notify(job: Job) -> None:
         lead=lead,
         customer=job.customer or {},
     ):
-        job.protocol.append(("acknowledged", "acknowledgement to the prospect queued"))
+        job.protocol.append(("acknowledged", phrase("acknowledgement_queued")))
     _write_protocol(job, job.lead_id)
 
 
@@ -425,9 +429,10 @@ _PROTOCOL_INSERT = insert(ProtocolEntry.__table__)
 
 
 def _write_protocol(job: Job, lead_id: int) -> None:
+    tz = job.dealer.timezone
     rows = [
-        {"lead_id": lead_id, "at": job.now, "actor": "system", "action": action, "detail": detail}
-        for action, detail in job.protocol
+        protocol_row(lead_id, job.now, "system", action, [what], tz)
+        for action, what in job.protocol
     ]
     if job.batch is not None:
         job.batch.add_protocol(rows)  # one INSERT for the batch, at its end

@@ -44,7 +44,8 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     )
     assert page.locator("#due-state").inner_text() == "ok"
     assert page.locator("#lead-status").inner_text() == "kontaktiert"
-    assert page.get_by_role("cell", name="phone contact logged: Probefahrt am Samstag").is_visible()
+    logged = "Kontakt erfasst: Telefonat; Notiz: Probefahrt am Samstag"  # the protocol in German
+    assert page.get_by_role("cell", name=logged).is_visible()
 
     # Reassign to Ben (in the supervisor's team, so the page stays open for him).
     reassign = page.locator("#form-reassign")
@@ -63,7 +64,7 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     )
     assert page.locator("#lead-status").inner_text() == "abgeschlossen"
     assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
-    assert page.get_by_role("cell", name="Fahrzeug verkauft", exact=True).is_visible()  # protocol
+    assert page.get_by_role("cell", name="Grund: Fahrzeug verkauft", exact=True).is_visible()
     with live_web.factory() as session:
         lead = session.scalars(select(Lead)).one()
         assert (lead.status, lead.close_reason) == ("closed", "sold")

@@ -207,7 +207,8 @@ def test_vehicle_location_and_imap_mailbox_routing(factory: sessionmaker[Session
     facts, note = lead_facts(dealer, lead, ["leads+x@autohaus.example"])
     assert facts.location == "augsburg" and note is None
     facts, note = lead_facts(dealer, {**lead, "vehicle": {}}, ["leads+x@autohaus.example"])
-    assert facts.location == "muenchen" and note is not None and "muenchen" in note
+    assert facts.location == "muenchen" and note is not None
+    assert note.params == {"location": "muenchen"}
     facts, _ = lead_facts(dealer, {**lead, "vehicle": {}}, [], mailbox="filiale/INBOX")
     assert facts.location == "augsburg"
     # end to end: the parsed "Fahrzeugstandort" routes a mail sent to the main address

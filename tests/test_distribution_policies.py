@@ -22,6 +22,7 @@ from mailgate.distribution.policies import (
     may_see,
     rotation_order,
 )
+from mailgate.protocol import english
 
 DAY = date(2026, 12, 2)
 AWAY = Absence(date(2026, 12, 1), date(2026, 12, 5))
@@ -244,7 +245,8 @@ def test_substitute_chain_stops_at_the_first_present_user_and_never_loops() -> N
     assert found == c and len(hops) == 2
     looping_b = Candidate(2, "b@x.example", absences=away("a@x.example"))
     found, hops = follow_substitutes(a, {u.email: u for u in (a, looping_b)}, DAY)
-    assert found is None and "loops back to a@x.example" in hops[-1]
+    assert found is None and hops[-1].code == "absent_substitute_loop"
+    assert "loops back to a@x.example" in english(hops[-1:])
     assert follow_substitutes(a, {}, DAY + timedelta(days=10)) == (a, [])  # absence over
 
 

@@ -130,9 +130,9 @@ def test_detail_shows_customer_vehicle_message_and_protocol(
     assert "Fritz Fröhlich" in body and "kunde1@kunden.example" in body
     assert "Golf 8 GTI" in body and "38.450\xa0€" in body
     assert "Gibt es den auch in Blau?" in body
-    # The protocol: time, actor, action (German), detail (the pipeline's reason).
+    # The protocol: time, actor, action and detail (the reason) in German.
     assert '<td data-label="Was">zugewiesen</td>' in body
-    assert "anna@autohaus.example: rolling distribution: next in turn" in body
+    assert "an anna@autohaus.example: rollierende Verteilung: als Nächste(r) an der Reihe" in body
     assert '<td data-label="Wer">System</td>' in body
 
 

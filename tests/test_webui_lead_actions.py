@@ -84,7 +84,7 @@ def test_log_a_call_counts_as_the_answer(team: sessionmaker[Session], app: Flask
     assert protocol(team, lead_id)[-1] == (
         ANNA,
         "contact",
-        "phone contact logged: Probefahrt Samstag",
+        "contact logged: phone; note: Probefahrt Samstag",
     )
     assert 'id="due-state">ok' in page  # answered: no longer overdue
     assert "Nichts: Der Kunde hat eine Antwort erhalten." in page

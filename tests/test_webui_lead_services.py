@@ -16,6 +16,7 @@ from mailgate.distribution.edits import edit_lead, vehicle_changes
 from mailgate.escalation.actions import ActionError, close_lead, log_contact, reopen_lead
 from mailgate.escalation.ladder import NEVER, RESUBMISSION
 from mailgate.models import Customer, Lead, ProtocolEntry
+from mailgate.protocol import english
 from mailgate.webui.lead.ladder_view import display_state, steps_ahead
 
 from .distribution_helpers import form_mail, ingest
@@ -56,7 +57,7 @@ def test_reopen_an_unanswered_lead_restarts_the_clock(dealer: sessionmaker[Sessi
         assert lead.next_due_at == lead.soon_at and lead.escalation_stage == 0
     assert entries(dealer, lead_id)[-1] == (
         "reopened",
-        "reopened; not answered yet: stage 1 restarted (was closed: no_interest)",
+        "reopened; not answered yet: stage 1 restarted; was closed: no_interest",
     )
 
 
@@ -89,12 +90,12 @@ def test_edit_validates_first_and_writes_nothing_on_error(dealer: sessionmaker[S
             T0,
             customer={"last_name": "Müller", "name": "Hans  Müller", "street": "Hauptstraße 1"},
         )
-    assert changes == [
+    assert [english([c]) for c in changes] == [
         "customer last_name: Nummer1 -> Müller",
         "customer name: Kundin Nummer1 -> Hans Müller",
         "customer street: – -> Hauptstraße 1",
     ]
-    assert entries(dealer, lead_id) == [*before, ("edited", "; ".join(changes))]
+    assert entries(dealer, lead_id) == [*before, ("edited", english(changes))]
     with dealer() as session:
         customer = session.scalar(select(Customer))
         assert customer is not None
@@ -106,7 +107,7 @@ def test_vehicle_changes_parse_german_numbers() -> None:
     current = {"make": "Opel", "price": 10000}
     new, changes = vehicle_changes(current, {"price": "12.990,50 €", "mileage": "45.000 km"})
     assert new == {"make": "Opel", "price": 12990.5, "mileage": 45000}
-    assert changes == ["price: 10000 -> 12990.5", "mileage: – -> 45000"]
+    assert changes == [("price", "10000", "12990.5"), ("mileage", "–", "45000")]
     assert vehicle_changes(current, {"make": " Opel ", "price": "10000"}) == (current, [])
     assert vehicle_changes(current, {"make": ""})[0] == {"price": 10000}
     with pytest.raises(DistributionError, match="negative"):

@@ -14,6 +14,7 @@ the test suite fails when a msgid is untranslated or a ``.mo`` is stale.
 
 from __future__ import annotations
 
+import importlib
 import io
 import sys
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ TRANSLATIONS = HERE / "translations"
 TEMPLATES = HERE / "templates"
 DATETIME_PATTERNS = {"de": "dd.MM.yyyy HH:mm", "en": "d MMM yyyy, HH:mm"}
 DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "N_": None}
 JINJA_OPTIONS = {"extensions": "jinja2.ext.do", "trimmed": "true"}
 
 
@@ -100,8 +101,20 @@ def areas() -> list[str]:
     return sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir())
 
 
+def _core_module(name: str) -> Path:
+    """A module of the core package whose msgids an area translates (marked with ``N_``)."""
+    module = importlib.import_module(f"mailgate.{name}")
+    return Path(str(module.__file__))
+
+
+# Core modules worded in English whose words the web UI shows: the protocol phrases.
+CORE_SOURCES = {"lead": ("protocol",)}
+
+
 def area_sources(area: str) -> Iterator[tuple[Path, str]]:
     """(file, extraction method) of every source file belonging to ``area``."""
+    for name in CORE_SOURCES.get(area, ()):
+        yield _core_module(name), "python"
     if area == "core":
         others = set(areas()) - {"core"}
         python = [p for p in sorted(HERE.glob("*.py")) if p.stem not in others]
@@ -128,11 +141,18 @@ def extract(area: str) -> Catalog:
             catalog.add(
                 message,
                 None,
-                [(str(path.relative_to(HERE)), lineno)],
+                [(_reference(path), lineno)],
                 auto_comments=comments,
                 context=context,
             )
     return catalog
+
+
+def _reference(path: Path) -> str:
+    """Where a msgid comes from, relative to the web UI (core modules as ``mailgate/…``)."""
+    if path.is_relative_to(HERE):
+        return str(path.relative_to(HERE))
+    return f"mailgate/{path.name}"
 
 
 def po_path(area: str, language: str = "de") -> Path:

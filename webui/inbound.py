@@ -18,8 +18,10 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from mailgate.models import InboundMail, InboundStatus, ProtocolEntry, utcnow
+from mailgate.models import InboundMail, InboundStatus, utcnow
 from mailgate.parsers.message import ShapeError, check_shape, load, safe_header
+from mailgate.protocol import phrase
+from mailgate.protocol_log import log
 from mailgate.worker import reprocess as requeue
 
 from . import nav
@@ -117,15 +119,8 @@ def inbound_reprocess(inbound_id: int) -> ResponseReturnValue:
         flash(_("The mail is being processed right now; try again in a moment."), "error")
     else:
         if lead_id is not None:
-            db().add(
-                ProtocolEntry(
-                    lead_id=lead_id,
-                    at=utcnow(),
-                    actor=me().email,
-                    action="reprocessed",
-                    detail=f"mail {inbound_id} queued for processing again",
-                )
-            )
+            what = phrase("reprocess_queued", inbound=inbound_id)
+            log(db(), lead_id, actor=me().email, action="reprocessed", what=what, at=utcnow())
             db().commit()
         flash(_("The mail is queued and will be processed again shortly."), "success")
     return redirect(url_for("inbound.inbound_detail", inbound_id=inbound_id))

@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailgate.models import OutboxMail, OutboxStatus, ProtocolEntry
+from mailgate.models import OutboxMail, OutboxStatus
+from mailgate.protocol import phrase
+from mailgate.protocol_log import log
 
 
 class ResendError(ValueError):
@@ -57,13 +59,6 @@ def resend(session: Session, outbox_id: int, actor: str, now: datetime) -> None:
     if moved != 1:
         raise ResendError(f"outbox mail {outbox_id} changed meanwhile")
     if mail.lead_id is not None:
-        session.add(
-            ProtocolEntry(
-                lead_id=mail.lead_id,
-                at=now,
-                actor=actor,
-                action="outbox_resend",
-                detail=f"{mail.purpose} mail {outbox_id} queued again by {actor}",
-            )
-        )
+        what = phrase("outbox_resend", purpose=mail.purpose, outbox=outbox_id, user=actor)
+        log(session, mail.lead_id, actor=actor, action="outbox_resend", what=what, at=now)
     session.expire(mail)

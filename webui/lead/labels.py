@@ -9,11 +9,19 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from ..labels import LABELS
+from .forms import CUSTOMER_LABELS, VEHICLE_LABELS
 
 EXTRA: dict[str, dict[str, object]] = {
     "action": {
         "edited": _l("data corrected"),
         "reprocessed": _l("mail processed again"),
+        "outbox_resend": _l("mail sent again"),
+        "note": _l("note"),
+        "customer": _l("customer recognised"),
+        "routing": _l("routing"),
+        "pool": _l("put in the pool"),
+        "follow-up": _l("follow-up attached"),
+        "trade_in_cc": _l("trade-in copy sent"),
     },
     "mail_purpose": {
         "notification": _l("Notification to the assignee"),
@@ -31,6 +39,24 @@ EXTRA: dict[str, dict[str, object]] = {
         "resubmission": _l("Resubmission reminder"),
         "delivery_failure": _l("Delivery failure notice"),
     },
+    "contact_channel": {
+        "phone": _l("Phone call"),
+        "visit": _l("Visit at the dealership"),
+        "email": _l("E-mail from my own mailbox"),
+        "other": _l("Other"),
+    },
+    "match_how": {
+        "e-mail": _l("e-mail address"),
+        "phone": _l("phone number"),
+        "name and address": _l("name and address"),
+        "relay address (same conversation)": _l("relay address (same conversation)"),
+    },
+    "category": {
+        "sales": _l("Sales"),
+        "service": _l("Service"),
+        "financing": _l("Financing"),
+    },
+    "edit_field": {**CUSTOMER_LABELS, **VEHICLE_LABELS},  # corrected fields in the protocol
     "recipient": {
         "assignee": _l("the assignee"),
         "supervisor": _l("the supervisor"),

@@ -27,6 +27,7 @@ from .forms import (
     to_local_input,
 )
 from .ladder_view import display_state, steps_ahead
+from .protocol_view import protocol_lines
 from .rules import assignable_users, in_pool, may_act
 
 bp = Blueprint("lead", __name__)
@@ -63,7 +64,9 @@ def detail(lead_id: int) -> str:
         mail=mail,
         original=original.describe(mail.raw) if mail is not None else None,
         closed_as=closed_as.label if closed_as else lead.close_reason,
-        reason_labels={r.code: r.label for r in completion_reasons(config.document)},
+        protocol=protocol_lines(
+            lead.protocol, {r.code: r.label for r in completion_reasons(config.document)}
+        ),
         needs_review=lead.confidence < REVIEW_CONFIDENCE or bool(lead.warnings),
         may_act=may_act(me(), lead),
         in_pool=in_pool(db(), lead),

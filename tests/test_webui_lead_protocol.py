@@ -1,0 +1,120 @@
+"""The lead's protocol in the reader's language: German by default, English on request.
+
+Lines are written by the real service functions through the lead page's
+actions; lines from before phrases existed keep their English text, and the
+migration that introduced phrases converts those it can read.  Both databases.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from alembic import command
+from flask import Flask
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate import db
+from mailgate.models import ProtocolEntry, User, utcnow
+
+from .distribution_helpers import form_mail, ingest, setup, team_toml
+from .test_webui_lead import (  # noqa: F401 - app_fixture, team_fixture: fixtures
+    ADA,
+    ANNA,
+    BEN,
+    app_fixture,
+    body,
+    new_lead,
+    team_fixture,
+)
+from .test_webui_lead_actions import act, local_input
+from .webui_helpers import logged_in
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def protocol_cells(page: str) -> list[str]:
+    """The "Details" column of the protocol table, as text."""
+    section = page.split('id="h-protocol"', 1)[1].split("</section>", 1)[0]
+    cells = re.findall(r'<td data-label="(?:Details|Einzelheiten)"[^>]*>(.*?)</td>', section, re.S)
+    return [html.unescape(c).strip() for c in cells]
+
+
+def test_protocol_is_worded_in_the_readers_language(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    lead_id = new_lead(team, 1, ANNA)
+    anna = logged_in(app, ANNA)
+    act(anna, lead_id, "contact", {"channel": "phone", "note": "Rückruf am Abend"})
+    when = (datetime.now(BERLIN) + timedelta(days=2)).replace(
+        hour=9, minute=30, second=0, microsecond=0
+    )
+    act(anna, lead_id, "resubmission", {"when": local_input(when)})
+    ada = logged_in(app, ADA)
+    act(ada, lead_id, "reassign", {"to": BEN, "note": "spricht Italienisch"})
+
+    german = protocol_cells(body(ada, f"/leads/{lead_id}"))
+    assert any(c.startswith("erkannt von ") for c in german), german
+    assert "Kontakt erfasst: Telefonat; Notiz: Rückruf am Abend" in german
+    assert f"Wiedervorlage am {when:%d.%m.%Y} 09:30" in german
+    assert f"von {ANNA} an {BEN}; Notiz: spricht Italienisch" in german
+    assert f"Hinweis an {BEN} eingereiht" in german
+    assert not any("contact logged" in c or "queued" in c for c in german), german
+
+    with team.begin() as session:
+        session.execute(update(User).where(User.email == ADA).values(language="en"))
+    english = protocol_cells(body(ada, f"/leads/{lead_id}"))
+    assert "contact logged: Phone call; note: Rückruf am Abend" in english
+    assert f"resubmission on {when.day} {when:%b %Y}, 09:30" in english
+    assert f"from {ANNA} to {BEN}; note: spricht Italienisch" in english
+
+
+def test_lines_without_phrases_show_their_stored_text(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    lead_id = new_lead(team, 2, ANNA)
+    with team.begin() as session:
+        session.add(
+            ProtocolEntry(
+                lead_id=lead_id,
+                at=utcnow(),
+                actor="import",
+                action="contact",
+                detail="Anruf laut Altsystem <b>",
+            )
+        )
+    cells = protocol_cells(body(logged_in(app, ANNA), f"/leads/{lead_id}"))
+    assert "Anruf laut Altsystem <b>" in cells  # as stored, and escaped (no tag)
+
+
+def test_the_migration_reads_old_english_lines_back_as_phrases(
+    engine: Engine, factory: sessionmaker[Session]
+) -> None:
+    """Rows written before ``params`` existed get phrases when their English fits one."""
+    setup(factory, team_toml())
+    ingest(factory, form_mail(1))
+    with factory() as session:
+        written = {e.id: e.params for e in session.scalars(select(ProtocolEntry))}
+    assert written and all(written.values())
+    config = db._alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007_lead_search")
+            conn.exec_driver_sql(
+                "INSERT INTO protocol_entry (lead_id, at, actor, action, detail) "
+                "SELECT lead_id, at, 'x', 'note', 'free text nobody can read back' "
+                "FROM protocol_entry ORDER BY id LIMIT 1"
+            )
+    finally:
+        db.upgrade(engine)
+    with factory() as session:
+        rows = list(session.scalars(select(ProtocolEntry).order_by(ProtocolEntry.id)))
+    converted = {e.id: e.params for e in rows if e.id in written}
+    flat = {i: p for i, p in written.items() if all("reason" not in x for x in p)}
+    assert flat and all(converted[i] == p for i, p in flat.items())  # read back exactly
+    assert all(converted.values())  # chains come back with the reason as plain text
+    assert rows[-1].params is None and rows[-1].detail == "free text nobody can read back"

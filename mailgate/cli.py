@@ -354,9 +354,10 @@ def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
     with db.session_scope(factory) as session:
         clean = import_settings(session, args.file.read_text(encoding="utf-8"))
     from mailgate.dealer_settings import settings_warnings
+    from mailgate.protocol import english
 
     for warning in settings_warnings(clean):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {english([warning])}", file=sys.stderr)
     print(
         f"imported dealer settings: {len(clean['users'])} users, "
         f"addresses {', '.join(clean['dealer']['addresses']) or '(none)'}",
@@ -384,6 +385,7 @@ def cmd_distribution_simulate(args: argparse.Namespace, settings: Settings) -> i
     from mailgate.distribution.policies import LeadFacts
     from mailgate.distribution.service import local_day, simulate
     from mailgate.models import utcnow
+    from mailgate.protocol import english
 
     if args.leads < 1:
         print("mailgate distribution simulate: --leads must be at least 1", file=sys.stderr)
@@ -408,7 +410,7 @@ def cmd_distribution_simulate(args: argparse.Namespace, settings: Settings) -> i
         facts = LeadFacts(args.source, args.kind, args.make, args.location)
         decisions = simulate(session, dealer, args.leads, day, facts)
         for warning in settings_warnings(dealer.document):
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {english([warning])}", file=sys.stderr)
     for n, decision in enumerate(decisions, 1):
         print(
             json.dumps(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.distribution.policies import CATEGORIES, GROUP_MATCH_KEYS, PERMISSIONS
 from mailgate.models import DealerSetting, User, UserRole
+from mailgate.protocol import N_, Phrase, phrase, register
 from mailgate.toml_writer import dump_settings_toml
 
 if TYPE_CHECKING:  # imported where used: SMTP intake starts without parsers, holidays, Jinja2
@@ -418,49 +419,64 @@ def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:
                 )
 
 
-def settings_warnings(doc: dict[str, Any]) -> list[str]:
-    """Legal but risky distribution settings, for the settings page and the import."""
+WARNINGS = {
+    "no_fallback_user": N_(
+        "distribution.fallback_user is not set: leads nobody can take go to the admin account"
+    ),
+    "pool_with_receivers": N_(
+        "pool mode, but these users still have receives_leads on, so leads rotate "
+        "between them and the pool account: {users}"
+    ),
+    "pool_with_groups": N_(
+        "a pool cannot be combined with distribution groups: the groups are ignored"
+    ),
+    "group_without_receivers": N_(
+        "group '{group}' has no member who receives leads: its leads go to the fallback user"
+    ),
+    "group_solo": N_(
+        "group '{group}' is a solo distribution ({user} only): "
+        "when he is absent its leads go to substitutes or the fallback user"
+    ),
+    "solo": N_(
+        "solo distribution: only {user} receives leads; "
+        "when he is absent leads go to substitutes or the fallback user"
+    ),
+    "nobody_receives_leads": N_("nobody receives leads: every lead goes to the fallback user"),
+}
+register(WARNINGS)
+
+
+def settings_warnings(doc: dict[str, Any]) -> list[Phrase]:
+    """Legal but risky distribution settings, for the settings page and the import.
+
+    Phrases (:mod:`mailgate.protocol`), so the settings page words them in the
+    admin's language and the CLI in English.
+    """
     dist, users = doc["distribution"], [u for u in doc["users"] if u["active"]]
     receivers = [u["email"] for u in users if u["receives_leads"]]
     warnings = []
     if not dist["fallback_user"]:
-        warnings.append(
-            "distribution.fallback_user is not set: leads nobody can take go to the admin account"
-        )
+        warnings.append(phrase("no_fallback_user"))
     if dist["mode"] == "pool":
         pool = dist["pool_user"].lower()
         others = [e for e in receivers if e.lower() != pool]
         if others:
-            warnings.append(
-                "pool mode, but these users still have receives_leads on, so leads rotate "
-                f"between them and the pool account: {', '.join(others)}"
-            )
+            warnings.append(phrase("pool_with_receivers", users=", ".join(others)))
         if doc["groups"] or any(u["groups"] for u in users):
-            warnings.append(
-                "a pool cannot be combined with distribution groups: the groups are ignored"
-            )
+            warnings.append(phrase("pool_with_groups"))
     elif dist["mode"] == "groups":
         for group in doc["groups"]:
             members = [
                 u["email"] for u in users if u["receives_leads"] and group["name"] in u["groups"]
             ]
             if not members:
-                warnings.append(
-                    f"group {group['name']!r} has no member who receives leads: "
-                    "its leads go to the fallback user"
-                )
+                warnings.append(phrase("group_without_receivers", group=group["name"]))
             elif len(members) == 1:
-                warnings.append(
-                    f"group {group['name']!r} is a solo distribution ({members[0]} only): "
-                    "when he is absent its leads go to substitutes or the fallback user"
-                )
+                warnings.append(phrase("group_solo", group=group["name"], user=members[0]))
     elif len(receivers) == 1:
-        warnings.append(
-            f"solo distribution: only {receivers[0]} receives leads; "
-            "when he is absent leads go to substitutes or the fallback user"
-        )
+        warnings.append(phrase("solo", user=receivers[0]))
     elif not receivers:
-        warnings.append("nobody receives leads: every lead goes to the fallback user")
+        warnings.append(phrase("nobody_receives_leads"))
     return warnings
 
 

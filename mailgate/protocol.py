@@ -118,6 +118,18 @@ PHRASES: dict[str, str] = {
     "reprocess_queued": N_("mail {inbound} queued for processing again"),
 }
 
+# Every wording a phrase may use: the protocol's, plus tables other modules register
+# (e.g. the settings warnings of mailgate.dealer_settings).
+WORDINGS: dict[str, str] = dict(PHRASES)
+
+
+def register(table: Mapping[str, str]) -> None:
+    """Make another module's wordings (msgids marked with ``N_``) usable as phrases."""
+    for code, text in table.items():
+        if WORDINGS.setdefault(code, text) != text:
+            raise PhraseError(f"phrase code {code!r} is registered twice with other words")
+
+
 JOINERS = {"reason": " → "}
 DEFAULT_JOINER = "; "
 ENGLISH_TIME = "%d.%m.%Y %H:%M"
@@ -152,7 +164,7 @@ class Phrase:
 
 def phrase(code: str, **params: Any) -> Phrase:
     """A phrase, checked against its wording now rather than when someone reads it."""
-    wording = PHRASES.get(code)
+    wording = WORDINGS.get(code)
     if wording is None:
         raise PhraseError(f"unknown protocol phrase {code!r}")
     wanted = placeholders(wording)
@@ -177,7 +189,8 @@ Formatter = Callable[[str, Any], str]
 
 def render(p: Phrase, wording: Wording, value: Formatter) -> str:
     """``p`` in the words ``wording`` gives for an English msgid, values by ``value``."""
-    template = wording(PHRASES.get(p.code, p.code))
+    english_text = WORDINGS.get(p.code, p.code)
+    template = wording(english_text)
     args: dict[str, str] = {}
     for key, raw in p.params.items():
         if _is_chain(raw):
@@ -189,7 +202,7 @@ def render(p: Phrase, wording: Wording, value: Formatter) -> str:
     try:
         return template.format_map(_Missing(args))
     except (ValueError, IndexError):  # a broken translation: the English never is
-        return PHRASES.get(p.code, p.code).format_map(_Missing(args))
+        return english_text.format_map(_Missing(args))
 
 
 def render_all(phrases: Iterable[Phrase], wording: Wording, value: Formatter) -> str:

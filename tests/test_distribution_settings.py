@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.dealer_settings import SettingsError, export_settings, settings_warnings, validate
+from mailgate.protocol import english
 
 from .distribution_helpers import absent, form_mail, setup, team_toml
 from .procs import make_install
@@ -63,11 +64,13 @@ def test_invalid_distribution_settings_name_the_key(text: str, message: str) -> 
 
 def test_warnings_for_pool_groups_and_solo_distributions() -> None:
     pool = team_toml('mode = "pool"\npool_user = "chef@autohaus.example"', extra=GROUPS)
-    warnings = settings_warnings(check(pool))
+    warnings = [english([w]) for w in settings_warnings(check(pool))]
     assert any("anna@autohaus.example, ben@autohaus.example, carl" in w for w in warnings)
     assert any("cannot be combined with distribution groups" in w for w in warnings)
     solo = team_toml('mode = "groups"', users={"anna": 'groups = ["neuwagen"]'}, extra=GROUPS)
-    assert any("'neuwagen' is a solo distribution" in w for w in settings_warnings(check(solo)))
+    (solo_warning,) = settings_warnings(check(solo))
+    assert solo_warning.code == "group_solo"
+    assert "'neuwagen' is a solo distribution" in english([solo_warning])
     assert settings_warnings(check(team_toml())) == []
 
 

@@ -291,7 +291,7 @@ def test_distribution_warnings_and_groups(
     assert doc["distribution"]["locations"] == {"Nord": ["nord@autohaus.example"]}
     assert doc["groups"] == [{"name": "Transporter", "match": {"make": ["VW", "Ford"]}}]
     html = admin.get("/settings/distribution").get_data(as_text=True)
-    assert "group &#39;Transporter&#39; has no member who receives leads" in html
+    assert "Die Gruppe „Transporter“ hat kein Mitglied, das Leads erhält" in html  # in German
     refused = post(admin, "/settings/distribution", {**form, "mode": "pool"})
     assert "Pool-Modus braucht ein Pool-Konto" in errors_of(
         refused.get_data(as_text=True), "pool_user"

@@ -108,7 +108,7 @@ def _core_module(name: str) -> Path:
 
 
 # Core modules worded in English whose words the web UI shows: the protocol phrases.
-CORE_SOURCES = {"lead": ("protocol",)}
+CORE_SOURCES = {"lead": ("protocol",), "settings": ("dealer_settings",)}
 
 
 def area_sources(area: str) -> Iterator[tuple[Path, str]]:

@@ -19,6 +19,7 @@ from mailgate.dealer_settings import GROUP_KEYS, SettingsError, settings_warning
 from mailgate.distribution.policies import GROUP_MATCH_KEYS
 
 from ..access import admin_required
+from ..phrases import words
 from .common import attach_error, bp, load, plain, save
 from .rows import form_rows, split_list
 
@@ -128,5 +129,5 @@ def distribution() -> ResponseReturnValue:
         groups=groups,
         match_keys=GROUP_MATCH_KEYS,
         match_labels=MATCH_LABELS,
-        warnings=settings_warnings(document),
+        warnings=[words([w]) for w in settings_warnings(document)],
     )

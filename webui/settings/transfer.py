@@ -20,6 +20,7 @@ from mailgate.dealer_settings import SettingsError, export_settings, settings_wa
 
 from ..access import admin_required
 from ..context import db
+from ..phrases import words
 from .common import LockoutError, bp, plain, save
 
 MAX_UPLOAD = 1024 * 1024  # a settings file is a few kilobytes
@@ -50,7 +51,7 @@ def transfer() -> ResponseReturnValue:
         else:
             flash(_("Settings imported."), "info")
             for warning in settings_warnings(clean):
-                flash(warning, "warning")
+                flash(words([warning]), "warning")
             return redirect(url_for("settings.transfer"))
         flash(_("Nothing was imported: the stored settings are unchanged."), "error")
     return render_template("settings/transfer.html", form=form)

@@ -25,10 +25,18 @@ UNLABELLED = """() => Array.from(document.querySelectorAll(
   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
                 && !el.getAttribute('aria-labelledby'))
   .map(el => el.outerHTML.slice(0, 160))"""
+PUBLIC_PAGES = ("/login", "/password/forgot")
 SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
-def _pages(live: LiveWeb) -> list[str]:
+def seed_tour(live: LiveWeb) -> None:
+    """The tour's data: an admin (sees every page) and one lead from a real inquiry mail."""
+    ensure_user(live.factory, ADMIN, "admin", name="Ada Admin")
+    ingest(live.factory, inquiry(1, name="Fritz Fröhlich"))
+
+
+def tour_pages(live: LiveWeb) -> list[str]:
+    """Every page an admin can open once :func:`seed_tour` ran (shared with the keyboard test)."""
     with live.factory() as session:
         lead_id = session.scalar(select(Lead.id).limit(1))
         inbound_id = session.scalar(select(InboundMail.id).limit(1))
@@ -71,10 +79,9 @@ def _check(page: Any, url: str) -> None:  # noqa: F811
 
 
 def test_every_page_loads_labelled_and_fits_a_phone(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
-    ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
-    ingest(live_web.factory, inquiry(1, name="Fritz Fröhlich"))
+    seed_tour(live_web)
     log_in(page, live_web.url, ADMIN)
-    paths = _pages(live_web)
+    paths = tour_pages(live_web)
     for path in paths:
         _check(page, live_web.url + path)
         name = path.strip("/").replace("/", "-") or "home"
@@ -92,7 +99,7 @@ def test_every_page_loads_labelled_and_fits_a_phone(page: Any, live_web: LiveWeb
 
 def test_pages_before_login(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
-    for path in ("/login", "/password/forgot"):
+    for path in PUBLIC_PAGES:
         _check(page, live_web.url + path)
     page.get_by_label("E-Mail-Adresse").fill(ADMIN)
     page.get_by_role("button", name="Link senden").click()

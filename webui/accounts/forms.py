@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from ..choices import options
 from ..passwords import MIN_LENGTH
 
 LANGUAGE_CHOICES = [("de", "Deutsch"), ("en", "English")]
@@ -44,7 +45,7 @@ class ResetForm(NewPasswordMixin, FlaskForm):
 
 
 class AccountForm(FlaskForm):
-    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    language = SelectField(_l("Language"), choices=options(LANGUAGE_CHOICES))
 
 
 class ChangePasswordForm(NewPasswordMixin, FlaskForm):

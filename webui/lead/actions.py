@@ -27,6 +27,7 @@ from mailgate.escalation import actions as escalation
 from mailgate.models import Customer, Lead, utcnow
 
 from ..access import admin_required, lead_scope, me, visible_lead
+from ..choices import options
 from ..context import db, dealer
 from ..labels import label
 from .errors import explain
@@ -165,7 +166,7 @@ def reassign(lead_id: int) -> ResponseReturnValue:
     lead = _acting(lead_id)
     form = ReassignForm()
     targets = {u.email: u.name or u.email for u in assignable_users(db(), lead)}
-    form.to.choices = list(targets.items())
+    form.to.choices = options(targets.items())
     _validated(form, lead_id)
     to, note = form.to.data, (form.note.data or "").strip()
     if form.forward.data:
@@ -209,7 +210,7 @@ def close(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
     form = CloseForm()
     reasons = {r.code: r.label for r in completion_reasons(dealer().document) if not r.hidden}
-    form.reason.choices = list(reasons.items())
+    form.reason.choices = options(reasons.items())
     _validated(form, lead_id)
     code = form.reason.data
     return _run(

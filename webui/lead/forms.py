@@ -23,6 +23,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS
 
+from ..choices import options
+
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 CHANNELS = (
     ("phone", _l("Phone call")),
@@ -72,7 +74,7 @@ def to_local_input(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
 
 
 class ContactForm(FlaskForm):
-    channel = SelectField(_l("How"), choices=CHANNELS, default="phone")
+    channel = SelectField(_l("How"), choices=options(CHANNELS), default="phone")
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
     submit = SubmitField(_l("Log contact"))
 
@@ -92,7 +94,7 @@ class DueForm(FlaskForm):
 
 
 class QualificationForm(FlaskForm):
-    value = SelectField(_l("Qualification"), choices=QUALIFICATION_CHOICES)
+    value = SelectField(_l("Qualification"), choices=options(QUALIFICATION_CHOICES))
     submit = SubmitField(_l("Set qualification"))
 
 

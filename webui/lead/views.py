@@ -11,6 +11,7 @@ from mailgate.completion import completion_reasons, reason_by_code
 from mailgate.models import InboundMail, utcnow
 
 from ..access import me, visible_lead
+from ..choices import options
 from ..context import db, dealer
 from ..leads.query import REVIEW_CONFIDENCE
 from . import original
@@ -44,11 +45,11 @@ def detail(lead_id: int) -> str:
     mail = db().get(InboundMail, lead.inbound_id) if lead.inbound_id else None
     reasons = [r for r in completion_reasons(config.document) if not r.hidden]
     close_form = CloseForm()
-    close_form.reason.choices = [(r.code, r.label) for r in reasons]
+    close_form.reason.choices = options((r.code, r.label) for r in reasons)
     reassign_form = ReassignForm()
-    reassign_form.to.choices = [
+    reassign_form.to.choices = options(
         (u.email, f"{u.name or u.email} <{u.email}>") for u in assignable_users(db(), lead)
-    ]
+    )
     due_form = DueForm()
     due_form.when.data = to_local_input(lead.overdue_at, config.timezone)
     qualification_form = QualificationForm()

@@ -33,6 +33,7 @@ from mailgate.distribution.actions import ActionError, reassign
 from mailgate.models import Customer, Lead, utcnow
 
 from ..access import lead_scope, me
+from ..choices import options
 from ..context import db, dealer
 from ..paging import Page
 from .errors import explain
@@ -112,7 +113,9 @@ def lead_list() -> str:
     form = None
     if may_reassign(account):
         form = BulkReassignForm()
-        form.target.choices = [(u.id, display_name(u)) for u in reassign_targets(db(), account)]
+        form.target.choices = options(
+            (u.id, display_name(u)) for u in reassign_targets(db(), account)
+        )
         form.back.data = request.query_string.decode("ascii", "replace")
     return render_template(
         "leads/list.html",
@@ -164,7 +167,7 @@ def bulk_reassign() -> ResponseReturnValue:
         abort(403)
     form = BulkReassignForm()
     targets = {u.id: u for u in reassign_targets(db(), account)}
-    form.target.choices = [(uid, display_name(u)) for uid, u in targets.items()]
+    form.target.choices = options((uid, display_name(u)) for uid, u in targets.items())
     back = url_for("leads.lead_list", **_back_args())
     if not form.validate_on_submit():
         flash(_("Choose the leads and the user to reassign them to."), "error")

@@ -23,6 +23,7 @@ from mailgate.escalation.ladder import TIME_KEYS
 from mailgate.models import utcnow
 
 from ..access import admin_required
+from ..choices import options
 from ..i18n import local_time
 from . import regions
 from .common import attach_error, bp, load, plain, save
@@ -207,10 +208,10 @@ def holidays() -> ResponseReturnValue:
         }
     )
     country = (form.country.data or cal["country"] or "").upper()
-    form.country.choices = [("", _("No public holidays"))] + regions.countries(
-        str(get_locale() or "de")
+    form.country.choices = options(
+        [("", _("No public holidays")), *regions.countries(str(get_locale() or "de"))]
     )
-    form.subdivision.choices = [("", _("Whole country"))] + regions.subdivisions(country)
+    form.subdivision.choices = options([("", _("Whole country")), *regions.subdivisions(country)])
     if form.validate_on_submit():
         cal["country"] = country
         cal["subdivision"] = form.subdivision.data or ""

@@ -19,6 +19,7 @@ from mailgate.dealer_settings import GROUP_KEYS, SettingsError, settings_warning
 from mailgate.distribution.policies import GROUP_MATCH_KEYS
 
 from ..access import admin_required
+from ..choices import options
 from ..phrases import words
 from .common import attach_error, bp, load, plain, save
 from .rows import form_rows, split_list
@@ -39,7 +40,7 @@ assert set(MATCH_LABELS) == set(GROUP_MATCH_KEYS) and "match" in GROUP_KEYS
 
 
 class DistributionForm(FlaskForm):
-    mode = SelectField(_l("Distribution mode"), choices=MODES)
+    mode = SelectField(_l("Distribution mode"), choices=options(MODES))
     fallback_user = SelectField(_l("Fallback user"))
     pool_user = SelectField(_l("Pool account"))
     pool_oldest_only = BooleanField(_l("Pool: only the oldest lead may be taken"))
@@ -96,7 +97,7 @@ def distribution() -> ResponseReturnValue:
     users = [("", _("(nobody)"))] + [
         (u["email"], f"{u['name'] or u['email']} <{u['email']}>") for u in document["users"]
     ]
-    form.fallback_user.choices = form.pool_user.choices = users
+    form.fallback_user.choices = form.pool_user.choices = options(users)
     groups = document["groups"]
     if form.validate_on_submit():
         for key in ("mode", "fallback_user", "pool_user"):

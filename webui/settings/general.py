@@ -15,6 +15,7 @@ from wtforms.validators import Length
 from mailgate.dealer_settings import SettingsError
 
 from ..access import admin_required
+from ..choices import options
 from .common import attach_error, bp, load, plain, save
 
 LANGUAGES = [("de", "Deutsch"), ("en", "English")]
@@ -31,8 +32,8 @@ class GeneralForm(FlaskForm):
         _l("Address for unassigned inquiries"), validators=[Length(max=320)]
     )
     trade_in_cc = StringField(_l("Copy of trade-in inquiries to"), validators=[Length(max=320)])
-    reply_mode = SelectField(_l("Reply mode"), choices=REPLY_MODES)
-    language = SelectField(_l("Language of mails and new users"), choices=LANGUAGES)
+    reply_mode = SelectField(_l("Reply mode"), choices=options(REPLY_MODES))
+    language = SelectField(_l("Language of mails and new users"), choices=options(LANGUAGES))
     timezone = SelectField(_l("Time zone"))
 
 

@@ -22,6 +22,7 @@ from mailgate.dealer_settings import IMAP_KEYS, SettingsError
 from mailgate.imap.state import mailbox_status
 
 from ..access import admin_required
+from ..choices import options
 from ..context import db, dealer, factory, settings
 from .common import attach_error, bp, load, plain, save
 
@@ -48,7 +49,7 @@ class MailboxForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired()])
     host = StringField(_l("Server"), validators=[DataRequired()])
     port = IntegerField(_l("Port"), validators=[Optional(), NumberRange(1, 65535)])
-    security = SelectField(_l("Encryption"), choices=SECURITY)
+    security = SelectField(_l("Encryption"), choices=options(SECURITY))
     username = StringField(_l("User name"))
     password = PasswordField(_l("Password"))
     clear_password = BooleanField(_l("Remove the stored password"))

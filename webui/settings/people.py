@@ -26,6 +26,7 @@ from mailgate.models import User, UserRole
 
 from ..access import admin_required
 from ..accounts.views import queue_reset_mail
+from ..choices import options
 from ..context import db
 from ..passwords import MIN_LENGTH, hash_password
 from .common import attach_error, bp, load, plain, save
@@ -52,7 +53,7 @@ class CheckboxesField(SelectMultipleField):
 
 class UserForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=255)])
-    role = SelectField(_l("Role"), choices=ROLES)
+    role = SelectField(_l("Role"), choices=options(ROLES))
     language = SelectField(_l("Language"))
     supervisor = SelectField(_l("Supervisor"))
     active = BooleanField(_l("Active (may log in, owns leads)"))
@@ -60,9 +61,9 @@ class UserForm(FlaskForm):
     can_be_assigned = BooleanField(_l("Can be assigned leads by hand"))
     groups = CheckboxesField(_l("Groups"))
     locations = StringField(_l("Locations"))
-    perm_sales = SelectField(CATEGORY_LABELS["sales"], choices=LEVELS)
-    perm_service = SelectField(CATEGORY_LABELS["service"], choices=LEVELS)
-    perm_financing = SelectField(CATEGORY_LABELS["financing"], choices=LEVELS)
+    perm_sales = SelectField(CATEGORY_LABELS["sales"], choices=options(LEVELS))
+    perm_service = SelectField(CATEGORY_LABELS["service"], choices=options(LEVELS))
+    perm_financing = SelectField(CATEGORY_LABELS["financing"], choices=options(LEVELS))
 
 
 class NewUserForm(UserForm):
@@ -89,11 +90,13 @@ def _choices(form: UserForm, document: dict[str, Any], email: str) -> None:
     others = [u for u in document["users"] if u["email"].lower() != email]
     # Supervisors and admins first; anyone may be chosen, as in the settings file.
     ranked = sorted(others, key=lambda u: u["role"] not in (UserRole.SUPERVISOR, UserRole.ADMIN))
-    form.supervisor.choices = [("", _("(none)"))] + [
-        (u["email"], u["name"] or u["email"]) for u in ranked
-    ]
-    form.language.choices = [("", _("Dealer's language")), ("de", "Deutsch"), ("en", "English")]
-    form.groups.choices = [(g["name"], g["name"]) for g in document["groups"]]
+    form.supervisor.choices = options(
+        [("", _("(none)")), *((u["email"], u["name"] or u["email"]) for u in ranked)]
+    )
+    form.language.choices = options(
+        [("", _("Dealer's language")), ("de", "Deutsch"), ("en", "English")]
+    )
+    form.groups.choices = options((g["name"], g["name"]) for g in document["groups"])
 
 
 def _form_data(entry: dict[str, Any]) -> dict[str, Any]:

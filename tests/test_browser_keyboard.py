@@ -292,3 +292,26 @@ def test_language_switch_by_keyboard(page: Any, live_web: LiveWeb) -> None:  # n
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert _active(page) == "input#email[name=email]"
+
+
+def test_on_a_phone_the_actions_are_one_jump_away(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """On a phone the lead page shows details first and actions after them, in the same order
+    as Tab walks them; a link at the top jumps to the actions for keyboard and touch alike."""
+    seed_tour(live_web)
+    log_in(page, live_web.url, ADMIN)
+    page.set_viewport_size({"width": 375, "height": 800})
+    lead_path = next(p for p in tour_pages(live_web) if re.fullmatch(r"/leads/\d+", p))
+    page.goto(live_web.url + lead_path)
+    actions = page.locator("aside.lead-actions").bounding_box()
+    details = page.locator(".lead-main").bounding_box()
+    assert actions and details and actions["y"] > details["y"]  # visual order = DOM order
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert _active(page) == 'a "Zu den Aktionen"'
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    inside = page.evaluate("() => !!document.activeElement.closest('aside.lead-actions')")
+    assert inside, _active(page)
+    page.set_viewport_size({"width": 1280, "height": 900})  # beside the details: no jump link
+    assert not page.get_by_role("link", name="Zu den Aktionen").is_visible()

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from .browser import LiveWeb, browser, live_web, log_in, page  # noqa: F401 (fixtures)
-from .test_browser_tour import ADMIN, PUBLIC_PAGES, seed_tour, tour_pages
+from .test_browser_tour import ADMIN, PUBLIC_PAGES, reset_page, seed_tour, tour_pages
 from .webui_helpers import PASSWORD
 
 # Tab presses allowed per page before the walk counts as stuck (the busiest pages have
@@ -274,7 +274,7 @@ def test_a_keyboard_only_day(page: Any, live_web: LiveWeb) -> None:  # noqa: F81
 
 def test_every_page_is_keyboard_navigable(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     seed_tour(live_web)
-    failures = _audit_pages(page, live_web.url, PUBLIC_PAGES)
+    failures = _audit_pages(page, live_web.url, (*PUBLIC_PAGES, reset_page(live_web)))
     log_in(page, live_web.url, ADMIN)
     failures.update(_audit_pages(page, live_web.url, tour_pages(live_web)))
     assert not failures, failures

@@ -7,11 +7,16 @@ left out of the browser tests, including those no workflow test happens to open.
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 from sqlalchemy import select
 
+from mailgate.db import session_scope
+from mailgate.dealer_settings import apply_document, export_settings
 from mailgate.models import InboundMail, Lead, OutboxMail, User
+from mailgate.webui.accounts.reset import make_token
+from mailgate.webui.security import SESSION_SECRET, stored_secret
 
 from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
 from .mails import inquiry
@@ -29,10 +34,26 @@ PUBLIC_PAGES = ("/login", "/password/forgot")
 SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
+MAILBOX = {"name": "filiale-nord", "host": "imap.autohaus.example", "username": "leads"}
+
+
 def seed_tour(live: LiveWeb) -> None:
-    """The tour's data: an admin (sees every page) and one lead from a real inquiry mail."""
+    """The tour's data: an admin (sees every page), one lead from a real inquiry mail and
+    one IMAP mailbox (never polled here: the page shows its settings and status)."""
     ensure_user(live.factory, ADMIN, "admin", name="Ada Admin")
     ingest(live.factory, inquiry(1, name="Fritz Fröhlich"))
+    with session_scope(live.factory) as session:
+        document = tomllib.loads(export_settings(session))
+        apply_document(session, {**document, "imap": [{**MAILBOX, "password": "Geheim-1"}]})
+
+
+def reset_page(live: LiveWeb) -> str:
+    """The page a password-reset link opens (a genuine, fresh token for the admin)."""
+    secret = stored_secret(live.factory, SESSION_SECRET)
+    with live.factory() as session:
+        admin = session.scalar(select(User).where(User.email == ADMIN))
+        assert admin is not None
+        return f"/password/reset/{make_token(secret, admin)}"
 
 
 def tour_pages(live: LiveWeb) -> list[str]:
@@ -63,6 +84,7 @@ def tour_pages(live: LiveWeb) -> list[str]:
         "/settings/users/new",
         "/settings/mailboxes",
         "/settings/mailboxes/new",
+        f"/settings/mailboxes/{MAILBOX['name']}",
         "/settings/reasons",
         "/settings/templates",
         "/settings/templates/de/notification",
@@ -99,8 +121,12 @@ def test_every_page_loads_labelled_and_fits_a_phone(page: Any, live_web: LiveWeb
 
 def test_pages_before_login(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
-    for path in PUBLIC_PAGES:
+    for path in (*PUBLIC_PAGES, reset_page(live_web)):
         _check(page, live_web.url + path)
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate(SIDEWAYS) <= 1, "the reset page is wider than a phone"
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_web.url + PUBLIC_PAGES[-1])
     page.get_by_label("E-Mail-Adresse").fill(ADMIN)
     page.get_by_role("button", name="Link senden").click()
     assert "Link zum Festlegen eines neuen Passworts" in page.get_by_role("status").inner_text()

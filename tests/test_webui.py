@@ -202,10 +202,31 @@ def test_inbound_list_shows_status_and_reason(
         reason = session.scalar(
             select(InboundMail.status_reason).where(InboundMail.status == "discarded")
         )
-    assert reason and reason in body
+    assert reason and reason.startswith("bounce: ")  # stored in English, for logs and the CLI
+    german = f"Unzustellbarkeitsnachricht ({reason.removeprefix('bounce: ')})."
+    assert german in body and reason not in body  # shown in the admin's language
     bounce_id = inbound_id_of(dealer, "<bounce-1@mx.autohaus.example>")
     detail = page(client, f"/inbound/{bounce_id}")
-    assert "MAILER-DAEMON@mx.autohaus.example" in detail and reason in detail
+    assert "MAILER-DAEMON@mx.autohaus.example" in detail and german in detail
+
+
+def test_inbound_reasons_in_german_and_unknown_ones_as_stored(
+    dealer: sessionmaker[Session],
+) -> None:
+    from mailgate.webui.inbound_reasons import explain_reason
+
+    with web_app(dealer).test_request_context():
+        assert explain_reason("duplicate of lead 12") == (
+            "Dublette: Aus dieser Mail wurde bereits Lead 12."
+        )
+        assert explain_reason("auto-reply: X-Autoreply header") == (
+            "Automatische Antwort (X-Autoreply header)."
+        )
+        assert explain_reason("no lead could be made: no customer contact") == (
+            "Kein Lead erstellt: no customer contact"
+        )
+        trace = "Traceback (most recent call last):\n  File ..."
+        assert explain_reason(trace) == trace and explain_reason(None) == ""
 
 
 def test_unknown_ids_are_404_in_german(client: FlaskClient) -> None:

@@ -27,6 +27,7 @@ from mailgate.worker import reprocess as requeue
 from . import nav
 from .access import admin_required, me
 from .context import db, factory
+from .inbound_reasons import explain_reason
 from .lead import original
 from .paging import Page
 
@@ -37,6 +38,7 @@ bp = Blueprint("inbound", __name__)
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.filters.update(reason=explain_reason)
     nav.register(app, nav.NavEntry("inbound.inbound_list", _l("Inbox"), ("admin",), order=60))
 
 

@@ -483,7 +483,7 @@ def test_export_download_and_import_upload(
     assert response.status_code == 302
     assert exported(dealer)["dealer"]["from_name"] == "Hochgeladen"
     after = admin.get("/settings/transfer").get_data(as_text=True)
-    assert "pool mode, but these users still have receives_leads on" in after
+    assert "Pool-Modus, aber diese Benutzer erhalten noch Leads" in after  # in German
 
 
 def _upload(client: FlaskClient, text: str) -> object:

@@ -75,11 +75,22 @@ class LeadStatus(enum.StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"
     CONTACTED = "contacted"
+    TEST_DRIVE = "test_drive"
+    OFFER = "offer"
+    CONTRACT = "contract"
     CLOSED = "closed"
     DELETED = "deleted"  # soft delete (bulk action): the lead and its history stay
 
 
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
+# The sales ladder after the first contact, in order (seed 000: "new, contacts, test drive,
+# offer, sales contract"); a lead climbs it by hand and is closed won or lost from any rung.
+SALES_STAGES = (
+    LeadStatus.CONTACTED.value,
+    LeadStatus.TEST_DRIVE.value,
+    LeadStatus.OFFER.value,
+    LeadStatus.CONTRACT.value,
+)
+OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, *SALES_STAGES)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -227,6 +238,10 @@ class Lead(Base):
     category: Mapped[str] = mapped_column(String(32), default="sales")  # permission category
     closed_at: Mapped[datetime | None] = mapped_column()
     close_reason: Mapped[str | None] = mapped_column(String(64))  # completion reason code
+    # when the lead first reached a rung of the sales ladder (contacted: first_response_at)
+    test_drive_at: Mapped[datetime | None] = mapped_column()
+    offer_at: Mapped[datetime | None] = mapped_column()
+    contract_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()

@@ -90,6 +90,7 @@ PHRASES: dict[str, str] = {
     "notice_queued": N_("notice to {user} queued"),
     "taken_by": N_("taken from the pool by {user}"),
     "deleted_was": N_("deleted (was {status})"),
+    "stage_changed": N_("status {previous_status} → {status}"),
     "contact_logged": N_("contact logged: {channel}"),
     "completion": N_("reason: {completion}"),
     "resubmission_on": N_("resubmission on {when_at}"),

@@ -118,3 +118,33 @@ def test_a_hostile_lead_stays_inert(page: Any, live_web: LiveWeb) -> None:  # no
     assert all(blocked.get(url) == "csp" for url in relative), (relative, blocked)
     assert "https://evil.example/" not in requests  # the nested frame neither
     assert any(url.endswith(f"/leads/{lead_id}/original.html") for url in requests)
+
+
+def test_move_a_lead_up_the_sales_ladder(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """Contacted → test drive → offer, then closed as sold: the ladder follows, in words."""
+    _team(live_web)
+    ingest(live_web.factory, form_mail(2, name="Greta Grün", message="Probefahrt möglich?"))
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.get_by_role("link", name="Greta Grün").click()
+    current = page.locator("#sales-ladder [aria-current=step] .rung-name")
+    assert current.inner_text() == "neu"
+    stage = page.locator("#form-stage")
+    assert stage.get_by_label("Neuer Status").input_value() == "contacted"  # the next step
+    for label, status in (("Probefahrt", "Probefahrt"), ("Angebot", "Angebot")):
+        stage.get_by_label("Neuer Status").select_option(label=label)
+        stage.get_by_role("button", name="Status setzen").click()
+        assert page.get_by_role("status").first.inner_text() == f"Status gesetzt: {status}."
+        assert current.inner_text() == status
+        assert page.locator("#lead-status").inner_text() == status
+    assert page.locator("#due-state").inner_text() == "ok"  # a test drive answered the lead
+    done = page.locator("#sales-ladder li.rung-done .rung-name").all_inner_texts()
+    assert done == ["neu", "kontaktiert", "Probefahrt"]
+    assert page.get_by_role("cell", name="Status Probefahrt → Angebot").is_visible()
+    close = page.locator("#form-close")
+    close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
+    close.get_by_role("button", name="Anfrage abschließen").click()
+    assert current.inner_text() == "abgeschlossen"
+    screenshot(page, "lead-sales-ladder")
+    page.goto(live_web.url + "/leads?status=closed")
+    assert page.get_by_role("link", name="Greta Grün").is_visible()

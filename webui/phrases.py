@@ -26,6 +26,7 @@ LABELLED = {
     "kind": "kind",
     "qualification": "qualification",
     "status": "lead_status",
+    "previous_status": "lead_status",
     "channel": "contact_channel",
     "purpose": "mail_purpose",
     "how": "match_how",

@@ -67,6 +67,7 @@ def tour_pages(live: LiveWeb) -> list[str]:
     return [
         "/leads",
         "/pool",
+        "/my-day",
         f"/leads/{lead_id}",
         f"/leads/{lead_id}/edit",
         "/inbound",

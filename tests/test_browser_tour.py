@@ -66,6 +66,7 @@ def tour_pages(live: LiveWeb) -> list[str]:
     assert lead_id and inbound_id and outbox_id and user_id
     return [
         "/leads",
+        "/leads/new",
         "/pool",
         "/my-day",
         f"/leads/{lead_id}",

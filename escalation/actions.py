@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Lead, LeadStatus
+from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
@@ -52,6 +52,40 @@ def log_contact(
     _change(session, lead_id, values)
     what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
     log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+
+
+RUNG_COLUMNS = {
+    LeadStatus.TEST_DRIVE.value: "test_drive_at",
+    LeadStatus.OFFER.value: "offer_at",
+    LeadStatus.CONTRACT.value: "contract_at",
+}
+
+
+def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: str) -> str:
+    """Move an open lead to a rung of the sales ladder (contacted, test drive, offer, contract).
+
+    Any rung may follow any other: a lead can skip the test drive, or drop back from
+    an offer to a second test drive.  Reaching a rung means the customer was dealt
+    with, so it counts as the response when none is on record (the ladder of
+    reminders stops, as for a logged call); a running resubmission stays.  The
+    first time a rung is reached is kept for the reports.  Returns the old status.
+    """
+    lead = _open_lead(session, lead_id)
+    if stage not in SALES_STAGES:
+        raise ActionError(f"a lead's stage is one of {', '.join(SALES_STAGES)}")
+    was = lead.status
+    if was == stage:
+        raise ActionError(f"lead {lead_id} is already at {stage}")
+    values: dict[str, object] = {"status": stage, "last_activity_at": now}
+    if lead.first_response_at is None:
+        values |= {"first_response_at": now, "next_due_at": None}
+    rung = RUNG_COLUMNS.get(stage)
+    if rung and getattr(lead, rung) is None:
+        values[rung] = now
+    _change(session, lead_id, values)
+    what = phrase("stage_changed", previous_status=was, status=stage)
+    log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    return was
 
 
 def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason: str) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
-from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
+from mailgate.models import OPEN_STATUSES, Customer, Lead, ProtocolEntry, User, utcnow
 from mailgate.outbound.compose import make_message_id
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 from mailgate.protocol import Phrase, phrase
@@ -40,7 +40,6 @@ from .ladder import RESUBMISSION, Progress, advance
 
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
 LINKED_PURPOSES = ("reminder", "stage1")  # mails to the assignee that carry action links
 PURPOSE_TEMPLATES = {
     "reminder": "reminder",

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Customer, Lead, LeadStatus, OutboxMail, User
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, OutboxMail, User
 from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
@@ -122,7 +122,7 @@ def handle_direct_answer(
         .where(
             Customer.email.in_(others),
             Lead.assignee_id == staff.id,
-            Lead.status.in_((LeadStatus.NEW, LeadStatus.ASSIGNED, LeadStatus.CONTACTED)),
+            Lead.status.in_(OPEN_STATUSES),
         )
         .order_by(Lead.received_at.desc())
         .limit(1)

@@ -9,13 +9,14 @@ race can never create a second lead, mail or outbox row.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -75,11 +76,22 @@ class LeadStatus(enum.StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"
     CONTACTED = "contacted"
+    TEST_DRIVE = "test_drive"
+    OFFER = "offer"
+    CONTRACT = "contract"
     CLOSED = "closed"
     DELETED = "deleted"  # soft delete (bulk action): the lead and its history stay
 
 
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
+# The sales ladder after the first contact, in order (seed 000: "new, contacts, test drive,
+# offer, sales contract"); a lead climbs it by hand and is closed won or lost from any rung.
+SALES_STAGES = (
+    LeadStatus.CONTACTED.value,
+    LeadStatus.TEST_DRIVE.value,
+    LeadStatus.OFFER.value,
+    LeadStatus.CONTRACT.value,
+)
+OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, *SALES_STAGES)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -185,6 +197,7 @@ class Customer(Base):
     postcode: Mapped[str | None] = mapped_column(String(32))
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
+    birth_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # exact matching keys (umlauts folded, tokens sorted): see distribution/matching.py
     match_name: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -227,6 +240,15 @@ class Lead(Base):
     category: Mapped[str] = mapped_column(String(32), default="sales")  # permission category
     closed_at: Mapped[datetime | None] = mapped_column()
     close_reason: Mapped[str | None] = mapped_column(String(64))  # completion reason code
+    # when the lead first reached a rung of the sales ladder (contacted: first_response_at)
+    test_drive_at: Mapped[datetime | None] = mapped_column()
+    offer_at: Mapped[datetime | None] = mapped_column()
+    contract_at: Mapped[datetime | None] = mapped_column()
+    # the campaign the source names, or a manual lead's origin detail ("Autoshow 2026")
+    campaign: Mapped[str | None] = mapped_column(String(128), index=True)
+    # what a manual lead records beyond the mail fields: usage (purchase / use / financing)
+    # of the next vehicle and the customer's interests (brochure, test drive, ...)
+    extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()

@@ -100,6 +100,7 @@ class Job:
     pool: bool = False  # distribute put the lead in the pool
     batch: BatchContext | None = None  # the worker's batch look-ups and buffered writes
     customer_keys: tuple[str | None, str | None, str | None] | None = None  # see parse()
+    acknowledge: bool = True  # a lead typed in by hand tells the customer nothing
 
     @property
     def db(self) -> Session:
@@ -411,7 +412,7 @@ def notify(job: Job) -> None:
             customer=job.customer or {},
         )
         job.protocol.append(("trade_in_cc", phrase("trade_in_cc_queued", to=trade_in_cc)))
-    if enqueue_acknowledgement(
+    if job.acknowledge and enqueue_acknowledgement(
         job.db,
         job.dealer,
         lead_id=job.lead_id,

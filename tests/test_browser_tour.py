@@ -66,7 +66,9 @@ def tour_pages(live: LiveWeb) -> list[str]:
     assert lead_id and inbound_id and outbox_id and user_id
     return [
         "/leads",
+        "/leads/new",
         "/pool",
+        "/my-day",
         f"/leads/{lead_id}",
         f"/leads/{lead_id}/edit",
         "/inbound",

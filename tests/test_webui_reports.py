@@ -89,7 +89,7 @@ def cells(html: str, table_id: str) -> list[list[str]]:
 def test_admin_sees_all_leads_with_charts_and_matching_tables(app: Flask) -> None:
     html = logged_in(app, ADMIN).get("/reports").get_data(as_text=True)
     assert ": 4." in html  # four leads in the last twelve weeks
-    assert html.count('role="img"') == 4 and '<title id="chart-sources-title">' in html
+    assert html.count('role="img"') == 5 and '<title id="chart-sources-title">' in html
     response = {row[0]: row for row in cells(html, "table-response")[1:]}
     # Anna: 1 h, 2 h, 6 h -> median 2,0, p90 rank 1.8 -> 2 + 0.8 * 4 = 5,2
     assert response["Anna Schmidt"][1:5] == ["3", "3", "2,0", "5,2"]
@@ -103,6 +103,31 @@ def test_admin_sees_all_leads_with_charts_and_matching_tables(app: Flask) -> Non
     sources = cells(html, "table-sources")
     assert sources[0][1:] == ["mobile.de", "autoscout24", "website", "Summe"]
     assert sum(int(row[-1]) for row in sources[1:]) == 4
+
+
+def test_sales_ladder_counts_the_leads_that_reached_each_step(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    with db.session_scope(dealer) as session:
+        leads = {lead.dedupe_key: lead for lead in session.scalars(select(Lead))}
+        leads["report-1"].offer_at = utcnow()  # sold after an offer, no test drive
+        leads["report-3"].test_drive_at = utcnow()
+        leads["report-3"].status = "test_drive"
+    client = logged_in(app, ADMIN)
+    html = client.get("/reports").get_data(as_text=True)
+    table = cells(html, "table-ladder")
+    assert table[0] == [
+        "Quelle", "eingegangen", "kontaktiert", "Probefahrt", "Angebot", "Kaufvertrag", "gewonnen"
+    ]  # fmt: skip
+    rows = {row[0]: row[1:] for row in table[1:]}
+    assert rows["mobile.de"] == ["2", "2", "0", "1", "0", "1"]  # sold counts as won
+    assert rows["website"] == ["1", "1", "1", "0", "0", "0"]
+    assert rows["autoscout24"] == ["1", "0", "0", "0", "0", "0"]  # never answered
+    assert rows["Summe"] == ["4", "3", "1", "1", "0", "1"]
+    assert '<title id="chart-ladder-title">' in html
+    exported = client.get("/reports.csv?table=ladder").get_data(as_text=True)
+    lines = list(csv.reader(io.StringIO(exported.lstrip("\ufeff")), delimiter=";"))
+    assert lines[0][1] == "eingegangen" and lines[-1] == ["Summe", "4", "3", "1", "1", "0", "1"]
 
 
 def test_each_role_sees_only_its_scope(app: Flask) -> None:

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 
+from mailgate.models import OPEN_STATUSES, LeadStatus
+
 from .due import STATES
 
 KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
-STATUSES = ("new", "assigned", "contacted", "closed", "deleted")
-OPEN = "open"  # pseudo status: new, assigned or contacted
+STATUSES = (*OPEN_STATUSES, LeadStatus.CLOSED.value, LeadStatus.DELETED.value)  # ladder order
+OPEN = "open"  # pseudo status: not closed and not deleted
 SORTS = ("newest", "oldest", "activity", "due", "customer")
 MAX_SEARCH = 100
 

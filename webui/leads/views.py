@@ -37,7 +37,7 @@ from ..choices import options
 from ..context import db, dealer
 from ..paging import Page
 from .errors import explain
-from .filters import FIELD_NAMES, Filters, parse
+from .filters import FIELD_NAMES, STATUSES, Filters, parse
 from .forms import BulkReassignForm
 from .people import display_name, may_reassign, reassign_targets, visible_users
 from .query import conditions, order_by
@@ -125,6 +125,7 @@ def lead_list() -> str:
         args=filters.args(),
         form=form,
         choices=_choices(),
+        statuses=STATUSES,
         capped=total > COUNT_CAP,
         cap=format_decimal(COUNT_CAP),
     )

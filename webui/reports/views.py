@@ -21,9 +21,10 @@ from ..labels import label
 from . import charts
 from .data import Report, build_report
 from .forms import RangeForm
+from .stats import LADDER_RUNGS, column_totals
 
 bp = Blueprint("reports", __name__)
-TABLES = ("sources", "kinds", "response", "outcomes")
+TABLES = ("sources", "kinds", "response", "ladder", "outcomes")
 WEEK_PATTERNS = {"de": "dd.MM.yy", "en": "d MMM yy"}
 DAY_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
 
@@ -80,6 +81,9 @@ def index() -> str:
         share=share,
         day_label=day_label,
         tables=TABLES,
+        rungs=LADDER_RUNGS,
+        rung_label=charts.rung_label,
+        ladder_totals=column_totals(report.ladder),
     )
 
 
@@ -139,6 +143,12 @@ def _rows(table: str, report: Report) -> Iterator[list[object]]:
                 s.due,
                 _decimal(None if s.on_time_share is None else 100 * s.on_time_share, 0),
             ]
+        return
+    if table == "ladder":
+        yield [_("Source"), *(charts.rung_label(rung) for rung in LADDER_RUNGS)]
+        for source, counts in report.ladder.items():
+            yield [source, *counts]
+        yield [_("Total"), *column_totals(report.ladder)]
         return
     yield [_("Source"), _("Won"), _("Lost"), _("Other"), _("Open"), _("Win rate (%)")]
     for source, o in report.outcomes.items():

@@ -101,7 +101,7 @@ class TextFormatter(logging.Formatter):
 
 
 def _jsonable(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool | list | dict)
+    return value is None or isinstance(value, str | int | float | bool | list | tuple | dict)
 
 
 def configure_logging(

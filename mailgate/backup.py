@@ -94,7 +94,7 @@ def backup_postgresql(database_url: str, target: Path) -> BackupResult:
         raise BackupError("pg_dump not found: install the PostgreSQL client (postgresql-client)")
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    command = [pg_dump, "--format=custom", "--no-owner", f"--file={partial}"]
+    command = [pg_dump, "--format=custom", f"--file={partial}"]
     command.append(libpq_url(database_url))
     try:
         result = subprocess.run(command, capture_output=True, timeout=PG_DUMP_TIMEOUT, check=False)

@@ -28,7 +28,7 @@ from mailgate.backup import (
 from mailgate.ingest.store import RawMail, store_raw_batch
 from mailgate.models import InboundMail, InboundRaw
 
-from .conftest import PG_URL, require_service
+from .conftest import PG_URL, _truncate_all, require_service
 from .mails import LEAD_ADDRESS, inquiry
 from .procs import make_install
 
@@ -106,39 +106,30 @@ def test_backup_command_writes_a_named_file_and_reports_it(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def pg_scratch() -> Iterator[list[str]]:
-    """URLs of throw-away PostgreSQL databases (made on demand), dropped afterwards."""
+def pg_scratch() -> Iterator[str]:
+    """An empty throw-away PostgreSQL database to restore into, dropped afterwards."""
     if not PG_URL:
         require_service("PostgreSQL", "MAILGATE_TEST_DATABASE_URL is not set")
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         require_service("pg_dump", "the PostgreSQL client tools are not installed")
     admin = db.create_db_engine(PG_URL, pool_size=1)
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"mailgate_backup_{uuid.uuid4().hex[:10]}"
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-    urls: list[str] = []
-    urls.append(make())
-    urls.append(make())
-    yield urls
+    name = f"mailgate_restore_{uuid.uuid4().hex[:10]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
 def test_postgresql_pg_dump_during_writes_restores_into_a_scratch_database(
-    pg_scratch: list[str], tmp_path: Path
+    pg_server_url: str, pg_scratch: str, tmp_path: Path
 ) -> None:
     """pg_dump wrapper while intake writes; pg_restore into a new database: whole transactions."""
-    source, target = pg_scratch
+    source, target = pg_server_url, pg_scratch
     engine = db.create_db_engine(source)
     db.upgrade(engine)
+    _truncate_all(engine)
     factory = db.make_session_factory(engine)
     stop = threading.Event()
     writer = threading.Thread(target=write_until, args=(factory, stop))

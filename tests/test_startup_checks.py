@@ -213,7 +213,7 @@ def _reminders(install: Install) -> list[tuple[int, int]]:
         engine.dispose()
 
 
-def _wait(condition: Any, timeout: float = 20, what: str = "condition") -> None:
+def _wait(condition: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

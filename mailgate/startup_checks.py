@@ -173,8 +173,8 @@ def claim_scheduler(
             return lock
         raise StartupRefused(
             f"refusing to start a second scheduler: {holder.describe()} already runs it "
-            f"on this SQLite database (lock {path}). Two schedulers on one SQLite file "
-            "could each send a reminder; stop the other one, run this instance without "
+            f"on this SQLite database (lock {path}). On SQLite mailgate runs one scheduler "
+            "(no row claims as on PostgreSQL); stop the other one, run this instance without "
             "the scheduler (mailgate smtpd / worker / sender), or use PostgreSQL for "
             f"several instances; or {OVERRIDE_HINT} (a second scheduler then waits as a standby)"
         )

@@ -33,7 +33,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailgate import parse_pool, poison
+from mailgate import logs, parse_pool, poison
 from mailgate.batch import BatchContext
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
@@ -238,7 +238,8 @@ def prepare_chunk(jobs: list[Job]) -> list[tuple[Job, Outcome | None]]:
 
 
 def _prepare_one(job: Job) -> tuple[Job, Outcome | None]:
-    early = _run_prepare(job)
+    with logs.inbound_context(job.inbound_id):  # log lines about this mail carry its id
+        early = _run_prepare(job)
     if early is None:
         job.dedupe_key = dedupe_key(job.raw, job.message_id, job.view)
     return job, early
@@ -344,6 +345,7 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
         if job.batch is not None:
             job.batch.discard_mail()
 
+    logged = logs.set_inbound_id(job.inbound_id)  # log lines about this mail carry its id
     try:
         if early is not None:
             if early.notify_unassigned:
@@ -380,6 +382,7 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
         return Outcome(InboundStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         job.session = None
+        logs.reset_inbound_id(logged)
 
 
 class _Savepoint:
@@ -452,10 +455,19 @@ def _record_all(
     rows, statuses = [], []
     for inbound_id, outcome in outcomes:
         if inbound_id not in held:
-            log.warning("lost the claim on inbound %s; another worker finished it", inbound_id)
+            log.warning(
+                "lost the claim on inbound %s; another worker finished it",
+                inbound_id,
+                extra={"inbound_id": inbound_id},
+            )
             continue
         if outcome.status == InboundStatus.FAILED:
-            log.error("inbound %s failed: %s", inbound_id, outcome.reason)
+            log.error(
+                "inbound %s failed: %s",
+                inbound_id,
+                outcome.reason,
+                extra={"inbound_id": inbound_id},
+            )
         rows.append(
             {
                 "b_id": inbound_id,

@@ -34,6 +34,7 @@ from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.store import RawMail, store_raw_batch
 from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
+from mailgate.logs import inbound_context
 
 log = logging.getLogger("mailgate.smtp")
 
@@ -156,8 +157,10 @@ class IntakeHandler:
         except Exception:  # noqa: BLE001 - whatever failed, the sender must retry
             log.exception("could not store mail from %r; answered 451", session.peer)
             return TEMPFAIL
-        if self._on_stored is not None:
-            self._on_stored(stored.id)
+        with inbound_context(stored.id):  # log lines about this mail carry its id
+            log.info("stored inbound %s from %r, %d bytes", stored.id, session.peer, len(mail.raw))
+            if self._on_stored is not None:
+                self._on_stored(stored.id)
         return f"250 2.0.0 OK queued as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:

@@ -255,6 +255,7 @@ def dedupe(job: Job) -> None:
         "source": parsed.source,
         "kind": parsed.kind,
         "parser": parsed.parser,
+        "campaign": parsed.campaign,
         "confidence": parsed.confidence,
         "subject": parsed.subject,
         "message": parsed.message,

@@ -623,8 +623,10 @@ def build_lead(
         lead.trade_in.stock_number = None
     lead.message = clean_message(fields.get("message", ("message",)))
     request_type = fields.get("request_type", ("request", "top", "customer"))
+    campaign = fields.get("campaign", ("request", "top"))
+    lead.campaign = " ".join((campaign or request_type or "").split())[:128] or None
     lead.kind = (
-        kind_from(request_type, fields.get("campaign", ("request", "top")))
+        kind_from(request_type, campaign)
         or kind_from(view.subject)
         or default_kind
     )

@@ -130,6 +130,34 @@ def test_sales_ladder_counts_the_leads_that_reached_each_step(
     assert lines[0][1] == "eingegangen" and lines[-1] == ["Summe", "4", "3", "1", "1", "0", "1"]
 
 
+def test_reports_narrow_by_source_campaign_channel_and_location(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    with db.session_scope(dealer) as session:
+        leads = {lead.dedupe_key: lead for lead in session.scalars(select(Lead))}
+        leads["report-1"].campaign = "812 - Angebotsanfrage"
+        leads["report-2"].campaign = "812 - Angebotsanfrage"
+        leads["report-3"].category = "service"
+        leads["report-4"].location = "augsburg"
+    client = logged_in(app, ADMIN)
+    by_campaign = client.get("/reports?campaign=812+-+Angebotsanfrage").get_data(as_text=True)
+    assert ": 2." in by_campaign
+    chosen = re.search(r"<option selected value=\"([^\"]+)\">", by_campaign)
+    assert chosen is not None and chosen.group(1) == "812 - Angebotsanfrage"
+    csv_link = re.search(r'href="(/reports.csv\?table=ladder[^"]*)"', by_campaign)
+    assert csv_link is not None and "campaign=812" in csv_link.group(1)  # the CSV keeps it
+    assert ": 1." in client.get("/reports?channel=service").get_data(as_text=True)
+    assert ": 1." in client.get("/reports?location=augsburg").get_data(as_text=True)
+    assert ": 1." in client.get("/reports?source=website").get_data(as_text=True)
+    ignored = client.get("/reports?campaign=gibt-es-nicht&channel=x").get_data(as_text=True)
+    assert ": 4." in ignored  # unknown values narrow nothing
+    exported = client.get("/reports.csv?table=ladder&campaign=812+-+Angebotsanfrage")
+    lines = list(
+        csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
+    )
+    assert lines[-1][:2] == ["Summe", "2"]
+
+
 def test_each_role_sees_only_its_scope(app: Flask) -> None:
     anna = logged_in(app, ANNA).get("/reports").get_data(as_text=True)
     assert ": 3." in anna and "Bert Brandt" not in anna and "Ihre eigenen Anfragen." in anna

@@ -73,6 +73,11 @@ LABELS: dict[str, dict[str, Any]] = {
         "stage2_resubmission": _l("resubmission escalated"),
         "resubmission_due": _l("resubmission due"),
     },
+    "category": {  # the lead's channel: the department it belongs to
+        "sales": _l("Sales"),
+        "service": _l("Service"),
+        "financing": _l("Financing"),
+    },
     "qualification": {
         "hot": _l("hot"),
         "warm": _l("warm"),

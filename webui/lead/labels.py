@@ -53,11 +53,6 @@ EXTRA: dict[str, dict[str, object]] = {
         "relay address (same conversation)": _l("relay address (same conversation)"),
         "similar name": _l("similar name at the same postcode"),
     },
-    "category": {
-        "sales": _l("Sales"),
-        "service": _l("Service"),
-        "financing": _l("Financing"),
-    },
     "edit_field": {
         **CUSTOMER_LABELS,
         **VEHICLE_LABELS,

@@ -8,9 +8,14 @@ RELIABILITY.md section F:
 * 451 on any internal failure, never aiosmtpd's default 500 with internals;
 * 550 for every recipient that is not a lead address or its ``+tag`` form
   (no open relay), 452 above the per-message recipient cap;
+* 451 too when the store has not committed within the store timeout (half the
+  idle timeout), so a hanging database never leaves a session without a reply;
 * 552 above the size cap, enforced by aiosmtpd while reading, before parsing;
 * a cap on concurrent connections (421) and a whole-session time limit, so a
-  slow trickle cannot hold a connection forever.
+  slow trickle cannot hold a connection forever; the idle timeout counts from
+  the last bytes received (commands or DATA chunks), as the setting says;
+* no AUTH: mailgate receives mail for its own addresses only, there is no
+  submission service, so AUTH is never advertised and always refused.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ COMMAND_CALL_LIMIT = {
     "VRFY": 10,
     "EXPN": 10,
     "HELP": 10,
+    "AUTH": 5,  # there is no AUTH: a client that keeps trying is a password guesser
     "*": 100,
 }
 MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
@@ -112,8 +118,12 @@ class IntakeHandler:
         settings: SmtpSettings,
         on_stored: Callable[[int], None] | None = None,
         store_batch: StoreBatch = store_raw_batch,
+        store_timeout: float | None = None,
     ) -> None:
         self._settings = settings
+        # Below the idle timeout, so the 451 is written before aiosmtpd would
+        # drop the connection without any reply.
+        self._store_timeout = store_timeout or max(settings.idle_timeout / 2, 0.1)
         self._on_stored = on_stored
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="smtp-lookup")
         self._writer = GroupCommitWriter(factory, store_batch=store_batch)
@@ -153,7 +163,18 @@ class IntakeHandler:
             envelope_to=tuple(envelope.rcpt_tos),
         )
         try:
-            stored = await asyncio.wrap_future(self._writer.submit(mail))
+            stored = await asyncio.wait_for(
+                asyncio.wrap_future(self._writer.submit(mail)), self._store_timeout
+            )
+        except TimeoutError:
+            # The mail may still be committed later; the sender re-sends it and
+            # gets a second raw row (allowed: it never saw a 250 for the first).
+            log.error(
+                "store did not finish in %ss for %r; answered 451",
+                self._store_timeout,
+                session.peer,
+            )
+            return TEMPFAIL
         except Exception:  # noqa: BLE001 - whatever failed, the sender must retry
             log.exception("could not store mail from %r; answered 451", session.peer)
             return TEMPFAIL
@@ -162,6 +183,18 @@ class IntakeHandler:
             if self._on_stored is not None:
                 self._on_stored(stored.id)
         return f"250 2.0.0 OK queued as {stored.id}"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply minus ``AUTH``, which it would advertise after STARTTLS."""
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
@@ -201,6 +234,14 @@ class MailgateSMTP(SMTP):
             self._counted = True
             self._deadline = self.loop.call_later(self._session_timeout, self._expire)
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd restarts its idle timer only per command, so a long DATA on a
+        # slow but live link would be cut at the idle timeout.  Restart it on any
+        # bytes; the session deadline still bounds a trickle.
+        if self._timeout_handle is not None:
+            self._reset_timeout()
+        super().data_received(data)
 
     def _expire(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -14,6 +14,8 @@ RELIABILITY.md section F:
 * a cap on concurrent connections (421) and a whole-session time limit, so a
   slow trickle cannot hold a connection forever; the idle timeout counts from
   the last bytes received (commands or DATA chunks), as the setting says;
+* a line that never ends (64 KiB without a line feed) closes the connection,
+  because aiosmtpd would buffer it whole;
 * no AUTH: mailgate receives mail for its own addresses only, there is no
   submission service, so AUTH is never advertised and always refused.
 """
@@ -29,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.orm import Session as DbSession
@@ -48,6 +50,8 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: no such lead address here"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
 SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
+LINE_WITHOUT_END = b"500 5.5.2 Line too long, closing connection\r\n"
+MAX_UNBROKEN_LINE = 64 * 1024  # far above the 1001-octet line limit aiosmtpd enforces
 _PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
 # Per-connection budgets.  MTAs reuse a connection for many messages, so the
@@ -139,7 +143,10 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         refused = getattr(session, "mailgate_refused", 0)
         if refused >= MAX_REFUSED_RECIPIENTS:
-            loop.call_soon(server.transport.close)  # after the 421 line is written
+            if isinstance(server, MailgateSMTP):
+                server.hang_up_after_reply()
+            else:
+                loop.call_soon(server.transport.close)
             return TOO_MANY_ERRORS
         if len(envelope.rcpt_tos) >= self._settings.max_recipients:
             session.mailgate_refused = refused + 1  # type: ignore[attr-defined]
@@ -221,6 +228,8 @@ class MailgateSMTP(SMTP):
         self._counted = False
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._unbroken = 0  # bytes received since the last line feed
+        self._hang_up = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first_contact = self._original_transport is None and not self._counted
@@ -235,12 +244,39 @@ class MailgateSMTP(SMTP):
             self._deadline = self.loop.call_later(self._session_timeout, self._expire)
         super().connection_made(transport)
 
+    def hang_up_after_reply(self) -> None:
+        """Close the connection right after the next reply, ignoring pipelined commands.
+
+        Closing the transport alone is not enough: aiosmtpd keeps answering the
+        commands already buffered (a pipelined flood of 1,000 RCPTs got 1,000
+        replies), and over TLS it could even run a buffered DATA.
+        """
+        self._hang_up = True
+
+    async def push(self, status: AnyStr) -> None:
+        await super().push(status)
+        if self._hang_up:
+            if self.transport is not None:
+                self.transport.close()
+            raise asyncio.CancelledError  # ends the session task, like a lost connection
+
     def data_received(self, data: bytes) -> None:
         # aiosmtpd restarts its idle timer only per command, so a long DATA on a
         # slow but live link would be cut at the idle timeout.  Restart it on any
         # bytes; the session deadline still bounds a trickle.
         if self._timeout_handle is not None:
             self._reset_timeout()
+        # aiosmtpd 1.4.6 keeps every fragment of a DATA line until its CRLF, even
+        # after deciding to refuse it, so one endless line would eat all memory.
+        # Such a line is refused anyway (limit 1001 octets); stop reading it.
+        newline = data.rfind(b"\n")
+        self._unbroken = len(data) - newline - 1 if newline >= 0 else self._unbroken + len(data)
+        if self._unbroken > MAX_UNBROKEN_LINE:
+            log.info("closing %r: line without end", self.session and self.session.peer)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(LINE_WITHOUT_END)  # type: ignore[attr-defined]
+                self.transport.close()
+            return
         super().data_received(data)
 
     def _expire(self) -> None:

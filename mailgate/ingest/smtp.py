@@ -17,7 +17,8 @@ RELIABILITY.md section F:
 * a line that never ends (64 KiB without a line feed) closes the connection,
   because aiosmtpd would buffer it whole;
 * no AUTH: mailgate receives mail for its own addresses only, there is no
-  submission service, so AUTH is never advertised and always refused.
+  submission service, so AUTH is never advertised (EHLO, HELP) and always
+  refused with 502; the sixth attempt on a connection gets 421 and a close.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: no such lead address here"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
 SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
+NO_AUTH = "502 5.5.1 AUTH not available: this server only receives mail for its own addresses"
 LINE_WITHOUT_END = b"500 5.5.2 Line too long, closing connection\r\n"
 MAX_UNBROKEN_LINE = 64 * 1024  # far above the 1001-octet line limit aiosmtpd enforces
 _PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -243,6 +245,10 @@ class MailgateSMTP(SMTP):
             self._counted = True
             self._deadline = self.loop.call_later(self._session_timeout, self._expire)
         super().connection_made(transport)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        """There is no AUTH (no submission service); undecorated, so HELP does not list it."""
+        await self.push(NO_AUTH)
 
     def hang_up_after_reply(self) -> None:
         """Close the connection right after the next reply, ignoring pipelined commands.

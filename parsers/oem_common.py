@@ -625,11 +625,7 @@ def build_lead(
     request_type = fields.get("request_type", ("request", "top", "customer"))
     campaign = fields.get("campaign", ("request", "top"))
     lead.campaign = " ".join((campaign or request_type or "").split())[:128] or None
-    lead.kind = (
-        kind_from(request_type, campaign)
-        or kind_from(view.subject)
-        or default_kind
-    )
+    lead.kind = kind_from(request_type, campaign) or kind_from(view.subject) or default_kind
     if lead.kind == "inquiry" and fields.has_section("finance"):
         lead.kind = "financing"
     test_email, test_name = looks_like_test(lead.customer)

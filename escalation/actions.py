@@ -23,6 +23,7 @@ from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
 
+from .handover import handed_over_problem
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
 QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
@@ -271,6 +272,9 @@ def _open_lead(session: Session, lead_id: int) -> Lead:
         raise ActionError(f"no lead {lead_id}")
     if lead.status in CLOSED_STATES:
         raise ActionError(f"lead {lead_id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
     return lead
 
 

@@ -327,7 +327,7 @@ def _check_feedback(channels: list[dict[str, Any]]) -> None:
     """``[[feedback]]``: a source pattern, a valid address, a known language."""
     for i, channel in enumerate(channels):
         if not channel["source"].strip():
-            raise SettingsError(f"feedback[{i}].source: a source or pattern (e.g. \"oem:opel\")")
+            raise SettingsError(f'feedback[{i}].source: a source or pattern (e.g. "oem:opel")')
         if not _ADDRESS.match(channel["to"]):
             raise SettingsError(f"feedback[{i}].to: not an e-mail address: {channel['to']!r}")
         if channel["language"] not in ("", "de", "en"):

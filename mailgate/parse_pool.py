@@ -133,10 +133,21 @@ def _collect(
 
 
 def _submit(chunks: list[list[T]], work: Callable[[list[T]], list[object]]) -> list[Future]:
-    pool = get_pool()
-    if pool is None:
-        raise RuntimeError("parser processes are not available")
-    return [pool.submit(work, chunk) for chunk in chunks]
+    """Send chunks to the pool; a pool that broke while idle is replaced first.
+
+    Why: a parser process can die between batches (the OOM killer, an earlier
+    batch's killer mail whose futures nobody waited for); ``submit`` on such a
+    pool raises at once, and without a fresh pool every later pass would too.
+    """
+    for _ in range(2):
+        pool = get_pool()
+        if pool is None:
+            raise RuntimeError("parser processes are not available")
+        try:
+            return [pool.submit(work, chunk) for chunk in chunks]
+        except BrokenProcessPool:
+            _discard_pool()
+    raise RuntimeError("parser processes keep breaking")
 
 
 def _one_by_one(

@@ -22,6 +22,7 @@ from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
@@ -52,6 +53,8 @@ def log_contact(
     _change(session, lead_id, values)
     what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
     log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": channel}, key=f"{now}")
 
 
 RUNG_COLUMNS = {
@@ -85,6 +88,8 @@ def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: 
     _change(session, lead_id, values)
     what = phrase("stage_changed", previous_status=was, status=stage)
     log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": stage}, key=f"{now}")
     return was
 
 
@@ -110,6 +115,7 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
     )
     why = phrase("completion", completion=reason.strip()[:500])
     log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    emit(session, "lead.closed", lead_id, {"by": actor, "reason": reason.strip()}, key=f"{now}")
 
 
 def set_resubmission(

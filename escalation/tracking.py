@@ -31,6 +31,7 @@ from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from .replies import (
     ReplyTarget,
@@ -137,6 +138,8 @@ def handle_direct_answer(
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_directly", user=staff.email)
     log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     return ReplyOutcome(lead.id, "answered", english([what]))
 
 
@@ -159,6 +162,8 @@ def _staff_reply(
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_by_mail" if first else "answered_again", user=staff.email)
     log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if first:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)

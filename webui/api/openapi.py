@@ -7,6 +7,7 @@ against it, so the document and the code cannot drift apart unnoticed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mailgate.models import SALES_STAGES, LeadStatus
@@ -124,8 +125,12 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI document (a fresh dict: callers may change theirs)."""
+def document(reasons: Sequence[str]) -> dict[str, Any]:
+    """The OpenAPI document for this dealership (a fresh dict: callers may change theirs).
+
+    ``reasons`` are the dealer's completion reason codes (settings), so the document
+    says exactly which values close a lead.
+    """
     return {
         "openapi": "3.1.0",
         "info": {
@@ -250,26 +255,39 @@ def document() -> dict[str, Any]:
                     },
                 },
                 "StatusChange": {
-                    "type": "object",
-                    "required": ["status"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "status": {
-                            "type": "string",
-                            "enum": [*SALES_STAGES, LeadStatus.CLOSED.value],
+                    "description": "a rung of the sales ladder, or closed with a reason code",
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "status": {"type": "string", "enum": list(SALES_STAGES)}
+                            },
                         },
-                        "reason": {
-                            "type": "string",
-                            "description": "completion reason code; required to close",
+                        {
+                            "type": "object",
+                            "required": ["status", "reason"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "status": {"type": "string", "const": LeadStatus.CLOSED.value},
+                                "reason": {"type": "string", "enum": list(reasons) or [""]},
+                            },
                         },
-                    },
+                    ],
                 },
                 "NoteIn": {
                     "type": "object",
                     "required": ["text"],
                     "additionalProperties": False,
                     "properties": {
-                        "text": {"type": "string", "minLength": 1, "maxLength": MAX_NOTE}
+                        "text": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_NOTE,
+                            "pattern": "[^\\s\\x00]",
+                            "description": "the note; NUL characters are dropped",
+                        }
                     },
                 },
                 "Note": {

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import selectinload
 
 from mailgate.completion import completion_reasons
@@ -67,13 +67,16 @@ def requires(scope: str) -> Callable[[F], F]:
 
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    return jsonify(document())
+    return jsonify(document(_reason_codes()))
+
+
+def _reason_codes() -> list[str]:
+    """The completion reasons an integration may close with (the hidden ones are retired)."""
+    return [r.code for r in completion_reasons(dealer().document) if not r.hidden]
 
 
 def _usable(name: str, value: str) -> str:
-    """Refuse text the databases cannot store: NUL (PostgreSQL) and lone surrogates."""
-    if "\x00" in value:
-        raise ApiError(400, "Bad Request", f"{name} must not contain NUL characters")
+    """Refuse text that is not Unicode (lone surrogates): no database can store it."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -81,10 +84,16 @@ def _usable(name: str, value: str) -> str:
     return value
 
 
+ARGUMENTS = {"api.list_leads": {*FILTERS, "page", "per_page"}, "api.openapi": None}
+
+
 @bp.before_request
 def _check_arguments() -> None:
-    for name, value in request.args.items(multi=True):
-        _usable(name, value)
+    """Unknown query parameters are refused: a misspelt filter must not return everything."""
+    allowed = ARGUMENTS.get(request.endpoint or "", set())
+    for name in request.args:
+        if allowed is not None and name not in allowed:
+            raise ApiError(400, "Bad Request", f"unknown query parameter {name!r}")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -133,11 +142,14 @@ def list_leads() -> ResponseReturnValue:
         conditions.append(Lead.status == status)
     else:
         conditions.append(Lead.status != LeadStatus.DELETED.value)
+    if any("\x00" in args.get(name, "") for name in ("source", "kind", "assignee")):
+        conditions.append(false())  # no stored value has one (and PostgreSQL refuses them)
     for name, column in (("source", Lead.source), ("kind", Lead.kind)):
         if args.get(name) is not None:
-            conditions.append(column == args[name])
+            conditions.append(column == args[name].replace("\x00", ""))
     if args.get("assignee") is not None:
-        owner = select(User.id).where(func.lower(User.email) == args["assignee"].lower())
+        email = args["assignee"].replace("\x00", "").lower()
+        owner = select(User.id).where(func.lower(User.email) == email)
         conditions.append(Lead.assignee_id.in_(owner.scalar_subquery()))
     start, end = _date_arg("received_from"), _date_arg("received_to")
     if start is not None:
@@ -193,19 +205,19 @@ def change_status(lead_id: int) -> ResponseReturnValue:
     _lead(lead_id)
     status, now, actor = data.get("status"), utcnow(), caller().actor
     try:
-        if status in SALES_STAGES:
+        if status in SALES_STAGES and "reason" not in data:
             set_stage(db(), lead_id, actor, now, status)
         elif status == LeadStatus.CLOSED.value:
-            code = data.get("reason", "")
-            usable = {r.code for r in completion_reasons(dealer().document) if not r.hidden}
-            if code not in usable:
-                raise ApiError(
-                    422, "Unprocessable Content", f"reason must be one of {sorted(usable)}"
-                )
-            close_lead(db(), lead_id, actor, now, reason=code)
+            usable = _reason_codes()
+            if data.get("reason") not in usable:
+                raise ApiError(422, "Unprocessable Content", f"reason must be one of {usable}")
+            close_lead(db(), lead_id, actor, now, reason=data["reason"])
         else:
-            choices = [*SALES_STAGES, LeadStatus.CLOSED.value]
-            raise ApiError(400, "Bad Request", f"status must be one of {choices}")
+            raise ApiError(
+                400,
+                "Bad Request",
+                f"status must be one of {[*SALES_STAGES, 'closed']}; a reason only with closed",
+            )
     except ActionError as exc:
         db().rollback()
         raise ApiError(409, "Conflict", str(exc)) from None
@@ -217,7 +229,7 @@ def change_status(lead_id: int) -> ResponseReturnValue:
 @requires("write")
 def add_note(lead_id: int) -> ResponseReturnValue:
     data = _body({"text": str})
-    text = str(data.get("text", "")).strip()
+    text = str(data.get("text", "")).replace("\x00", "").strip()
     if not text or len(text) > MAX_NOTE:
         raise ApiError(400, "Bad Request", f"text must be 1 to {MAX_NOTE} characters")
     _lead(lead_id)

@@ -13,6 +13,7 @@ from . import (  # noqa: F401 - each module adds its routes to bp
     calendar_views,
     distribution,
     general,
+    integrations,
     mailboxes,
     mailtemplates,
     people,

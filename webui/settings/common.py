@@ -36,6 +36,7 @@ PAGES = (
     ("settings.mailboxes", "Mailboxes"),
     ("settings.reasons", "Completion reasons"),
     ("settings.templates", "Mail templates"),
+    ("settings.integrations", "Integrations"),
     ("settings.transfer", "Import / export"),
 )
 

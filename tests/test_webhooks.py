@@ -344,3 +344,44 @@ def test_signature_is_hmac_of_timestamp_and_body() -> None:
     assert verify("s3cret", "1700000000", b"{}", f"sha256={expected}", now=1700000100)
     assert not verify("s3cret", "1700000000", b"{}", f"sha256={expected}", now=1700001000)  # old
     assert not verify("s3cret", "soon", b"{}", f"sha256={expected}", now=1700000000)
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["tracking-address", "direct-in-copy"])
+def test_an_answer_by_mail_emits_answered_once(dealer: sessionmaker[Session], direct: bool) -> None:
+    from mailgate.escalation.replies import tracking_address
+
+    from .mails import LEAD_ADDRESS
+    from .test_replies import first_lead, reply
+    from .test_replies import ingest as ingest_mail
+
+    add_hook(dealer, "http://127.0.0.1:9/hook", ("lead.answered",))
+    lead = first_lead(dealer)
+    for n in (1, 2):  # the second answer is not the first response: no second event
+        if direct:
+            raw = reply(
+                "Anna Schmidt <anna@autohaus.example>",
+                "Erika Musterfrau <erika@kunden.example>",
+                f"Ihr Golf {n}",
+                f"Guten Tag, anbei Angebot {n}.",
+                {"Cc": LEAD_ADDRESS},
+            )
+        else:
+            to = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
+            raw = reply(
+                "Anna Schmidt <anna@autohaus.example>", to, f"AW: Anfrage {n}", f"Gern {n}."
+            )
+        assert ingest_mail(dealer, raw).lead_id == lead.id
+    assert deliveries(dealer) == [("lead.answered", lead.id, "pending")]
+    with dealer() as session:
+        payload = session.scalars(select(WebhookDelivery.payload)).one()
+    assert payload["data"] == {"by": "anna@autohaus.example", "how": "mail"}
+    assert payload["lead"]["first_response_at"] is not None
+
+
+def test_a_redirect_is_not_followed_but_final(dealer: sessionmaker[Session], receiver) -> None:  # type: ignore[no-untyped-def]
+    setup(dealer)
+    target = receiver([301])
+    add_hook(dealer, target.url, ("lead.created",))
+    ingest_at(dealer, at("2026-11-30 09:00"))
+    assert deliver_pass(dealer, Settings()).dead == 1
+    assert len(target.requests) == 1

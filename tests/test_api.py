@@ -55,7 +55,7 @@ def test_without_a_valid_token_nothing_is_shown(api: FlaskClient, dealer) -> Non
     leads(dealer, 1)
     token = make_token(dealer, "crm", ["read"])
     for headers in ({}, bearer("mg_wrong"), {"Authorization": f"Basic {token}"}, bearer("")):
-        response = api.get("/api/v1/leads", headers=headers)
+        response = api.get("/api/v1/leads?bogus=1", headers=headers)  # 401 before anything
         assert response.status_code == 401, headers
         assert response.mimetype == "application/problem+json"
         assert response.json["status"] == 401 and response.json["title"] == "Unauthorized"
@@ -117,6 +117,10 @@ def test_list_filters_and_pages(api: FlaskClient, dealer) -> None:  # type: igno
         "page=x",
         "status=lost",
         "received_from=30.11.2026",
+        "received_from=2026-W48-1",
+        "page=1_0",
+        "statuss=closed",  # a misspelt filter must not list everything
+        "per_page=%205",
     ):
         response = api.get(f"/api/v1/leads?{bad}", headers=bearer(token))
         assert response.status_code == 400, bad

@@ -8,6 +8,7 @@ every lead (like an admin): a token is made by an admin for a whole system.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from functools import wraps
@@ -32,6 +33,8 @@ from .tokens import Caller, authenticate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
+DIGITS = re.compile(r"[0-9]{1,9}")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 FILTERS = ("status", "source", "kind", "assignee", "received_from", "received_to")
 
 
@@ -58,6 +61,7 @@ def requires(scope: str) -> Callable[[F], F]:
             if scope not in found.scopes:
                 raise ApiError(403, "Forbidden", f"this token lacks the {scope!r} scope")
             g.api_caller = found
+            _check_arguments()  # after the token: a stranger learns nothing but 401
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -87,7 +91,6 @@ def _usable(name: str, value: str) -> str:
 ARGUMENTS = {"api.list_leads": {*FILTERS, "page", "per_page"}, "api.openapi": None}
 
 
-@bp.before_request
 def _check_arguments() -> None:
     """Unknown query parameters are refused: a misspelt filter must not return everything."""
     allowed = ARGUMENTS.get(request.endpoint or "", set())
@@ -100,10 +103,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "Bad Request", f"{name} must be an integer") from None
+    if not DIGITS.fullmatch(raw):  # not int(): it also takes " 5", "1_0" and "٥"
+        raise ApiError(400, "Bad Request", f"{name} must be an integer")
+    value = int(raw)
     if not low <= value <= high:
         raise ApiError(400, "Bad Request", f"{name} must be between {low} and {high}")
     return value
@@ -113,8 +115,8 @@ def _date_arg(name: str) -> date | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    try:
-        return date.fromisoformat(raw) if len(raw) == 10 else _bad_date(name)
+    try:  # fromisoformat alone also takes 20261130 and 2026-W48-1
+        return date.fromisoformat(raw) if ISO_DATE.fullmatch(raw) else _bad_date(name)
     except ValueError:
         return _bad_date(name)
 

@@ -23,6 +23,7 @@ from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User, utc
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from . import notices
 from .policies import may_see
@@ -129,6 +130,7 @@ def reassign(
         )
         what = [moved, *absent, *note_phrases(note)]
         entry = log(session, lead.id, actor=actor, action=action, what=what, at=now)
+        emit(session, "lead.assigned", lead.id, {"by": actor, "action": action}, key=f"{entry}")
         if lead.first_response_at is None:
             restart_clock(session, dealer, lead.id, actor, now)
         notices.enqueue_assignment(
@@ -209,6 +211,9 @@ def take_from_pool(
     assert lead is not None
     taken_by = phrase("taken_by", user=me.email)
     log(session, lead_id, actor=me.email, action="taken", what=taken_by, at=now)
+    emit(
+        session, "lead.assigned", lead_id, {"by": me.email, "action": "taken"}, key=f"{me.id}:{now}"
+    )
     if lead.first_response_at is None:
         restart_clock(session, dealer, lead_id, me.email, now)
         lead = session.get(Lead, lead_id, populate_existing=True)

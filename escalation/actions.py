@@ -22,6 +22,7 @@ from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from .feedback import report_status
 from .handover import handed_over_problem
@@ -56,6 +57,8 @@ def log_contact(
     entry = log(session, lead_id, actor=actor, action="contact", what=what, at=now)
     if "status" in values:
         report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": channel}, key=f"{now}")
 
 
 RUNG_COLUMNS = {
@@ -90,6 +93,8 @@ def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: 
     what = phrase("stage_changed", previous_status=was, status=stage)
     entry = log(session, lead_id, actor=actor, action="status", what=what, at=now)
     report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": stage}, key=f"{now}")
     return was
 
 
@@ -116,6 +121,7 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
     why = phrase("completion", completion=reason.strip()[:500])
     entry = log(session, lead_id, actor=actor, action="closed", what=why, at=now)
     report_status(session, lead_id, entry_id=entry)
+    emit(session, "lead.closed", lead_id, {"by": actor, "reason": reason.strip()}, key=f"{now}")
 
 
 def set_resubmission(

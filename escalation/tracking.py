@@ -31,6 +31,7 @@ from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from .feedback import report_status
 from .replies import (
@@ -140,6 +141,8 @@ def handle_direct_answer(
     entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
     if "status" in values:
         report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     return ReplyOutcome(lead.id, "answered", english([what]))
 
 
@@ -164,6 +167,8 @@ def _staff_reply(
     entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
     if "status" in values:
         report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if first:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)

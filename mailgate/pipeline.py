@@ -55,6 +55,7 @@ from mailgate.parsers.nonlead import non_lead_reason
 from mailgate.parsers.signals import authentication_failed
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
+from mailgate.webhooks.emit import emit_new_lead
 
 
 class Discard(Exception):
@@ -423,6 +424,9 @@ def notify(job: Job) -> None:
         _enqueue_notification(job, job.lead_id, job.assignee)
         queued = phrase("notification_queued", user=job.assignee.email)
         job.protocol.append(("notified", queued))
+    emit_new_lead(
+        job.db, job.lead_id, None if job.pool or not job.assignee else job.assignee.id, job.now
+    )
     trade_in_cc = job.dealer.document["distribution"]["trade_in_cc"]
     if trade_in_cc and notices.needs_trade_in_cc(lead):
         notices.enqueue_trade_in_cc(

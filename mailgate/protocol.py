@@ -87,6 +87,7 @@ PHRASES: dict[str, str] = {
     "moved_from_nobody": N_("from nobody to {user}"),
     "target_absent": N_("{user} is absent until {until_on}"),
     "note": N_("note: {note}"),
+    "api_note": N_("note via {integration}: {note}"),
     "notice_queued": N_("notice to {user} queued"),
     "taken_by": N_("taken from the pool by {user}"),
     "deleted_was": N_("deleted (was {status})"),

@@ -14,6 +14,7 @@ from . import (  # noqa: F401 - each module adds its routes to bp
     distribution,
     feedback,
     general,
+    integrations,
     mailboxes,
     mailtemplates,
     people,

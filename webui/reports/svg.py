@@ -134,7 +134,7 @@ def line_chart(
     legend_rows = (len(series) + 2) // 3
     bottom = 40 + 18 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_max(max((v or 0) for s in series for v in s.values) if series else 0)
+    top_value = nice_max(max((v or 0 for s in series for v in s.values), default=0))
     n = max(len(x_labels), 1)
     step = plot_w / max(n - 1, 1)
 
@@ -183,7 +183,7 @@ def bar_chart(
     group_h = bar_h * len(series) + gap
     plot_w = width - label_w - right
     height = top + group_h * max(len(categories), 1) + 30 + 18 * legend_rows
-    top_value = nice_max(max((v or 0) for s in series for v in s.values) if series else 0)
+    top_value = nice_max(max((v or 0 for s in series for v in s.values), default=0))
     out = _head(uid, width, height, title, desc)
     if not flat:
         out.append(_pattern_defs(uid, len(series)))
@@ -202,11 +202,12 @@ def bar_chart(
                 out.append(_text(label_w + 4, y + bar_h - 4, "–", font_size=11))
                 continue
             w = plot_w * value / top_value
-            out.append(
-                f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
-                f"{_bar_paint(uid, k, flat)}>"
-                f"<title>{escape(f'{name} · {s.name}: {fmt(value)}')}</title></rect>"
-            )
+            if w > 0 or not flat:  # fpdf2 turns an empty rect into a stray paint operator
+                out.append(
+                    f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
+                    f"{_bar_paint(uid, k, flat)}>"
+                    f"<title>{escape(f'{name} · {s.name}: {fmt(value)}')}</title></rect>"
+                )
             out.append(_text(label_w + w + 4, y + bar_h - 5, fmt(value), font_size=11))
     legend_y = height - 18 * legend_rows - 4
     out += _legend(series, label_w, legend_y, plot_w, line=False, uid=uid, flat=flat)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
-from mailgate.models import Lead, utcnow
+from mailgate.models import Lead, User, utcnow
 from mailgate.webui.reports.pdf import MAX_COLUMNS, latin1
 
 from .test_webui_reports import ADMIN, ANNA, BERT, CHEF, add_lead, cells
@@ -247,6 +247,13 @@ def test_characters_outside_latin1_are_mapped_not_fatal(
     query = "?campaign=Fr%C3%BChling+%E2%80%93+0+%25+%E2%86%92+0+%E2%82%AC+%E2%80%A6"
     lines = lines_of(pdf_of(client, query))
     assert "Filter: Kampagne: Frühling - 0 % -> 0 EUR ...." in lines and lines[2].endswith(": 1.")
+    # umlauts stay umlauts, in the tables and in the charts' text alike
+    with db.session_scope(dealer) as session:
+        bert = session.scalars(select(User).where(User.email == BERT)).one()
+        bert.name = "Bört Brändt – Süd"
+    reader = pdf_of(client)
+    assert "Bört Brändt - Süd 1 0 - - 0 % (0/1)" in lines_of(reader)
+    assert content_of(reader).count("(Bört Brändt - Süd) Tj") == 2  # table cell, chart label
 
 
 def test_many_sources_split_the_week_table_and_repeat_the_weeks(

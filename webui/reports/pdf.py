@@ -124,8 +124,8 @@ def _chart(pdf: FPDF, svg: str, size: tuple[float, float]) -> None:
     if pdf.will_page_break(height + 2):
         pdf.add_page()
     top = pdf.get_y() + 2
-    markup = latin1(SVG_TEXT_ONLY.sub("", svg))
-    pdf.image(io.BytesIO(markup.encode("latin-1")), x=pdf.l_margin, y=top, w=width, h=height)
+    markup = latin1(SVG_TEXT_ONLY.sub("", svg)).encode()  # XML without a declaration: UTF-8
+    pdf.image(io.BytesIO(markup), x=pdf.l_margin, y=top, w=width, h=height)
     pdf.set_y(top + height + 2)
 
 

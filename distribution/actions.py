@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.escalation.actions import restart_clock
+from mailgate.escalation.handover import handed_over_problem
 from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User, utcnow
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import note as note_phrases
@@ -57,6 +58,9 @@ def _check_target(user: User, lead: Lead) -> None:
         raise ActionError(f"{user.email} may not see {lead.category} leads of lead {lead.id}")
     if lead.status not in OPEN_STATUSES:
         raise ActionError(f"lead {lead.id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
 
 
 def _lead_values(lead: Lead) -> dict[str, Any]:
@@ -237,6 +241,9 @@ def delete_leads(
     for lead in leads:
         if lead.status not in OPEN_STATUSES:
             raise ActionError(f"lead {lead.id} is {lead.status}: only open leads can be deleted")
+        problem = handed_over_problem(lead)
+        if problem:
+            raise ActionError(problem)
     for lead in leads:
         was = lead.status
         session.execute(

@@ -23,6 +23,8 @@ from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
 
+from .feedback import report_status
+from .handover import handed_over_problem
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
 QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
@@ -51,7 +53,9 @@ def log_contact(
         values["status"] = LeadStatus.CONTACTED.value
     _change(session, lead_id, values)
     what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
-    log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead_id, entry_id=entry)
 
 
 RUNG_COLUMNS = {
@@ -84,7 +88,8 @@ def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: 
         values[rung] = now
     _change(session, lead_id, values)
     what = phrase("stage_changed", previous_status=was, status=stage)
-    log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry)
     return was
 
 
@@ -109,7 +114,8 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
         },
     )
     why = phrase("completion", completion=reason.strip()[:500])
-    log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    entry = log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    report_status(session, lead_id, entry_id=entry)
 
 
 def set_resubmission(
@@ -261,7 +267,8 @@ def reopen_lead(
     _change(session, lead_id, {**values, "status": status})
     if was:
         what.append(phrase("was_closed", completion=was))
-    log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry, dealer=dealer)
     return status
 
 
@@ -271,6 +278,9 @@ def _open_lead(session: Session, lead_id: int) -> Lead:
         raise ActionError(f"no lead {lead_id}")
     if lead.status in CLOSED_STATES:
         raise ActionError(f"lead {lead_id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
     return lead
 
 

@@ -249,6 +249,11 @@ class Lead(Base):
     # what a manual lead records beyond the mail fields: usage (purchase / use / financing)
     # of the next vehicle and the customer's interests (brochure, test drive, ...)
     extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the source's own number for this lead (OEM lead/process number): status feedback
+    # names it, and a later mail of the source about the lead finds it by it
+    source_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the source took the lead away to its own call centre: read-only here from then on
+    handed_over_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()

@@ -90,6 +90,7 @@ PHRASES: dict[str, str] = {
     "notice_queued": N_("notice to {user} queued"),
     "taken_by": N_("taken from the pool by {user}"),
     "deleted_was": N_("deleted (was {status})"),
+    "handed_over": N_("taken over by the call centre of {source} (their lead {reference})"),
     "created_by_hand": N_("entered by hand by {user} (origin {source})"),
     "customer_new": N_("new customer #{customer}"),
     "customer_kept": N_("existing customer #{customer}, data kept as it was"),

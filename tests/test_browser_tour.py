@@ -88,6 +88,7 @@ def tour_pages(live: LiveWeb) -> list[str]:
         "/settings/mailboxes/new",
         f"/settings/mailboxes/{MAILBOX['name']}",
         "/settings/reasons",
+        "/settings/feedback",
         "/settings/templates",
         "/settings/templates/de/notification",
         "/settings/transfer",

@@ -12,6 +12,7 @@ from .. import nav
 from . import (  # noqa: F401 - each module adds its routes to bp
     calendar_views,
     distribution,
+    feedback,
     general,
     mailboxes,
     mailtemplates,

@@ -35,6 +35,7 @@ PAGES = (
     ("settings.users", "Users"),
     ("settings.mailboxes", "Mailboxes"),
     ("settings.reasons", "Completion reasons"),
+    ("settings.feedback", "Status feedback"),
     ("settings.templates", "Mail templates"),
     ("settings.transfer", "Import / export"),
 )

@@ -24,7 +24,7 @@ from mailgate.config import Settings
 from mailgate.dealer_settings import SettingsError, export_settings, import_settings
 from mailgate.imap.sent_folder import check_all, load_sent_folders
 from mailgate.imap.sent_mail import parse_sent, reaches_intake
-from mailgate.imap.sent_record import sent_folder_status
+from mailgate.imap.sent_record import record_error, sent_folder_status
 from mailgate.imap.service import run_imap
 from mailgate.models import (
     Customer,
@@ -389,3 +389,72 @@ def test_serve_runs_the_watchers_beside_the_pollers(
         thread.join(30)
     assert not thread.is_alive()
     assert len(answered_lines(factory, lead_id)) == 1
+
+
+# --- web settings -------------------------------------------------------------------------
+
+
+def test_the_user_page_sets_it_up_without_echoing_the_password(
+    dealer: sessionmaker[Session],
+) -> None:
+    from .webui_helpers import ensure_user, logged_in, post, web_app
+
+    admin_email = "admin@autohaus.example"
+    ensure_user(dealer, admin_email, "admin")
+    anna = ensure_user(dealer, ANNA, "salesperson", supervisor_email=CHEF)
+    admin = logged_in(web_app(dealer), admin_email)
+    path = f"/settings/users/{anna}/sent-folder"
+    secret = "Sehr-geheim-93"
+    form = {
+        "enabled": "y",
+        "host": "imap.autohaus.example",
+        "port": "",
+        "security": "ssl",
+        "username": "anna",
+        "password": secret,
+        "folder": "Gesendete Elemente",
+        "interval": "2m",
+        "password_file": "",
+        "ca_file": "",
+    }
+    assert "Gesendet-Ordner" in admin.get(f"/settings/users/{anna}").get_data(as_text=True)
+    saved = post(admin, path, form)
+    assert saved.status_code == 302
+    page = admin.get(path).get_data(as_text=True)
+    assert secret not in page and "Gesendete Elemente" in page
+    with db.session_scope(dealer) as session:
+        [watch] = load_sent_folders(session)
+        exported = export_settings(session)
+    assert (watch.mailbox.password, watch.mailbox.port, watch.mailbox.interval) == (
+        secret,
+        993,
+        120.0,
+    )
+    assert watch.folder == "Gesendete Elemente" and "Gesendete Elemente" in exported
+    # saved again with an empty password input: the stored one is kept
+    assert post(admin, path, {**form, "password": "", "folder": "Sent"}).status_code == 302
+    with db.session_scope(dealer) as session:
+        [watch] = load_sent_folders(session)
+    assert (watch.mailbox.password, watch.folder) == (secret, "Sent")
+    # the watcher's last failure is on the user's page (and the Sent-folder page)
+    record_error(dealer, anna, "Sent", "login failed: imap.autohaus.example:993 rejected it")
+    for page_path in (f"/settings/users/{anna}", path):
+        shown = admin.get(page_path).get_data(as_text=True)
+        assert "login failed: imap.autohaus.example:993 rejected it" in shown
+    # an invalid change is shown next to its field and saves nothing
+    bad = post(admin, path, {**form, "password": "", "password_file": "/etc/pw"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 200 and "give only one of password, password_file" in html
+    assert secret not in html
+    bad = post(admin, path, {**form, "password": "", "security": "none"})
+    assert 'security = "none"' in bad.get_data(as_text=True).replace("&#34;", '"')
+    with db.session_scope(dealer) as session:
+        [watch] = load_sent_folders(session)
+    assert (watch.mailbox.security, watch.mailbox.password_file) == ("ssl", "")
+    # switched off: nothing is watched, the settings stay for later
+    off = {k: v for k, v in form.items() if k != "enabled"}
+    assert post(admin, path, {**off, "password": ""}).status_code == 302
+    with db.session_scope(dealer) as session:
+        assert load_sent_folders(session) == []
+    user_page = admin.get(f"/settings/users/{anna}").get_data(as_text=True)
+    assert "Nicht überwacht." in user_page

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -67,14 +68,14 @@ class SentReport:
     error: str | None = None
 
 
-def sent_folder_of(user_id: int, email: str, entry: dict[str, object]) -> SentFolder:
+def sent_folder_of(user_id: int, email: str, entry: dict[str, Any]) -> SentFolder:
     """A :class:`SentFolder` from a user's validated ``sent_folder`` table."""
     from mailgate.dealer_settings import parse_duration
 
     mailbox = Mailbox(
         name=f"sent-{user_id}",
         host=str(entry["host"]),
-        port=int(entry["port"]),  # type: ignore[call-overload]
+        port=int(entry["port"]),
         security=str(entry["security"]),
         username=str(entry["username"]),
         password=str(entry["password"]),
@@ -102,7 +103,7 @@ def load_sent_folders(session: Session) -> list[SentFolder]:
     return result
 
 
-def examine(client: IMAPClient, folder: str) -> dict[bytes, object]:
+def examine(client: IMAPClient, folder: str) -> dict[bytes, Any]:
     """Open the folder read-only (EXAMINE): nothing in it can change by our reading."""
     try:
         return client.select_folder(folder, readonly=True)
@@ -122,13 +123,13 @@ def run_sent_pass(
     """Read the new mails of the folder and count those that answer a lead."""
     report = SentReport(watch.email)
     info = examine(client, watch.folder)
-    uidvalidity = int(info[b"UIDVALIDITY"])  # type: ignore[call-overload]
+    uidvalidity = int(info[b"UIDVALIDITY"])
     stored = sent_record.load_cursor(factory, watch.user_id, watch.folder)
     cursor, _reset = resolve_cursor(stored, uidvalidity)
     if cursor.last_uid == 0:
         since = sent_record.oldest_open_lead(factory, watch.user_id)
         if since is None:  # no open lead: nothing to answer; start at the folder's end
-            top = int(info.get(b"UIDNEXT", 1)) - 1  # type: ignore[call-overload]
+            top = int(info.get(b"UIDNEXT", 1)) - 1
             sent_record.save_cursor(factory, watch.user_id, watch.folder, Cursor(uidvalidity, top))
             return report
         uids = client.search(["SINCE", since.date() - timedelta(days=1)])

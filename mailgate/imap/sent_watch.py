@@ -105,7 +105,7 @@ class SentWatchers:
         for user_id, watch in wanted.items():
             if user_id not in self.running:
                 stop = threading.Event()
-                watcher = SentWatcher(self.factory, watch, stop, **self.options)  # type: ignore[arg-type]
+                watcher = SentWatcher(self.factory, watch, stop, **self.options)
                 thread = threading.Thread(
                     target=watcher.run, name=f"sent-{watch.user_id}", daemon=True
                 )

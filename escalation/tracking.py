@@ -31,7 +31,9 @@ from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
+from .feedback import report_status
 from .replies import (
     ReplyTarget,
     own_words,
@@ -136,7 +138,11 @@ def handle_direct_answer(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_directly", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     return ReplyOutcome(lead.id, "answered", english([what]))
 
 
@@ -158,7 +164,11 @@ def _staff_reply(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_by_mail" if first else "answered_again", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if first:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)

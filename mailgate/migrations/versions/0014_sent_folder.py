@@ -1,7 +1,11 @@
 """Sent-folder reply detection: cursor/status per user folder, answers counted once
 
-Revision ID: 0012_sent_folder
-Revises: 0011_manual_leads
+Revision ID: 0014_sent_folder
+Revises: 0013_source_feedback
+
+(Planned as 0012 after 0011; 0013_source_feedback took 0011 as its parent
+meanwhile, so this one follows it: one head, and a database already at 0013
+still gets these tables.)
 
 A salesperson who answers a lead from his own mail client, without the
 tracking address, is recognised from his IMAP Sent folder (issue 9).  The
@@ -14,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_sent_folder"
-down_revision = "0011_manual_leads"
+revision = "0014_sent_folder"
+down_revision = "0013_source_feedback"
 branch_labels = None
 depends_on = None
 

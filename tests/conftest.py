@@ -141,3 +141,8 @@ def dealer(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     with db.session_scope(factory) as session:
         import_settings(session, DEALER_TOML)
     return factory
+
+
+def long_tier() -> bool:
+    """True when the opt-in long tier runs (``MAILGATE_LONG=1``): tests scale counts up."""
+    return os.environ.get("MAILGATE_LONG") == "1"

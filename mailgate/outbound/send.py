@@ -194,7 +194,7 @@ def send_pass(
     """Deliver (or suppress) every due mail once; returns what happened."""
     start = now or utcnow()
     owner = f"{me}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]
+    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
     lease = _lease_for(settings.relay)
     with factory() as session:
         dealer = load_dealer_config(session)
@@ -282,7 +282,7 @@ def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:
             log.warning("outbox %s sent, but %s", row.id, detail)
     elif attempt.outcome == TEMPORARY and attempts < sender.max_attempts:
         delay = min(sender.retry_base_seconds * 2 ** (attempts - 1), sender.retry_max_seconds)
-        delay *= 1 + random.uniform(0, 0.1)
+        delay *= 1 + random.uniform(0, 0.1)  # nosec B311  # retry jitter, not a secret
         due = state.clock() + timedelta(seconds=delay)
         if _settle(
             state,

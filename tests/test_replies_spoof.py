@@ -496,3 +496,162 @@ def test_r3_x_auto_response_suppress_alone_does_not_drop_an_inquiry(
     process_pending(dealer, Settings())
     stored = _row(dealer, inbound_id)
     assert stored.status == "processed" and stored.lead_id is not None
+
+
+# --- R4 ---------------------------------------------------------------------------------
+
+ESCALATION = """
+[hours]
+mon = ["08:00-18:00"]
+tue = ["08:00-18:00"]
+wed = ["08:00-18:00"]
+thu = ["08:00-18:00"]
+fri = ["08:00-18:00"]
+
+[escalation]
+stage1 = "4h"
+reminder_before = "1h"
+stage2 = "24h"
+"""
+# How real vacation responders mark their answers (RFC 3834/Gmail, Exchange/Outlook,
+# Thunderbird's vacation filter, a webmailer with only a subject).
+RESPONDERS: list[tuple[str, dict[str, str]]] = [
+    ("Abwesend: ", {"Auto-Submitted": "auto-replied"}),
+    ("Automatische Antwort: ", {"X-Auto-Response-Suppress": "All", "Thread-Topic": "x"}),
+    ("Re: ", {"X-Autoreply": "yes", "Precedence": "auto_reply"}),
+    ("Abwesenheitsnotiz: ", {}),
+]
+
+
+def test_r4_vacation_responder_over_24_simulated_hours(dealer: sessionmaker[Session]) -> None:
+    """R4: the assignee's vacation responder answers every mail mailgate sends her
+    (notification, reminder, stage 1) for 24 simulated hours, in four real responder styles:
+    each auto-reply is processed once and discarded (≤ 1 per reminder), none counts as her
+    answer, 0 mails are sent in reply to them, and the ladder goes on as if she had not
+    answered (each rung once per lead)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import update
+
+    from mailgate.escalation.scheduler import tick
+
+    berlin = ZoneInfo("Europe/Berlin")
+    with db.session_scope(dealer) as session:
+        import_settings(session, DEALER_TOML + ESCALATION)
+    start = datetime(2026, 11, 30, 8, 0, tzinfo=berlin)  # a Monday
+    for n in range(4):
+        stored = _store(dealer, inquiry(n + 1, email=f"kunde{n + 1}@kunden.example"))
+        with db.session_scope(dealer) as session:
+            session.execute(
+                update(InboundMail)
+                .where(InboundMail.id == stored)
+                .values(received_at=start + timedelta(hours=n))
+            )
+    process_pending(dealer, Settings())
+    answered: set[int] = set()  # outbox ids the responder has answered
+    auto_ids: list[int] = []
+    in_reply: dict[int, int] = {}  # inbound id -> outbox id it answers
+    extra_mails = 0
+    moment = start
+    while moment <= start + timedelta(hours=24):
+        tick(dealer, now=moment)
+        with dealer() as session:
+            mails = session.execute(
+                select(OutboxMail.id, OutboxMail.subject, OutboxMail.message_id)
+            ).all()
+            recipients = dict(session.execute(select(OutboxMail.id, OutboxMail.recipients)).all())
+        for mail_id, subject, message_id in mails:
+            if mail_id in answered or ANNA not in recipients[mail_id]:
+                continue
+            answered.add(mail_id)
+            prefix, headers = RESPONDERS[mail_id % len(RESPONDERS)]
+            raw = _mail(
+                f"Anna Schmidt <{ANNA}>",
+                LEAD_ADDRESS,
+                f"{prefix}{subject}",
+                "Ich bin bis 14.12. nicht im Haus. Ihre Nachricht wird nicht weitergeleitet.",
+                {**headers, "In-Reply-To": message_id},
+                n=mail_id,
+            )
+            inbound_id = _store(dealer, raw)
+            in_reply[inbound_id] = mail_id
+            auto_ids.append(inbound_id)
+            before = _outbox_count(dealer)
+            process_pending(dealer, Settings())
+            extra_mails += _outbox_count(dealer) - before
+        moment += timedelta(minutes=15)
+
+    with dealer() as session:
+        rows = session.execute(
+            select(InboundMail.id, InboundMail.status, InboundMail.attempts).where(
+                InboundMail.id.in_(auto_ids)
+            )
+        ).all()
+        ladder = session.execute(
+            select(OutboxMail.lead_id, OutboxMail.purpose).where(OutboxMail.lead_id.isnot(None))
+        ).all()
+        leads = list(session.scalars(select(Lead)))
+    per_reminder: dict[int, int] = {}
+    for inbound_id, status, _attempts in rows:
+        assert status == "discarded", (inbound_id, status)
+        per_reminder[in_reply[inbound_id]] = per_reminder.get(in_reply[inbound_id], 0) + 1
+    purposes = [p for _, p in ladder]
+    assert all(lead.first_response_at is None for lead in leads)
+    assert len(leads) == 4
+    for lead in leads:
+        mine = [p for lid, p in ladder if lid == lead.id]
+        assert mine.count("reminder") == 1 and mine.count("stage1") == 1, mine
+        assert all(mine.count(p) <= 1 for p in set(mine)), mine
+    reminders = purposes.count("reminder")
+    print(
+        f"FIGURE R4 vacation auto-replies over 24 h: {len(rows)} to {len(answered)} mails "
+        f"({reminders} reminders); processed per mail ≤ {max(per_reminder.values())}; "
+        f"replies to auto-replies: {extra_mails}"
+    )
+    assert len(rows) == len(answered) >= 12 and max(per_reminder.values()) == 1
+    assert extra_mails == 0
+
+
+def test_r4_unmarked_responders_ping_pong_stops_at_the_relay_cap(
+    dealer: sessionmaker[Session],
+) -> None:
+    """R4: two responders that mark nothing (subject "Re: …", no headers) — the
+    assignee's and the customer's — answer every relayed mail; the per-lead relay cap
+    (RELAY_CAP_PER_HOUR) trips as configured: the ping-pong stops with the cap's number of
+    relays and the next mail quarantined."""
+    from mailgate.escalation.tracking import RELAY_CAP_PER_HOUR
+
+    _dealer(dealer)
+    (lead,) = _leads(dealer, 1)
+    customer = f"kunde{lead.id}@kunden.example"
+    address = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
+    handled: set[int] = set()
+    inbound = [_store(dealer, _mail(customer, address, "Noch eine Frage", n=0))]
+    process_pending(dealer, Settings())
+    for _round in range(RELAY_CAP_PER_HOUR * 3):
+        with dealer() as session:
+            relays = session.execute(
+                select(OutboxMail.id, OutboxMail.purpose, OutboxMail.subject).where(
+                    OutboxMail.purpose.in_(("relay_to_customer", "relay_to_assignee"))
+                )
+            ).all()
+        fresh = [r for r in relays if r.id not in handled]
+        if not fresh:
+            break
+        for relay in fresh:
+            handled.add(relay.id)
+            sender = ANNA if relay.purpose == "relay_to_assignee" else customer
+            raw = _mail(
+                sender, address, f"Re: {relay.subject}", "Danke für Ihre Nachricht.", n=relay.id
+            )
+            inbound.append(_store(dealer, raw))
+        process_pending(dealer, Settings())
+    with dealer() as session:
+        statuses = [session.get(InboundMail, i).status for i in inbound]  # type: ignore[union-attr]
+    print(
+        f"FIGURE R4 unmarked responder ping-pong: {len(handled)} relays, then "
+        f"{statuses.count('quarantined')} quarantined (cap {RELAY_CAP_PER_HOUR}/h per lead)"
+    )
+    assert len(handled) == RELAY_CAP_PER_HOUR
+    assert statuses[-1] == "quarantined"

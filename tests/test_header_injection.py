@@ -54,7 +54,8 @@ PIECES = [
     "L" * 120,
     "W" * 1000,
 ]
-HOSTILE = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
+# Very long runs are covered piece by piece below; here they would only slow every example.
+HOSTILE = st.lists(st.sampled_from(PIECES[:-1]), max_size=30).map("".join)
 # Threading ids are mailgate's own Message-IDs (ASCII by construction); hostile ASCII is
 # tried, non-ASCII must be refused with ValueError (test below), never sent.
 ASCII_PIECES = [p for p in PIECES if p.isascii()]
@@ -115,7 +116,6 @@ def _check(template: str, language: str, text: str, ids: list[str], structure: b
     context = _replace_strings(SAMPLE_CONTEXTS[template], lambda: text)
     expected = _expected_headers(template, language, len(ids))
     raw = _compose(template, language, context, text, ids).raw
-    assert _header_names(raw) == expected, (template, text)
     head = raw.split(b"\r\n\r\n", 1)[0]
     for line in head.split(b"\r\n"):
         assert len(line) <= 998 and b"\x00" not in line and b"\r" not in line
@@ -123,12 +123,14 @@ def _check(template: str, language: str, text: str, ids: list[str], structure: b
     msg: EmailMessage = email.message_from_bytes(  # type: ignore[assignment]
         raw if structure else head + b"\r\n\r\n", policy=policy.default
     )
+    assert sorted(n.lower() for n in msg.keys()) == expected, (template, text)
+    values = {name: str(msg[name]) for name in ("Subject", "To", "From", "Reply-To")}
+    for value in values.values():
+        assert "\n" not in value and "\r" not in value
     # exactly the intended envelope-visible addresses, whatever the display name says
-    assert [a for _, a in getaddresses([str(msg["To"])])] == [TO]
-    assert [a for _, a in getaddresses([str(msg["Reply-To"])])] == [REPLY_TO]
-    assert [a for _, a in getaddresses([str(msg["From"])])] == [DEALER.sender_address]
-    for name in ("Subject", "To", "From", "Reply-To"):
-        assert "\n" not in str(msg[name]) and "\r" not in str(msg[name])
+    assert [a for _, a in getaddresses([values["To"]])] == [TO]
+    assert [a for _, a in getaddresses([values["Reply-To"]])] == [REPLY_TO]
+    assert [a for _, a in getaddresses([values["From"]])] == [DEALER.sender_address]
     if structure:
         assert msg.get_content_type() == "multipart/alternative"
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]

@@ -522,7 +522,8 @@ def _session_cookie(response) -> str:  # type: ignore[no-untyped-def]
 def test_w6_cookie_flags_rotation_and_logout(world: World) -> None:
     """W6: the session cookie is HttpOnly and SameSite=Lax always and Secure when the UI is
     served over https; the session is a new one after login (a value planted before login
-    is not the one used after it); logout ends the session in the browser."""
+    is not the one used after it); after logout the old cookie no longer opens a page, on
+    either of two instances."""
     for base_url, secure in (("", False), ("https://leads.autohaus.example", True)):
         app = web_app(world.factory, Settings(web=WebSettings(base_url=base_url)))
         client = app.test_client()
@@ -543,9 +544,20 @@ def test_w6_cookie_flags_rotation_and_logout(world: World) -> None:
         planted.set_cookie("mailgate_session", before.value)
         assert planted.get("/leads").status_code == 302
 
-        # Logout ends the browser's session.  (Replaying a cookie captured before the
-        # logout is NOT refused yet: sessions are signed client-side cookies with no
-        # server-side record to revoke; see the W6 note in the branch report.)
+        # Logout: the cookie captured while logged in is dead afterwards, on every instance.
+        captured = after.value
         assert client.get("/leads").status_code == 200
         client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
         assert client.get("/leads").status_code == 302
+        for instance in (app, web_app(world.factory)):
+            replay = instance.test_client()
+            replay.set_cookie("mailgate_session", captured)
+            assert replay.get("/leads").status_code == 302, "a logged-out cookie still works"
+        # and logging in again works (a new epoch), with a cookie of its own
+        again = app.test_client()
+        token = csrf_token(again, "/login")
+        response = again.post(
+            "/login", data={"email": ANNA, "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 302 and again.get("/leads").status_code == 200
+        assert again.get_cookie("mailgate_session").value != captured  # type: ignore[union-attr]

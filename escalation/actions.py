@@ -18,11 +18,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Lead, LeadStatus
+from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
+from .feedback import report_status
+from .handover import handed_over_problem
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
 QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
@@ -51,7 +54,48 @@ def log_contact(
         values["status"] = LeadStatus.CONTACTED.value
     _change(session, lead_id, values)
     what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
-    log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": channel}, key=f"{now}")
+
+
+RUNG_COLUMNS = {
+    LeadStatus.TEST_DRIVE.value: "test_drive_at",
+    LeadStatus.OFFER.value: "offer_at",
+    LeadStatus.CONTRACT.value: "contract_at",
+}
+
+
+def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: str) -> str:
+    """Move an open lead to a rung of the sales ladder (contacted, test drive, offer, contract).
+
+    Any rung may follow any other: a lead can skip the test drive, or drop back from
+    an offer to a second test drive.  Reaching a rung means the customer was dealt
+    with, so it counts as the response when none is on record (the ladder of
+    reminders stops, as for a logged call); a running resubmission stays.  The
+    first time a rung is reached is kept for the reports.  Returns the old status.
+    """
+    lead = _open_lead(session, lead_id)
+    if stage not in SALES_STAGES:
+        raise ActionError(f"a lead's stage is one of {', '.join(SALES_STAGES)}")
+    was = lead.status
+    if was == stage:
+        raise ActionError(f"lead {lead_id} is already at {stage}")
+    values: dict[str, object] = {"status": stage, "last_activity_at": now}
+    if lead.first_response_at is None:
+        values |= {"first_response_at": now, "next_due_at": None}
+    rung = RUNG_COLUMNS.get(stage)
+    if rung and getattr(lead, rung) is None:
+        values[rung] = now
+    _change(session, lead_id, values)
+    what = phrase("stage_changed", previous_status=was, status=stage)
+    entry = log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": stage}, key=f"{now}")
+    return was
 
 
 def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason: str) -> None:
@@ -75,7 +119,9 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
         },
     )
     why = phrase("completion", completion=reason.strip()[:500])
-    log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    entry = log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    report_status(session, lead_id, entry_id=entry)
+    emit(session, "lead.closed", lead_id, {"by": actor, "reason": reason.strip()}, key=f"{now}")
 
 
 def set_resubmission(
@@ -227,7 +273,8 @@ def reopen_lead(
     _change(session, lead_id, {**values, "status": status})
     if was:
         what.append(phrase("was_closed", completion=was))
-    log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry, dealer=dealer)
     return status
 
 
@@ -237,6 +284,9 @@ def _open_lead(session: Session, lead_id: int) -> Lead:
         raise ActionError(f"no lead {lead_id}")
     if lead.status in CLOSED_STATES:
         raise ActionError(f"lead {lead_id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
     return lead
 
 

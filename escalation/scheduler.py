@@ -29,18 +29,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
-from mailgate.models import Customer, Lead, LeadStatus, ProtocolEntry, User, utcnow
+from mailgate.models import OPEN_STATUSES, Customer, Lead, ProtocolEntry, User, utcnow
 from mailgate.outbound.compose import make_message_id
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
 from mailgate.signed_links import action_links, link_secret
+from mailgate.webhooks.emit import emit
 
 from .ladder import RESUBMISSION, Progress, advance
 
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
 LINKED_PURPOSES = ("reminder", "stage1")  # mails to the assignee that carry action links
 PURPOSE_TEMPLATES = {
     "reminder": "reminder",
@@ -153,6 +153,8 @@ def _advance_batch(
                 mails.append(mail)
                 report.mails[purpose] += 1
             protocol.append(protocol_row(row.id, now, "system", purpose, [what]))
+            if purpose in ("stage1", "stage2"):
+                emit(session, "lead.escalated", row.id, {"stage": purpose}, key=f"{purpose}:{now}")
     enqueue_deferred(session, dealer, mails)
     if protocol:
         session.execute(ProtocolEntry.__table__.insert(), protocol)

@@ -27,12 +27,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Customer, Lead, LeadStatus, OutboxMail, User
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, OutboxMail, User
 from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
+from .feedback import report_status
 from .replies import (
     ReplyTarget,
     own_words,
@@ -154,7 +156,7 @@ def handle_direct_answer(
         .where(
             Customer.email.in_(others),
             Lead.assignee_id == staff.id,
-            Lead.status.in_((LeadStatus.NEW, LeadStatus.ASSIGNED, LeadStatus.CONTACTED)),
+            Lead.status.in_(OPEN_STATUSES),
         )
         .order_by(Lead.received_at.desc())
         .limit(1)
@@ -168,7 +170,11 @@ def handle_direct_answer(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_directly", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     return ReplyOutcome(lead.id, "answered", english([what]))
 
 
@@ -190,7 +196,11 @@ def _staff_reply(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_by_mail" if first else "answered_again", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if first:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)

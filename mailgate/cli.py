@@ -36,11 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mailgate: configuration error: {exc}", file=sys.stderr)
         return 78  # EX_CONFIG
-    logging.basicConfig(
-        level=getattr(logging, settings.log.level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from mailgate.logs import configure_logging
+
+    configure_logging(settings.log.level, getattr(args, "log_format", None) or settings.log.format)
     try:
         return int(args.handler(args, settings) or 0)
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
@@ -58,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mailgate {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="process settings (TOML)")
+    common.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or JSON ([log] format)"
+    )
     sub = parser.add_subparsers(dest="command")
 
     def add(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mailgate.users_cli import add_parser as add_users_parser
 
     add_users_parser(sub, common)
+    from mailgate.ops_cli import add_parsers as add_ops_parsers
+
+    add_ops_parsers(sub, common)
     cmd = add("fetch", cmd_fetch, "fetch new mail from the IMAP mailboxes now")
     cmd.add_argument("--mailbox", metavar="NAME", help="only this [[imap]] mailbox")
     add("info", cmd_info, "show which config file and database are used")
@@ -184,12 +188,14 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sender(args: argparse.Namespace, settings: Settings) -> int:
     from mailgate.outbound.send import send_pass
     from mailgate.service import serve
+    from mailgate.webhooks.sender import deliver_pass
 
     if not args.once:
         return serve(settings, roles=("sender",))
     engine, factory = _open(settings)
     report = send_pass(factory, settings)
-    print(json.dumps(report.__dict__))
+    hooks = deliver_pass(factory, settings)
+    print(json.dumps(report.__dict__ | {"webhooks": hooks.__dict__}))
     engine.dispose()
     return 0
 
@@ -226,7 +232,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 if claim_ids(factory, [result.stored.id], me, settings.worker):
                     process_ids(factory, [result.stored.id], me)
             except Exception:  # noqa: BLE001 - stored is what counts; the worker retries
-                log.exception("processing inbound %s failed; it stays stored", result.stored.id)
+                log.exception(
+                    "processing inbound %s failed; it stays stored",
+                    result.stored.id,
+                    extra={"inbound_id": result.stored.id},
+                )
     engine.dispose()
     for code in (EX_TEMPFAIL, EX_DATAERR):
         if code in codes:
@@ -490,8 +500,15 @@ def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    from mailgate.startup_checks import TICK, claim_scheduler
+
     engine, factory = _open(settings)
-    escalation = tick(factory, now=now)
+    lock = claim_scheduler(settings, TICK)  # SQLite: after a running pass, never beside one
+    try:
+        escalation = tick(factory, now=now)
+    finally:
+        if lock is not None:
+            lock.release()
     report = send_pass(factory, settings, now=now)
     print(
         json.dumps(

@@ -26,7 +26,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = ""  # empty: SQLite file ``mailgate.sqlite3`` in the data dir
-    allow_unsafe_durability: bool = False
+    # Start even when a start-up check fails (mailgate.startup_checks): durability,
+    # a second scheduler on one SQLite file.  For tests and emergencies only.
+    allow_unsafe: bool = False
+    allow_unsafe_durability: bool = False  # the older name; either one overrides
+
+    @property
+    def unsafe_allowed(self) -> bool:
+        return self.allow_unsafe or self.allow_unsafe_durability
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class PathSettings:
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
+    format: str = "text"  # text | json (one JSON object per line, with inbound_id)
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,8 @@ def _validate(settings: Settings) -> None:
         port = getattr(getattr(settings, section), key)
         if not 0 <= port <= 65535:
             raise ConfigError(f"[{section}] {key} out of range: {port}")
+    if settings.log.format not in {"text", "json"}:
+        raise ConfigError('[log] format must be "text" or "json"')
     if settings.smtp.max_message_size < 1024:
         raise ConfigError("[smtp] max_message_size must be at least 1024 bytes")
 

@@ -121,12 +121,21 @@ REASON_KEYS: dict[str, tuple[str, Any]] = {
     "outcome": (_STR, "other"),
     "hidden": (_BOOL, False),
 }
-LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons")
+# Status feedback to a lead's source (seeds 000, 003): per source glob, the address that
+# hears of every status change and the close (mail channel; see escalation/feedback.py).
+FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
+    "source": (_STR, None),
+    "to": (_STR, None),
+    "language": (_STR, ""),
+    "enabled": (_BOOL, True),
+}
+LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons", "feedback")
 _LIST_KEYS = (
     ("users", USER_KEYS),
     ("groups", GROUP_KEYS),
     ("imap", IMAP_KEYS),
     ("completion_reasons", REASON_KEYS),
+    ("feedback", FEEDBACK_KEYS),
 )
 _REASON_CODE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -311,6 +320,18 @@ def _check_semantics(doc: dict[str, Any]) -> None:
             raise SettingsError(f'imap[{i}].security must be "ssl", "starttls" or "none"')
         _check_imap(f"imap[{i}]", mailbox, names)
     _check_reasons(doc["completion_reasons"])
+    _check_feedback(doc["feedback"])
+
+
+def _check_feedback(channels: list[dict[str, Any]]) -> None:
+    """``[[feedback]]``: a source pattern, a valid address, a known language."""
+    for i, channel in enumerate(channels):
+        if not channel["source"].strip():
+            raise SettingsError(f'feedback[{i}].source: a source or pattern (e.g. "oem:opel")')
+        if not _ADDRESS.match(channel["to"]):
+            raise SettingsError(f"feedback[{i}].to: not an e-mail address: {channel['to']!r}")
+        if channel["language"] not in ("", "de", "en"):
+            raise SettingsError(f'feedback[{i}].language must be "de", "en" or empty')
 
 
 def _check_reasons(reasons: list[dict[str, Any]]) -> None:
@@ -499,7 +520,7 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
     clean = validate(document)
     _check_used_reasons(session, clean["completion_reasons"])
     session.execute(delete(DealerSetting))
-    for section in (*SCHEMA, "groups", "imap", "completion_reasons"):
+    for section in (*SCHEMA, "groups", "imap", "completion_reasons", "feedback"):
         data = clean[section] if section in SCHEMA else {"items": clean[section]}
         session.add(DealerSetting(section=section, data=data))
     existing = {u.email: u for u in session.scalars(select(User))}
@@ -566,6 +587,7 @@ def stored_document(session: Session) -> dict[str, Any]:
     document["groups"] = rows.get("groups", {}).get("items", [])
     document["imap"] = rows.get("imap", {}).get("items", [])
     document["completion_reasons"] = rows.get("completion_reasons", {}).get("items", [])
+    document["feedback"] = rows.get("feedback", {}).get("items", [])
     users = session.scalars(select(User).where(User.active).order_by(User.id))
     document["users"] = [
         {

@@ -9,13 +9,14 @@ race can never create a second lead, mail or outbox row.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -75,11 +76,22 @@ class LeadStatus(enum.StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"
     CONTACTED = "contacted"
+    TEST_DRIVE = "test_drive"
+    OFFER = "offer"
+    CONTRACT = "contract"
     CLOSED = "closed"
     DELETED = "deleted"  # soft delete (bulk action): the lead and its history stay
 
 
-OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value)
+# The sales ladder after the first contact, in order (seed 000: "new, contacts, test drive,
+# offer, sales contract"); a lead climbs it by hand and is closed won or lost from any rung.
+SALES_STAGES = (
+    LeadStatus.CONTACTED.value,
+    LeadStatus.TEST_DRIVE.value,
+    LeadStatus.OFFER.value,
+    LeadStatus.CONTRACT.value,
+)
+OPEN_STATUSES = (LeadStatus.NEW.value, LeadStatus.ASSIGNED.value, *SALES_STAGES)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -185,6 +197,7 @@ class Customer(Base):
     postcode: Mapped[str | None] = mapped_column(String(32))
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
+    birth_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # exact matching keys (umlauts folded, tokens sorted): see distribution/matching.py
     match_name: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -227,6 +240,20 @@ class Lead(Base):
     category: Mapped[str] = mapped_column(String(32), default="sales")  # permission category
     closed_at: Mapped[datetime | None] = mapped_column()
     close_reason: Mapped[str | None] = mapped_column(String(64))  # completion reason code
+    # when the lead first reached a rung of the sales ladder (contacted: first_response_at)
+    test_drive_at: Mapped[datetime | None] = mapped_column()
+    offer_at: Mapped[datetime | None] = mapped_column()
+    contract_at: Mapped[datetime | None] = mapped_column()
+    # the campaign the source names, or a manual lead's origin detail ("Autoshow 2026")
+    campaign: Mapped[str | None] = mapped_column(String(128), index=True)
+    # what a manual lead records beyond the mail fields: usage (purchase / use / financing)
+    # of the next vehicle and the customer's interests (brochure, test drive, ...)
+    extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the source's own number for this lead (OEM lead/process number): status feedback
+    # names it, and a later mail of the source about the lead finds it by it
+    source_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the source took the lead away to its own call centre: read-only here from then on
+    handed_over_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()
@@ -448,3 +475,74 @@ class SignedLinkUse(Base):
     lead_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A token an integration (DMS, CRM) uses on the REST API; only its hash is kept.
+
+    The token is shown once when created; a leaked database therefore leaks no
+    usable token.  ``prefix`` (its first characters) lets an admin recognise a
+    token in the list and in logs.  Scopes: ``read`` and ``write``.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Webhook(Base):
+    """A receiver of lead events: POSTs signed with its own secret (HMAC-SHA256)."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the webhook outbox, claimed and retried like mails.
+
+    Inserted in the transaction of the change it reports, so an event exists
+    if and only if its change does; the unique key makes a second emission of
+    the same event (a retried pipeline run) a no-op.
+    """
+
+    __tablename__ = "webhook_delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)

@@ -22,12 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.ingest.smtp import IntakeHandler, start_smtp_server
+from mailgate.startup_checks import (
+    LONG_LIVED,
+    SchedulerLock,
+    StartupRefused,
+    check_database,
+    claim_scheduler,
+    wait_for,
+)
 
 log = logging.getLogger("mailgate.service")
-
-
-class StartupRefused(RuntimeError):
-    """mailgate will not start with settings that break its promises."""
+__all__ = ["Runtime", "StartupRefused", "open_database", "serve"]
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     wakeup: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    scheduler_lock: SchedulerLock | None = None  # SQLite: held, or waited on as a standby
 
     def start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -52,15 +58,11 @@ def open_database(
     engine = db.create_db_engine(settings.database_url)
     if migrate:
         db.upgrade(engine)
-    problems = db.check_durability(engine)
-    if problems and not settings.database.allow_unsafe_durability:
-        raise StartupRefused(
-            "refusing to start, an acknowledged mail could be lost: "
-            + "; ".join(problems)
-            + " (set [database] allow_unsafe_durability = true to override)"
-        )
-    for problem in problems:
-        log.warning("durability override in effect: %s", problem)
+    try:
+        check_database(engine, settings)
+    except StartupRefused:
+        engine.dispose()
+        raise
     return engine, db.make_session_factory(engine)
 
 
@@ -71,15 +73,23 @@ def serve(
 ) -> int:
     """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
     engine, factory = open_database(settings)
-    runtime = Runtime(settings, engine, factory)
+    try:
+        lock = claim_scheduler(settings, LONG_LIVED) if "scheduler" in roles else None
+    except StartupRefused:
+        engine.dispose()
+        raise
+    runtime = Runtime(settings, engine, factory, scheduler_lock=lock)
     try:
         return asyncio.run(_serve_async(runtime, roles))
     finally:
         engine.dispose()
+        if lock is not None:
+            lock.release()
 
 
 async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     from mailgate.outbound.send import run_sender
+    from mailgate.webhooks.sender import run_webhook_sender as run_webhooks
     from mailgate.worker import run_worker
 
     settings, factory = runtime.settings, runtime.factory
@@ -109,10 +119,9 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         )
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
+        runtime.start_thread("webhooks", lambda: run_webhooks(factory, settings, runtime.stop))
     if "scheduler" in roles:
-        from mailgate.escalation.scheduler import run_scheduler
-
-        runtime.start_thread("scheduler", lambda: run_scheduler(factory, runtime.stop))
+        runtime.start_thread("scheduler", lambda: _run_scheduler(runtime))
     # SMTP last: the web UI's imports and the worker's warm-up (GIL-heavy) are
     # done or under way by the time sessions arrive, so the listener is not
     # starved right after a restart.
@@ -143,6 +152,15 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         reader.dispose()
     log.info("stopped cleanly")
     return 0
+
+
+def _run_scheduler(runtime: Runtime) -> None:
+    from mailgate.escalation.scheduler import run_scheduler
+
+    lock = runtime.scheduler_lock
+    if lock is not None and not lock.held and not wait_for(lock, runtime.stop, LONG_LIVED):
+        return  # stopped while standing by
+    run_scheduler(runtime.factory, runtime.stop)
 
 
 def _run_imap(runtime: Runtime) -> None:

@@ -31,9 +31,6 @@ MAX_TEXT_CHARS = 200_000
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u0085\u2028\u2029]")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_BOUNDARY_LINE = re.compile(rb"^--", re.MULTILINE)
-_MULTIPART = re.compile(rb"multipart/", re.IGNORECASE)
-_NESTED_MESSAGE = re.compile(rb"message/(?:rfc822|global)", re.IGNORECASE)
 
 
 class ShapeError(ValueError):
@@ -49,11 +46,14 @@ def check_shape(raw: bytes) -> None:
     longest = max((len(line) for line in re.split(rb"\r?\n(?![ \t])", head)), default=0)
     if longest > MAX_SINGLE_HEADER:
         raise ShapeError(f"a header field is longer than {MAX_SINGLE_HEADER} bytes")
-    if len(_BOUNDARY_LINE.findall(raw)) > 2 * MAX_PARTS + 2:
+    # bytes.count instead of regex findall (the same counts, several times faster):
+    # lines starting with "--", and the two type names in any letter case.
+    if raw.count(b"\n--") + raw.startswith(b"--") > 2 * MAX_PARTS + 2:
         raise ShapeError(f"more than {MAX_PARTS} MIME parts")
-    if len(_MULTIPART.findall(raw)) > MAX_MULTIPARTS:
+    lowered = raw.lower()
+    if lowered.count(b"multipart/") > MAX_MULTIPARTS:
         raise ShapeError(f"more than {MAX_MULTIPARTS} nested multipart containers")
-    if len(_NESTED_MESSAGE.findall(raw)) > MAX_NESTED_MESSAGES:
+    if lowered.count(b"message/rfc822") + lowered.count(b"message/global") > MAX_NESTED_MESSAGES:
         raise ShapeError(f"more than {MAX_NESTED_MESSAGES} attached messages")
 
 

@@ -118,3 +118,65 @@ def test_a_hostile_lead_stays_inert(page: Any, live_web: LiveWeb) -> None:  # no
     assert all(blocked.get(url) == "csp" for url in relative), (relative, blocked)
     assert "https://evil.example/" not in requests  # the nested frame neither
     assert any(url.endswith(f"/leads/{lead_id}/original.html") for url in requests)
+
+
+def test_move_a_lead_up_the_sales_ladder(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """Contacted → test drive → offer, then closed as sold: the ladder follows, in words."""
+    _team(live_web)
+    ingest(live_web.factory, form_mail(2, name="Greta Grün", message="Probefahrt möglich?"))
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.get_by_role("link", name="Greta Grün").click()
+    current = page.locator("#sales-ladder [aria-current=step] .rung-name")
+    assert current.inner_text() == "neu"
+    stage = page.locator("#form-stage")
+    assert stage.get_by_label("Neuer Status").input_value() == "contacted"  # the next step
+    for label, status in (("Probefahrt", "Probefahrt"), ("Angebot", "Angebot")):
+        stage.get_by_label("Neuer Status").select_option(label=label)
+        stage.get_by_role("button", name="Status setzen").click()
+        assert page.get_by_role("status").first.inner_text() == f"Status gesetzt: {status}."
+        assert current.inner_text() == status
+        assert page.locator("#lead-status").inner_text() == status
+    assert page.locator("#due-state").inner_text() == "ok"  # a test drive answered the lead
+    done = page.locator("#sales-ladder li.rung-done .rung-name").all_inner_texts()
+    assert done == ["neu", "kontaktiert", "Probefahrt"]
+    assert page.get_by_role("cell", name="Status Probefahrt → Angebot").is_visible()
+    close = page.locator("#form-close")
+    close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
+    close.get_by_role("button", name="Anfrage abschließen").click()
+    assert current.inner_text() == "abgeschlossen"
+    screenshot(page, "lead-sales-ladder")
+    page.goto(live_web.url + "/leads?status=closed")
+    assert page.get_by_role("link", name="Greta Grün").is_visible()
+
+
+def test_enter_a_lead_by_hand_and_merge_the_duplicate(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """A walk-in who wrote before: the duplicate check offers the known customer, the user
+    ticks what to take over, and the new lead is his."""
+    _team(live_web)
+    ingest(live_web.factory, form_mail(3, name="Hanna Held", email="hanna.held@kunden.example"))
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.get_by_role("link", name="Anfrage von Hand erfassen").click()
+    form = page.locator("#form-new-lead")
+    form.get_by_label("Anrede").select_option(label="Frau")
+    form.get_by_label("Vorname").fill("Hanna")
+    form.get_by_label("Nachname").fill("Held")
+    form.get_by_label("E-Mail", exact=True).fill("hanna.held@kunden.example")
+    form.get_by_label("Telefon").fill("0170 2223334")
+    form.get_by_label("Straße").fill("Lindenweg 3")
+    form.get_by_label("Probefahrt").check()
+    form.get_by_label("Lead-Herkunft", exact=True).fill("Telefon")
+    form.get_by_role("button", name="Anfrage anlegen").click()
+
+    assert page.locator("h1").inner_text() == "Ist das ein bestehender Kunde?"
+    duplicate = page.locator("form.duplicate").first
+    assert "gefunden über: E-Mail-Adresse" in duplicate.locator("caption").inner_text()
+    duplicate.get_by_label("Telefon übernehmen").uncheck()  # keep the stored phone number
+    duplicate.get_by_role("button", name="Ja: angehakte Felder übernehmen").click()
+
+    assert page.get_by_role("status").first.inner_text().startswith("Anfrage ")
+    assert "Hanna Held" in page.locator("h1").inner_text()
+    taken = page.get_by_role("cell", name="übernommene Felder: Anrede, Straße")
+    assert taken.is_visible()  # the protocol names the fields in German
+    screenshot(page, "lead-manual-duplicate")

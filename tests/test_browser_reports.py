@@ -32,7 +32,9 @@ def test_reports_page_shows_charts_and_tables_and_changes_range(
     page.get_by_role("link", name="Berichte").click()
     page.wait_for_url("**/reports")
     charts = page.locator("svg[role=img]")
-    assert charts.count() == 4
+    assert charts.count() == 5  # sources, kinds, response, sales ladder, won/lost
+    ladder = page.locator("#table-ladder tbody tr").last  # the totals: 2 received, 1 won
+    assert [c.inner_text() for c in ladder.locator("td").all()] == ["2", "2", "0", "0", "0", "1"]
     assert charts.first.get_attribute("aria-labelledby") == "chart-sources-title chart-sources-desc"
     anna = page.locator("#table-response tbody tr").first
     assert anna.locator("th").inner_text() == "Anna Schmidt"
@@ -44,7 +46,7 @@ def test_reports_page_shows_charts_and_tables_and_changes_range(
     screenshot(page, "reports")
     # a range that reaches back 300 days takes in the old lead too
     start = (utcnow() - timedelta(days=300)).date().isoformat()
-    page.get_by_label("Von").fill(start)
+    page.get_by_label("Von", exact=True).fill(start)
     page.get_by_role("button", name="Anzeigen").click()
     page.wait_for_url(f"**/reports?start={start}*")
     first = page.locator("#table-response tbody tr td").first

@@ -194,3 +194,23 @@ def test_split_phones(value: str | None, expected: str | None) -> None:
 )
 def test_kind_from_takes_the_earliest_word(text: str, kind: str | None) -> None:
     assert kind_from(text) == kind
+
+
+@pytest.mark.parametrize(
+    ("fixture", "campaign"),
+    [
+        ("oem_opel/leadit-angebot-utf8-qp.eml", "812 - Angebotsanfrage opel.de"),
+        ("oem_opel/leadit-probefahrt-cp1252-8bit-crlf.eml", "815 - Probefahrt opel.de"),
+        ("oem_hyundai/service-inspektion-plate-qp.eml", "Servicetermin"),  # the lead type
+        ("oem_mercedes_benz/html-alternative-cp1252-title.eml", None),  # names none
+    ],
+)
+def test_the_campaign_or_lead_type_the_oem_names_is_kept(
+    fixture: str, campaign: str | None
+) -> None:
+    from pathlib import Path
+
+    from mailgate.parsers import ParseContext, parse_view
+
+    raw = (Path(__file__).parent / "fixtures" / "mails" / fixture).read_bytes()
+    assert parse_view(load(raw), ParseContext()).campaign == campaign

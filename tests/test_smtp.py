@@ -104,6 +104,7 @@ def test_recipient_allowlist_refuses_relay_vectors(address: str) -> None:
 
 
 def test_unknown_recipients_get_550_and_nothing_is_stored(listener: Listener) -> None:
+    """Part of P4 (the full open-relay battery is in test_smtp_abuse.py)."""
     with client(listener.port) as smtp:
         smtp.ehlo("relay-tester.example")
         for address in RELAY_VECTORS[:10]:
@@ -118,6 +119,7 @@ def test_unknown_recipients_get_550_and_nothing_is_stored(listener: Listener) ->
 
 
 def test_recipient_cap_gives_452_for_the_excess(listener: Listener) -> None:
+    """Part of P3 (the RCPT flood is in test_smtp_abuse.py)."""
     with client(listener.port) as smtp:
         smtp.ehlo("portal.example")
         smtp.docmd("MAIL FROM:<a@kunden.example>")
@@ -128,6 +130,7 @@ def test_recipient_cap_gives_452_for_the_excess(listener: Listener) -> None:
 
 
 def test_oversize_gets_552_and_the_connection_stays_usable(listener: Listener) -> None:
+    """Part of P1 (memory bound and 10 overruns in test_smtp_abuse.py)."""
     with client(listener.port) as smtp:
         smtp.ehlo("portal.example")
         code, _ = smtp.docmd("MAIL FROM:<a@kunden.example> SIZE=999999999")
@@ -155,6 +158,7 @@ def _failing_store(factory: sessionmaker[Session], mails: Any) -> Any:
 
 
 def test_store_failure_answers_451_without_internals(dealer: sessionmaker[Session]) -> None:
+    """Part of S1 (the 500-message fault injection is in test_smtp_faults.py)."""
     thread, info = start_listener(dealer, store_batch=_failing_store)
     try:
         with client(info.port) as smtp:
@@ -190,6 +194,7 @@ def raw_dialogue(port: int, payload: bytes, wait: float = 1.0) -> bytes:
     "end", [b"\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\r", b"\r.\r\n", b"\r\n.\n"]
 )
 def test_smuggling_sequences_do_not_split_a_message(listener: Listener, end: bytes) -> None:
+    """Part of P5 (all smtpsmug variants are in test_smtp_abuse.py)."""
     smuggled = (
         b"MAIL FROM:<evil@foreign.example>\r\nRCPT TO:<" + LEAD_ADDRESS.encode() + b">\r\n"
         b"DATA\r\nSubject: smuggled\r\n\r\nsecond message\r\n"
@@ -209,6 +214,7 @@ def test_smuggling_sequences_do_not_split_a_message(listener: Listener, end: byt
 
 
 def test_connection_cap_answers_421(dealer: sessionmaker[Session]) -> None:
+    """Part of P8 (the slowloris scenario is in test_smtp_abuse.py)."""
     thread, info = start_listener(dealer, max_connections=2)
     try:
         held = [socket.create_connection(("127.0.0.1", info.port), timeout=5) for _ in range(2)]
@@ -226,6 +232,7 @@ def test_connection_cap_answers_421(dealer: sessionmaker[Session]) -> None:
 
 
 def test_session_time_limit_closes_a_trickling_client(dealer: sessionmaker[Session]) -> None:
+    """Part of P8 (the slowloris scenario is in test_smtp_abuse.py)."""
     thread, info = start_listener(dealer, session_timeout=1, idle_timeout=30)
     try:
         with socket.create_connection(("127.0.0.1", info.port), timeout=5) as sock:
@@ -288,6 +295,7 @@ def _self_signed(tmp_path: Any) -> tuple[str, str]:
 
 
 def test_starttls_with_configured_certificate(dealer: sessionmaker[Session], tmp_path: Any) -> None:
+    """Part of P6: with require_starttls nothing works in plaintext (test_smtp_abuse.py)."""
     import ssl
 
     cert, key = _self_signed(tmp_path)
@@ -311,7 +319,7 @@ def test_starttls_with_configured_certificate(dealer: sessionmaker[Session], tmp
 def test_pipelined_command_after_starttls_is_not_executed(
     dealer: sessionmaker[Session], tmp_path: Any
 ) -> None:
-    """STARTTLS injection: plaintext bytes sent after STARTTLS must be discarded."""
+    """STARTTLS injection: plaintext bytes sent after STARTTLS must be discarded (part of P6)."""
     import ssl
 
     cert, key = _self_signed(tmp_path)

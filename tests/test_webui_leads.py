@@ -166,7 +166,10 @@ def test_search_follows_later_changes_of_customer_and_vehicle(
 def test_filters(app: Flask, team: sessionmaker[Session]) -> None:
     now = utcnow()
     a = make_lead(team, "anna", kind="test_drive", source="mobile.de", location="muenchen")
-    b = make_lead(team, "ben", kind="inquiry", source="autoscout24", location="augsburg")
+    b = make_lead(
+        team, "ben", kind="inquiry", source="autoscout24", location="augsburg", campaign="815 - X"
+    )
+    service = make_lead(team, "carl", kind="service", category="service")
     closed = make_lead(team, "anna", status="closed")
     deleted = make_lead(team, "anna", status="deleted")
     review = make_lead(team, "ben", confidence=0.2)
@@ -181,6 +184,9 @@ def test_filters(app: Flask, team: sessionmaker[Session]) -> None:
     assert listed(client, "/leads?kind=test_drive") == [a]
     assert listed(client, "/leads?source=autoscout24") == [b]
     assert listed(client, "/leads?location=augsburg") == [b]
+    assert listed(client, "/leads?campaign=815+-+X") == [b]
+    assert listed(client, "/leads?channel=service") == [service]
+    assert service not in listed(client, "/leads?channel=sales")
     assert set(listed(client, f"/leads?assignee={user_id(team, 'ben')}")) == {b, review, warned}
     assert listed(client, "/leads?assignee=none") == [unassigned]
     assert set(listed(client, "/leads?review=1")) == {review, warned}
@@ -190,6 +196,8 @@ def test_filters(app: Flask, team: sessionmaker[Session]) -> None:
     assert set(listed(client, "/leads?kind=<x>&due=nope&date_from=31.02.&assignee=x")) == everything
     page = body(client, "/leads?kind=test_drive")
     assert "selected>Probefahrt</option>" in page and "Zurücksetzen" in page
+    assert '<option value="815 - X">815 - X</option>' in page  # campaigns as they occur
+    assert '<option value="service">Service</option>' in page
 
 
 def test_due_state_filter_agrees_with_the_shown_state(
@@ -287,10 +295,15 @@ def test_sort_orders_and_pages_keep_the_filter(app: Flask, team: sessionmaker[Se
 def test_salesperson_sees_and_exports_only_own_leads(
     app: Flask, team: sessionmaker[Session]
 ) -> None:
-    own = make_lead(team, "anna", name="Anna Eigen")
-    others = make_lead(team, "ben", name="Bens Kunde")
+    own = make_lead(team, "anna", name="Anna Eigen", source="mobile.de", campaign="Anna-Aktion")
+    others = make_lead(
+        team, "ben", name="Bens Kunde", source="geheim.example", campaign="Ben-Aktion"
+    )
     client = logged_in(app, EMAILS["anna"])
     assert listed(client, "/leads") == [own]
+    filters = body(client, "/leads")  # the filter offers only values of her own leads
+    assert ">mobile.de<" in filters and ">Anna-Aktion<" in filters
+    assert "geheim.example" not in filters and "Ben-Aktion" not in filters
     assert listed(client, f"/leads?assignee={user_id(team, 'ben')}") == []
     assert listed(client, "/leads?q=bens") == []
     page = body(client, "/leads")

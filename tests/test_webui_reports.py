@@ -89,7 +89,7 @@ def cells(html: str, table_id: str) -> list[list[str]]:
 def test_admin_sees_all_leads_with_charts_and_matching_tables(app: Flask) -> None:
     html = logged_in(app, ADMIN).get("/reports").get_data(as_text=True)
     assert ": 4." in html  # four leads in the last twelve weeks
-    assert html.count('role="img"') == 4 and '<title id="chart-sources-title">' in html
+    assert html.count('role="img"') == 5 and '<title id="chart-sources-title">' in html
     response = {row[0]: row for row in cells(html, "table-response")[1:]}
     # Anna: 1 h, 2 h, 6 h -> median 2,0, p90 rank 1.8 -> 2 + 0.8 * 4 = 5,2
     assert response["Anna Schmidt"][1:5] == ["3", "3", "2,0", "5,2"]
@@ -103,6 +103,59 @@ def test_admin_sees_all_leads_with_charts_and_matching_tables(app: Flask) -> Non
     sources = cells(html, "table-sources")
     assert sources[0][1:] == ["mobile.de", "autoscout24", "website", "Summe"]
     assert sum(int(row[-1]) for row in sources[1:]) == 4
+
+
+def test_sales_ladder_counts_the_leads_that_reached_each_step(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    with db.session_scope(dealer) as session:
+        leads = {lead.dedupe_key: lead for lead in session.scalars(select(Lead))}
+        leads["report-1"].offer_at = utcnow()  # sold after an offer, no test drive
+        leads["report-3"].test_drive_at = utcnow()
+        leads["report-3"].status = "test_drive"
+    client = logged_in(app, ADMIN)
+    html = client.get("/reports").get_data(as_text=True)
+    table = cells(html, "table-ladder")
+    assert table[0] == [
+        "Quelle", "eingegangen", "kontaktiert", "Probefahrt", "Angebot", "Kaufvertrag", "gewonnen"
+    ]  # fmt: skip
+    rows = {row[0]: row[1:] for row in table[1:]}
+    assert rows["mobile.de"] == ["2", "2", "0", "1", "0", "1"]  # sold counts as won
+    assert rows["website"] == ["1", "1", "1", "0", "0", "0"]
+    assert rows["autoscout24"] == ["1", "0", "0", "0", "0", "0"]  # never answered
+    assert rows["Summe"] == ["4", "3", "1", "1", "0", "1"]
+    assert '<title id="chart-ladder-title">' in html
+    exported = client.get("/reports.csv?table=ladder").get_data(as_text=True)
+    lines = list(csv.reader(io.StringIO(exported.lstrip("\ufeff")), delimiter=";"))
+    assert lines[0][1] == "eingegangen" and lines[-1] == ["Summe", "4", "3", "1", "1", "0", "1"]
+
+
+def test_reports_narrow_by_source_campaign_channel_and_location(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    with db.session_scope(dealer) as session:
+        leads = {lead.dedupe_key: lead for lead in session.scalars(select(Lead))}
+        leads["report-1"].campaign = "812 - Angebotsanfrage"
+        leads["report-2"].campaign = "812 - Angebotsanfrage"
+        leads["report-3"].category = "service"
+        leads["report-4"].location = "augsburg"
+    client = logged_in(app, ADMIN)
+    by_campaign = client.get("/reports?campaign=812+-+Angebotsanfrage").get_data(as_text=True)
+    assert ": 2." in by_campaign
+    chosen = re.search(r"<option selected value=\"([^\"]+)\">", by_campaign)
+    assert chosen is not None and chosen.group(1) == "812 - Angebotsanfrage"
+    csv_link = re.search(r'href="(/reports.csv\?table=ladder[^"]*)"', by_campaign)
+    assert csv_link is not None and "campaign=812" in csv_link.group(1)  # the CSV keeps it
+    assert ": 1." in client.get("/reports?channel=service").get_data(as_text=True)
+    assert ": 1." in client.get("/reports?location=augsburg").get_data(as_text=True)
+    assert ": 1." in client.get("/reports?source=website").get_data(as_text=True)
+    ignored = client.get("/reports?campaign=gibt-es-nicht&channel=x").get_data(as_text=True)
+    assert ": 4." in ignored  # unknown values narrow nothing
+    exported = client.get("/reports.csv?table=ladder&campaign=812+-+Angebotsanfrage")
+    lines = list(
+        csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
+    )
+    assert lines[-1][:2] == ["Summe", "2"]
 
 
 def test_each_role_sees_only_its_scope(app: Flask) -> None:

@@ -226,3 +226,19 @@ def test_work_clock_gives_the_calendars_answers() -> None:
         assert clock.working_time_between(end, start) == plain.working_time_between(end, start)
         assert clock.add_working_time(start, duration) == plain.add_working_time(start, duration)
     assert clock.add_working_time(base, timedelta(0)) == plain.add_working_time(base, timedelta(0))
+
+
+def test_ladder_counts_every_step_a_lead_reached() -> None:
+    from mailgate.webui.reports.stats import column_totals, ladder_by_source
+
+    rows = [
+        ("mobile.de", (True, True, True, False, False)),
+        ("mobile.de", (True, False, True, True, True)),  # no test drive, straight to an offer
+        ("website", (False, False, False, False, False)),
+        ("mobile.de", (False, False, False, False, False)),
+    ]
+    table = ladder_by_source(rows)
+    assert list(table) == ["mobile.de", "website"]  # most leads first
+    assert table["mobile.de"] == [3, 2, 1, 2, 1, 1]
+    assert table["website"] == [1, 0, 0, 0, 0, 0]
+    assert column_totals(table) == [4, 2, 1, 2, 1, 1] and column_totals({}) == []

@@ -26,6 +26,7 @@ LABELLED = {
     "kind": "kind",
     "qualification": "qualification",
     "status": "lead_status",
+    "previous_status": "lead_status",
     "channel": "contact_channel",
     "purpose": "mail_purpose",
     "how": "match_how",
@@ -50,6 +51,8 @@ def value_formatter(names: Mapping[str, Mapping[str, str]]) -> Callable[[str, An
             return str(names[key].get(raw, raw))
         if key in LABELLED:
             return label(str(raw), LABELLED[key])
+        if key == "fields":  # a list of field names, as one text ("street, phone")
+            return ", ".join(label(name, "edit_field") for name in str(raw).split(", "))
         if isinstance(raw, str) and key.endswith("_at"):
             try:
                 return local_time(datetime.fromisoformat(raw))

@@ -8,9 +8,17 @@ RELIABILITY.md section F:
 * 451 on any internal failure, never aiosmtpd's default 500 with internals;
 * 550 for every recipient that is not a lead address or its ``+tag`` form
   (no open relay), 452 above the per-message recipient cap;
+* 451 too when the store has not committed within the store timeout (half the
+  idle timeout), so a hanging database never leaves a session without a reply;
 * 552 above the size cap, enforced by aiosmtpd while reading, before parsing;
 * a cap on concurrent connections (421) and a whole-session time limit, so a
-  slow trickle cannot hold a connection forever.
+  slow trickle cannot hold a connection forever; the idle timeout counts from
+  the last bytes received (commands or DATA chunks), as the setting says;
+* a line that never ends (64 KiB without a line feed) closes the connection,
+  because aiosmtpd would buffer it whole;
+* no AUTH: mailgate receives mail for its own addresses only, there is no
+  submission service, so AUTH is never advertised (EHLO, HELP) and always
+  refused with 502; the sixth attempt on a connection gets 421 and a close.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.orm import Session as DbSession
@@ -34,6 +42,7 @@ from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.store import RawMail, store_raw_batch
 from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
+from mailgate.logs import inbound_context
 
 log = logging.getLogger("mailgate.smtp")
 
@@ -42,6 +51,9 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: no such lead address here"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
 SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
+NO_AUTH = "502 5.5.1 AUTH not available: this server only receives mail for its own addresses"
+LINE_WITHOUT_END = b"500 5.5.2 Line too long, closing connection\r\n"
+MAX_UNBROKEN_LINE = 64 * 1024  # far above the 1001-octet line limit aiosmtpd enforces
 _PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
 # Per-connection budgets.  MTAs reuse a connection for many messages, so the
@@ -55,6 +67,7 @@ COMMAND_CALL_LIMIT = {
     "VRFY": 10,
     "EXPN": 10,
     "HELP": 10,
+    "AUTH": 5,  # there is no AUTH: a client that keeps trying is a password guesser
     "*": 100,
 }
 MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
@@ -111,8 +124,12 @@ class IntakeHandler:
         settings: SmtpSettings,
         on_stored: Callable[[int], None] | None = None,
         store_batch: StoreBatch = store_raw_batch,
+        store_timeout: float | None = None,
     ) -> None:
         self._settings = settings
+        # Below the idle timeout, so the 451 is written before aiosmtpd would
+        # drop the connection without any reply.
+        self._store_timeout = store_timeout or max(settings.idle_timeout / 2, 0.1)
         self._on_stored = on_stored
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="smtp-lookup")
         self._writer = GroupCommitWriter(factory, store_batch=store_batch)
@@ -128,7 +145,10 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         refused = getattr(session, "mailgate_refused", 0)
         if refused >= MAX_REFUSED_RECIPIENTS:
-            loop.call_soon(server.transport.close)  # after the 421 line is written
+            if isinstance(server, MailgateSMTP):
+                server.hang_up_after_reply()
+            else:
+                loop.call_soon(server.transport.close)
             return TOO_MANY_ERRORS
         if len(envelope.rcpt_tos) >= self._settings.max_recipients:
             session.mailgate_refused = refused + 1  # type: ignore[attr-defined]
@@ -152,13 +172,38 @@ class IntakeHandler:
             envelope_to=tuple(envelope.rcpt_tos),
         )
         try:
-            stored = await asyncio.wrap_future(self._writer.submit(mail))
+            stored = await asyncio.wait_for(
+                asyncio.wrap_future(self._writer.submit(mail)), self._store_timeout
+            )
+        except TimeoutError:
+            # The mail may still be committed later; the sender re-sends it and
+            # gets a second raw row (allowed: it never saw a 250 for the first).
+            log.error(
+                "store did not finish in %ss for %r; answered 451",
+                self._store_timeout,
+                session.peer,
+            )
+            return TEMPFAIL
         except Exception:  # noqa: BLE001 - whatever failed, the sender must retry
             log.exception("could not store mail from %r; answered 451", session.peer)
             return TEMPFAIL
-        if self._on_stored is not None:
-            self._on_stored(stored.id)
+        with inbound_context(stored.id):  # log lines about this mail carry its id
+            log.info("stored inbound %s from %r, %d bytes", stored.id, session.peer, len(mail.raw))
+            if self._on_stored is not None:
+                self._on_stored(stored.id)
         return f"250 2.0.0 OK queued as {stored.id}"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply minus ``AUTH``, which it would advertise after STARTTLS."""
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
@@ -185,6 +230,8 @@ class MailgateSMTP(SMTP):
         self._counted = False
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._unbroken = 0  # bytes received since the last line feed
+        self._hang_up = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first_contact = self._original_transport is None and not self._counted
@@ -198,6 +245,45 @@ class MailgateSMTP(SMTP):
             self._counted = True
             self._deadline = self.loop.call_later(self._session_timeout, self._expire)
         super().connection_made(transport)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        """There is no AUTH (no submission service); undecorated, so HELP does not list it."""
+        await self.push(NO_AUTH)
+
+    def hang_up_after_reply(self) -> None:
+        """Close the connection right after the next reply, ignoring pipelined commands.
+
+        Closing the transport alone is not enough: aiosmtpd keeps answering the
+        commands already buffered (a pipelined flood of 1,000 RCPTs got 1,000
+        replies), and over TLS it could even run a buffered DATA.
+        """
+        self._hang_up = True
+
+    async def push(self, status: AnyStr) -> None:
+        await super().push(status)
+        if self._hang_up:
+            if self.transport is not None:
+                self.transport.close()
+            raise asyncio.CancelledError  # ends the session task, like a lost connection
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd restarts its idle timer only per command, so a long DATA on a
+        # slow but live link would be cut at the idle timeout.  Restart it on any
+        # bytes; the session deadline still bounds a trickle.
+        if self._timeout_handle is not None:
+            self._reset_timeout()
+        # aiosmtpd 1.4.6 keeps every fragment of a DATA line until its CRLF, even
+        # after deciding to refuse it, so one endless line would eat all memory.
+        # Such a line is refused anyway (limit 1001 octets); stop reading it.
+        newline = data.rfind(b"\n")
+        self._unbroken = len(data) - newline - 1 if newline >= 0 else self._unbroken + len(data)
+        if self._unbroken > MAX_UNBROKEN_LINE:
+            log.info("closing %r: line without end", self.session and self.session.peer)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(LINE_WITHOUT_END)  # type: ignore[attr-defined]
+                self.transport.close()
+            return
+        super().data_received(data)
 
     def _expire(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -6,7 +6,9 @@ database lock (SQLite's busy handler sleeps in coarse steps, which shows up as
 tail latency).  Instead every session hands its mail to this writer and waits;
 the writer takes everything queued so far, stores it in one transaction and
 commits once, then answers every waiting session.  The promise is unchanged:
-no session gets its 250 before its mail is committed.
+no session gets its 250 before its mail is committed.  A session that stopped
+waiting (store timeout, answered 451) cancels its request; if the writer has not
+taken it yet, the mail is not stored at all.
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ class GroupCommitWriter:
                     self._queue.put(_STOP)
                     break
                 batch.append(more)
-            self._commit(batch)  # type: ignore[arg-type]
+            # A session that gave up waiting (its store timeout answered 451)
+            # cancelled its future: skip that mail.  The rest are marked running,
+            # so a late cancel can no longer make ``set_result`` raise here.
+            live = [pair for pair in batch if pair[1].set_running_or_notify_cancel()]  # type: ignore[index]
+            if live:
+                self._commit(live)  # type: ignore[arg-type]
 
     def _commit(self, batch: list[tuple[RawMail, Future[StoredMail]]]) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import actions, labels  # noqa: F401 - actions registers its routes on bp
+from . import actions, labels, manual  # noqa: F401 - actions and manual register routes on bp
 from .views import bp
 
 

@@ -24,7 +24,7 @@ from mailgate.completion import completion_reasons
 from mailgate.distribution import actions as distribution
 from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS, edit_lead
 from mailgate.escalation import actions as escalation
-from mailgate.models import Customer, Lead, utcnow
+from mailgate.models import OPEN_STATUSES, Customer, Lead, utcnow
 
 from ..access import admin_required, lead_scope, me, visible_lead
 from ..choices import options
@@ -41,6 +41,7 @@ from .forms import (
     QualificationForm,
     ReassignForm,
     ResubmissionForm,
+    StageForm,
     to_utc,
 )
 from .rules import assignable_users, in_pool, may_act
@@ -160,6 +161,20 @@ def qualification(lead_id: int) -> ResponseReturnValue:
     )
 
 
+@bp.post("/leads/<int:lead_id>/stage")
+@login_required
+def stage(lead_id: int) -> ResponseReturnValue:
+    """A rung of the sales ladder: contacted, test drive, offer, contract."""
+    _acting(lead_id)
+    form = _validated(StageForm(), lead_id)
+    value = form.stage.data or ""
+    return _run(
+        lead_id,
+        lambda: escalation.set_stage(db(), lead_id, me().email, utcnow(), value),
+        lambda: _("Status set: %(status)s.", status=label(value, "lead_status")),
+    )
+
+
 @bp.post("/leads/<int:lead_id>/reassign")
 @login_required
 def reassign(lead_id: int) -> ResponseReturnValue:
@@ -265,7 +280,7 @@ def _prefill(form: FlaskForm, lead: Lead) -> None:
 def edit(lead_id: int) -> ResponseReturnValue:
     """Correct customer and vehicle data (open leads only; the protocol lists the changes)."""
     lead = _acting(lead_id)
-    if lead.status not in ("new", "assigned", "contacted"):
+    if lead.status not in OPEN_STATUSES:
         flash(_("Only open leads can be edited."), "error")
         return redirect(url_for("lead.detail", lead_id=lead_id))
     form = EditForm()

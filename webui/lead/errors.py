@@ -53,6 +53,17 @@ PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         re.compile(r"^(?P<who>\S+) cannot take leads from the pool$"),
         lambda m: _("You cannot take leads from the pool."),
     ),
+    (
+        re.compile(r"^lead \d+ was taken over by the source's call centre$"),
+        lambda m: _("The source's call centre has taken this lead over: it is read-only."),
+    ),
+    (
+        re.compile(r"^lead \d+ is already at (?P<status>\w+)$"),
+        lambda m: _(
+            "The lead already has the status %(status)s.",
+            status=label(m["status"], "lead_status"),
+        ),
+    ),
     (re.compile(r"^lead \d+ is (?P<status>\w+)(:.*)?$"), _status),
     (
         re.compile(r"^(?P<field>\w+): '(?P<value>.*)' is not a number$"),

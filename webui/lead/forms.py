@@ -93,6 +93,19 @@ class DueForm(FlaskForm):
     submit = SubmitField(_l("Change due date"))
 
 
+STAGE_CHOICES = (
+    ("contacted", _l("contacted")),
+    ("test_drive", _l("test drive")),
+    ("offer", _l("offer")),
+    ("contract", _l("contract")),
+)
+
+
+class StageForm(FlaskForm):
+    stage = SelectField(_l("New status"), choices=options(STAGE_CHOICES))
+    submit = SubmitField(_l("Set status"))
+
+
 class QualificationForm(FlaskForm):
     value = SelectField(_l("Qualification"), choices=options(QUALIFICATION_CHOICES))
     submit = SubmitField(_l("Set qualification"))

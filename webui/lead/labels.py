@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..labels import LABELS
 from .forms import CUSTOMER_LABELS, VEHICLE_LABELS
+from .manual_forms import BIRTH_DATE
 
 EXTRA: dict[str, dict[str, object]] = {
     "action": {
@@ -22,6 +23,7 @@ EXTRA: dict[str, dict[str, object]] = {
         "pool": _l("put in the pool"),
         "follow-up": _l("follow-up attached"),
         "trade_in_cc": _l("trade-in copy sent"),
+        "handed_over": _l("taken over by the source"),
     },
     "mail_purpose": {
         "notification": _l("Notification to the assignee"),
@@ -50,13 +52,13 @@ EXTRA: dict[str, dict[str, object]] = {
         "phone": _l("phone number"),
         "name and address": _l("name and address"),
         "relay address (same conversation)": _l("relay address (same conversation)"),
+        "similar name": _l("similar name at the same postcode"),
     },
-    "category": {
-        "sales": _l("Sales"),
-        "service": _l("Service"),
-        "financing": _l("Financing"),
-    },
-    "edit_field": {**CUSTOMER_LABELS, **VEHICLE_LABELS},  # corrected fields in the protocol
+    "edit_field": {
+        **CUSTOMER_LABELS,
+        **VEHICLE_LABELS,
+        "birth_date": BIRTH_DATE,
+    },  # corrected fields in the protocol
     "recipient": {
         "assignee": _l("the assignee"),
         "supervisor": _l("the supervisor"),

@@ -25,11 +25,13 @@ from .forms import (
     QualificationForm,
     ReassignForm,
     ResubmissionForm,
+    StageForm,
     to_local_input,
 )
 from .ladder_view import display_state, steps_ahead
 from .protocol_view import protocol_lines
 from .rules import assignable_users, in_pool, may_act
+from .sales_ladder import next_stage, sales_ladder
 
 bp = Blueprint("lead", __name__)
 # Below this parser confidence the page asks the salesperson to check the data
@@ -52,6 +54,8 @@ def detail(lead_id: int) -> str:
     )
     due_form = DueForm()
     due_form.when.data = to_local_input(lead.overdue_at, config.timezone)
+    stage_form = StageForm()
+    stage_form.stage.data = next_stage(lead.status)
     qualification_form = QualificationForm()
     if lead.qualification:
         qualification_form.value.data = lead.qualification
@@ -75,6 +79,8 @@ def detail(lead_id: int) -> str:
         resubmission_form=ResubmissionForm(),
         due_form=due_form,
         qualification_form=qualification_form,
+        stage_form=stage_form,
+        ladder=sales_ladder(lead),
         reassign_form=reassign_form,
         close_form=close_form,
         confirm_form=ConfirmForm(),

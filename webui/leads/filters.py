@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 
+from mailgate.distribution.policies import CATEGORIES
+from mailgate.models import OPEN_STATUSES, LeadStatus
+
 from .due import STATES
 
 KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
-STATUSES = ("new", "assigned", "contacted", "closed", "deleted")
-OPEN = "open"  # pseudo status: new, assigned or contacted
+STATUSES = (*OPEN_STATUSES, LeadStatus.CLOSED.value, LeadStatus.DELETED.value)  # ladder order
+OPEN = "open"  # pseudo status: not closed and not deleted
 SORTS = ("newest", "oldest", "activity", "due", "customer")
 MAX_SEARCH = 100
 
@@ -25,6 +28,8 @@ MAX_SEARCH = 100
 class Filters:
     q: str = ""
     source: str = ""
+    campaign: str = ""
+    channel: str = ""  # sales / service / financing (the lead's permission category)
     kind: str = ""
     status: str = ""  # "" = everything but deleted
     assignee: str = ""  # a user id, or "none" for unassigned
@@ -67,6 +72,8 @@ def parse(args: Mapping[str, str]) -> Filters:
     return Filters(
         q=" ".join((args.get("q") or "").split())[:MAX_SEARCH],
         source=(args.get("source") or "").strip()[:64],
+        campaign=(args.get("campaign") or "").strip()[:128],
+        channel=_choice(args.get("channel"), CATEGORIES),
         kind=_choice(args.get("kind"), KINDS),
         status=_choice(args.get("status"), (OPEN, *STATUSES)),
         assignee=assignee if assignee == "none" or assignee.isdigit() else "",

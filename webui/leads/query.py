@@ -105,6 +105,10 @@ def conditions(
         out.append(status.in_(NOT_DELETED))
     if filters.source:
         out.append(Lead.source == filters.source)
+    if filters.campaign:
+        out.append(Lead.campaign == filters.campaign)
+    if filters.channel:
+        out.append(Lead.category == filters.channel)
     if filters.kind:
         out.append(Lead.kind == filters.kind)
     if filters.assignee == "none":

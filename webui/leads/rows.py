@@ -31,6 +31,7 @@ class Row:
     customer: str
     review: bool
     kind: str
+    status: str
     assignee: str
     source: str
     received: str
@@ -49,6 +50,7 @@ class RowFormatter:
         self.zone, self.now = zone, now
         self.language = str(get_locale() or "de")
         self.kinds = {code: str(text) for code, text in LABELS["kind"].items()}
+        self.statuses = {code: str(text) for code, text in LABELS["lead_status"].items()}
         self.states = {code: str(text) for code, text in DUE_LABELS.items()}
         self.select = gettext("Select lead %(id)s")  # no variables: filled per row
         self.months = get_month_names("abbreviated", locale="en") if self.language == "en" else {}
@@ -78,6 +80,7 @@ class RowFormatter:
             customer=((c.name or c.email) if c else None) or unnamed % {"id": lead.id},
             review=(lead.confidence or 0.0) < REVIEW_CONFIDENCE or bool(lead.warnings),
             kind=self.kinds.get(lead.kind, lead.kind),
+            status=self.statuses.get(lead.status, lead.status),
             assignee=(a.name or a.email) if a else "–",
             source=lead.source,
             received=self.time(lead.received_at),

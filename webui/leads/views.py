@@ -27,17 +27,19 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import ColumnElement, Select, and_, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from mailgate.distribution.actions import ActionError, reassign
+from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import Customer, Lead, utcnow
 
 from ..access import lead_scope, me
 from ..choices import options
 from ..context import db, dealer
+from ..labels import label
 from ..paging import Page
 from .errors import explain
-from .filters import FIELD_NAMES, Filters, parse
+from .filters import FIELD_NAMES, STATUSES, Filters, parse
 from .forms import BulkReassignForm
 from .people import display_name, may_reassign, reassign_targets, visible_users
 from .query import conditions, order_by
@@ -125,6 +127,7 @@ def lead_list() -> str:
         args=filters.args(),
         form=form,
         choices=_choices(),
+        statuses=STATUSES,
         capped=total > COUNT_CAP,
         cap=format_decimal(COUNT_CAP),
     )
@@ -133,27 +136,40 @@ def lead_list() -> str:
 SOURCES_TTL = 60.0  # seconds; a new source shows up in the filter within a minute
 
 
-def _sources() -> list[str]:
-    """The distinct lead sources, cached per process: a full index scan at 100,000 leads."""
-    cache = current_app.extensions["mailgate"].setdefault("lead_sources", (0.0, []))
-    at, sources = cache
+def _distinct(column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]) -> list[str]:
+    """The distinct values of an indexed lead column (sources, campaigns) in the leads the user
+    may see.  An admin sees all leads: that list is cached per process (a full index scan at
+    100,000 leads); anyone else gets the values of their own scope, never a colleague's."""
+    account = me()
+    if not account.is_admin:
+        found = db().scalars(
+            select(column)
+            .where(lead_scope(account), column.is_not(None))
+            .distinct()
+            .order_by(column)
+        )
+        return [v for v in found if v]
+    key = f"lead_{column.key}_values"
+    at, values = current_app.extensions["mailgate"].setdefault(key, (0.0, []))
     if not at or time.monotonic() - at > SOURCES_TTL:
-        sources = list(db().scalars(select(Lead.source).distinct().order_by(Lead.source)))
-        current_app.extensions["mailgate"]["lead_sources"] = (time.monotonic(), sources)
-    return list(sources)
+        found = db().scalars(select(column).where(column.is_not(None)).distinct().order_by(column))
+        values = [v for v in found if v]
+        current_app.extensions["mailgate"][key] = (time.monotonic(), values)
+    return list(values)
 
 
 def _choices() -> dict[str, list[tuple[str, str]]]:
     """Options of the filter's select boxes (sources and locations as they occur)."""
     session = db()
-    sources = _sources()
     doc = dealer().document
     locations = set(doc["distribution"].get("locations", {}))
     for user in doc.get("users", []):
         locations.update(user.get("locations") or ())
     users = [(str(u.id), display_name(u)) for u in visible_users(session, me())]
     return {
-        "sources": [(s, s) for s in sources if s],
+        "sources": [(s, s) for s in _distinct(Lead.source)],
+        "campaigns": [(c, c) for c in _distinct(Lead.campaign)],
+        "channels": [(c, str(label(c, "category"))) for c in CATEGORIES],
         "locations": [(loc, loc) for loc in sorted(locations)],
         "assignees": users,
     }

@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from ..labels import label
 from .data import Report
-from .stats import top_keys
+from .stats import LADDER_RUNGS, column_totals, top_keys
 from .svg import Series, bar_chart, line_chart
 
 MAX_LINES = 6
@@ -16,6 +16,15 @@ MAX_LINES = 6
 
 def _hours(value: float) -> str:
     return format_decimal(round(value, 1), format="#,##0.0") + " h"
+
+
+def rung_label(rung: str) -> str:
+    """A ladder rung's column name: the lead statuses' words, plus received and won."""
+    if rung == "received":
+        return _("received")
+    if rung == "won":
+        return _("won")
+    return str(label(rung, "lead_status"))
 
 
 def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
@@ -63,6 +72,16 @@ def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
                 Series(_("90th percentile"), [s.p90_hours for s in report.responses]),
             ],
             fmt=_hours,
+        ),
+        "ladder": bar_chart(
+            "chart-ladder",
+            _("Sales ladder"),
+            _(
+                "Bar chart: how many of the period's leads reached each step, from received "
+                "to won; the numbers per source are in the table."
+            ),
+            [rung_label(rung) for rung in LADDER_RUNGS],
+            [Series(_("All sources"), column_totals(report.ladder) or [0] * len(LADDER_RUNGS))],
         ),
         "outcomes": bar_chart(
             "chart-outcomes",

@@ -29,6 +29,7 @@ from .stats import (
     Outcomes,
     ResponseRow,
     ResponseStats,
+    ladder_by_source,
     outcomes_by_source,
     per_week,
     response_stats,
@@ -47,6 +48,7 @@ class Report:
     kinds: dict[str, list[int]]
     responses: list[ResponseStats]
     outcomes: dict[str, Outcomes]
+    ladder: dict[str, list[int]]  # source -> leads per rung of stats.LADDER_RUNGS
 
 
 def local_bounds(config: DealerConfig, start: date, end: date) -> tuple[datetime, datetime]:
@@ -90,6 +92,9 @@ def build_report(
             Lead.status,
             Lead.first_response_at,
             Lead.close_reason,
+            Lead.test_drive_at,
+            Lead.offer_at,
+            Lead.contract_at,
             Lead.assignee_id,
             User.name,
             User.email,
@@ -127,6 +132,11 @@ def build_report(
         if row.assignee_id is not None and row.assignee_id not in not_people
     ]
     closed = LeadStatus.CLOSED.value
+    outcome = outcome_function(config.document)
+
+    def won(row: Any) -> bool:
+        return row.status == closed and outcome(row.close_reason or "") == "won"
+
     return Report(
         start=start,
         end=end,
@@ -140,6 +150,19 @@ def build_report(
                 (row.source, (row.close_reason or "") if row.status == closed else None)
                 for row in rows
             ),
-            outcome_function(config.document),
+            outcome,
+        ),
+        ladder=ladder_by_source(
+            (
+                row.source,
+                (
+                    row.first_response_at is not None,
+                    row.test_drive_at is not None,
+                    row.offer_at is not None,
+                    row.contract_at is not None,
+                    won(row),
+                ),
+            )
+            for row in rows
         ),
     )

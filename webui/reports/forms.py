@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField
+from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from .stats import week_start
@@ -27,6 +27,23 @@ class RangeForm(FlaskForm):
 
     start = DateField(_l("From"), validators=[Optional()])
     end = DateField(_l("Until"), validators=[Optional()])
+    # narrowing (seed 000's report filters); options set by the view, unknown values ignored
+    source = SelectField(_l("Source"), choices=[], validate_choice=False)
+    campaign = SelectField(_l("Campaign"), choices=[], validate_choice=False)
+    channel = SelectField(_l("Channel"), choices=[], validate_choice=False)
+    location = SelectField(_l("Location"), choices=[], validate_choice=False)
+
+    NARROWING = ("source", "campaign", "channel", "location")
+
+    def narrowing(self) -> dict[str, str]:
+        """The chosen narrowing values that are among the offered options."""
+        chosen = {}
+        for name in self.NARROWING:
+            field = getattr(self, name)
+            allowed = {choice.value for choice in field.choices}
+            if field.data and field.data in allowed:
+                chosen[name] = field.data
+        return chosen
 
     def validate_end(self, field: Any) -> None:
         if self.start.data and field.data:

@@ -186,6 +186,30 @@ def outcomes_by_source(
     return dict(sorted(result.items(), key=lambda item: (-item[1].closed, item[0])))
 
 
+# The sales ladder as the report counts it: how many leads reached each rung.
+LADDER_RUNGS = ("received", "contacted", "test_drive", "offer", "contract", "won")
+
+
+def ladder_by_source(rows: Iterable[tuple[str, Sequence[bool]]]) -> dict[str, list[int]]:
+    """(source, reached contacted/test drive/offer/contract/won) -> leads per rung and source.
+
+    A lead counts on every rung it reached, so a lead that skipped the test
+    drive counts for the offer but not the test drive; "received" is all leads.
+    Sources with the most leads first.
+    """
+    tally: dict[str, list[int]] = defaultdict(lambda: [0] * len(LADDER_RUNGS))
+    for source, reached in rows:
+        counts = tally[source]
+        counts[0] += 1
+        for index, hit in enumerate(reached, start=1):
+            counts[index] += int(hit)
+    return dict(sorted(tally.items(), key=lambda item: (-item[1][0], item[0])))
+
+
+def column_totals(table: dict[str, list[int]]) -> list[int]:
+    return [sum(column) for column in zip(*table.values(), strict=True)] if table else []
+
+
 def top_keys(series: dict[str, list[int]], limit: int, rest: str) -> dict[str, list[int]]:
     """At most ``limit`` series; the smaller ones summed into ``rest`` (a chart stays legible)."""
     if len(series) <= limit:

@@ -12,33 +12,70 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session
 
-from mailgate.models import utcnow
+from mailgate.distribution.policies import CATEGORIES
+from mailgate.models import Lead, utcnow
 
 from ..access import lead_scope, me, pool_user_id
+from ..choices import options
 from ..context import db, dealer
 from ..labels import label
 from . import charts
 from .data import Report, build_report
 from .forms import RangeForm
+from .stats import LADDER_RUNGS, column_totals
 
 bp = Blueprint("reports", __name__)
-TABLES = ("sources", "kinds", "response", "outcomes")
+TABLES = ("sources", "kinds", "response", "ladder", "outcomes")
 WEEK_PATTERNS = {"de": "dd.MM.yy", "en": "d MMM yy"}
 DAY_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
 
 
+NARROWING_COLUMNS = {
+    "source": Lead.source,
+    "campaign": Lead.campaign,
+    "channel": Lead.category,
+    "location": Lead.location,
+}
+
+
+def _offer_options(form: RangeForm, session: Session, scope: ColumnElement[bool]) -> None:
+    """The narrowing choices: values as they occur in the leads the user may see (a source
+    only in a colleague's leads is not offered; channels: the three)."""
+    everything = [("", _("all"))]
+    form.channel.choices = options(
+        [*everything, *((c, str(label(c, "category"))) for c in CATEGORIES)]
+    )
+    for name in ("source", "campaign", "location"):
+        column = NARROWING_COLUMNS[name]
+        found = session.scalars(
+            select(column).where(scope, column.is_not(None)).distinct().order_by(column).limit(200)
+        )
+        getattr(form, name).choices = options([*everything, *((v, v) for v in found if v)])
+
+
 def _report() -> tuple[RangeForm, Report]:
     form = RangeForm(request.args)
+    session = db()
+    visible = lead_scope(me(), session)
+    _offer_options(form, session, visible)
     today = utcnow().astimezone(dealer().timezone).date()
     start, end = form.chosen(today)
     form.start.data, form.end.data = start, end  # the picker shows the range in use
-    session = db()
+    narrowing = form.narrowing()
+    for name in form.NARROWING:  # an unknown value shows as "all", as it is ignored
+        getattr(form, name).data = narrowing.get(name, "")
+    scope = and_(
+        visible,
+        *(NARROWING_COLUMNS[name] == value for name, value in narrowing.items()),
+    )
     pool = pool_user_id(session)
     report = build_report(
         session,
         dealer(),
-        lead_scope(me(), session),
+        scope,
         start,
         end,
         utcnow(),
@@ -80,6 +117,14 @@ def index() -> str:
         share=share,
         day_label=day_label,
         tables=TABLES,
+        args={
+            "start": report.start.isoformat(),
+            "end": report.end.isoformat(),
+            **form.narrowing(),
+        },
+        rungs=LADDER_RUNGS,
+        rung_label=charts.rung_label,
+        ladder_totals=column_totals(report.ladder),
     )
 
 
@@ -139,6 +184,12 @@ def _rows(table: str, report: Report) -> Iterator[list[object]]:
                 s.due,
                 _decimal(None if s.on_time_share is None else 100 * s.on_time_share, 0),
             ]
+        return
+    if table == "ladder":
+        yield [_("Source"), *(charts.rung_label(rung) for rung in LADDER_RUNGS)]
+        for source, counts in report.ladder.items():
+            yield [source, *counts]
+        yield [_("Total"), *column_totals(report.ladder)]
         return
     yield [_("Source"), _("Won"), _("Lost"), _("Other"), _("Open"), _("Win rate (%)")]
     for source, o in report.outcomes.items():

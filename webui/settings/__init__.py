@@ -12,7 +12,9 @@ from .. import nav
 from . import (  # noqa: F401 - each module adds its routes to bp
     calendar_views,
     distribution,
+    feedback,
     general,
+    integrations,
     mailboxes,
     mailtemplates,
     people,

@@ -33,8 +33,10 @@ from mailgate.models import (
     LoginFailure,
     OutboxMail,
     User,
+    Webhook,
     utcnow,
 )
+from mailgate.webui.api.tokens import create_token
 
 from .conftest import DEALER_TOML
 from .test_header_injection import XSS_PAYLOADS, live_markup, visible_text
@@ -66,6 +68,9 @@ class World:
     inbound: int
     outbox: int
     user_b: int
+    token_id: int  # an API token (scope "read")
+    hook_id: int  # a webhook
+    read_token: str
 
 
 def _raw(subject: str, sender: str) -> bytes:
@@ -145,9 +150,13 @@ def world(factory: sessionmaker[Session]) -> World:
             last_error="550 5.1.1 Outboxgeheimnis unknown",
         )
         session.add(outbox)
+        token_row, read_token = create_token(session, "dms-read", ["read"])
+        hook = Webhook(name="crm", url="https://crm.example/hook", secret="s" * 32, events=[])
+        session.add(hook)
         session.flush()
         ids = (lead_a, lead_b, lead_pool, customer_a, customer_b, inbound.id, outbox.id)
-    return World(factory, web_app(factory), *ids, user_b=user_b)
+        extra = {"token_id": token_row.id, "hook_id": hook.id, "read_token": read_token}
+    return World(factory, web_app(factory), *ids, user_b=user_b, **extra)
 
 
 def _url(rule: Rule, w: World, lead: int | None = None) -> str:
@@ -157,6 +166,8 @@ def _url(rule: Rule, w: World, lead: int | None = None) -> str:
         "inbound_id": w.inbound,
         "outbox_id": w.outbox,
         "user_id": w.user_b,
+        "token_id": w.token_id,
+        "hook_id": w.hook_id,
         "name": "notification" if "/templates/" in rule.rule else "filiale",
         "language": "de",
         "code": "en",
@@ -179,9 +190,10 @@ def _rules(app: Flask) -> list[Rule]:
 def test_w3_every_state_changing_route_refuses_a_post_without_csrf_token(world: World) -> None:
     """W3: every route × {POST, PUT, DELETE} without a CSRF token, logged in as admin (so
     authorisation is not what refuses it) and anonymous: every method the route accepts is
-    answered 400; a method it does not accept is 405; nothing changes in the database."""
+    answered 400 (the bearer-token API, CSRF-exempt, answers a cookie 401); a method it does
+    not accept is 405; nothing changes in the database."""
     clients = {"admin": logged_in(world.app, ADMIN), "anonymous": world.app.test_client()}
-    refused = total = 0
+    refused = total = api_refused = api_total = 0
     not_allowed: list[str] = []
     accepted: dict[str, set[str]] = {}
     for rule in _rules(world.app):  # one path may have a rule per method (/m/<token>)
@@ -192,7 +204,13 @@ def test_w3_every_state_changing_route_refuses_a_post_without_csrf_token(world: 
                 continue  # tried through the rule that accepts it
             for who, client in clients.items():
                 response = client.open(_url(rule, world, world.lead_a), method=method)
-                if method in accepted[rule.rule]:
+                if method in accepted[rule.rule] and rule.endpoint.startswith("api."):
+                    # The REST API is CSRF-exempt because it ignores cookies: a browser
+                    # session (what CSRF rides on) gets 401 there, never an action.
+                    api_total += 1
+                    api_refused += response.status_code == 401
+                    assert response.status_code == 401, (who, method, rule.rule)
+                elif method in accepted[rule.rule]:
                     total += 1
                     refused += response.status_code == 400
                     assert response.status_code == 400, (who, method, rule.rule)
@@ -203,8 +221,11 @@ def test_w3_every_state_changing_route_refuses_a_post_without_csrf_token(world: 
         assert session.get(Lead, world.lead_a) is not None
         assert session.get(Lead, world.lead_a).status == "assigned"  # type: ignore[union-attr]
     assert clients["admin"].get("/leads").status_code == 200  # still logged in
-    print(f"FIGURE W3 state-changing requests without CSRF token rejected 400: {refused}/{total}")
-    assert total > 30 and refused == total
+    print(
+        f"FIGURE W3 state-changing requests without CSRF token rejected 400: {refused}/{total}; "
+        f"cookie-only requests to the token API refused 401: {api_refused}/{api_total}"
+    )
+    assert total > 30 and refused == total and api_refused == api_total > 0
 
 
 # --- W4 ---------------------------------------------------------------------------------
@@ -221,7 +242,9 @@ PUBLIC = {
     "signed.confirm",
     "signed.act",
     "accounts.logout",  # harmless for anyone; and it would end the test's own sessions
+    "api.openapi",  # the API's description, no data
 }
+TOKEN_API = "api."  # bearer tokens only: a session cookie of any role is a 401
 ANY_USER = {
     "leads.lead_list",
     "leads.export_csv",
@@ -230,6 +253,8 @@ ANY_USER = {
     "reports.export",
     "accounts.account",
     "leads.bulk_reassign",
+    "my_day.my_day",
+    "lead.new_lead",
 }
 LEAD_SCOPED_PREFIXES = ("lead.", "pool.take")
 ADMIN_PREFIXES = ("settings.", "inbound.", "outbox.")
@@ -244,7 +269,7 @@ def _expect(endpoint: str, role: str, lead_owner: str) -> str:
     """'allow', 'deny' (403/404; anonymous: redirect to login) or 'public'."""
     if endpoint in PUBLIC:
         return "public"
-    if role == "anonymous":
+    if role == "anonymous" or endpoint.startswith(TOKEN_API):
         return "deny"
     if endpoint.startswith(ADMIN_PREFIXES) or endpoint in ADMIN_ONLY:
         return "allow" if role == "admin" else "deny"
@@ -265,6 +290,8 @@ def _expect(endpoint: str, role: str, lead_owner: str) -> str:
 
 def _denied(response, role: str, endpoint: str) -> bool:  # type: ignore[no-untyped-def]
     location = response.headers.get("Location", "")
+    if endpoint.startswith(TOKEN_API):
+        return response.status_code == 401
     if role == "anonymous":
         return response.status_code in (401, 403, 404) or (
             response.status_code == 302 and location.startswith("/login")
@@ -345,6 +372,26 @@ def test_w4_authorisation_matrix_over_every_route(world: World) -> None:
     assert forbidden > 100 and denied == forbidden and allowed_ok > 40
 
 
+def test_w4_api_token_scopes_and_no_token(world: World) -> None:
+    """W4 (REST API): no token or a wrong one is 401, a read-only token may read but not
+    write (403) — whatever session cookie the browser also sends."""
+    client = logged_in(world.app, ADMIN)  # a cookie must not help
+    good = {"Authorization": f"Bearer {world.read_token}"}
+    bad = {"Authorization": "Bearer mg_" + "x" * 43}
+    lead = f"/api/v1/leads/{world.lead_b}"
+    assert client.get(lead).status_code == 401
+    assert client.get(lead, headers=bad).status_code == 401
+    assert client.get(lead, headers=good).status_code == 200
+    for path in (f"{lead}/notes", f"{lead}/status"):
+        assert (
+            client.post(path, json={"text": "x", "status": "closed"}, headers=good).status_code
+            == 403
+        )
+        assert client.post(path, json={"text": "x"}).status_code == 401
+    with world.factory() as session:
+        assert session.get(Lead, world.lead_b).status == "assigned"  # type: ignore[union-attr]
+
+
 # --- W2 (pages) -------------------------------------------------------------------------
 
 CUSTOMER_FIELDS = (
@@ -381,6 +428,10 @@ def _fill(session: Session, w: World, value: str) -> None:
             )
         )  # fmt: skip
     session.execute(update(Lead).where(Lead.id == w.lead_pool).values(customer_id=w.customer_a))
+    due = utcnow() - timedelta(hours=1)  # overdue, so Anna's "my day" lists it
+    session.execute(
+        update(Lead).where(Lead.id == w.lead_a).values(overdue_at=due, soon_at=due, next_due_at=due)
+    )
     raw = _raw(value.replace("\n", " "), value)
     session.execute(
         update(InboundMail)
@@ -400,15 +451,17 @@ def test_w2_xss_payloads_in_every_customer_field_render_inert_on_every_page(
 ) -> None:
     """W2 (web): each payload of the list in every customer field (customer, lead text and
     vehicle, inbound envelope/headers/reason, outbox subject/recipients/error) → lead list,
-    lead detail, pool, inbound list/detail, outbox list/detail: parsed with html.parser,
+    lead detail and edit form, pool, my day, inbound list/detail, outbox list/detail: parsed
+    with html.parser,
     0 live tags/attributes, and the payload is on the page as text."""
     admin, anna = logged_in(world.app, ADMIN), logged_in(world.app, ANNA)
-    viewer = {"/pool": anna}  # the pool is for salespeople; an admin takes nothing
+    viewer = {"/pool": anna, "/my-day": anna}  # the salesperson's own pages
     pages = (
         "/leads",
         f"/leads/{world.lead_a}",
         f"/leads/{world.lead_a}/edit",
         "/pool",
+        "/my-day",
         "/inbound",
         f"/inbound/{world.inbound}",
         "/outbox",

@@ -10,6 +10,7 @@ so a retried transaction never sends it twice.  Pure selection, I/O at the end.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -19,8 +20,11 @@ from sqlalchemy.orm import Session
 
 from mailgate.completion import reason_by_code
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
-from mailgate.models import Customer, Lead
+from mailgate.models import Customer, Lead, Webhook
 from mailgate.outbound.outbox import enqueue_template
+from mailgate.webhooks.emit import emit, emit_to
+
+log = logging.getLogger(__name__)
 
 
 def channel_for(channels: list[Mapping[str, Any]], source: str) -> Mapping[str, Any] | None:
@@ -42,10 +46,19 @@ def report_status(
     lead = session.get(Lead, lead_id)
     if lead is None:
         return False
+    change = {"status": lead.status, "close_reason": lead.close_reason}
+    emit(session, "lead.status_changed", lead_id, change, key=str(entry_id))  # integrations
     dealer = dealer or load_dealer_config(session)
     channel = channel_for(dealer.document.get("feedback", []), lead.source)
     if channel is None:
         return False
+    if channel.get("webhook"):
+        hook = session.scalar(select(Webhook.id).where(Webhook.name == channel["webhook"]))
+        if hook is None:  # removed since the settings were saved: say so, lose nothing else
+            log.error("feedback webhook %r of source %s is gone", channel["webhook"], lead.source)
+            return False
+        # the same key as the general event: a webhook that also subscribed gets it once
+        return emit_to(session, hook, "lead.status_changed", lead_id, change, key=str(entry_id)) > 0
     customer = session.get(Customer, lead.customer_id) if lead.customer_id else None
     reason = reason_by_code(dealer.document, lead.close_reason) if lead.close_reason else None
     context = {

@@ -125,7 +125,8 @@ REASON_KEYS: dict[str, tuple[str, Any]] = {
 # hears of every status change and the close (mail channel; see escalation/feedback.py).
 FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
     "source": (_STR, None),
-    "to": (_STR, None),
+    "to": (_STR, ""),  # a mail to this address ...
+    "webhook": (_STR, ""),  # ... or an event to this webhook (its name, settings → integrations)
     "language": (_STR, ""),
     "enabled": (_BOOL, True),
 }
@@ -328,7 +329,9 @@ def _check_feedback(channels: list[dict[str, Any]]) -> None:
     for i, channel in enumerate(channels):
         if not channel["source"].strip():
             raise SettingsError(f'feedback[{i}].source: a source or pattern (e.g. "oem:opel")')
-        if not _ADDRESS.match(channel["to"]):
+        if bool(channel["to"]) == bool(channel["webhook"]):
+            raise SettingsError(f"feedback[{i}]: give either an address (to) or a webhook")
+        if channel["to"] and not _ADDRESS.match(channel["to"]):
             raise SettingsError(f"feedback[{i}].to: not an e-mail address: {channel['to']!r}")
         if channel["language"] not in ("", "de", "en"):
             raise SettingsError(f'feedback[{i}].language must be "de", "en" or empty')
@@ -519,6 +522,7 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
     """
     clean = validate(document)
     _check_used_reasons(session, clean["completion_reasons"])
+    _check_feedback_webhooks(session, clean["feedback"])
     session.execute(delete(DealerSetting))
     for section in (*SCHEMA, "groups", "imap", "completion_reasons", "feedback"):
         data = clean[section] if section in SCHEMA else {"items": clean[section]}
@@ -546,6 +550,16 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
             user.active = False  # users own leads and history: deactivate, never delete
     session.flush()
     return clean
+
+
+def _check_feedback_webhooks(session: Session, channels: list[dict[str, Any]]) -> None:
+    """A feedback channel by webhook names one that exists (webhooks live in the database)."""
+    from mailgate.models import Webhook
+
+    names = {name for name in session.scalars(select(Webhook.name))}
+    for i, channel in enumerate(channels):
+        if channel["webhook"] and channel["webhook"] not in names:
+            raise SettingsError(f"feedback[{i}].webhook: no webhook {channel['webhook']!r}")
 
 
 def used_reason_codes(session: Session) -> set[str]:

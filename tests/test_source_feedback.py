@@ -117,7 +117,9 @@ def test_channel_matching_and_settings() -> None:
         ('source = ""\nto = "a@x.example"', "feedback\\[0\\].source"),
         ('source = "oem:*"\nto = "kein"', "feedback\\[0\\].to"),
         ('source = "oem:*"\nto = "a@x.example"\nlanguage = "fr"', "language"),
-        ('source = "oem:*"', "feedback\\[0\\].to is required"),
+        ('source = "oem:*"', "either an address \\(to\\) or a webhook"),
+        ('source = "oem:*"\nto = "a@x.example"\nwebhook = "crm"', "either an address"),
+        ('source = "oem:*"\nwebhook = "gibt-es-nicht"', "no webhook 'gibt-es-nicht'"),
         ('source = "oem:*"\nto = "a@x.example"\nurl = "x"', "unknown key feedback\\[0\\].url"),
     ],
 )
@@ -132,6 +134,50 @@ def test_feedback_settings_survive_export_and_import(team: sessionmaker[Session]
     with session_scope(team) as session:
         text = export_settings(session)
     assert '[[feedback]]\nsource = "oem:*"\nto = "leadit-status@opel-partner.example"' in text
+    assert 'webhook = ""' in text
     with session_scope(team) as session:
         import_settings(session, text)
         assert load_dealer_config(session).document["feedback"][0]["language"] == "de"
+
+
+def test_a_source_can_hear_back_by_webhook_instead_of_mail(factory: sessionmaker[Session]) -> None:
+    from mailgate.models import WebhookDelivery
+    from mailgate.webhooks.admin import create_webhook
+
+    with session_scope(factory) as session:
+        oem = "https://leadit.opel-partner.example/status"
+        create_webhook(session, oem, ["lead.closed"], name="leadit")  # not subscribed to changes
+        crm = create_webhook(session, "https://crm.autohaus.example/hook", ["lead.status_changed"])
+        crm_id = crm.id
+    extra = '\n[[feedback]]\nsource = "oem:opel"\nwebhook = "leadit"\n'
+    setup(factory, team_toml(extra=extra))
+    ingest(factory, OPEL_LEAD)
+    (lead,) = leads(factory)
+    with session_scope(factory) as session:
+        set_stage(session, lead.id, "anna@autohaus.example", NOW, "offer")
+    with factory() as session:
+        deliveries = list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+    changed = [d for d in deliveries if d.event == "lead.status_changed"]
+    assert sorted(d.webhook_id == crm_id for d in changed) == [False, True]  # OEM + subscriber
+    assert all(d.payload["data"]["status"] == "offer" for d in changed)
+    assert all(d.payload["lead"]["id"] == lead.id for d in changed)
+    assert feedback_mails(factory) == []  # by webhook, not by mail
+    # the same webhook as feedback channel and as subscriber: one delivery per change
+    setup(
+        factory,
+        team_toml(extra='\n[[feedback]]\nsource = "oem:opel"\nwebhook = ""\nto = "x@y.example"\n'),
+    )
+    with session_scope(factory) as session:
+        from mailgate.models import Webhook
+
+        session.get(Webhook, crm_id).name = "crm"  # type: ignore[union-attr]
+    setup(factory, team_toml(extra='\n[[feedback]]\nsource = "oem:opel"\nwebhook = "crm"\n'))
+    with session_scope(factory) as session:
+        set_stage(session, lead.id, "anna@autohaus.example", NOW, "contract")
+    with factory() as session:
+        to_crm = session.scalars(
+            select(WebhookDelivery).where(
+                WebhookDelivery.webhook_id == crm_id, WebhookDelivery.event == "lead.status_changed"
+            )
+        ).all()
+    assert [d.payload["data"]["status"] for d in to_crm] == ["offer", "contract"]

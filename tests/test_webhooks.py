@@ -122,7 +122,10 @@ def test_each_change_emits_its_event_once(dealer: sessionmaker[Session]) -> None
         "lead.escalated",
         "lead.escalated",
         "lead.assigned",
+        "lead.status_changed",  # assigned -> contacted, by the call
         "lead.answered",
+        "lead.status_changed",  # contacted -> offer
+        "lead.status_changed",  # offer -> closed
         "lead.closed",
     ]
     with dealer() as session:

@@ -581,7 +581,13 @@ def test_status_feedback_entries_add_edit_remove(
     )
     assert added.status_code == 302
     assert exported(dealer)["feedback"] == [
-        {"source": "oem:*", "to": "status@oem.example", "language": "de", "enabled": True}
+        {
+            "source": "oem:*",
+            "to": "status@oem.example",
+            "webhook": "",
+            "language": "de",
+            "enabled": True,
+        }
     ]
     bad = post(
         admin,
@@ -598,7 +604,13 @@ def test_status_feedback_entries_add_edit_remove(
     )
     assert edited.status_code == 302
     assert exported(dealer)["feedback"] == [
-        {"source": "oem:opel", "to": "leadit@opel.example", "language": "", "enabled": False}
+        {
+            "source": "oem:opel",
+            "to": "leadit@opel.example",
+            "webhook": "",
+            "language": "",
+            "enabled": False,
+        }
     ]
     removed = post(
         admin,

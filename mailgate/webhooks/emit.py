@@ -25,7 +25,14 @@ from mailgate.models import Lead, Webhook, WebhookDelivery, WebhookStatus, utcno
 
 from .payload import lead_document
 
-EVENTS = ("lead.created", "lead.assigned", "lead.answered", "lead.escalated", "lead.closed")
+EVENTS = (
+    "lead.created",
+    "lead.assigned",
+    "lead.answered",
+    "lead.escalated",
+    "lead.status_changed",
+    "lead.closed",
+)
 CACHE_SECONDS = 5.0
 MAX_KEY_LENGTH = 255
 
@@ -75,6 +82,33 @@ def emit(
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
     hooks = [hook_id for hook_id, events in active_webhooks(session) if event in events]
+    return _queue(session, hooks, event, lead_id, payload, key)
+
+
+def emit_to(
+    session: Session,
+    webhook_id: int,
+    event: str,
+    lead_id: int,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    key: str = "",
+) -> int:
+    """Queue ``event`` for one webhook whatever events it subscribed to (a source's status
+    feedback channel, :mod:`mailgate.escalation.feedback`); same idempotency as :func:`emit`."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}")
+    return _queue(session, [webhook_id], event, lead_id, payload, key)
+
+
+def _queue(
+    session: Session,
+    hooks: list[int],
+    event: str,
+    lead_id: int,
+    payload: Mapping[str, Any] | None,
+    key: str,
+) -> int:
     if not hooks:
         return 0
     session.flush()

@@ -31,14 +31,17 @@ def _from_form(count: int) -> list[dict[str, Any]]:
             {
                 "source": form.get(f"fb-{i}-source", "").strip(),
                 "to": form.get(f"fb-{i}-to", "").strip(),
+                "webhook": form.get(f"fb-{i}-webhook", ""),
                 "language": form.get(f"fb-{i}-language", ""),
                 "enabled": form.get(f"fb-{i}-enabled") == "y",
             }
         )
     source, to = form.get("new-source", "").strip(), form.get("new-to", "").strip()
-    if source or to:
+    webhook = form.get("new-webhook", "")
+    if source or to or webhook:
+        language = form.get("new-language", "")
         rows.append(
-            {"source": source, "to": to, "language": form.get("new-language", ""), "enabled": True}
+            {"source": source, "to": to, "webhook": webhook, "language": language, "enabled": True}
         )
     return rows
 
@@ -63,8 +66,24 @@ def feedback() -> ResponseReturnValue:
             return redirect(url_for("settings.feedback"))
     sources = sorted({str(s) for s in _known_sources()})
     return render_template(
-        "settings/feedback.html", form=form, channels=shown, error=error, sources=sources
+        "settings/feedback.html",
+        form=form,
+        channels=shown,
+        error=error,
+        sources=sources,
+        webhooks=_webhook_names(),
     )
+
+
+def _webhook_names() -> list[str]:
+    """Named webhooks (settings → integrations) a source may hear back through."""
+    from sqlalchemy import select
+
+    from mailgate.models import Webhook
+
+    from ..context import db
+
+    return [n for n in db().scalars(select(Webhook.name).order_by(Webhook.name)) if n]
 
 
 def _known_sources() -> list[str]:

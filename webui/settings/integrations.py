@@ -35,6 +35,7 @@ EVENT_LABELS = {
     "lead.assigned": _l("a lead was assigned"),
     "lead.answered": _l("a lead was answered"),
     "lead.escalated": _l("a lead was escalated"),
+    "lead.status_changed": _l("a lead's status changed"),
     "lead.closed": _l("a lead was closed"),
 }
 assert set(EVENT_LABELS) == set(EVENTS) and set(SCOPE_LABELS) == set(SCOPES)

@@ -251,6 +251,7 @@ ANY_USER = {
     "pool.pool",
     "reports.index",
     "reports.export",
+    "reports.export_pdf",
     "accounts.account",
     "leads.bulk_reassign",
     "my_day.my_day",

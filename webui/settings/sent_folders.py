@@ -84,7 +84,7 @@ def user_sent_folder(user_id: int) -> ResponseReturnValue:
         if form.password.data:
             current["password"] = form.password.data
         elif form.clear_password.data:
-            current["password"] = ""
+            current["password"] = ""  # nosec B105  # clears the stored password on request
         try:
             save(document)
         except SettingsError as exc:

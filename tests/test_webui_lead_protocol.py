@@ -8,16 +8,15 @@ migration that introduced phrases converts those it can read.  Both databases.
 from __future__ import annotations
 
 import html
+import importlib
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alembic import command
 from flask import Flask
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, null, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate import db
 from mailgate.models import ProtocolEntry, User, utcnow
 
 from .distribution_helpers import form_mail, ingest, setup, team_toml
@@ -93,28 +92,28 @@ def test_lines_without_phrases_show_their_stored_text(
 def test_the_migration_reads_old_english_lines_back_as_phrases(
     engine: Engine, factory: sessionmaker[Session]
 ) -> None:
-    """Rows written before ``params`` existed get phrases when their English fits one."""
+    """Rows written before ``params`` existed get phrases when their English fits one
+    (migration 0008's conversion, run on rows whose phrases were taken away)."""
+    migration = importlib.import_module("mailgate.migrations.versions.0008_protocol_params")
     setup(factory, team_toml())
     ingest(factory, form_mail(1))
     with factory() as session:
         written = {e.id: e.params for e in session.scalars(select(ProtocolEntry))}
+        lead_id = session.scalar(select(ProtocolEntry.lead_id))
     assert written and all(written.values())
-    config = db._alembic_config(engine)
-    try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0007_lead_search")
-            conn.exec_driver_sql(
-                "INSERT INTO protocol_entry (lead_id, at, actor, action, detail) "
-                "SELECT lead_id, at, 'x', 'note', 'free text nobody can read back' "
-                "FROM protocol_entry ORDER BY id LIMIT 1"
+    table = ProtocolEntry.__table__
+    with engine.begin() as conn:
+        conn.execute(table.update().values(params=null()))  # as before migration 0008
+        conn.execute(
+            table.insert().values(
+                lead_id=lead_id, at=utcnow(), actor="x", action="note", detail="free text"
             )
-    finally:
-        db.upgrade(engine)
+        )
+        migration.convert(conn)
     with factory() as session:
         rows = list(session.scalars(select(ProtocolEntry).order_by(ProtocolEntry.id)))
     converted = {e.id: e.params for e in rows if e.id in written}
     flat = {i: p for i, p in written.items() if all("reason" not in x for x in p)}
     assert flat and all(converted[i] == p for i, p in flat.items())  # read back exactly
     assert all(converted.values())  # chains come back with the reason as plain text
-    assert rows[-1].params is None and rows[-1].detail == "free text nobody can read back"
+    assert rows[-1].params is None and rows[-1].detail == "free text"

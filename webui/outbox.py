@@ -48,6 +48,7 @@ PURPOSE_LABELS = {
     "delivery_failure": _l("Delivery failure notice"),
     "password_reset": _l("Password reset"),
     "imap_oversize": _l("Oversized mail notice"),
+    "source_feedback": _l("Status feedback to the source"),
 }
 # (pattern on the stored error, explanation); the first match wins.
 EXPLANATIONS: tuple[tuple[re.Pattern[str], object], ...] = (

@@ -28,18 +28,22 @@ CHUNK = 1000
 def upgrade() -> None:
     with op.batch_alter_table("protocol_entry") as batch:
         batch.add_column(sa.Column("params", sa.JSON(), nullable=True))
+    convert(op.get_bind())
+
+
+def convert(bind: sa.engine.Connection) -> None:
+    """Give every line without phrases the phrases its English text says, where one fits."""
     entries = sa.table(
         "protocol_entry",
         sa.column("id", sa.Integer),
         sa.column("detail", sa.Text),
         sa.column("params", sa.JSON),
     )
-    bind = op.get_bind()
     last = 0
     while True:
         rows = bind.execute(
             sa.select(entries.c.id, entries.c.detail)
-            .where(entries.c.id > last)
+            .where(entries.c.id > last, entries.c.params.is_(None))
             .order_by(entries.c.id)
             .limit(CHUNK)
         ).all()

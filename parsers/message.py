@@ -223,7 +223,7 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
             continue
         try:
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the label
             continue
     return data.decode("latin-1")
 
@@ -414,7 +414,7 @@ def decode_part(part: Message, warnings: list[str]) -> str:
     if charset:
         try:
             return payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the label
             warnings.append(f"charset {charset!r} did not decode; fell back")
     return decode_bytes(payload)
 

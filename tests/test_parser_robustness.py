@@ -35,6 +35,7 @@ from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings, load_dealer_config
 from mailgate.ingest.store import RawMail, store_raw, store_raw_batch
 from mailgate.models import InboundMail, InboundRaw, InboundStatus, Lead
+from mailgate.parsers import parse_raw
 from mailgate.pipeline import Job
 from mailgate.worker import _prepare_one, process_pending, warm_up
 
@@ -568,3 +569,12 @@ def test_m5_attachment_over_the_cap_is_refused_at_smtp(dealer: sessionmaker[Sess
         mail = session.scalars(select(InboundMail)).one()
         assert mail.status == InboundStatus.PROCESSED and mail.lead_id is not None
     print("FIGURE M5 over-cap attachment refused at SMTP: 552, 0 stored")
+
+
+def test_m2_nul_in_a_charset_label_falls_back_instead_of_failing() -> None:
+    """M2 found it: ``charset="utf-8\\x00"`` made ``bytes.decode`` raise ValueError
+    (not LookupError), which failed the mail; now the text falls back to UTF-8."""
+    raw = _text_mail(content_type=b'text/plain; charset="utf-8\x00"')
+    lead = parse_raw(raw)
+    assert not any(w.startswith("parser error") for w in lead.warnings), lead.warnings
+    assert lead.customer.name == "Max Mustermann"

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.escalation.actions import restart_clock
+from mailgate.escalation.handover import handed_over_problem
 from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadStatus, User, utcnow
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
 from . import notices
 from .policies import may_see
@@ -57,6 +59,9 @@ def _check_target(user: User, lead: Lead) -> None:
         raise ActionError(f"{user.email} may not see {lead.category} leads of lead {lead.id}")
     if lead.status not in OPEN_STATUSES:
         raise ActionError(f"lead {lead.id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
 
 
 def _lead_values(lead: Lead) -> dict[str, Any]:
@@ -125,6 +130,7 @@ def reassign(
         )
         what = [moved, *absent, *note_phrases(note)]
         entry = log(session, lead.id, actor=actor, action=action, what=what, at=now)
+        emit(session, "lead.assigned", lead.id, {"by": actor, "action": action}, key=f"{entry}")
         if lead.first_response_at is None:
             restart_clock(session, dealer, lead.id, actor, now)
         notices.enqueue_assignment(
@@ -205,6 +211,9 @@ def take_from_pool(
     assert lead is not None
     taken_by = phrase("taken_by", user=me.email)
     log(session, lead_id, actor=me.email, action="taken", what=taken_by, at=now)
+    emit(
+        session, "lead.assigned", lead_id, {"by": me.email, "action": "taken"}, key=f"{me.id}:{now}"
+    )
     if lead.first_response_at is None:
         restart_clock(session, dealer, lead_id, me.email, now)
         lead = session.get(Lead, lead_id, populate_existing=True)
@@ -237,6 +246,9 @@ def delete_leads(
     for lead in leads:
         if lead.status not in OPEN_STATUSES:
             raise ActionError(f"lead {lead.id} is {lead.status}: only open leads can be deleted")
+        problem = handed_over_problem(lead)
+        if problem:
+            raise ActionError(problem)
     for lead in leads:
         was = lead.status
         session.execute(

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailgate.escalation.handover import handed_over_problem
 from mailgate.models import OPEN_STATUSES, Customer, Lead
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol_log import log
@@ -130,6 +131,9 @@ def edit_lead(
         raise ActionError(f"no lead {lead_id}")
     if lead.status not in OPEN_STATUSES:
         raise ActionError(f"lead {lead_id} is {lead.status}: only open leads can be edited")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
     new_vehicle, vehicle_diff = vehicle_changes(lead.vehicle, vehicle or {})
     new_trade, trade_diff = vehicle_changes(lead.trade_in, trade_in or {})
     customer_values: dict[str, str | None] = {}

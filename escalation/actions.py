@@ -22,7 +22,10 @@ from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
+from .feedback import report_status
+from .handover import handed_over_problem
 from .ladder import NEVER, RESUBMISSION, initial_due_times
 
 QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
@@ -51,7 +54,11 @@ def log_contact(
         values["status"] = LeadStatus.CONTACTED.value
     _change(session, lead_id, values)
     what = [phrase("contact_logged", channel=channel), *note_phrases(note)]
-    log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="contact", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": channel}, key=f"{now}")
 
 
 RUNG_COLUMNS = {
@@ -84,7 +91,10 @@ def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: 
         values[rung] = now
     _change(session, lead_id, values)
     what = phrase("stage_changed", previous_status=was, status=stage)
-    log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="status", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead_id, {"by": actor, "how": stage}, key=f"{now}")
     return was
 
 
@@ -109,7 +119,9 @@ def close_lead(session: Session, lead_id: int, actor: str, now: datetime, reason
         },
     )
     why = phrase("completion", completion=reason.strip()[:500])
-    log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    entry = log(session, lead_id, actor=actor, action="closed", what=why, at=now)
+    report_status(session, lead_id, entry_id=entry)
+    emit(session, "lead.closed", lead_id, {"by": actor, "reason": reason.strip()}, key=f"{now}")
 
 
 def set_resubmission(
@@ -261,7 +273,8 @@ def reopen_lead(
     _change(session, lead_id, {**values, "status": status})
     if was:
         what.append(phrase("was_closed", completion=was))
-    log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    entry = log(session, lead_id, actor=actor, action="reopened", what=what, at=now)
+    report_status(session, lead_id, entry_id=entry, dealer=dealer)
     return status
 
 
@@ -271,6 +284,9 @@ def _open_lead(session: Session, lead_id: int) -> Lead:
         raise ActionError(f"no lead {lead_id}")
     if lead.status in CLOSED_STATES:
         raise ActionError(f"lead {lead_id} is {lead.status}")
+    problem = handed_over_problem(lead)
+    if problem:
+        raise ActionError(problem)
     return lead
 
 

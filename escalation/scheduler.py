@@ -35,6 +35,7 @@ from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
 from mailgate.signed_links import action_links, link_secret
+from mailgate.webhooks.emit import emit
 
 from .ladder import RESUBMISSION, Progress, advance
 
@@ -152,6 +153,8 @@ def _advance_batch(
                 mails.append(mail)
                 report.mails[purpose] += 1
             protocol.append(protocol_row(row.id, now, "system", purpose, [what]))
+            if purpose in ("stage1", "stage2"):
+                emit(session, "lead.escalated", row.id, {"stage": purpose}, key=f"{purpose}:{now}")
     enqueue_deferred(session, dealer, mails)
     if protocol:
         session.execute(ProtocolEntry.__table__.insert(), protocol)
@@ -213,7 +216,7 @@ def _users(session: Session) -> dict[int | str, _Person]:
     return found
 
 
-def _mail(
+def _mail(  # nosec B107  # '' means no signing secret configured, not a password
     dealer: DealerConfig,
     users: dict[int | str, _Person],
     purpose: str,

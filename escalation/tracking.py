@@ -18,6 +18,7 @@ is not counted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +32,9 @@ from mailgate.outbound.outbox import compose_template, enqueue_composed
 from mailgate.parsers.message import MailView
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log
+from mailgate.webhooks.emit import emit
 
+from .feedback import report_status
 from .replies import (
     ReplyTarget,
     own_words,
@@ -57,6 +60,32 @@ class ReplyOutcome:
     detail: str
 
 
+_SUPPRESS = re.compile(r"\b(all|oof|autoreply)\b", re.IGNORECASE)
+
+
+def single_sender(view: MailView) -> str:
+    """The From address, lower-case, only if the header names exactly one address.
+
+    A From that lists (or parses as) several addresses is a spoofing shape:
+    ``anna@autohaus.example <mallory@evil.example>`` reads as two addresses with
+    the dealer's first (CVE-2023-27043 family).  No mail client sends a reply
+    like that, so such a mail is nobody's reply: "" (it is then kept aside).
+    """
+    if len(view.from_addresses) != 1:
+        return ""
+    return view.from_addresses[0][1].lower()
+
+
+def automatic_signal(view: MailView) -> str | None:
+    """Exchange's ``X-Auto-Response-Suppress`` (All/OOF/AutoReply) marks machine-sent mail
+    (out-of-office and ticket systems send it next to, or instead of, ``Auto-Submitted``);
+    the other auto-reply headers never get this far (parsers/nonlead.py discards them)."""
+    value = view.header("X-Auto-Response-Suppress") or ""
+    if _SUPPRESS.search(value):
+        return f"X-Auto-Response-Suppress: {value.strip()[:60]}"
+    return None
+
+
 def handle_reply(
     session: Session,
     dealer: DealerConfig,
@@ -73,7 +102,10 @@ def handle_reply(
         raise ReplyRejected(f"reply to unknown lead {target.lead_id}")
     if target.via == "address" and not token_matches(target.token, lead.reply_token):
         raise ReplyRejected(f"tracking address of lead {lead.id} with a wrong token")
-    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    automatic = automatic_signal(view)
+    if automatic:
+        raise ReplyRejected(f"automatic mail to lead {lead.id} ({automatic}): not a reply")
+    sender = single_sender(view)
     staff = session.scalar(select(User).where(User.email == sender, User.active))
     customer = session.get(Customer, lead.customer_id) if lead.customer_id else None
     if staff is not None:
@@ -106,7 +138,9 @@ def handle_direct_answer(
     ``find_staff`` (active user by lower-case address) spares the worker a
     query per mail: it already holds the users.
     """
-    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    sender = single_sender(view)
+    if not sender or automatic_signal(view):
+        return None
     if find_staff is not None:
         staff = find_staff(sender)
     else:
@@ -136,7 +170,11 @@ def handle_direct_answer(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_directly", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if "first_response_at" in values:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     return ReplyOutcome(lead.id, "answered", english([what]))
 
 
@@ -158,7 +196,11 @@ def _staff_reply(
             values["status"] = LeadStatus.CONTACTED.value
     session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
     what = phrase("answered_by_mail" if first else "answered_again", user=staff.email)
-    log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    entry = log(session, lead.id, actor=staff.email, action="answered", what=what, at=now)
+    if "status" in values:
+        report_status(session, lead.id, entry_id=entry, dealer=dealer)
+    if first:
+        emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
         body = own_words(view.text)

@@ -18,16 +18,27 @@ the failure is attributed to the mail that causes it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailgate.models import Customer, Lead, LeadFollowup, ProtocolEntry, User
+from mailgate.models import (
+    Customer,
+    InboundMail,
+    InboundStatus,
+    Lead,
+    LeadFollowup,
+    ProtocolEntry,
+    User,
+)
 from mailgate.outbound.outbox import DeferredMail
 
+log = logging.getLogger("mailgate.worker")
 _PROTOCOL_INSERT = insert(ProtocolEntry.__table__)
 
 
@@ -178,3 +189,118 @@ class BatchContext:
         if self.mails:
             enqueue(session, self.mails)
             self.mails = []
+
+
+class Savepoint:
+    """A mail's savepoint as plain SQL on the driver's cursor, for the set-based path.
+
+    Why: SQLAlchemy's nested transaction (``begin_nested``) cost more per mail
+    than the mail's own statements, and even ``exec_driver_sql`` costs more
+    than SQLite's own work for a savepoint.  The stages write with Core
+    statements only; the session is flushed before the savepoint and after,
+    and on a rollback its objects are expired, as ``begin_nested`` would do.
+    """
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self.session = session
+        self.cursor = session.connection().connection.cursor()
+        self.cursor.execute("SAVEPOINT mailgate_mail")
+
+    def commit(self) -> None:
+        self.session.flush()
+        self.cursor.execute("RELEASE SAVEPOINT mailgate_mail")
+        self.cursor.close()
+
+    def rollback(self) -> None:
+        for obj in list(self.session.new):
+            self.session.expunge(obj)
+        self.cursor.execute("ROLLBACK TO SAVEPOINT mailgate_mail")
+        self.cursor.execute("RELEASE SAVEPOINT mailgate_mail")
+        self.cursor.close()
+        self.session.expire_all()
+
+
+class MailOutcome(Protocol):
+    """What :func:`record_outcomes` reads of an outcome (the worker's ``Outcome``)."""
+
+    status: str
+    reason: str | None
+    trace: str | None
+    lead_id: int | None
+    parser: str | None
+
+
+_INBOUND = InboundMail.__table__
+# Built once, run for all outcomes of a transaction (executemany); the WHERE
+# repeats the claim (compare-and-set) so a lost claim writes nothing.
+_RECORD = (
+    update(_INBOUND)
+    .where(
+        _INBOUND.c.id == bindparam("b_id"),
+        _INBOUND.c.claimed_by == bindparam("b_me"),
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
+    )
+    .values(
+        status=bindparam("b_status"),
+        status_reason=bindparam("b_reason"),
+        traceback=bindparam("b_trace"),
+        processed_at=bindparam("b_now"),
+        lead_id=bindparam("b_lead"),
+        parser=bindparam("b_parser"),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[tuple[int, MailOutcome]], me: str, now: datetime
+) -> list[str]:
+    """Write the outcomes whose claim still holds (compare-and-set); returns their statuses.
+
+    The rows still claimed are selected first (locked on PostgreSQL) so the
+    report counts exactly what was written, as a per-row UPDATE's rowcount did.
+    """
+    ids = [inbound_id for inbound_id, _ in outcomes]
+    held_query = select(_INBOUND.c.id).where(
+        _INBOUND.c.id.in_(ids),
+        _INBOUND.c.claimed_by == me,
+        _INBOUND.c.status == InboundStatus.PROCESSING.value,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        held_query = held_query.with_for_update()
+    held = set(session.scalars(held_query))
+    rows, statuses = [], []
+    for inbound_id, outcome in outcomes:
+        if inbound_id not in held:
+            log.warning(
+                "lost the claim on inbound %s; another worker finished it",
+                inbound_id,
+                extra={"inbound_id": inbound_id},
+            )
+            continue
+        if outcome.status == InboundStatus.FAILED:
+            log.error(
+                "inbound %s failed: %s",
+                inbound_id,
+                outcome.reason,
+                extra={"inbound_id": inbound_id},
+            )
+        rows.append(
+            {
+                "b_id": inbound_id,
+                "b_me": me,
+                "b_status": str(outcome.status),
+                # exception texts can quote mail content; PostgreSQL text refuses NUL
+                "b_reason": (outcome.reason or "").replace("\x00", "")[:4000] or None,
+                "b_trace": outcome.trace.replace("\x00", "") if outcome.trace else None,
+                "b_now": now,
+                "b_lead": outcome.lead_id,
+                "b_parser": outcome.parser,
+            }
+        )
+        statuses.append(str(outcome.status))
+    if rows:
+        session.execute(_RECORD, rows)
+    return statuses

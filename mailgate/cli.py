@@ -188,12 +188,14 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sender(args: argparse.Namespace, settings: Settings) -> int:
     from mailgate.outbound.send import send_pass
     from mailgate.service import serve
+    from mailgate.webhooks.sender import deliver_pass
 
     if not args.once:
         return serve(settings, roles=("sender",))
     engine, factory = _open(settings)
     report = send_pass(factory, settings)
-    print(json.dumps(report.__dict__))
+    hooks = deliver_pass(factory, settings)
+    print(json.dumps(report.__dict__ | {"webhooks": hooks.__dict__}))
     engine.dispose()
     return 0
 

@@ -249,6 +249,11 @@ class Lead(Base):
     # what a manual lead records beyond the mail fields: usage (purchase / use / financing)
     # of the next vehicle and the customer's interests (brochure, test drive, ...)
     extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the source's own number for this lead (OEM lead/process number): status feedback
+    # names it, and a later mail of the source about the lead finds it by it
+    source_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the source took the lead away to its own call centre: read-only here from then on
+    handed_over_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()
@@ -470,3 +475,118 @@ class SignedLinkUse(Base):
     lead_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A token an integration (DMS, CRM) uses on the REST API; only its hash is kept.
+
+    The token is shown once when created; a leaked database therefore leaks no
+    usable token.  ``prefix`` (its first characters) lets an admin recognise a
+    token in the list and in logs.  Scopes: ``read`` and ``write``.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Webhook(Base):
+    """A receiver of lead events: POSTs signed with its own secret (HMAC-SHA256)."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the webhook outbox, claimed and retried like mails.
+
+    Inserted in the transaction of the change it reports, so an event exists
+    if and only if its change does; the unique key makes a second emission of
+    the same event (a retried pipeline run) a no-op.
+    """
+
+    __tablename__ = "webhook_delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)
+
+
+class SentFolderState(Base):
+    """Cursor and status of one salesperson's watched Sent folder (see ``imap.sent_folder``).
+
+    Like :class:`ImapState`, the last UID seen is only meaningful with the
+    folder's UIDVALIDITY; after a change the watcher looks again and relies on
+    :class:`SentFolderAnswer` not to count a mail twice.
+    """
+
+    __tablename__ = "sent_folder_state"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    answered_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SentFolderAnswer(Base):
+    """A sent mail that counted as the answer to a lead: the idempotency key of the watcher.
+
+    Only the Message-ID (hashed for the key, the text for tracing) and the
+    lead: the Sent folder is the salesperson's private mail, nothing else of
+    it is kept.
+    """
+
+    __tablename__ = "sent_folder_answer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    message_key: Mapped[str] = mapped_column(String(64))  # sha256 of the Message-ID
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "message_key", "lead_id", name="uq_sent_folder_answer_key"),
+    )

@@ -100,14 +100,27 @@ def run_chunks(
 
     ``local`` handles one item in-process (small batches, no pool);
     ``on_death`` is the result for an item whose own task killed its process.
+    The chunks go to the pool at the call, not at the first ``next``: the
+    worker starts the next batch's parsing before it writes this one.
     """
     pool = get_pool() if len(items) >= MIN_MAILS else None
     chunks = [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
     if pool is None:
-        for chunk in chunks:
-            yield [local(item) for item in chunk]
-        return
-    futures = _submit(chunks, work)
+        return ([local(item) for item in chunk] for chunk in chunks)
+    return _collect(chunks, _submit(chunks, work), work, on_death)
+
+
+def uses_pool(count: int) -> bool:
+    """Whether ``count`` items would be parsed in the pool now (see :func:`run_chunks`)."""
+    return count >= MIN_MAILS and get_pool() is not None
+
+
+def _collect(
+    chunks: list[list[T]],
+    futures: list[Future],
+    work: Callable[[list[T]], list[object]],
+    on_death: Callable[[T], object],
+) -> Iterator[list[object]]:
     for index, chunk in enumerate(chunks):
         try:
             yield futures[index].result()
@@ -120,10 +133,21 @@ def run_chunks(
 
 
 def _submit(chunks: list[list[T]], work: Callable[[list[T]], list[object]]) -> list[Future]:
-    pool = get_pool()
-    if pool is None:
-        raise RuntimeError("parser processes are not available")
-    return [pool.submit(work, chunk) for chunk in chunks]
+    """Send chunks to the pool; a pool that broke while idle is replaced first.
+
+    Why: a parser process can die between batches (the OOM killer, an earlier
+    batch's killer mail whose futures nobody waited for); ``submit`` on such a
+    pool raises at once, and without a fresh pool every later pass would too.
+    """
+    for _ in range(2):
+        pool = get_pool()
+        if pool is None:
+            raise RuntimeError("parser processes are not available")
+        try:
+            return [pool.submit(work, chunk) for chunk in chunks]
+        except BrokenProcessPool:
+            _discard_pool()
+    raise RuntimeError("parser processes keep breaking")
 
 
 def _one_by_one(

@@ -34,6 +34,7 @@ from mailgate.distribution.customers import match_customer as find_customer
 from mailgate.distribution.intake import attach_followup, notify_pool
 from mailgate.distribution.service import assign, lead_facts
 from mailgate.escalation.acknowledge import enqueue_acknowledgement
+from mailgate.escalation.handover import find_by_reference, hand_over
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.escalation.replies import ReplyTarget, find_target
 from mailgate.escalation.tracking import ReplyRejected, handle_direct_answer, handle_reply
@@ -54,6 +55,7 @@ from mailgate.parsers.nonlead import non_lead_reason
 from mailgate.parsers.signals import authentication_failed
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
+from mailgate.webhooks.emit import emit_new_lead
 
 
 class Discard(Exception):
@@ -182,6 +184,25 @@ class Replied(Exception):
         self.detail = detail
 
 
+def source_update(job: Job) -> None:
+    """A source's notice about one of its leads (its call centre took it over): no new lead.
+
+    Matched by the source's own lead number; a notice that fails the sender's
+    authentication, or names a lead we do not have, is kept aside for a human.
+    """
+    parsed = job.parsed
+    assert parsed is not None and job.view is not None
+    if not (parsed.handed_over and parsed.source_ref):
+        return
+    if authentication_failed(job.view, job.dealer.parse_context.trusted_authserv_ids):
+        raise Quarantine(f"call-centre notice for lead {parsed.source_ref} failed authentication")
+    lead_id = find_by_reference(job.db, parsed.source, parsed.source_ref)
+    if lead_id is None:
+        raise Quarantine(f"call-centre notice for unknown lead {parsed.source_ref}")
+    hand_over(job.db, lead_id, job.now, source=parsed.source, reference=parsed.source_ref)
+    raise Replied(lead_id, f"{parsed.source} call centre took lead {parsed.source_ref} over")
+
+
 def track_reply(job: Job) -> None:
     """A mail to a lead's tracking address (or with its subject tag) is a reply, not a lead.
 
@@ -256,6 +277,7 @@ def dedupe(job: Job) -> None:
         "kind": parsed.kind,
         "parser": parsed.parser,
         "campaign": parsed.campaign,
+        "source_ref": parsed.source_ref,
         "confidence": parsed.confidence,
         "subject": parsed.subject,
         "message": parsed.message,
@@ -402,6 +424,9 @@ def notify(job: Job) -> None:
         _enqueue_notification(job, job.lead_id, job.assignee)
         queued = phrase("notification_queued", user=job.assignee.email)
         job.protocol.append(("notified", queued))
+    emit_new_lead(
+        job.db, job.lead_id, None if job.pool or not job.assignee else job.assignee.id, job.now
+    )
     trade_in_cc = job.dealer.document["distribution"]["trade_in_cc"]
     if trade_in_cc and notices.needs_trade_in_cc(lead):
         notices.enqueue_trade_in_cc(
@@ -494,7 +519,15 @@ def notify_unassigned(job: Job, reason: str) -> None:
 
 
 PREPARE_STAGES: tuple[Stage, ...] = (classify, parse)
-DB_STAGES: tuple[Stage, ...] = (track_reply, dedupe, match_customer, distribute, schedule, notify)
+DB_STAGES: tuple[Stage, ...] = (
+    source_update,
+    track_reply,
+    dedupe,
+    match_customer,
+    distribute,
+    schedule,
+    notify,
+)
 
 
 # --- helpers -----------------------------------------------------------------

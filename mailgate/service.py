@@ -89,6 +89,7 @@ def serve(
 
 async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     from mailgate.outbound.send import run_sender
+    from mailgate.webhooks.sender import run_webhook_sender as run_webhooks
     from mailgate.worker import run_worker
 
     settings, factory = runtime.settings, runtime.factory
@@ -118,6 +119,7 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         )
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
+        runtime.start_thread("webhooks", lambda: run_webhooks(factory, settings, runtime.stop))
     if "scheduler" in roles:
         runtime.start_thread("scheduler", lambda: _run_scheduler(runtime))
     # SMTP last: the web UI's imports and the worker's warm-up (GIL-heavy) are

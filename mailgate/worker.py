@@ -24,17 +24,17 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailgate import logs, parse_pool, poison
-from mailgate.batch import BatchContext
+from mailgate.batch import BatchContext, Savepoint, record_outcomes
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.distribution.service import USERS_KEY, load_users
@@ -150,7 +150,12 @@ def _claim(
 
 
 def claim_batch(
-    factory: sessionmaker[Session], me: str, config: WorkerSettings, now: datetime
+    factory: sessionmaker[Session],
+    me: str,
+    config: WorkerSettings,
+    now: datetime,
+    *,
+    ahead: bool = False,
 ) -> list[int]:
     """Claim work by compare-and-set (SKIP LOCKED on PostgreSQL).
 
@@ -158,6 +163,9 @@ def claim_batch(
     of a batch, nobody knows which mail (if any) killed it, so each suspect is
     retried alone and only solo interruptions count towards giving up.
     Otherwise up to ``batch_size`` fresh mails are claimed together.
+    ``ahead`` (claiming while another batch is still written): nothing if an
+    interrupted mail is waiting, so it is claimed only when it is processed at
+    once, alone, and a death in between is not counted against it.
     """
     postgres = factory.kw["bind"].dialect.name == "postgresql"
     with factory() as session:
@@ -170,6 +178,8 @@ def claim_batch(
             if postgres:
                 candidates = candidates.with_for_update(skip_locked=True)
             ids = list(session.scalars(candidates))
+            if ids and solo and ahead:
+                break
             if ids:
                 claimed = _claim(session, ids, me, config, now, solo=solo)
                 session.commit()
@@ -192,11 +202,23 @@ def claim_ids(
     return claimed
 
 
-def process_ids(
-    factory: sessionmaker[Session], ids: Sequence[int], me: str, now: datetime | None = None
-) -> BatchReport:
-    """Run the pipeline over claimed mails and record each outcome."""
-    report = BatchReport(claimed=len(ids))
+@dataclass
+class StartedBatch:
+    """A claimed batch whose rows are loaded and whose parsing has begun (if pooled)."""
+
+    ids: list[int]
+    now: datetime
+    dealer: DealerConfig
+    users: Any
+    raws: dict[int, bytes]
+    results: Iterator[list[object]]
+    pooled: bool  # parsed in parser processes (else in-process, lazily, when written)
+
+
+def start_batch(
+    factory: sessionmaker[Session], ids: Sequence[int], now: datetime | None = None
+) -> StartedBatch:
+    """Load claimed mails and hand their pure stages to the parser processes."""
     now = now or utcnow()
     with factory() as session:
         dealer = load_dealer_config(session)
@@ -213,16 +235,31 @@ def process_ids(
     jobs = [load_job(row, dealer, now) for row in inbound_rows]
     wire = dataclasses.replace(dealer)  # no cached calendar etc. to pickle
     sent = [dataclasses.replace(job, dealer=wire, session=None) for job in jobs]
+    pooled = parse_pool.uses_pool(len(sent))
+    results = parse_pool.run_chunks(sent, prepare_chunk, _prepare_one, _killed_parser)
     raws = {job.inbound_id: job.raw for job in jobs}
+    return StartedBatch(list(ids), now, dealer, users, raws, results, pooled)
+
+
+def finish_batch(factory: sessionmaker[Session], batch: StartedBatch, me: str) -> BatchReport:
+    """Write a started batch chunk by chunk, each chunk in one transaction."""
+    report = BatchReport(claimed=len(batch.ids))
     # The next chunk is parsed (in parser processes) while this one is written.
-    for results in parse_pool.run_chunks(sent, prepare_chunk, _prepare_one, _killed_parser):
+    for results in batch.results:
         chunk = []
         for job, early in results:  # type: ignore[misc]
-            job.dealer, job.raw = dealer, raws[job.inbound_id]
+            job.dealer, job.raw = batch.dealer, batch.raws[job.inbound_id]
             chunk.append((job, early))
-        for status in _write_chunk(factory, chunk, me, now, users, dealer):
+        for status in _write_chunk(factory, chunk, me, batch.now, batch.users, batch.dealer):
             report.add(status)
     return report
+
+
+def process_ids(
+    factory: sessionmaker[Session], ids: Sequence[int], me: str, now: datetime | None = None
+) -> BatchReport:
+    """Run the pipeline over claimed mails and record each outcome."""
+    return finish_batch(factory, start_batch(factory, ids, now), me)
 
 
 def prepare_chunk(jobs: list[Job]) -> list[tuple[Job, Outcome | None]]:
@@ -299,7 +336,7 @@ def _write(
         outcomes.append((job.inbound_id, _run_db_stages(session, job, early)))
     if batch is not None:
         batch.flush(session, lambda db, mails: enqueue_deferred(db, dealer, mails))
-    return _record_all(session, outcomes, me, now)
+    return record_outcomes(session, outcomes, me, now)
 
 
 def _prefetch(session: Session, chunk: Sequence[tuple[Job, Outcome | None]]) -> BatchContext:
@@ -333,7 +370,7 @@ def _run_prepare(job: Job) -> Outcome | None:
 def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome:
     """The database stages of one mail in its own savepoint (and batch-context scope)."""
     job.session = session
-    savepoint: Any = _Savepoint(session) if job.batch is not None else session.begin_nested()
+    savepoint: Any = Savepoint(session) if job.batch is not None else session.begin_nested()
 
     def release() -> None:
         savepoint.commit()
@@ -385,127 +422,69 @@ def _run_db_stages(session: Session, job: Job, early: Outcome | None) -> Outcome
         logs.reset_inbound_id(logged)
 
 
-class _Savepoint:
-    """A mail's savepoint as plain SQL, for the set-based path.
-
-    Why: SQLAlchemy's nested transaction (``begin_nested``) cost more per mail
-    than the mail's own statements.  The stages write with Core statements
-    only; the session is flushed before the savepoint and after, and on a
-    rollback its objects are expired, as ``begin_nested`` would do.
-    """
-
-    def __init__(self, session: Session) -> None:
-        session.flush()
-        self.session = session
-        self.connection = session.connection()
-        self.connection.exec_driver_sql("SAVEPOINT mailgate_mail")
-
-    def commit(self) -> None:
-        self.session.flush()
-        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
-
-    def rollback(self) -> None:
-        for obj in list(self.session.new):
-            self.session.expunge(obj)
-        self.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT mailgate_mail")
-        self.connection.exec_driver_sql("RELEASE SAVEPOINT mailgate_mail")
-        self.session.expire_all()
-
-
-_INBOUND = InboundMail.__table__
-# Built once, run for all outcomes of a transaction (executemany); the WHERE
-# repeats the claim (compare-and-set) so a lost claim writes nothing.
-_RECORD = (
-    update(_INBOUND)
-    .where(
-        _INBOUND.c.id == bindparam("b_id"),
-        _INBOUND.c.claimed_by == bindparam("b_me"),
-        _INBOUND.c.status == InboundStatus.PROCESSING.value,
-    )
-    .values(
-        status=bindparam("b_status"),
-        status_reason=bindparam("b_reason"),
-        traceback=bindparam("b_trace"),
-        processed_at=bindparam("b_now"),
-        lead_id=bindparam("b_lead"),
-        parser=bindparam("b_parser"),
-        claimed_by=None,
-        lease_until=None,
-    )
-)
-
-
-def _record_all(
-    session: Session, outcomes: Sequence[tuple[int, Outcome]], me: str, now: datetime
-) -> list[str]:
-    """Write the outcomes whose claim still holds (compare-and-set); returns their statuses.
-
-    The rows still claimed are selected first (locked on PostgreSQL) so the
-    report counts exactly what was written, as a per-row UPDATE's rowcount did.
-    """
-    ids = [inbound_id for inbound_id, _ in outcomes]
-    held_query = select(_INBOUND.c.id).where(
-        _INBOUND.c.id.in_(ids),
-        _INBOUND.c.claimed_by == me,
-        _INBOUND.c.status == InboundStatus.PROCESSING.value,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        held_query = held_query.with_for_update()
-    held = set(session.scalars(held_query))
-    rows, statuses = [], []
-    for inbound_id, outcome in outcomes:
-        if inbound_id not in held:
-            log.warning(
-                "lost the claim on inbound %s; another worker finished it",
-                inbound_id,
-                extra={"inbound_id": inbound_id},
-            )
-            continue
-        if outcome.status == InboundStatus.FAILED:
-            log.error(
-                "inbound %s failed: %s",
-                inbound_id,
-                outcome.reason,
-                extra={"inbound_id": inbound_id},
-            )
-        rows.append(
-            {
-                "b_id": inbound_id,
-                "b_me": me,
-                "b_status": str(outcome.status),
-                # exception texts can quote mail content; PostgreSQL text refuses NUL
-                "b_reason": (outcome.reason or "").replace("\x00", "")[:4000] or None,
-                "b_trace": outcome.trace.replace("\x00", "") if outcome.trace else None,
-                "b_now": now,
-                "b_lead": outcome.lead_id,
-                "b_parser": outcome.parser,
-            }
-        )
-        statuses.append(str(outcome.status))
-    if rows:
-        session.execute(_RECORD, rows)
-    return statuses
-
-
 def process_pending(
     factory: sessionmaker[Session], settings: Settings, me: str | None = None
 ) -> BatchReport:
-    """Process until nothing is claimable (``mailgate worker --once``)."""
+    """Process until nothing is claimable (``mailgate worker --once``).
+
+    Double-buffered: while a batch parsed in the parser processes is written,
+    the next one is already claimed and being parsed, so the parser processes
+    do not wait for the last chunk's write and the writer does not wait for
+    the next batch's first chunk.  A single mail claimed ahead is not started
+    early (it may be a suspect for :mod:`mailgate.poison`): it waits for its turn.
+    """
     me = me or worker_identity()
     total = BatchReport()
     release_dead_local_claims(factory)
-    while True:
-        ids = claim_batch(factory, me, settings.worker, utcnow())
-        if not ids:
-            return total
-        if len(ids) == 1 and poison.is_suspect(factory, ids[0], settings.worker):
-            total.claimed += 1
-            total.add(poison.try_in_isolation(factory, ids[0], me, settings.worker))
-            continue
-        report = process_ids(factory, ids, me)
-        total.claimed += report.claimed
-        for status, count in report.statuses.items():
-            total.statuses[status] = total.statuses.get(status, 0) + count
+    pending: list[int] = []  # claimed, no database stage run yet (ahead's, or one queued)
+    ahead: StartedBatch | None = None
+    try:
+        while True:
+            if ahead is None:
+                pending = pending or claim_batch(factory, me, settings.worker, utcnow())
+                if not pending:
+                    return total
+                if len(pending) == 1 and poison.is_suspect(factory, pending[0], settings.worker):
+                    suspect, pending = pending[0], []
+                    total.claimed += 1
+                    total.add(poison.try_in_isolation(factory, suspect, me, settings.worker))
+                    continue
+                ahead = start_batch(factory, pending)
+            current, ahead, pending = ahead, None, []
+            if current.pooled:
+                pending = claim_batch(factory, me, settings.worker, utcnow(), ahead=True)
+                if len(pending) > 1:
+                    ahead = start_batch(factory, pending)
+            report = finish_batch(factory, current, me)
+            total.claimed += report.claimed
+            for status, count in report.statuses.items():
+                total.statuses[status] = total.statuses.get(status, 0) + count
+    except BaseException:
+        # Mails claimed but not yet written have not reached a database stage:
+        # give them back at once instead of leaving them to the lease (and to
+        # one-by-one retries as interrupted mails).
+        unclaim(factory, pending, me)
+        raise
+
+
+def unclaim(factory: sessionmaker[Session], ids: Sequence[int], me: str) -> None:
+    """Put mails this worker claimed but never started back to ``received`` (best effort)."""
+    if not ids:
+        return
+    try:
+        with factory() as session:
+            session.execute(
+                update(InboundMail)
+                .where(
+                    InboundMail.id.in_(list(ids)),
+                    InboundMail.claimed_by == me,
+                    InboundMail.status == InboundStatus.PROCESSING,
+                )
+                .values(status=InboundStatus.RECEIVED, claimed_by=None, lease_until=None)
+            )
+            session.commit()
+    except Exception:  # noqa: BLE001 - the lease still returns them later
+        log.warning("could not give back %d claimed mails", len(ids), exc_info=True)
 
 
 def run_worker(

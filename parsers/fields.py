@@ -268,6 +268,7 @@ FREEMAIL_DOMAINS = frozenset(
         "protonmail.com",
     }
 )
+_SPACES = re.compile(r"\s+")
 _MARKER_NOISE = re.compile(r"[*\s]+$|^\s*[*•-]\s*|\s*\((?:optional|pflichtfeld|required)\)", re.I)
 KINDS_BY_KEYWORD: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("test_drive", ("probefahrt", "test drive", "testdrive", "proefrit", "essai")),
@@ -280,7 +281,7 @@ KINDS_BY_KEYWORD: tuple[tuple[str, tuple[str, ...]], ...] = (
 def label_key(label: str) -> str | None:
     """The field key of a written label (``Ihr Name*``, ``E-Mail :``, ``Tél.``), or None."""
     text = _MARKER_NOISE.sub("", label.replace("\u00a0", " ")).strip().lower()
-    text = re.sub(r"\s+", " ", text)
+    text = _SPACES.sub(" ", text)
     return LABELS.get(text) or LABELS.get(text.rstrip("."))
 
 
@@ -301,7 +302,7 @@ def labelled_fields(text: str) -> dict[str, str]:
         index += 1
         if len(line) > 2000:
             continue
-        match = _LABEL_LINE.match(line)
+        match = _LABEL_LINE.match(line) if ":" in line else None
         key = label_key(match.group(1)) if match else None
         value = match.group(2).strip() if match and key else ""
         if key is None:
@@ -353,11 +354,16 @@ def _looks_labelled(line: str) -> bool:
 
 
 def _is_label_line(line: str) -> bool:
-    match = _LABEL_LINE.match(line)
-    if match and label_key(match.group(1)):
-        return True
+    # Cheap tests first: called for every line of a message body.  A labelled
+    # line has a colon; a bare label is a short line.
+    if ":" in line:
+        match = _LABEL_LINE.match(line)
+        if match and label_key(match.group(1)):
+            return True
+    if len(line.strip()) >= 42:
+        return False
     bare = _BARE_LABEL.match(line)
-    return bool(bare and label_key(bare.group(1)) and len(line.strip()) < 42)
+    return bool(bare and label_key(bare.group(1)))
 
 
 def _plausible(key: str, value: str) -> bool:

@@ -86,7 +86,8 @@ def _clean_message(message: str | None) -> str | None:
     if not message:
         return None
     text = message
-    if any(hint in text.lower() for hint in _MARKUP_HINTS):
+    lowered = text.lower()  # once, not once per hint: messages run to 200,000 characters
+    if any(hint in lowered for hint in _MARKUP_HINTS):
         text = html_to_text(text)
     text = clean_text(text).strip()
     return text[:MAX_TEXT_CHARS] or None

@@ -53,17 +53,16 @@ def check_shape(raw: bytes) -> None:
     longest = max((len(line) for line in re.split(rb"\r?\n(?![ \t])", head)), default=0)
     if longest > MAX_SINGLE_HEADER:
         raise ShapeError(f"a header field is longer than {MAX_SINGLE_HEADER} bytes")
-    # Counted with bytes.count on one lowered copy: a regex scan per line
-    # start costs about 10 ms per MB, this a tenth of it (25 MB mails exist).
-    lowered = b"\n" + raw.lower()
-    if lowered.count(b"\n--") > 2 * MAX_PARTS + 2:
+    # bytes.count instead of regex findall (the same counts, several times faster):
+    # lines starting with "--", and the two type names in any letter case.
+    if raw.count(b"\n--") + raw.startswith(b"--") > 2 * MAX_PARTS + 2:
         raise ShapeError(f"more than {MAX_PARTS} MIME parts")
+    lowered = raw.lower()
     if lowered.count(b"multipart/") > MAX_MULTIPARTS:
         raise ShapeError(f"more than {MAX_MULTIPARTS} nested multipart containers")
-    nested = lowered.count(b"message/rfc822") + lowered.count(b"message/global")
-    if nested > MAX_NESTED_MESSAGES:
+    if lowered.count(b"message/rfc822") + lowered.count(b"message/global") > MAX_NESTED_MESSAGES:
         raise ShapeError(f"more than {MAX_NESTED_MESSAGES} attached messages")
-    _check_mime_fields(lowered)
+    _check_mime_fields(b"\n" + lowered)
 
 
 def _check_mime_fields(lowered: bytes) -> None:

@@ -73,6 +73,8 @@ class ParsedLead:
     # the campaign or lead type the source names (OEM systems), for list filters and reports;
     # not part of the contract's JSON (mailgate parse --json)
     campaign: str | None = None
+    source_ref: str | None = None  # the source's own lead number (OEM lead/process number)
+    handed_over: bool = False  # a notice that the source's call centre took the lead over
 
     def to_json(self, file: str | None = None) -> dict[str, Any]:
         """The contract's JSON object for ``mailgate parse --json``."""

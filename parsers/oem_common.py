@@ -51,6 +51,16 @@ FORWARD_SEPARATOR = re.compile(
     r"-{5,}\s*(?:forwarded message|weitergeleitete nachricht)\s*-{5,})\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
+# "Lead 2718281 wurde an das Opel Call Center übergeben": the OEM took the lead away
+# (seed 000 §4/5); both a call-centre word and a hand-over word must be present.
+CALL_CENTRE = re.compile(
+    r"call[\s-]?cent(?:er|re)|kundenkontakt-?cent(?:er|rum)|kunden-?dialog-?cent(?:er|rum)",
+    re.IGNORECASE,
+)
+HANDED_OVER = re.compile(
+    r"\b(?:übergeben|übernommen|weitergeleitet|entzogen|taken\s+over|transferred|handed\s+over)\b",
+    re.IGNORECASE,
+)
 SCAN_CHARS = 30_000
 MARKETPLACE_DOMAINS = (
     "mobile.de",
@@ -598,6 +608,12 @@ def looks_like_test(customer: CustomerData) -> tuple[bool, bool]:
     return test_email, test_name
 
 
+def _reference(value: str | None) -> str | None:
+    """The source's lead number as one token (``2718281``, ``VWD-2026-771203``)."""
+    token = (value or "").strip().split()[:1]
+    return token[0][:64] if token else None
+
+
 def build_lead(
     view: MailView,
     ctx: ParseContext,
@@ -622,6 +638,12 @@ def build_lead(
         lead.trade_in = vehicle_from(fields, ("trade_in",), None)
         lead.trade_in.stock_number = None
     lead.message = clean_message(fields.get("message", ("message",)))
+    lead.source_ref = _reference(fields.get("lead_number", ("request", "top", "customer")))
+    head = f"{view.subject or ''}\n{text[:2000]}"
+    if lead.source_ref and CALL_CENTRE.search(head) and HANDED_OVER.search(head):
+        lead.handed_over = True
+        lead.non_lead_reason = f"the source's call centre took lead {lead.source_ref} over"
+        return lead
     request_type = fields.get("request_type", ("request", "top", "customer"))
     campaign = fields.get("campaign", ("request", "top"))
     lead.campaign = " ".join((campaign or request_type or "").split())[:128] or None

@@ -51,6 +51,15 @@ def test_reports_page_shows_charts_and_tables_and_changes_range(
     page.wait_for_url(f"**/reports?start={start}*")
     first = page.locator("#table-response tbody tr td").first
     assert first.inner_text() == "3"
+    # narrowing by type; the PDF link carries the range and every filter chosen
+    page.get_by_label("Typ", exact=True).select_option(label="Anfrage")
+    page.get_by_label("Quelle", exact=True).select_option("mobile.de")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.wait_for_url("**/reports?*type=inquiry*")
+    assert page.locator("#table-response tbody tr td").first.inner_text() == "2"  # not website
+    href = page.get_by_role("link", name="Als PDF herunterladen").get_attribute("href")
+    assert href is not None and href.startswith("/reports.pdf?")
+    assert f"start={start}" in href and "type=inquiry" in href and "source=mobile.de" in href
     # on a phone the tables sit below the charts and stay readable
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.locator("#table-response").is_visible()

@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import apply_document, export_settings
-from mailgate.models import InboundMail, Lead, OutboxMail, User
+from mailgate.models import InboundMail, Lead, OutboxMail, User, Webhook
+from mailgate.webhooks.admin import create_webhook
 from mailgate.webui.accounts.reset import make_token
+from mailgate.webui.api.tokens import create_token
 from mailgate.webui.security import SESSION_SECRET, stored_secret
 
 from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
@@ -45,6 +47,8 @@ def seed_tour(live: LiveWeb) -> None:
     with session_scope(live.factory) as session:
         document = tomllib.loads(export_settings(session))
         apply_document(session, {**document, "imap": [{**MAILBOX, "password": "Geheim-1"}]})
+        create_webhook(session, "https://crm.autohaus.example/mailgate/hooks", ["lead.created"])
+        create_token(session, "DMS", ["read"])
 
 
 def reset_page(live: LiveWeb) -> str:
@@ -63,7 +67,8 @@ def tour_pages(live: LiveWeb) -> list[str]:
         inbound_id = session.scalar(select(InboundMail.id).limit(1))
         outbox_id = session.scalar(select(OutboxMail.id).limit(1))
         user_id = session.scalar(select(User.id).where(User.email == ADMIN))
-    assert lead_id and inbound_id and outbox_id and user_id
+        hook_id = session.scalar(select(Webhook.id).limit(1))
+    assert lead_id and inbound_id and outbox_id and user_id and hook_id
     return [
         "/leads",
         "/leads/new",
@@ -88,8 +93,11 @@ def tour_pages(live: LiveWeb) -> list[str]:
         "/settings/mailboxes/new",
         f"/settings/mailboxes/{MAILBOX['name']}",
         "/settings/reasons",
+        "/settings/feedback",
         "/settings/templates",
         "/settings/templates/de/notification",
+        "/settings/integrations",
+        f"/settings/integrations/webhooks/{hook_id}",
         "/settings/transfer",
         "/account",
     ]

@@ -50,6 +50,25 @@ def test_message_runs_until_the_next_label() -> None:
     assert found["consent"] == "ja"
 
 
+def test_message_stops_only_at_a_label_line() -> None:
+    """A bare label ends the message only as a short line; a colon alone is no label."""
+    text = (
+        "Nachricht: Ich hätte gern ein Angebot\n"
+        "Uhrzeit: egal, am liebsten vormittags\n"  # a colon, but no known label
+        + "Telefon "
+        * 6
+        + "\n"  # a long line that starts like a bare label
+        "  * Telefon  \n"  # a bare label: the message ends here
+        "030 1234567\n"
+    )
+    found = labelled_fields(text)
+    assert found["message"] == (
+        "Ich hätte gern ein Angebot\nUhrzeit: egal, am liebsten vormittags\n"
+        + ("Telefon " * 6).rstrip()
+    )
+    assert found["phone"] == "030 1234567"
+
+
 def test_labelled_email_beats_reply_to_and_from() -> None:
     view = _view({"From": "p@kunde.example", "Reply-To": "r@kunde.example"})
     assert choose_customer_email("l@kunde.example", view, DEALERS) == "l@kunde.example"

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from mailgate.parsers import parse_raw
 from mailgate.parsers.message import (
     MAX_MULTIPARTS,
+    MAX_NESTED_MESSAGES,
+    MAX_PARTS,
     ShapeError,
     check_shape,
     decode_words,
@@ -100,6 +102,29 @@ def test_nested_attached_messages_are_capped() -> None:
     raw = b"From: a@x.example\r\n\r\n" + b"Content-Type: message/rfc822\r\n" * 11
     with pytest.raises(ShapeError):
         check_shape(raw)
+
+
+@pytest.mark.parametrize(
+    ("unit", "limit"),
+    [
+        (b"\n--b\r\n", 2 * MAX_PARTS + 2),  # lines starting with "--"
+        (b"Content-Type: MultiPart/Mixed\r\n", MAX_MULTIPARTS),  # any letter case
+        (b"Content-Type: MESSAGE/rfc822\r\n", MAX_NESTED_MESSAGES),
+        (b"Content-Type: message/Global\r\n", MAX_NESTED_MESSAGES),
+    ],
+)
+def test_shape_caps_hold_exactly_at_their_limit(unit: bytes, limit: int) -> None:
+    head = b"From: a@x.example\r\n\r\n"
+    check_shape(head + unit * limit)
+    with pytest.raises(ShapeError):
+        check_shape(head + unit * (limit + 1))
+
+
+def test_a_boundary_line_at_the_very_start_counts() -> None:
+    raw = b"--b\r\n" + b"\n--b" * (2 * MAX_PARTS + 2)
+    with pytest.raises(ShapeError):
+        check_shape(raw)
+    check_shape(b"x--b\r\n" + b"\n--b" * (2 * MAX_PARTS + 2))  # "--" mid-line is no boundary
 
 
 def test_a_huge_header_is_refused() -> None:

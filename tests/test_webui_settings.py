@@ -567,3 +567,54 @@ def test_region_picker_lists_a_countrys_regions(admin: FlaskClient) -> None:
     assert {"code": "BY", "name": "Bayern (BY)"} in germany["regions"]
     assert "catholic" in germany["categories"]
     assert admin.get("/settings/regions.json?country=XX").get_json()["regions"] == []
+
+
+def test_status_feedback_entries_add_edit_remove(
+    admin: FlaskClient, dealer: sessionmaker[Session]
+) -> None:
+    page = admin.get("/settings/feedback").get_data(as_text=True)
+    assert "<h1>Statusmeldungen</h1>" in page
+    added = post(
+        admin,
+        "/settings/feedback",
+        {"new-source": "oem:*", "new-to": "status@oem.example", "new-language": "de"},
+    )
+    assert added.status_code == 302
+    assert exported(dealer)["feedback"] == [
+        {
+            "source": "oem:*",
+            "to": "status@oem.example",
+            "webhook": "",
+            "language": "de",
+            "enabled": True,
+        }
+    ]
+    bad = post(
+        admin,
+        "/settings/feedback",
+        {"fb-0-source": "oem:*", "fb-0-to": "kein", "fb-0-enabled": "y"},
+    )
+    assert bad.status_code == 200  # shown again with the reason, in German
+    assert "Das ist keine E-Mail-Adresse. (feedback[0].to" in bad.get_data(as_text=True)
+    assert exported(dealer)["feedback"][0]["to"] == "status@oem.example"  # nothing saved
+    edited = post(
+        admin,
+        "/settings/feedback",
+        {"fb-0-source": "oem:opel", "fb-0-to": "leadit@opel.example", "fb-0-language": ""},
+    )
+    assert edited.status_code == 302
+    assert exported(dealer)["feedback"] == [
+        {
+            "source": "oem:opel",
+            "to": "leadit@opel.example",
+            "webhook": "",
+            "language": "",
+            "enabled": False,
+        }
+    ]
+    removed = post(
+        admin,
+        "/settings/feedback",
+        {"fb-0-source": "oem:opel", "fb-0-to": "x@y.example", "fb-0-remove": "y"},
+    )
+    assert removed.status_code == 302 and exported(dealer).get("feedback", []) == []

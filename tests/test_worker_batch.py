@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate import parse_pool
+from mailgate import parse_pool, worker
 from mailgate.batch import BatchContext
 from mailgate.config import Settings
 from mailgate.ingest.store import store_raw
@@ -178,3 +178,116 @@ def test_no_parser_processes_right_after_a_service_start(
     finally:
         parse_pool.hold_off(0)
     assert parse_pool.get_pool() is not None
+
+
+def test_batches_claimed_ahead_give_the_in_process_results(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, dealer: sessionmaker[Session]
+) -> None:
+    """Several batches through the parser processes, each claimed while the last is written."""
+    from dataclasses import replace
+
+    from mailgate import db
+    from mailgate.config import WorkerSettings
+    from mailgate.dealer_settings import import_settings
+
+    from .conftest import DEALER_TOML
+
+    settings = replace(SETTINGS, worker=WorkerSettings(batch_size=parse_pool.MIN_MAILS))
+    mails = batch_of_mails() + [inquiry(n, email="kunde3@kunden.example") for n in range(50, 62)]
+
+    def run(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
+        for raw in mails:
+            store(factory, raw)
+        report = process_pending(factory, settings)
+        assert report.claimed == len(mails)
+        with factory() as session:
+            rows = session.execute(
+                select(
+                    InboundMail.status, InboundMail.status_reason, InboundMail.claimed_by
+                ).order_by(InboundMail.id)
+            ).all()
+            leads = session.execute(select(Lead.inbound_id, Lead.source).order_by(Lead.id)).all()
+        return [tuple(r) for r in rows] + [tuple(lead) for lead in leads]
+
+    monkeypatch.setenv("MAILGATE_PARSE_PROCESSES", "0")
+    in_process = run(dealer)
+    monkeypatch.setenv("MAILGATE_PARSE_PROCESSES", "1")
+    claims: list[bool] = []
+    real_claim = worker.claim_batch
+
+    def recording_claim(*args: object, **kwargs: object) -> list[int]:
+        claims.append(bool(kwargs.get("ahead")))
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "claim_batch", recording_claim)
+    engine = db.create_db_engine(f"sqlite:///{tmp_path}/ahead.sqlite3")
+    db.upgrade(engine)
+    other = db.make_session_factory(engine)
+    with db.session_scope(other) as session:
+        import_settings(session, DEALER_TOML)
+    pooled = run(other)
+    engine.dispose()
+    assert pooled == in_process
+    assert claims.count(True) >= 2  # the later batches were claimed ahead
+    assert all(row[2] is None for row in pooled[: len(mails)])  # no claim left behind
+
+
+def test_mails_claimed_ahead_are_given_back_when_writing_fails(
+    monkeypatch: pytest.MonkeyPatch, dealer: sessionmaker[Session]
+) -> None:
+    from dataclasses import replace
+
+    from mailgate.config import WorkerSettings
+
+    monkeypatch.setenv("MAILGATE_PARSE_PROCESSES", "1")
+    settings = replace(SETTINGS, worker=WorkerSettings(batch_size=parse_pool.MIN_MAILS))
+    ids = [store(dealer, inquiry(n)) for n in range(2 * parse_pool.MIN_MAILS)]
+
+    def failing_write(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(worker, "_write_chunk", failing_write)
+    with pytest.raises(RuntimeError, match="database gone"):
+        process_pending(dealer, settings)
+    with dealer() as session:
+        rows = dict(session.execute(select(InboundMail.id, InboundMail.status)).all())
+    first, ahead = ids[: parse_pool.MIN_MAILS], ids[parse_pool.MIN_MAILS :]
+    assert {rows[i] for i in first} == {"processing"}  # its lease brings them back
+    assert {rows[i] for i in ahead} == {"received"}  # never started: back at once
+
+
+def test_an_interrupted_mail_is_not_claimed_ahead(dealer: sessionmaker[Session]) -> None:
+    """Claimed ahead, a death before its turn would count against it as a solo attempt."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from mailgate.models import utcnow
+
+    interrupted, fresh = store(dealer, inquiry(1)), store(dealer, inquiry(2))
+    with dealer() as session:
+        session.execute(
+            update(InboundMail)
+            .where(InboundMail.id == interrupted)
+            .values(status="processing", claimed_by="gone:1:x", lease_until=utcnow() - timedelta(1))
+        )
+        session.commit()
+    me = worker.worker_identity()
+    assert worker.claim_batch(dealer, me, SETTINGS.worker, utcnow(), ahead=True) == []
+    assert worker.claim_batch(dealer, me, SETTINGS.worker, utcnow()) == [interrupted]
+    assert worker.claim_batch(dealer, me, SETTINGS.worker, utcnow(), ahead=True) == [fresh]
+    with dealer() as session:
+        solo = session.scalar(
+            select(InboundMail.solo_attempts).where(InboundMail.id == interrupted)
+        )
+    assert solo == 1
+
+
+def test_a_pool_broken_while_idle_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser process that died between batches must not fail every later batch."""
+    monkeypatch.setenv("MAILGATE_PARSE_PROCESSES", "1")
+    pool = parse_pool.get_pool()
+    assert pool is not None
+    assert pool.submit(double_or_die, [13]).exception(timeout=60) is not None  # broken now
+    chunks = list(parse_pool.run_chunks(list(range(20, 40)), double_or_die, str, str))
+    assert [item for chunk in chunks for item in chunk] == [n * 2 for n in range(20, 40)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from types import ModuleType
 
-from flask import Flask, jsonify, redirect, render_template, url_for
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from mailgate.config import Settings
 
-from . import accounts, i18n, inbound, lead, leads, nav, outbox, reports, security, signed
+from . import accounts, api, i18n, inbound, lead, leads, nav, outbox, reports, security, signed
 from . import settings as settings_area
 from .context import close_session, db
 from .labels import VEHICLE_FIELDS, label, vehicle_value
@@ -29,7 +29,16 @@ from .labels import VEHICLE_FIELDS, label, vehicle_value
 log = logging.getLogger("mailgate.webui")
 
 # Areas in menu order; each has init_app(app).
-AREAS: tuple[ModuleType, ...] = (leads, lead, inbound, reports, outbox, settings_area, signed)
+AREAS: tuple[ModuleType, ...] = (
+    leads,
+    lead,
+    inbound,
+    reports,
+    outbox,
+    settings_area,
+    signed,
+    api,
+)
 
 
 def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:
@@ -62,6 +71,8 @@ def _home() -> ResponseReturnValue:
 
 def _error_page(exc: HTTPException) -> ResponseReturnValue:
     """Error pages in the site's frame and the user's language instead of werkzeug's."""
+    if request.path.startswith("/api/"):
+        return api.problem_for(exc)  # an integration reads JSON, not a page
     return render_template("error.html", error=exc), exc.code or 500
 
 

@@ -57,6 +57,27 @@ def _patterns() -> list[tuple[re.Pattern[str], Say]]:
             lambda m: _("No lead could be made: %(detail)s", detail=m["detail"]),
         ),
         (
+            re.compile(r"^call-centre notice for unknown lead (?P<ref>\S+)$"),
+            lambda m: _(
+                "Call-centre notice for lead %(ref)s of the source, which is unknown here.",
+                ref=m["ref"],
+            ),
+        ),
+        (
+            re.compile(r"^call-centre notice for lead (?P<ref>\S+) failed authentication$"),
+            lambda m: _(
+                "Call-centre notice for lead %(ref)s failed the sender check.", ref=m["ref"]
+            ),
+        ),
+        (
+            re.compile(r"^(?P<source>\S+) call centre took lead (?P<ref>\S+) over$"),
+            lambda m: _(
+                "The call centre of %(source)s took its lead %(ref)s over.",
+                source=m["source"],
+                ref=m["ref"],
+            ),
+        ),
+        (
             re.compile(r"^reply to unknown lead (?P<id>\d+)$"),
             lambda m: _("A reply to lead %(id)s, which does not exist.", id=m["id"]),
         ),

@@ -326,26 +326,34 @@ def materialise(dealer: DealerConfig, row: OutboxMail) -> ComposedMail | None:
     )
 
 
-def _claimable(now: datetime) -> Any:
+def _claimable(now: datetime, model: Any = OutboxMail) -> Any:
     return or_(
-        (OutboxMail.status == OutboxStatus.PENDING) & (OutboxMail.next_attempt_at <= now),
-        (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.lease_until < now),
+        (model.status == OutboxStatus.PENDING) & (model.next_attempt_at <= now),
+        (model.status == OutboxStatus.SENDING) & (model.lease_until < now),
     )
 
 
 def claim_due(
-    session: Session, me: str, now: datetime, *, limit: int = 100, lease_seconds: int = 300
-) -> list[OutboxMail]:
+    session: Session,
+    me: str,
+    now: datetime,
+    *,
+    limit: int = 100,
+    lease_seconds: int = 300,
+    model: Any = OutboxMail,
+) -> list[Any]:
     """Claim due rows (pending, or sending with an expired lease) and commit the claim.
 
     The claim is committed before anyone talks to the relay, so a second
     sender sees ``sending`` and skips the row.  The UPDATE repeats the WHERE
     (compare-and-set): on SQLite ``BEGIN IMMEDIATE`` already serialises
     claimers, on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets two senders take
-    disjoint batches instead of queueing behind each other.
+    disjoint batches instead of queueing behind each other.  ``model`` is any
+    outbox-like table (status, next_attempt_at, claimed_by, lease_until): the
+    webhook deliveries are claimed the same way.
     """
-    claimable = _claimable(now)
-    candidates = select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
+    claimable = _claimable(now, model)
+    candidates = select(model.id).where(claimable).order_by(model.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = list(session.scalars(candidates))
@@ -353,26 +361,26 @@ def claim_due(
         session.commit()
         return []
     claimed = session.scalars(
-        update(OutboxMail)
-        .where(OutboxMail.id.in_(ids), claimable)
+        update(model)
+        .where(model.id.in_(ids), claimable)
         .values(
             status=OutboxStatus.SENDING,
             claimed_by=me,
             lease_until=now + timedelta(seconds=lease_seconds),
         )
-        .returning(OutboxMail.id)
+        .returning(model.id)
     ).all()
     session.commit()
     if not claimed:
         return []
-    rows = session.scalars(
-        select(OutboxMail).where(OutboxMail.id.in_(claimed)).order_by(OutboxMail.id)
-    ).all()
+    rows = session.scalars(select(model).where(model.id.in_(claimed)).order_by(model.id)).all()
     session.commit()
     return list(rows)
 
 
-def renew_claim(session: Session, row_id: int, me: str, until: datetime) -> bool:
+def renew_claim(
+    session: Session, row_id: int, me: str, until: datetime, *, model: Any = OutboxMail
+) -> bool:
     """Extend our lease on one row right before sending it; False if we lost it.
 
     A long pass (slow relay, many mails) can outlive the lease taken at claim
@@ -380,11 +388,11 @@ def renew_claim(session: Session, row_id: int, me: str, until: datetime) -> bool
     being sent by both.  Commits, like the claim.
     """
     renewed = session.execute(
-        update(OutboxMail)
+        update(model)
         .where(
-            OutboxMail.id == row_id,
-            OutboxMail.claimed_by == me,
-            OutboxMail.status == OutboxStatus.SENDING,
+            model.id == row_id,
+            model.claimed_by == me,
+            model.status == OutboxStatus.SENDING,
         )
         .values(lease_until=until)
     ).rowcount

@@ -75,6 +75,19 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
     "resubmission": _LADDER,
     "relay": {"subject": "AW: Ihre Anfrage", "body": "Guten Tag,\n\ngerne am Montag."},
     "acknowledgement": {"lead": _LEAD, "customer": _CUSTOMER},
+    "source_feedback": {
+        "lead": {
+            "id": 4711,
+            "source": "oem:opel",
+            "source_ref": "2718281",
+            "campaign": "812 - Angebotsanfrage opel.de",
+            "status": "closed",
+            "received_at": "27.11.2026 16:00",
+        },
+        "close": {"reason": "Fahrzeug verkauft", "outcome": "won"},
+        "customer": {"name": "Erika Musterfrau"},
+        "dealer_name": "Autohaus Beispiel",
+    },
     "followup": {
         "lead": _LEAD,
         "customer": _CUSTOMER,

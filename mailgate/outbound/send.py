@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate.config import RelaySettings, Settings
+from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.models import OutboxMail, OutboxStatus, utcnow
 from mailgate.outbound.outbox import (
@@ -177,6 +177,13 @@ class _Pass:
         return self.start + timedelta(seconds=time.monotonic() - self.started)
 
 
+def retry_delay(sender: SenderSettings, attempts: int) -> float:
+    """Seconds until the next try after ``attempts`` failed ones: exponential, capped,
+    plus up to 10 % jitter so a recovering receiver is not hit by every row at once."""
+    delay = min(sender.retry_base_seconds * 2 ** (attempts - 1), sender.retry_max_seconds)
+    return delay * (1 + random.uniform(0, 0.1))  # nosec B311  # retry jitter, not a secret
+
+
 def _lease_for(relay: RelaySettings) -> timedelta:
     # Longer than one mail can take (connect + EHLO + TLS + AUTH + MAIL/RCPT/DATA,
     # each up to ``timeout``); the lease is renewed before every mail.
@@ -194,7 +201,7 @@ def send_pass(
     """Deliver (or suppress) every due mail once; returns what happened."""
     start = now or utcnow()
     owner = f"{me}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]
+    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
     lease = _lease_for(settings.relay)
     with factory() as session:
         dealer = load_dealer_config(session)
@@ -281,8 +288,7 @@ def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:
         if detail:
             log.warning("outbox %s sent, but %s", row.id, detail)
     elif attempt.outcome == TEMPORARY and attempts < sender.max_attempts:
-        delay = min(sender.retry_base_seconds * 2 ** (attempts - 1), sender.retry_max_seconds)
-        delay *= 1 + random.uniform(0, 0.1)
+        delay = retry_delay(sender, attempts)
         due = state.clock() + timedelta(seconds=delay)
         if _settle(
             state,

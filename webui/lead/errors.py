@@ -54,6 +54,10 @@ PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("You cannot take leads from the pool."),
     ),
     (
+        re.compile(r"^lead \d+ was taken over by the source's call centre$"),
+        lambda m: _("The source's call centre has taken this lead over: it is read-only."),
+    ),
+    (
         re.compile(r"^lead \d+ is already at (?P<status>\w+)$"),
         lambda m: _(
             "The lead already has the status %(status)s.",

@@ -23,6 +23,7 @@ EXTRA: dict[str, dict[str, object]] = {
         "pool": _l("put in the pool"),
         "follow-up": _l("follow-up attached"),
         "trade_in_cc": _l("trade-in copy sent"),
+        "handed_over": _l("taken over by the source"),
     },
     "mail_purpose": {
         "notification": _l("Notification to the assignee"),

@@ -20,6 +20,8 @@ from ..access import Account, pool_user_id
 
 
 def may_act(account: Account, lead: Lead) -> bool:
+    if lead.handed_over_at is not None:  # the source's call centre has it: read-only
+        return False
     if account.is_admin or account.is_supervisor:
         return True
     return lead.assignee_id == account.id

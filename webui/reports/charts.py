@@ -27,7 +27,8 @@ def rung_label(rung: str) -> str:
     return str(label(rung, "lead_status"))
 
 
-def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
+def all_charts(report: Report, weeks: list[str], *, flat: bool = False) -> dict[str, Markup]:
+    """The five charts; ``flat``: bars without fill patterns, for the PDF (fpdf2 has none)."""
     span = _(
         "%(start)s to %(end)s", start=weeks[0] if weeks else "", end=weeks[-1] if weeks else ""
     )
@@ -72,6 +73,7 @@ def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
                 Series(_("90th percentile"), [s.p90_hours for s in report.responses]),
             ],
             fmt=_hours,
+            flat=flat,
         ),
         "ladder": bar_chart(
             "chart-ladder",
@@ -82,6 +84,7 @@ def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
             ),
             [rung_label(rung) for rung in LADDER_RUNGS],
             [Series(_("All sources"), column_totals(report.ladder) or [0] * len(LADDER_RUNGS))],
+            flat=flat,
         ),
         "outcomes": bar_chart(
             "chart-outcomes",
@@ -92,5 +95,6 @@ def all_charts(report: Report, weeks: list[str]) -> dict[str, Markup]:
                 Series(_("Won"), [o.won for o in report.outcomes.values()]),
                 Series(_("Lost"), [o.lost for o in report.outcomes.values()]),
             ],
+            flat=flat,
         ),
     }

@@ -31,9 +31,10 @@ class RangeForm(FlaskForm):
     source = SelectField(_l("Source"), choices=[], validate_choice=False)
     campaign = SelectField(_l("Campaign"), choices=[], validate_choice=False)
     channel = SelectField(_l("Channel"), choices=[], validate_choice=False)
+    type = SelectField(_l("Type"), choices=[], validate_choice=False)  # the lead's kind
     location = SelectField(_l("Location"), choices=[], validate_choice=False)
 
-    NARROWING = ("source", "campaign", "channel", "location")
+    NARROWING = ("source", "campaign", "channel", "type", "location")
 
     def narrowing(self) -> dict[str, str]:
         """The chosen narrowing values that are among the offered options."""

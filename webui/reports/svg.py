@@ -10,6 +10,9 @@ Colour is never the only signal: lines differ in dash pattern and marker
 shape, bars in fill pattern, and every bar carries its value as text.
 Presentation attributes only (``fill=``), no ``style=``: the CSP forbids inline
 styles.
+
+``flat=True`` gives the bar charts for the PDF: fpdf2 draws no ``<pattern>``,
+so there the bars are solid (even series) or outlined (odd series) instead.
 """
 
 from __future__ import annotations
@@ -74,6 +77,16 @@ def _pattern_defs(uid: str, count: int) -> str:
     return "<defs>" + "".join(defs) + "</defs>"
 
 
+def _bar_paint(uid: str, k: int, flat: bool) -> str:
+    """A bar's fill and outline: the pattern on the page, solid or outlined in the PDF."""
+    colour = COLOURS[k % len(COLOURS)]
+    if not flat:
+        return f'fill="url(#{uid}-p{k})" stroke="{colour}"'
+    if k % 2:
+        return f'fill="#ffffff" stroke="{colour}" stroke-width="2"'
+    return f'fill="{colour}" stroke="{colour}"'
+
+
 def _polygon(points: Sequence[tuple[float, float]], colour: str) -> str:
     path = " L".join(f"{x:.1f},{y:.1f}" for x, y in points)
     return f'<path d="M{path} Z" fill="{colour}"/>'
@@ -121,7 +134,7 @@ def line_chart(
     legend_rows = (len(series) + 2) // 3
     bottom = 40 + 18 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_max(max((v or 0) for s in series for v in s.values) if series else 0)
+    top_value = nice_max(max((v or 0 for s in series for v in s.values), default=0))
     n = max(len(x_labels), 1)
     step = plot_w / max(n - 1, 1)
 
@@ -150,7 +163,7 @@ def line_chart(
         out.append("</g>")
     out += _legend(series, left, height - 18 * legend_rows - 4, plot_w, line=True)
     out.append("</svg>")
-    return Markup("\n".join(out))  # noqa: S704 - every text in it went through escape()
+    return Markup("\n".join(out))  # noqa: S704  # nosec B704  # all text went through escape()
 
 
 def bar_chart(
@@ -162,6 +175,7 @@ def bar_chart(
     *,
     fmt: Callable[[float], str] = lambda v: f"{v:g}",
     width: int = 640,
+    flat: bool = False,
 ) -> Markup:
     """Horizontal grouped bars: one group per category, each bar labelled with its value."""
     label_w, right, top, bar_h, gap = 150, 60, 10, 16, 10
@@ -169,9 +183,10 @@ def bar_chart(
     group_h = bar_h * len(series) + gap
     plot_w = width - label_w - right
     height = top + group_h * max(len(categories), 1) + 30 + 18 * legend_rows
-    top_value = nice_max(max((v or 0) for s in series for v in s.values) if series else 0)
+    top_value = nice_max(max((v or 0 for s in series for v in s.values), default=0))
     out = _head(uid, width, height, title, desc)
-    out.append(_pattern_defs(uid, len(series)))
+    if not flat:
+        out.append(_pattern_defs(uid, len(series)))
     out.append(
         f'<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{top + group_h * len(categories)}" '
         'stroke="#555"/>'
@@ -187,15 +202,17 @@ def bar_chart(
                 out.append(_text(label_w + 4, y + bar_h - 4, "–", font_size=11))
                 continue
             w = plot_w * value / top_value
-            out.append(
-                f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
-                f'fill="url(#{uid}-p{k})" stroke="{COLOURS[k % len(COLOURS)]}">'
-                f"<title>{escape(f'{name} · {s.name}: {fmt(value)}')}</title></rect>"
-            )
+            if w > 0 or not flat:  # fpdf2 turns an empty rect into a stray paint operator
+                out.append(
+                    f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
+                    f"{_bar_paint(uid, k, flat)}>"
+                    f"<title>{escape(f'{name} · {s.name}: {fmt(value)}')}</title></rect>"
+                )
             out.append(_text(label_w + w + 4, y + bar_h - 5, fmt(value), font_size=11))
-    out += _legend(series, label_w, height - 18 * legend_rows - 4, plot_w, line=False, uid=uid)
+    legend_y = height - 18 * legend_rows - 4
+    out += _legend(series, label_w, legend_y, plot_w, line=False, uid=uid, flat=flat)
     out.append("</svg>")
-    return Markup("\n".join(out))  # noqa: S704 - every text in it went through escape()
+    return Markup("\n".join(out))  # noqa: S704  # nosec B704  # all text went through escape()
 
 
 def _y_axis(
@@ -216,7 +233,14 @@ def _y_axis(
 
 
 def _legend(
-    series: Sequence[Series], x0: int, y0: float, width: int, *, line: bool, uid: str = ""
+    series: Sequence[Series],
+    x0: int,
+    y0: float,
+    width: int,
+    *,
+    line: bool,
+    uid: str = "",
+    flat: bool = False,
 ) -> list[str]:
     out, col_w = [], width / 3
     for k, s in enumerate(series):
@@ -232,8 +256,7 @@ def _legend(
             out.append(_marker(MARKERS[k % len(MARKERS)], x + 12, y + 6, colour))
         else:
             out.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="24" height="12" '
-                f'fill="url(#{uid}-p{k})" stroke="{colour}"/>'
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="24" height="12" {_bar_paint(uid, k, flat)}/>'
             )
         label = s.name if len(s.name) <= 24 else s.name[:23] + "…"
         out.append(_text(x + 30, y + 10, label, font_size=11))

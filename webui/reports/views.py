@@ -5,11 +5,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
 
-from babel.dates import format_date
 from flask import Blueprint, Response, abort, render_template, request
-from flask_babel import format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import ColumnElement, and_, select
@@ -21,33 +18,36 @@ from mailgate.models import Lead, utcnow
 from ..access import lead_scope, me, pool_user_id
 from ..choices import options
 from ..context import db, dealer
-from ..labels import label
+from ..i18n import local_time
+from ..labels import LABELS, label
 from . import charts
 from .data import Report, build_report
+from .formatting import day_label, hours, share, week_label
 from .forms import RangeForm
 from .stats import LADDER_RUNGS, column_totals
 
 bp = Blueprint("reports", __name__)
 TABLES = ("sources", "kinds", "response", "ladder", "outcomes")
-WEEK_PATTERNS = {"de": "dd.MM.yy", "en": "d MMM yy"}
-DAY_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
+KINDS = LABELS["kind"]  # the lead kinds (inquiry, test drive, ...) with their labels
 
 
 NARROWING_COLUMNS = {
     "source": Lead.source,
     "campaign": Lead.campaign,
     "channel": Lead.category,
+    "type": Lead.kind,
     "location": Lead.location,
 }
 
 
 def _offer_options(form: RangeForm, session: Session, scope: ColumnElement[bool]) -> None:
     """The narrowing choices: values as they occur in the leads the user may see (a source
-    only in a colleague's leads is not offered; channels: the three)."""
+    only in a colleague's leads is not offered; channels: the three; types: the six kinds)."""
     everything = [("", _("all"))]
     form.channel.choices = options(
         [*everything, *((c, str(label(c, "category"))) for c in CATEGORIES)]
     )
+    form.type.choices = options([*everything, *((k, str(text)) for k, text in KINDS.items())])
     for name in ("source", "campaign", "location"):
         column = NARROWING_COLUMNS[name]
         found = session.scalars(
@@ -82,24 +82,6 @@ def _report() -> tuple[RangeForm, Report]:
         {pool} if pool is not None else set(),
     )
     return form, report
-
-
-def week_label(monday: date) -> str:
-    language = str(get_locale() or "de")
-    return format_date(monday, WEEK_PATTERNS.get(language, WEEK_PATTERNS["de"]), locale=language)
-
-
-def day_label(day: date) -> str:
-    language = str(get_locale() or "de")
-    return format_date(day, DAY_PATTERNS.get(language, DAY_PATTERNS["de"]), locale=language)
-
-
-def hours(value: float | None) -> str:
-    return "–" if value is None else format_decimal(round(value, 1), format="#,##0.0")
-
-
-def share(value: float | None) -> str:
-    return "–" if value is None else format_percent(value, format="#,##0 %")
 
 
 @bp.route("/reports")
@@ -144,6 +126,33 @@ def export() -> Response:
     return Response(
         buffer.getvalue().encode("utf-8"),
         mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/reports.pdf")
+@login_required
+def export_pdf() -> Response:
+    """The page as an A4 PDF: same range, narrowing and scope; tables, charts, a title."""
+    # Imported here: fpdf2 pulls in fontTools and Pillow, about a second at import,
+    # which no process should pay before someone asks for a PDF.
+    from . import pdf
+    from .document import report_document
+
+    form, report = _report()
+    account = me()
+    document = report_document(
+        report,
+        form,
+        dealer_name=dealer().name,
+        user_name=account.name,
+        role=account.role,
+        generated_at=local_time(utcnow()),
+    )
+    name = f"mailgate-report-{report.start.isoformat()}-{report.end.isoformat()}.pdf"
+    return Response(
+        pdf.render(document),
+        mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

@@ -12,11 +12,14 @@ from .. import nav
 from . import (  # noqa: F401 - each module adds its routes to bp
     calendar_views,
     distribution,
+    feedback,
     general,
+    integrations,
     mailboxes,
     mailtemplates,
     people,
     reasons,
+    sent_folders,
     transfer,
 )
 from .common import bp

@@ -35,7 +35,9 @@ PAGES = (
     ("settings.users", "Users"),
     ("settings.mailboxes", "Mailboxes"),
     ("settings.reasons", "Completion reasons"),
+    ("settings.feedback", "Status feedback"),
     ("settings.templates", "Mail templates"),
+    ("settings.integrations", "Integrations"),
     ("settings.transfer", "Import / export"),
 )
 

@@ -1,7 +1,7 @@
 """manual leads: campaign and extras on the lead, the customer's date of birth
 
 Revision ID: 0011_manual_leads
-Revises: 0009_sales_ladder
+Revises: 0010_api
 
 A lead typed in by hand (walk-in, phone call; seed 004) records its origin
 detail as the campaign (also what OEM sources name), the next vehicle's usage
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_manual_leads"
-down_revision = "0009_sales_ladder"
+down_revision = "0010_api"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: lead events, stored in the caller's transaction and POSTed later, signed."""

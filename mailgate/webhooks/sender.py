@@ -1,0 +1,272 @@
+"""Delivers webhook events: claims due rows, POSTs them signed, records the outcome.
+
+Same rules as the mail sender (:mod:`mailgate.outbound.send`), whose claim,
+lease and backoff helpers this reuses: 2xx is delivered; 4xx (except 408 and
+429) means the receiver refuses this request and will keep refusing it, so the
+row is ``dead`` at once and the admin is told; 5xx, 408, 429, timeouts and
+connection errors are retried with exponential backoff until
+``sender.max_attempts``.  Redirects are not followed (a POST must not silently
+turn into a GET elsewhere): the URL needs fixing, so they count as permanent.
+
+At-least-once: a crash after the receiver answered but before ``sent`` is
+committed delivers again; ``X-Mailgate-Delivery`` (the idempotency key) lets
+the receiver drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.config import Settings
+from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.models import Webhook, WebhookDelivery, WebhookStatus, utcnow
+from mailgate.outbound.outbox import (
+    ComposedMail,
+    claim_due,
+    compose_template,
+    enqueue_composed,
+    renew_claim,
+)
+from mailgate.outbound.send import FAILURE_PURPOSE, retry_delay
+
+from .sign import signature
+
+log = logging.getLogger("mailgate.webhooks")
+TIMEOUT_SECONDS = 10.0
+LEASE = timedelta(seconds=300)
+TEMPORARY, PERMANENT, SENT = "temporary", "permanent", "sent"
+RETRIED_CLIENT_ERRORS = (408, 429)
+USER_AGENT = "mailgate-webhooks/1"
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # SENT | TEMPORARY | PERMANENT
+    detail: str = ""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # the 3xx reaches us as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def classify(status: int) -> str:
+    """What an HTTP status means for the delivery."""
+    if 200 <= status < 300:
+        return SENT
+    if status in RETRIED_CLIENT_ERRORS or status >= 500:
+        return TEMPORARY
+    return PERMANENT
+
+
+def post(url: str, secret: str, row: WebhookDelivery, timeout: float) -> Outcome:
+    """One signed POST; never raises for network or HTTP trouble."""
+    if not url.lower().startswith(("http://", "https://")):
+        return Outcome(PERMANENT, f"not an http(s) URL: {url!r}")
+    body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+    stamp = int(time.time())
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Mailgate-Event": row.event,
+            "X-Mailgate-Delivery": row.idempotency_key,
+            "X-Mailgate-Timestamp": str(stamp),
+            "X-Mailgate-Signature": signature(secret, stamp, body),
+        },
+    )
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            response.read(65536)
+            return Outcome(classify(response.status), f"HTTP {response.status}")
+    except urllib.error.HTTPError as exc:
+        kind = classify(exc.code)
+        return Outcome(kind if kind != SENT else PERMANENT, f"HTTP {exc.code} {exc.reason}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Outcome(TEMPORARY, f"receiver unreachable: {type(exc).__name__}: {reason}")
+
+
+@dataclass
+class _Pass:
+    factory: sessionmaker[Session]
+    settings: Settings
+    dealer: DealerConfig
+    me: str
+    start: datetime
+    started: float
+    report: DeliveryReport
+
+    def clock(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.started)
+
+
+def deliver_pass(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    timeout: float = TIMEOUT_SECONDS,
+) -> DeliveryReport:
+    """Deliver every due webhook event once; returns what happened."""
+    start = now or utcnow()
+    owner = f"webhooks:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
+    with factory() as session:
+        rows = claim_due(
+            session,
+            owner,
+            start,
+            limit=limit,
+            lease_seconds=int(LEASE.total_seconds()),
+            model=WebhookDelivery,
+        )
+        if not rows:
+            return DeliveryReport()
+        dealer = load_dealer_config(session)
+        hooks = {h.id: (h.url, h.secret) for h in session.query(Webhook).all()}
+        session.commit()
+    state = _Pass(factory, settings, dealer, owner, start, time.monotonic(), DeliveryReport())
+    for row in rows:
+        try:
+            with factory() as session:
+                if not renew_claim(
+                    session, row.id, owner, state.clock() + LEASE, model=WebhookDelivery
+                ):
+                    continue
+            hook = hooks.get(row.webhook_id)
+            if hook is None:
+                outcome = Outcome(PERMANENT, "the webhook was deleted")
+            else:
+                outcome = post(hook[0], hook[1], row, timeout)
+            _record(state, row, outcome, hook[0] if hook else "")
+        except Exception:  # one broken row must not stop the others
+            log.exception("webhook delivery %s: unexpected error; retried later", row.id)
+    return state.report
+
+
+def _record(state: _Pass, row: WebhookDelivery, outcome: Outcome, url: str) -> None:
+    attempts = row.attempts + 1
+    sender = state.settings.sender
+    if outcome.kind == SENT:
+        if _settle(state, row, status=WebhookStatus.SENT, attempts=attempts, sent_at=state.clock()):
+            state.report.sent += 1
+    elif outcome.kind == TEMPORARY and attempts < sender.max_attempts:
+        delay = retry_delay(sender, attempts)
+        due = state.clock() + timedelta(seconds=delay)
+        if _settle(
+            state,
+            row,
+            status=WebhookStatus.PENDING,
+            attempts=attempts,
+            last_error=outcome.detail,
+            next_attempt_at=due,
+        ):
+            state.report.retried += 1
+        log.warning("webhook delivery %s: %s; retry in %.0f s", row.id, outcome.detail, delay)
+    else:
+        reason = outcome.detail
+        if outcome.kind == TEMPORARY:
+            reason = f"gave up after {attempts} attempts: {outcome.detail}"
+        notice = _failure_notice(state.dealer, row, url, reason)
+        if _settle(
+            state, row, notice, status=WebhookStatus.DEAD, attempts=attempts, last_error=reason
+        ):
+            state.report.dead += 1
+        log.error("webhook delivery %s is dead: %s", row.id, reason)
+
+
+def notice_key(row: WebhookDelivery) -> str:
+    return f"{FAILURE_PURPOSE}:webhook:{row.id}"
+
+
+def _failure_notice(
+    dealer: DealerConfig, row: WebhookDelivery, url: str, reason: str
+) -> ComposedMail | None:
+    """The admin's ``delivery_failure`` mail, as for a dead mail (None without an admin)."""
+    if not dealer.admin_address:
+        return None
+    failed = {
+        "id": row.id,
+        "purpose": f"webhook {row.event}",
+        "recipients": [url],
+        "subject": f"{row.event} lead {row.lead_id}",
+        "error": reason,
+    }
+    try:
+        return compose_template(
+            dealer,
+            key=notice_key(row),
+            template=FAILURE_PURPOSE,
+            language=dealer.language,
+            context={"failed": failed},
+            to=[("", dealer.admin_address)],
+        )
+    except Exception:  # noqa: BLE001 - the notice is best effort, the dead mark is not
+        log.exception("webhook delivery %s: cannot compose the failure notice", row.id)
+        return None
+
+
+def _settle(
+    state: _Pass, row: WebhookDelivery, notice: ComposedMail | None = None, **values: object
+) -> bool:
+    """Release our claim with the outcome (and the admin notice, atomically)."""
+    with state.factory() as session:
+        changed = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == row.id,
+                WebhookDelivery.claimed_by == state.me,
+                WebhookDelivery.status == WebhookStatus.SENDING,
+            )
+            .values(claimed_by=None, lease_until=None, **values)
+        ).rowcount
+        if changed and notice is not None:
+            enqueue_composed(
+                session, notice, key=notice_key(row), purpose=FAILURE_PURPOSE, lead_id=row.lead_id
+            )
+        session.commit()
+    return bool(changed)
+
+
+def run_webhook_sender(
+    factory: sessionmaker[Session], settings: Settings, stop: threading.Event
+) -> None:
+    """Deliver due webhook events every ``sender.poll_interval`` seconds until ``stop``."""
+    log.info("webhook sender started")
+    while not stop.is_set():
+        try:
+            report = deliver_pass(factory, settings)
+            if report.sent or report.retried or report.dead:
+                log.info("webhook pass: %s", report)
+        except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            log.exception("webhook pass failed; next try in %s s", settings.sender.poll_interval)
+        stop.wait(settings.sender.poll_interval)
+    log.info("webhook sender stopped")

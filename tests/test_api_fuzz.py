@@ -1,0 +1,67 @@
+"""The REST API driven by its own OpenAPI document (schemathesis, in-process WSGI): every
+generated request, valid or not, is answered as documented — right status, right content
+type, a body matching the schema — and nothing is a server error.  Both databases.
+
+A modest number of examples per operation keeps this in the fast tier; the document is
+the contract, so a route or a field changed without it fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.config import HttpBearerAuthConfig
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate import db
+from mailgate.webhooks import emit as emit_module
+from mailgate.webhooks.admin import create_webhook
+from mailgate.webui.api.tokens import create_token
+
+from .distribution_helpers import form_mail, ingest
+from .webui_helpers import web_app
+
+
+@pytest.fixture
+def token(dealer: sessionmaker[Session]) -> str:
+    """A read/write token, three leads (a page has items to check), and a webhook (the
+    status changes also write events)."""
+    emit_module.forget_webhooks()
+    ingest(dealer, *(form_mail(n) for n in range(1, 4)))
+    with db.session_scope(dealer) as session:
+        create_webhook(session, "http://127.0.0.1:9/hook", list(emit_module.EVENTS))
+        return create_token(session, "fuzz", ["read", "write"])[1]
+
+
+@pytest.fixture
+def app(dealer: sessionmaker[Session], token: str) -> Flask:
+    return web_app(dealer)
+
+
+@pytest.fixture
+def api_schema(app: Flask, token: str) -> schemathesis.BaseSchema:
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+    # the token through schemathesis' auth, so its negative cases can still leave it out
+    schema.config.auth.openapi.schemes["bearer"] = HttpBearerAuthConfig(bearer=token)
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_every_request_is_answered_as_documented(case: schemathesis.Case) -> None:
+    response = case.call_and_validate()
+    if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE:
+        # a valid request carries the token: it must get past authentication, or the
+        # run would prove nothing about the handlers
+        assert response.status_code != 401, case.as_curl_command()

@@ -90,7 +90,7 @@ def decode_xml_bytes(payload: bytes, charset: str | None) -> str:
             continue
         try:
             return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the label
             continue
     return payload.decode("windows-1252", "replace")
 

@@ -214,7 +214,12 @@ LABELS: dict[str, str] = {
 }
 _LABEL_LINE = re.compile(r"^\s*[*•-]?\s*([^\n:>]{1,40}?)\s*:\s*(.*)$")
 _BARE_LABEL = re.compile(r"^\s*[*•-]?\s*([^\n:]{1,40}?)\s*:?\s*$")
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# The lookbehind starts a match only where a run of local-part characters
+# starts; without it a long run without "@" (200,000 dots) is rescanned from
+# every position, quadratic time.
+EMAIL_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9._%+'=-])[A-Za-z0-9._%+'=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 _EMAIL = EMAIL_PATTERN
 _NOREPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|noreply|no_reply|donotreply|mailer|mailer-daemon|postmaster"

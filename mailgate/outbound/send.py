@@ -36,6 +36,7 @@ from mailgate.outbound.outbox import (
     compose_template,
     enqueue_composed,
     materialise,
+    release_dead_claims,
     renew_claim,
 )
 
@@ -200,10 +201,12 @@ def send_pass(
 ) -> SendReport:
     """Deliver (or suppress) every due mail once; returns what happened."""
     start = now or utcnow()
-    owner = f"{me}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    host = socket.gethostname()
+    owner = f"{me}:{host}:{os.getpid()}:{threading.get_ident()}"
     owner = f"{owner}:{random.getrandbits(32):08x}"[:255]
     lease = _lease_for(settings.relay)
     with factory() as session:
+        release_dead_claims(session, host)  # a restarted sender resends at once
         dealer = load_dealer_config(session)
         rows = claim_due(
             session, owner, start, limit=limit, lease_seconds=int(lease.total_seconds())

@@ -9,24 +9,28 @@ sender wrote down (``next_attempt_at``) and with the backoff it promises.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import import_settings, load_dealer_config
-from mailgate.models import OutboxMail
-from mailgate.outbound.outbox import enqueue_template
+from mailgate.models import OutboxMail, utcnow
+from mailgate.outbound.outbox import enqueue_template, release_dead_claims
 from mailgate.outbound.send import send_pass
 
 from .conftest import DEALER_TOML, free_port
@@ -268,3 +272,60 @@ def test_o1_partial_recipient_refusal_is_recorded_per_recipient(
 
 def _gaps(attempts: list[Attempt]) -> list[float]:
     return [round(b.started - a.ended, 2) for a, b in pairwise(attempts)]
+
+
+def test_claims_of_a_dead_local_sender_are_released_at_once(
+    outbox: sessionmaker[Session],
+) -> None:
+    """O6 support: rows claimed by a sender process of this host that no longer exists go
+    back to ``pending`` at the next pass (not after the 5-minute lease); claims of a live
+    process or of another host are left alone."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    dead_pid = int(gone.stdout)  # reaped by run(): this pid is free now
+    host = socket.gethostname()
+    owners = {
+        "dead": f"sender:{host}:{dead_pid}:1:0000abcd",
+        "alive": f"sender:{host}:{os.getpid()}:1:0000abcd",
+        "elsewhere": f"sender:other-host.example:{dead_pid}:1:0000abcd",
+    }
+    ids = {}
+    for n, (name, owner) in enumerate(owners.items()):
+        with outbox() as session:
+            dealer = load_dealer_config(session)
+            enqueue_template(
+                session,
+                dealer,
+                key=f"claim:{n}",
+                purpose="notification",
+                template="unassigned",
+                language="en",
+                context={
+                    "inbound": {
+                        "id": n,
+                        "subject": "s",
+                        "sender": "x",
+                        "received_at": "now",
+                        "reason": "r",
+                    }
+                },
+                to=[("", "anna@autohaus.example")],
+            )
+            row_id = session.scalar(
+                select(OutboxMail.id).where(OutboxMail.idempotency_key == f"claim:{n}")
+            )
+            session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == row_id)
+                .values(
+                    status="sending", claimed_by=owner, lease_until=utcnow() + timedelta(minutes=5)
+                )
+            )
+            session.commit()
+            ids[name] = row_id
+    with outbox() as session:
+        assert release_dead_claims(session, host) == 1
+    with outbox() as session:
+        status = {name: session.get(OutboxMail, row_id).status for name, row_id in ids.items()}  # type: ignore[union-attr]
+    assert status == {"dead": "pending", "alive": "sending", "elsewhere": "sending"}

@@ -14,12 +14,13 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from mailgate import db
@@ -301,17 +302,42 @@ def _count(engine: Engine, query: object) -> int:
 
 
 def _kill_when(
-    proc: subprocess.Popen[bytes], condition: Callable[[], bool], what: str, timeout: float = 60
+    proc: subprocess.Popen[bytes],
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    hold: Callable[[], AbstractContextManager[object]] = nullcontext,
+    timeout: float = 60,
 ) -> None:
-    """SIGKILL ``proc`` the moment ``condition`` holds; fails if it ended first."""
+    """SIGKILL ``proc`` the moment ``condition`` holds, inside ``hold``; fails if it ended first."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert proc.poll() is None, f"the process ended before {what}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+        time.sleep(0.005)
+    with hold():
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
     assert proc.returncode == -signal.SIGKILL, f"the process ended by itself before {what}"
+
+
+def _leads_frozen(engine: Engine) -> Callable[[], AbstractContextManager[object]]:
+    """A lock that stops the next escalation batch mid-transaction (for the kill to land in).
+
+    Without it, SQLite escalates a batch of 500 in a few milliseconds: the remaining
+    batches could all commit between noticing the first one and the kill.  SQLite: the
+    write lock (this engine begins IMMEDIATE); PostgreSQL: EXCLUSIVE on the leads table,
+    which lets readers through but blocks the scheduler's ``FOR UPDATE``/``UPDATE``.
+    """
+
+    @contextmanager
+    def hold() -> Iterator[None]:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"LOCK TABLE {Lead.__tablename__} IN EXCLUSIVE MODE")
+            yield
+
+    return hold
 
 
 def _send_everything(install: Install, engine: Engine, timeout: float = 30) -> float:
@@ -340,40 +366,52 @@ def test_o6_outbox_mail_is_sent_after_a_crash_iff_its_state_change_committed(
     db_url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
     install = install_for(tmp_path / "install", db_url, sink.port)
     engine = db.create_db_engine(db_url)
+    # polls through a reader: on SQLite a writer would queue behind the scheduler's batches
+    reader = db.create_db_engine(db_url, reader=True)
     advanced = select(func.count()).where(Lead.escalation_stage > 0)
     try:
         # (1) crash between the state changes (batches of 500) and any send
-        add_leads(engine, "o6a", [utcnow() - timedelta(minutes=1)] * 1_500)
+        add_leads(engine, "o6a", [utcnow() - timedelta(minutes=1)] * 3_000)
         tick = install.start("tick", log_name="tick-1.log")
-        _kill_when(tick, lambda: _count(engine, advanced) >= 500, "the first batch")
+        first_batch = lambda: _count(reader, advanced) >= 500  # noqa: E731
+        hold = _leads_frozen(engine) if backend == "postgresql" else nullcontext
+        _kill_when(tick, first_batch, "the first batch", hold=hold)
         committed = _lead_ids(engine, moved=True)
         rolled_back = _lead_ids(engine, moved=False)
         assert committed and rolled_back, "the kill did not land mid-escalation"
         assert not sink.messages(), "tick sent before it finished escalating"
         _send_everything(install, engine)
-        sent_for = _sent_leads(engine, sink)
-        assert sent_for == committed, "a committed change lost its mail, or a rolled back one sent"
-        assert not rolled_back & set(_outbox_leads(engine))
+        assert _sent_leads(engine, sink) == committed, "a committed change lost its mail"
+        assert not rolled_back & set(_outbox_leads(engine)), "a rolled back change has mail"
+        with engine.begin() as conn:  # out of the way of round 2
+            conn.execute(
+                update(Lead)
+                .where(Lead.id.in_(rolled_back))
+                .values(next_due_at=utcnow() + timedelta(days=365))
+            )
 
         # (2) crash while sending: the dead process holds claims on rows it never sent
+        add_leads(engine, "o6b", [utcnow() - timedelta(minutes=1)] * 300)
+        fresh = _lead_ids(engine, moved=False) - rolled_back
         tick = install.start("tick", log_name="tick-2.log")
-        _kill_when(tick, lambda: len(list(sink.dumps.iterdir())) >= len(committed) + 10, "sends")
+        some_sent = lambda: len(list(sink.dumps.iterdir())) >= len(committed) + 10  # noqa: E731
+        _kill_when(tick, some_sent, "sends")
         claimed = select(func.count()).where(OutboxMail.status == "sending")
         stranded = _count(engine, claimed)
         assert stranded > 0, "the kill did not leave claimed rows behind"
         took = _send_everything(install, engine)
-        all_leads = _lead_ids(engine, moved=True)
-        assert all_leads == committed | rolled_back  # tick 2 advanced the rest
-        assert _sent_leads(engine, sink) == all_leads
+        assert _lead_ids(engine, moved=True) == committed | fresh
+        assert _sent_leads(engine, sink) == committed | fresh
         duplicates = sum(n - 1 for n in at_sink(sink).values())
     finally:
         engine.dispose()
+        reader.dispose()
     print(
-        f"FIGURE O6 {backend}: {len(committed)} committed / {len(rolled_back)} rolled back "
-        f"at the first kill, all {len(all_leads)} reminders sent exactly for committed changes; "
-        f"{stranded} rows left claimed by the killed sender, the restarted sender sent all "
-        f"in {took:.1f} s (claim lease 300 s); "
-        f"duplicates at the relay {duplicates} (post-DATA kill window)"
+        f"FIGURE O6 {backend}: first kill left {len(committed)} stage changes committed and "
+        f"{len(rolled_back)} not: reminders at the relay for exactly the committed ones; "
+        f"second kill left {stranded} rows claimed by the dead sender: the restarted sender "
+        f"sent all in {took:.1f} s (claim lease 300 s); duplicates at the relay {duplicates} "
+        "(post-DATA kill window)"
     )
     assert took < 30 and duplicates <= 1
 

@@ -187,8 +187,8 @@ def run_campaign(
     """Two scheduler instances (+ one sender each) on one database; ``kills`` random
     SIGKILLs of either scheduler while ``leads`` reminders fall due over the campaign.
 
-    The next kill waits until the restarted scheduler is up again, so one scheduler
-    always runs and the bound for every reminder counts from its due time.
+    The next kill waits until the last victim is up again, so one scheduler always
+    runs and the bound for every reminder counts from its due time.
     """
     install = install_for(tmp_path / "install", db_url, relay_port, retry_base=1)
     engine = db.create_db_engine(db_url)
@@ -201,23 +201,26 @@ def run_campaign(
             instance.start_sender()
         wait_until(lambda: all(i.scheduler_up() for i in instances), 30, "both schedulers")
         # the reminders fall due evenly over the time the kills take (~1.5 s each)
-        span = max(5.0, kills * 1.5)
+        # ...and no faster than two senders deliver on a busy 2-core machine (long tier)
+        span = max(5.0, kills * 1.5, leads / 60)
         start = utcnow() + timedelta(seconds=1)
         add_leads(engine, "o2", [start + timedelta(seconds=span * n / leads) for n in range(leads)])
-        for _ in range(kills):
-            time.sleep(rng.uniform(0.1, 0.6))
+        began = time.monotonic()
+        for kill_at in sorted(rng.uniform(0, span) for _ in range(kills)):
+            time.sleep(max(0.1, kill_at - (time.monotonic() - began)))
+            # never both down: the last victim must be back before the next kill
+            wait_until(lambda: all(i.scheduler_up() for i in instances), 30, "a restart")
             victim = rng.choice(instances)
             assert victim.scheduler is not None and victim.scheduler.poll() is None
             victim.scheduler.send_signal(signal.SIGKILL)
             victim.scheduler.wait(10)
             killed += 1
             victim.start_scheduler()
-            wait_until(victim.scheduler_up, 30, f"scheduler {victim.name} to restart")
-        wait_until(lambda: len(reminders(engine)) >= leads, 60, "every reminder enqueued")
+        wait_until(lambda: len(reminders(engine)) >= leads, span + 30, "every reminder enqueued")
         outbox = reminders(engine)
         wait_until(
             lambda: set(at_sink(sink)) >= set(outbox) and len(at_sink(sink)) >= leads,
-            60,
+            60 + leads / 100,
             "every reminder at the relay",
         )
         time.sleep(2 * SENDER_POLL)  # a late duplicate would show up now

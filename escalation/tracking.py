@@ -18,6 +18,7 @@ is not counted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +60,32 @@ class ReplyOutcome:
     detail: str
 
 
+_SUPPRESS = re.compile(r"\b(all|oof|autoreply)\b", re.IGNORECASE)
+
+
+def single_sender(view: MailView) -> str:
+    """The From address, lower-case, only if the header names exactly one address.
+
+    A From that lists (or parses as) several addresses is a spoofing shape:
+    ``anna@autohaus.example <mallory@evil.example>`` reads as two addresses with
+    the dealer's first (CVE-2023-27043 family).  No mail client sends a reply
+    like that, so such a mail is nobody's reply: "" (it is then kept aside).
+    """
+    if len(view.from_addresses) != 1:
+        return ""
+    return view.from_addresses[0][1].lower()
+
+
+def automatic_signal(view: MailView) -> str | None:
+    """Exchange's ``X-Auto-Response-Suppress`` (All/OOF/AutoReply) marks machine-sent mail
+    (out-of-office and ticket systems send it next to, or instead of, ``Auto-Submitted``);
+    the other auto-reply headers never get this far (parsers/nonlead.py discards them)."""
+    value = view.header("X-Auto-Response-Suppress") or ""
+    if _SUPPRESS.search(value):
+        return f"X-Auto-Response-Suppress: {value.strip()[:60]}"
+    return None
+
+
 def handle_reply(
     session: Session,
     dealer: DealerConfig,
@@ -75,7 +102,10 @@ def handle_reply(
         raise ReplyRejected(f"reply to unknown lead {target.lead_id}")
     if target.via == "address" and not token_matches(target.token, lead.reply_token):
         raise ReplyRejected(f"tracking address of lead {lead.id} with a wrong token")
-    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    automatic = automatic_signal(view)
+    if automatic:
+        raise ReplyRejected(f"automatic mail to lead {lead.id} ({automatic}): not a reply")
+    sender = single_sender(view)
     staff = session.scalar(select(User).where(User.email == sender, User.active))
     customer = session.get(Customer, lead.customer_id) if lead.customer_id else None
     if staff is not None:
@@ -108,7 +138,9 @@ def handle_direct_answer(
     ``find_staff`` (active user by lower-case address) spares the worker a
     query per mail: it already holds the users.
     """
-    sender = (view.from_addresses[0][1] if view.from_addresses else "").lower()
+    sender = single_sender(view)
+    if not sender or automatic_signal(view):
+        return None
     if find_staff is not None:
         staff = find_staff(sender)
     else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # nosec B404  # runs pg_dump/pg_restore, argv only
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +97,9 @@ def backup_postgresql(database_url: str, target: Path) -> BackupResult:
     command = [pg_dump, "--format=custom", f"--file={partial}"]
     command.append(libpq_url(database_url))
     try:
-        result = subprocess.run(command, capture_output=True, timeout=PG_DUMP_TIMEOUT, check=False)
+        result = subprocess.run(  # nosec B603  # pg_dump with our own argv, no shell
+            command, capture_output=True, timeout=PG_DUMP_TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         partial.unlink(missing_ok=True)
         raise BackupError(f"pg_dump did not finish within {PG_DUMP_TIMEOUT} s") from exc

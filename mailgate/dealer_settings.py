@@ -96,6 +96,7 @@ USER_KEYS: dict[str, tuple[str, Any]] = {
     "locations": (_LIST, []),
     "absences": ("absences", []),
     "permissions": ("permissions", {}),  # lead category -> all | own_location | none
+    "sent_folder": ("sent_folder", {}),  # watch his IMAP Sent folder for answers (off)
 }
 GROUP_KEYS = {"name": (_STR, None), "match": (_DICT, {})}
 IMAP_KEYS: dict[str, tuple[str, Any]] = {
@@ -114,6 +115,20 @@ IMAP_KEYS: dict[str, tuple[str, Any]] = {
     "after_import": (_STR, "flag"),
     "location": (_STR, ""),
     "enabled": (_BOOL, True),
+}
+# A salesperson's own IMAP account, read-only: a mail in its Sent folder to the
+# customer of one of his open leads counts as the answer (mailgate.imap.sent_folder).
+SENT_FOLDER_KEYS: dict[str, tuple[str, Any]] = {
+    "enabled": (_BOOL, False),
+    "host": (_STR, ""),
+    "port": ("int", 993),
+    "security": (_STR, "ssl"),
+    "ca_file": (_STR, ""),
+    "username": (_STR, ""),
+    "password": (_STR, ""),
+    "password_file": (_STR, ""),
+    "folder": (_STR, "Sent"),
+    "interval": (_DUR, "60s"),
 }
 REASON_KEYS: dict[str, tuple[str, Any]] = {
     "code": (_STR, None),
@@ -189,6 +204,8 @@ def _check_value(where: str, kind: str, value: Any) -> Any:
                     _check_value(f"{where}[{i}].{key}", _DUR, item)
                 else:
                     raise SettingsError(f"unknown key {where}[{i}].{key}")
+    elif kind == "sent_folder":
+        return _check_table(where, value, SENT_FOLDER_KEYS)
     elif kind == "permissions":
         if not isinstance(value, dict):
             raise SettingsError(f"{where} must be a table of category = level")
@@ -231,7 +248,10 @@ def _check_table(where: str, table: Any, keys: dict[str, tuple[str, Any]]) -> di
         if key not in out:
             if default is None:
                 raise SettingsError(f"{where}.{key} is required")
-            out[key] = default
+            kind = keys[key][0]
+            out[key] = (
+                _check_value(f"{where}.{key}", kind, {}) if kind == "sent_folder" else default
+            )
     return out
 
 
@@ -301,6 +321,7 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         emails.add(address)
         if user["role"] not in {r.value for r in UserRole}:
             raise SettingsError(f"users[{i}].role must be salesperson, supervisor or admin")
+        _check_sent_folder(f"users[{i}].sent_folder", user["sent_folder"])
     for i, user in enumerate(doc["users"]):
         refs = [("supervisor", user["supervisor"])]
         refs += [
@@ -365,7 +386,7 @@ def _check_reasons(reasons: list[dict[str, Any]]) -> None:
 
 def _check_imap(where: str, mailbox: dict[str, Any], names: set[str]) -> None:
     """One ``[[imap]]`` entry: the checks that need more than a type."""
-    from mailgate.imap.rules import is_loopback, parse_after_import
+    from mailgate.imap.rules import parse_after_import
 
     name = mailbox["name"]
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
@@ -373,6 +394,32 @@ def _check_imap(where: str, mailbox: dict[str, Any], names: set[str]) -> None:
     if name in names:
         raise SettingsError(f"{where}.name: duplicate mailbox {name!r}")
     names.add(name)
+    _check_connection(where, mailbox)
+    try:
+        parse_after_import(mailbox["after_import"])
+    except ValueError as exc:
+        raise SettingsError(f"{where}.after_import {exc}") from exc
+
+
+def _check_sent_folder(where: str, entry: dict[str, Any]) -> None:
+    """A user's ``sent_folder``: checked like an ``[[imap]]`` account once it is switched on.
+
+    Switched off, the keys may stay half filled in (the admin turns it off
+    while the password is being sorted out) and nothing connects.
+    """
+    if not entry["enabled"]:
+        return
+    if entry["security"] not in ("ssl", "starttls", "none"):
+        raise SettingsError(f'{where}.security must be "ssl", "starttls" or "none"')
+    _check_connection(where, entry)
+    if not entry["folder"].strip():
+        raise SettingsError(f"{where}.folder is required (e.g. Sent or Gesendete Elemente)")
+
+
+def _check_connection(where: str, mailbox: dict[str, Any]) -> None:
+    """Server, port, security, one way to log in, interval: shared by mailboxes and Sent folders."""
+    from mailgate.imap.rules import is_loopback
+
     if not mailbox["host"].strip():
         raise SettingsError(f"{where}.host is required")
     if not 0 < mailbox["port"] < 65536:
@@ -385,16 +432,12 @@ def _check_imap(where: str, mailbox: dict[str, Any], names: set[str]) -> None:
     secrets = [
         k
         for k in ("password", "password_file", "oauth2_token_command", "oauth2_token_file")
-        if mailbox[k]
+        if mailbox.get(k)
     ]
     if len(secrets) > 1:
         raise SettingsError(f"{where}: give only one of {', '.join(secrets)}")
     if not mailbox["username"]:
         raise SettingsError(f"{where}.username is required")
-    try:
-        parse_after_import(mailbox["after_import"])
-    except ValueError as exc:
-        raise SettingsError(f"{where}.after_import {exc}") from exc
     if parse_duration(mailbox["interval"]) < timedelta(seconds=5):
         raise SettingsError(f"{where}.interval must be at least 5s")
 
@@ -548,6 +591,7 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
     for email, user in existing.items():
         if email not in seen:
             user.active = False  # users own leads and history: deactivate, never delete
+    session.add(DealerSetting(section=SENT_FOLDERS_SECTION, data={"items": _sent_folders(clean)}))
     session.flush()
     return clean
 
@@ -560,6 +604,19 @@ def _check_feedback_webhooks(session: Session, channels: list[dict[str, Any]]) -
     for i, channel in enumerate(channels):
         if channel["webhook"] and channel["webhook"] not in names:
             raise SettingsError(f"feedback[{i}].webhook: no webhook {channel['webhook']!r}")
+
+
+# Users are rows of their own table; their Sent-folder accounts (with a password)
+# are kept beside the other settings sections, keyed by the user's address.
+SENT_FOLDERS_SECTION = "sent_folders"
+
+
+def _sent_folders(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The users' ``sent_folder`` tables that differ from "off, nothing filled in"."""
+    default = _check_table("sent_folder", {}, SENT_FOLDER_KEYS)
+    return {
+        u["email"].lower(): u["sent_folder"] for u in doc["users"] if u["sent_folder"] != default
+    }
 
 
 def used_reason_codes(session: Session) -> set[str]:
@@ -602,6 +659,7 @@ def stored_document(session: Session) -> dict[str, Any]:
     document["imap"] = rows.get("imap", {}).get("items", [])
     document["completion_reasons"] = rows.get("completion_reasons", {}).get("items", [])
     document["feedback"] = rows.get("feedback", {}).get("items", [])
+    sent_folders = rows.get(SENT_FOLDERS_SECTION, {}).get("items", {})
     users = session.scalars(select(User).where(User.active).order_by(User.id))
     document["users"] = [
         {
@@ -616,6 +674,7 @@ def stored_document(session: Session) -> dict[str, Any]:
             "locations": list(u.locations),
             "absences": list(u.absences),
             "permissions": dict(u.permissions or {}),
+            "sent_folder": dict(sent_folders.get(u.email.lower(), {})),
         }
         for u in users
     ]
@@ -623,8 +682,17 @@ def stored_document(session: Session) -> dict[str, Any]:
 
 
 def export_settings(session: Session) -> str:
-    """The stored settings as TOML that ``import_settings`` accepts unchanged."""
-    return dump_settings_toml(stored_document(session), SCHEMA)
+    """The stored settings as TOML that ``import_settings`` accepts unchanged.
+
+    A user's ``sent_folder`` is written only when it is set up: the default
+    (off, empty) would add a line of noise to every ``[[users]]`` entry.
+    """
+    document = stored_document(session)
+    configured = _sent_folders(document)
+    for user in document["users"]:
+        if user["email"].lower() not in configured:
+            del user["sent_folder"]
+    return dump_settings_toml(document, SCHEMA)
 
 
 def _check_calendar(doc: dict[str, Any]) -> None:

@@ -122,7 +122,7 @@ can_be_assigned = false
 
 
 # Every demo user can log in to the web UI with this password (demo database only).
-DEMO_PASSWORD = "mailgate-demo"  # noqa: S105 - a published demo password, by design
+DEMO_PASSWORD = "mailgate-demo"  # noqa: S105  # nosec B105  # published demo password, by design
 
 
 class DemoError(RuntimeError):

@@ -546,3 +546,47 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)
+
+
+class SentFolderState(Base):
+    """Cursor and status of one salesperson's watched Sent folder (see ``imap.sent_folder``).
+
+    Like :class:`ImapState`, the last UID seen is only meaningful with the
+    folder's UIDVALIDITY; after a change the watcher looks again and relies on
+    :class:`SentFolderAnswer` not to count a mail twice.
+    """
+
+    __tablename__ = "sent_folder_state"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    answered_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SentFolderAnswer(Base):
+    """A sent mail that counted as the answer to a lead: the idempotency key of the watcher.
+
+    Only the Message-ID (hashed for the key, the text for tracing) and the
+    lead: the Sent folder is the salesperson's private mail, nothing else of
+    it is kept.
+    """
+
+    __tablename__ = "sent_folder_answer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    message_key: Mapped[str] = mapped_column(String(64))  # sha256 of the Message-ID
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "message_key", "lead_id", name="uq_sent_folder_answer_key"),
+    )

@@ -116,6 +116,7 @@ PHRASES: dict[str, str] = {
     "answered_directly": N_("answered directly by {user} (lead mailbox in copy)"),
     "answered_by_mail": N_("answered by mail from {user}"),
     "answered_again": N_("answered by mail from {user} (further answer)"),
+    "answered_from_sent": N_("answered from {user}'s mail client (Sent folder, to {to})"),
     "relayed_to": N_("answer relayed to {to}"),
     "customer_replied": N_("customer {customer} replied: {subject}"),
     "rung_queued": N_("{purpose} to {to} queued"),

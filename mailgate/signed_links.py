@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.models import AppSecret, SignedLinkUse
 
-SECRET_NAME = "mail_links"  # noqa: S105 - the name of a stored secret, not a secret
+SECRET_NAME = "mail_links"  # noqa: S105  # nosec B105  # name of a stored secret, not a secret
 SALT = b"mailgate.signed-action"
 MAC_BYTES = 20  # 160 bits of HMAC-SHA256: far beyond guessing, and a shorter link
 ACTIONS = ("contacted", "resubmit", "take")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element  # nosec B405  # type only; parsing uses defusedxml
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException

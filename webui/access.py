@@ -11,6 +11,7 @@ page with a hidden menu entry.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -18,11 +19,12 @@ from typing import Any, TypeVar
 
 from flask import abort
 from flask_login import current_user, login_required
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.distribution.policies import CATEGORIES
-from mailgate.models import Lead, User, UserRole
+from mailgate.models import AppSecret, Lead, User, UserRole
 
 from .context import db, dealer
 
@@ -59,7 +61,7 @@ class Account:
             language=user.language or "de",
             locations=tuple(user.locations or ()),
             permissions=tuple(sorted((user.permissions or {}).items())),
-            session_id=session_id_of(user),
+            session_id=login_id(user),
             is_active=bool(user.active),
         )
 
@@ -86,13 +88,54 @@ def session_id_of(user: User) -> str:
     return f"{user.id}:{fingerprint}"
 
 
+def _epoch_name(user_id: int) -> str:
+    return f"session_epoch:{user_id}"
+
+
+def session_epoch(user_id: int) -> str:
+    """The user's current session epoch ("" until the first logout), kept in the database.
+
+    Sessions are signed cookies, so without a server-side value a cookie copied
+    before a logout would still be good afterwards.  Logging out sets a new
+    random epoch (:func:`end_sessions`), which ends every session of that user
+    on every instance.  Read in the request's own session (SQLite: no second
+    writer inside a request).
+    """
+    found = db().get(AppSecret, _epoch_name(user_id))
+    return found.value if found is not None else ""
+
+
+def end_sessions(user_id: int) -> None:
+    """Invalidate every session of the user (logout); commits the request's session."""
+    name, value = _epoch_name(user_id), secrets.token_urlsafe(24)
+    session = db()
+    found = session.get(AppSecret, name)
+    if found is not None:
+        found.value = value
+        session.commit()
+        return
+    session.add(AppSecret(name=name, value=value))
+    try:
+        session.commit()
+    except IntegrityError:  # another instance logged the same user out just now
+        session.rollback()
+        session.execute(update(AppSecret).where(AppSecret.name == name).values(value=value))
+        session.commit()
+
+
+def login_id(user: User) -> str:
+    """What the session cookie holds: ``<id>:<password fingerprint>:<session epoch>``."""
+    return f"{session_id_of(user)}:{session_epoch(user.id)}"
+
+
 def load_account(session_id: str) -> Account | None:
-    """Flask-Login's user loader: the account if it still exists, is active, same password."""
+    """Flask-Login's user loader: the account if it still exists, is active, has the same
+    password and has not logged out since (same session epoch)."""
     user_id, _, _fingerprint = session_id.partition(":")
     if not user_id.isdigit():
         return None
     user = db().get(User, int(user_id))
-    if user is None or not user.active or session_id_of(user) != session_id:
+    if user is None or not user.active or login_id(user) != session_id:
         return None
     return Account.of(user)
 

@@ -21,7 +21,7 @@ from mailgate.config import Settings
 from mailgate.models import AppSecret
 
 log = logging.getLogger("mailgate.webui")
-SESSION_SECRET = "web_session"  # noqa: S105 - the name of a stored secret, not a secret
+SESSION_SECRET = "web_session"  # noqa: S105  # nosec B105  # name of a stored secret, not one
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; "

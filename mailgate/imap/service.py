@@ -1,4 +1,5 @@
-"""The ``imap`` role of ``mailgate serve``: one poller thread per enabled mailbox.
+"""The ``imap`` role of ``mailgate serve``: one poller thread per enabled mailbox
+(and one Sent-folder watcher per user who has it switched on, :mod:`.sent_watch`).
 
 The dealer edits mailboxes in the web UI while the service runs, so the
 supervisor re-reads the ``[[imap]]`` settings every ``reload_seconds`` and
@@ -95,8 +96,12 @@ def run_imap(
     tuning: Tuning | None = None,
     reload_seconds: float = 30.0,
 ) -> None:
-    """Run pollers for all enabled mailboxes until ``stop`` is set."""
+    """Run pollers for all enabled mailboxes, and the users' Sent-folder watchers, until stopped."""
+    from mailgate.imap.sent_folder import load_sent_folders
+    from mailgate.imap.sent_watch import SentWatchers
+
     group = PollerGroup(factory, tuning, on_stored, settings.smtp.max_message_size)
+    sent = SentWatchers(factory)
     try:
         while not stop.is_set():
             try:
@@ -104,6 +109,12 @@ def run_imap(
                     group.sync(load_mailboxes(session))
             except Exception:  # noqa: BLE001 - keep the running pollers; retry later
                 log.exception("could not read the IMAP mailbox settings")
+            try:
+                with factory() as session:
+                    sent.sync(load_sent_folders(session))
+            except Exception:  # noqa: BLE001 - keep the running watchers; retry later
+                log.exception("could not read the users' Sent-folder settings")
             stop.wait(reload_seconds)
     finally:
         group.stop_all()
+        sent.stop_all()

@@ -182,7 +182,7 @@ def retry_delay(sender: SenderSettings, attempts: int) -> float:
     """Seconds until the next try after ``attempts`` failed ones: exponential, capped,
     plus up to 10 % jitter so a recovering receiver is not hit by every row at once."""
     delay = min(sender.retry_base_seconds * 2 ** (attempts - 1), sender.retry_max_seconds)
-    return delay * (1 + random.uniform(0, 0.1))
+    return delay * (1 + random.uniform(0, 0.1))  # nosec B311  # retry jitter, not a secret
 
 
 def _lease_for(relay: RelaySettings) -> timedelta:
@@ -203,7 +203,7 @@ def send_pass(
     start = now or utcnow()
     host = socket.gethostname()
     owner = f"{me}:{host}:{os.getpid()}:{threading.get_ident()}"
-    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]
+    owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
     lease = _lease_for(settings.relay)
     with factory() as session:
         release_dead_claims(session, host)  # a restarted sender resends at once

@@ -23,13 +23,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import refresh
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from mailgate.models import User, UserRole, utcnow
 from mailgate.outbound.outbox import enqueue_template
 
-from ..access import Account, me
+from ..access import Account, end_sessions, me
 from ..context import db, dealer, settings
 from ..i18n import LANGUAGES
 from ..passwords import WeakPassword, check_strength, hash_password, needs_rehash, verify_password
@@ -115,6 +115,8 @@ def login() -> ResponseReturnValue:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        end_sessions(me().id)  # W6: a copy of the cookie is no good after logout
     logout_user()
     session.clear()
     return redirect(url_for("accounts.login"))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailgate.models import ApiToken, utcnow
 
 SCOPES = ("read", "write")
-TOKEN_PREFIX = "mg_"  # noqa: S105 - a marker, not a secret
+TOKEN_PREFIX = "mg_"  # noqa: S105  # nosec B105  # a marker, not a secret
 LAST_USE_PRECISION = timedelta(minutes=1)  # at most one write per token and minute
 
 

@@ -163,7 +163,7 @@ def line_chart(
         out.append("</g>")
     out += _legend(series, left, height - 18 * legend_rows - 4, plot_w, line=True)
     out.append("</svg>")
-    return Markup("\n".join(out))  # noqa: S704 - every text in it went through escape()
+    return Markup("\n".join(out))  # noqa: S704  # nosec B704  # all text went through escape()
 
 
 def bar_chart(
@@ -212,7 +212,7 @@ def bar_chart(
     legend_y = height - 18 * legend_rows - 4
     out += _legend(series, label_w, legend_y, plot_w, line=False, uid=uid, flat=flat)
     out.append("</svg>")
-    return Markup("\n".join(out))  # noqa: S704 - every text in it went through escape()
+    return Markup("\n".join(out))  # noqa: S704  # nosec B704  # all text went through escape()
 
 
 def _y_axis(

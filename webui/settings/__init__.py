@@ -19,6 +19,7 @@ from . import (  # noqa: F401 - each module adds its routes to bp
     mailtemplates,
     people,
     reasons,
+    sent_folders,
     transfer,
 )
 from .common import bp

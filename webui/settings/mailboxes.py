@@ -129,7 +129,7 @@ def _edit(document: dict[str, Any], entry: dict[str, Any], is_new: bool) -> Resp
         if form.password.data:
             entry["password"] = form.password.data
         elif form.clear_password.data:
-            entry["password"] = ""
+            entry["password"] = ""  # nosec B105  # clears the stored password on request
         try:
             save(document)
         except SettingsError as exc:

@@ -22,6 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from mailgate.dealer_settings import SettingsError
 from mailgate.distribution.policies import CATEGORIES
+from mailgate.imap.sent_record import sent_folder_status
 from mailgate.models import User, UserRole
 
 from ..access import admin_required
@@ -156,6 +157,7 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     document = load()
     email = user.email.lower()
     index = next((i for i, u in enumerate(document["users"]) if u["email"].lower() == email), None)
+    sent_folder = document["users"][index]["sent_folder"] if index is not None else None
     if index is None:  # inactive users are not in the document: saving adds them back
         document["users"].append(
             {
@@ -195,6 +197,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
         hints=HINTS,
         absences=absences,
         substitutes=[u for u in document["users"] if u["email"].lower() != email],
+        sent_folder=sent_folder,
+        status=sent_folder_status(db(), user.id, sent_folder["folder"]) if sent_folder else None,
     )
 
 

@@ -68,7 +68,7 @@ def search_expression(dialect: str) -> str:
 
 def _select(dialect: str, where: str) -> str:
     return (
-        f"SELECT l.id, {search_expression(dialect)} FROM lead l "
+        f"SELECT l.id, {search_expression(dialect)} FROM lead l "  # nosec B608  # constant SQL, no user input
         f"LEFT JOIN customer c ON c.id = l.customer_id WHERE {where}"
     )
 
@@ -79,7 +79,7 @@ UPSERT = " ON CONFLICT (lead_id) DO UPDATE SET text = excluded.text"
 def _sqlite_triggers() -> list[str]:
     lead_upsert = f"INSERT INTO lead_search (lead_id, text) {_select('sqlite', 'l.id = new.id')}"
     by_customer = (
-        f"UPDATE lead_search SET text = (SELECT {search_expression('sqlite')} FROM lead l "
+        f"UPDATE lead_search SET text = (SELECT {search_expression('sqlite')} FROM lead l "  # nosec B608  # constant SQL
         "LEFT JOIN customer c ON c.id = l.customer_id WHERE l.id = lead_search.lead_id) "
         "WHERE lead_id IN (SELECT id FROM lead WHERE customer_id = new.id)"
     )
@@ -115,7 +115,7 @@ def _postgresql_triggers() -> list[str]:
         f"INSERT INTO lead_search (lead_id, text) {_select('postgresql', 'l.id = NEW.id')}"
     )
     by_customer = (
-        "UPDATE lead_search s SET text = x.t FROM "
+        "UPDATE lead_search s SET text = x.t FROM "  # nosec B608  # constant SQL
         f"(SELECT l.id, {search_expression('postgresql')} AS t FROM lead l "
         "LEFT JOIN customer c ON c.id = l.customer_id WHERE l.customer_id = NEW.id) x "
         "WHERE s.lead_id = x.id"

@@ -257,11 +257,12 @@ def test_o2_two_schedulers_on_postgresql_under_sigkill_send_each_reminder_once(
 ) -> None:
     """O2: two scheduler instances on one PostgreSQL, 2,000 leads (10,000 with
     MAILGATE_LONG=1) falling due during 20 random SIGKILLs of either scheduler: 0 duplicate
-    reminders at the relay (keyed lead + kind + slot = Message-ID), 0 missed (every one
-    reached the relay, and every one was enqueued by a scheduler <= 2 scheduler poll
-    intervals after its due time).  How late the relay got it is printed, not asserted: with
-    2,000 reminders due within 30 s the senders' throughput (not the schedulers) sets it,
-    several seconds on a loaded 2-core machine."""
+    reminders at the relay (keyed lead + kind + slot = Message-ID), 0 missed: every one
+    reached the relay, enqueued by a scheduler <= 2 scheduler poll intervals after its due
+    time and accepted by the relay <= 2 scheduler + 2 sender poll intervals after it.  The
+    second bound needs the two senders to keep up with 60 reminders a second while the
+    restarts eat CPU: it holds on an otherwise idle 2-core machine, not on one running
+    other test suites beside it (load 5-7: up to half the reminders 3-17 s late)."""
     leads = 10_000 if long_tier() else 2_000
     result, outbox, copies = run_campaign(tmp_path, pg_url, sink.port, sink, leads, kills=20)
     print(
@@ -273,7 +274,8 @@ def test_o2_two_schedulers_on_postgresql_under_sigkill_send_each_reminder_once(
     )
     assert result.kills == 20
     assert set(copies) == set(outbox), "the relay saw a reminder the outbox does not know"
-    assert result.duplicates == 0 and result.missed == 0 and result.late_enqueue == 0
+    assert result.duplicates == 0 and result.missed == 0
+    assert result.late_enqueue == 0 and result.late == 0
 
 
 @pytest.mark.slow

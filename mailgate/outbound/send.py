@@ -368,14 +368,18 @@ def _settle(
 
 
 def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threading.Event) -> None:
-    """Send due mails every ``poll_interval`` seconds until ``stop`` is set."""
+    """Send due mails every ``poll_interval`` seconds until ``stop`` is set.
+
+    Passes start ``poll_interval`` apart (the time a pass took is not added to it).
+    """
     log.info("outbox sender started (relay %s)", settings.relay.host or "none: mails suppressed")
     while not stop.is_set():
+        started = time.monotonic()
         try:
             report = send_pass(factory, settings)
             if report.sent or report.retried or report.dead or report.suppressed:
                 log.info("outbox pass: %s", report)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
             log.exception("outbox pass failed; next try in %s s", settings.sender.poll_interval)
-        stop.wait(settings.sender.poll_interval)
+        stop.wait(max(0.0, settings.sender.poll_interval - (time.monotonic() - started)))
     log.info("outbox sender stopped")

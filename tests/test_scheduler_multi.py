@@ -265,8 +265,8 @@ def test_o2_two_schedulers_on_postgresql_under_sigkill_send_each_reminder_once(
     reached the relay, and every one was taken by a scheduler pass that started <= 2
     scheduler poll intervals after its due time (one pass lost to a kill, the next one
     sends).  When the relay got it is printed, not asserted: that is the senders'
-    throughput at 60 reminders a second while restarts eat CPU (<= 2.5 s on an idle 2-core
-    machine; 3-17 s for up to half of them with other test suites running beside it)."""
+    throughput at 60 reminders a second while restarts eat CPU (<= 2.5 s measured on a quiet
+    2-core machine, several seconds late on one busy with other test suites)."""
     leads = 10_000 if long_tier() else 2_000
     result, outbox, copies = run_campaign(tmp_path, pg_url, sink.port, sink, leads, kills=20)
     print(

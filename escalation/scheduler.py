@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,15 +84,21 @@ def tick(factory: sessionmaker[Session], *, now: datetime | None = None) -> Tick
 def run_scheduler(
     factory: sessionmaker[Session], stop: threading.Event, interval: float = 30.0
 ) -> None:
-    """``tick`` every ``interval`` seconds until ``stop``; a failing pass is logged, not fatal."""
+    """``tick`` every ``interval`` seconds until ``stop``; a failing pass is logged, not fatal.
+
+    Passes *start* ``interval`` apart (a long pass is followed at once by the next):
+    a reminder due just after a pass starts is picked up by the next one, at most
+    ``interval`` later, however long the passes take.
+    """
     while not stop.is_set():
+        started = time.monotonic()
         try:
             report = tick(factory)
             if report.mails:
                 log.info("escalation pass: %s", report.as_dict())
         except Exception:  # noqa: BLE001 - a database hiccup must not end escalation for good
             log.exception("escalation pass failed; retrying in %.0f s", interval)
-        stop.wait(interval)
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
 def _advance_batch(

@@ -88,6 +88,13 @@ class SenderSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    # Seconds between two escalation passes: a due reminder leaves at most about
+    # two of these late (one pass missed by a crash, the next one sends it).
+    poll_interval: float = 30.0
+
+
+@dataclass(frozen=True)
 class PathSettings:
     data_dir: str = "."
 
@@ -106,6 +113,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     log: LogSettings = field(default_factory=LogSettings)
     source: str = "built-in defaults"  # where the settings came from, for ``mailgate info``
@@ -131,6 +139,7 @@ _SECTION_CLASSES = {
     "relay": RelaySettings,
     "worker": WorkerSettings,
     "sender": SenderSettings,
+    "scheduler": SchedulerSettings,
     "paths": PathSettings,
     "log": LogSettings,
 }
@@ -244,6 +253,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError('[log] format must be "text" or "json"')
     if settings.smtp.max_message_size < 1024:
         raise ConfigError("[smtp] max_message_size must be at least 1024 bytes")
+    if settings.scheduler.poll_interval <= 0:
+        raise ConfigError("[scheduler] poll_interval must be more than 0 seconds")
 
 
 def describe(settings: Settings) -> dict[str, Any]:

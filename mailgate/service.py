@@ -160,7 +160,7 @@ def _run_scheduler(runtime: Runtime) -> None:
     lock = runtime.scheduler_lock
     if lock is not None and not lock.held and not wait_for(lock, runtime.stop, LONG_LIVED):
         return  # stopped while standing by
-    run_scheduler(runtime.factory, runtime.stop)
+    run_scheduler(runtime.factory, runtime.stop, runtime.settings.scheduler.poll_interval)
 
 
 def _run_imap(runtime: Runtime) -> None:

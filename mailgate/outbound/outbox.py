@@ -10,6 +10,7 @@ rows by compare-and-set with a lease, so two senders never send one row twice.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -398,3 +399,45 @@ def renew_claim(
     ).rowcount
     session.commit()
     return bool(renewed)
+
+
+def release_dead_claims(session: Session, host: str, *, model: Any = OutboxMail) -> int:
+    """Hand back rows claimed by a sender process on ``host`` that no longer exists.
+
+    Why: a sender killed mid-pass (SIGKILL, OOM, power cut of a VM that comes
+    back) leaves its rows ``sending`` until the lease runs out, five minutes or
+    more, so a restart would not send them.  Owners are
+    ``role:host:pid:thread:random``; a claim whose host is ours and whose pid is
+    gone cannot be held by anyone, so it is released at once (a reused pid
+    only keeps the row waiting for its lease, the old behaviour).  Claims of
+    other hosts are left to the lease.  Commits; returns how many rows were freed.
+    """
+    owners = session.scalars(
+        select(model.claimed_by)
+        .where(model.status == OutboxStatus.SENDING, model.claimed_by.like(f"%:{host}:%"))
+        .distinct()
+    ).all()
+    dead = [owner for owner in owners if owner and _owner_is_dead(owner, host)]
+    freed = 0
+    if dead:
+        freed = session.execute(
+            update(model)
+            .where(model.status == OutboxStatus.SENDING, model.claimed_by.in_(dead))
+            .values(status=OutboxStatus.PENDING, claimed_by=None, lease_until=None)
+        ).rowcount
+        log.warning("released %d mail(s) claimed by dead sender(s) %s", freed, ", ".join(dead))
+    session.commit()
+    return freed
+
+
+def _owner_is_dead(owner: str, host: str) -> bool:
+    parts = owner.rsplit(":", 4)
+    if len(parts) != 5 or parts[1] != host or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists, as another user
+        return False
+    return False

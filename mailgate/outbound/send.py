@@ -36,6 +36,7 @@ from mailgate.outbound.outbox import (
     compose_template,
     enqueue_composed,
     materialise,
+    release_dead_claims,
     renew_claim,
 )
 
@@ -200,10 +201,12 @@ def send_pass(
 ) -> SendReport:
     """Deliver (or suppress) every due mail once; returns what happened."""
     start = now or utcnow()
-    owner = f"{me}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    host = socket.gethostname()
+    owner = f"{me}:{host}:{os.getpid()}:{threading.get_ident()}"
     owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
     lease = _lease_for(settings.relay)
     with factory() as session:
+        release_dead_claims(session, host)  # a restarted sender resends at once
         dealer = load_dealer_config(session)
         rows = claim_due(
             session, owner, start, limit=limit, lease_seconds=int(lease.total_seconds())
@@ -365,14 +368,18 @@ def _settle(
 
 
 def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threading.Event) -> None:
-    """Send due mails every ``poll_interval`` seconds until ``stop`` is set."""
+    """Send due mails every ``poll_interval`` seconds until ``stop`` is set.
+
+    Passes start ``poll_interval`` apart (the time a pass took is not added to it).
+    """
     log.info("outbox sender started (relay %s)", settings.relay.host or "none: mails suppressed")
     while not stop.is_set():
+        started = time.monotonic()
         try:
             report = send_pass(factory, settings)
             if report.sent or report.retried or report.dead or report.suppressed:
                 log.info("outbox pass: %s", report)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
             log.exception("outbox pass failed; next try in %s s", settings.sender.poll_interval)
-        stop.wait(settings.sender.poll_interval)
+        stop.wait(max(0.0, settings.sender.poll_interval - (time.monotonic() - started)))
     log.info("outbox sender stopped")

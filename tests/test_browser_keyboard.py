@@ -208,6 +208,8 @@ def _audit_pages(tab: Any, base: str, paths: list[str] | tuple[str, ...]) -> dic
     for path in paths:
         response = tab.goto(base + path)
         assert response is not None and response.status == 200, path
+        # previews fill their frames after the page loaded: walk the finished page only
+        tab.wait_for_load_state("networkidle")
         result = walk(tab)
         bad = {k: v for k, v in result.items() if v and k not in ("stops", "expected", "left")}
         if not result["left"]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.imap import state
 from mailgate.imap.connection import close_quietly, connect
-from mailgate.imap.errors import LockLost, describe_error
+from mailgate.imap.errors import describe_error
 from mailgate.imap.fetch import record_error, run_pass
 from mailgate.imap.lock import MailboxLock
 from mailgate.imap.rules import backoff_delay
@@ -103,10 +103,15 @@ class Poller:
         idle = client.has_capability("IDLE")
         while not self.stop.is_set():
             self.wake.clear()
-            if not self.lock.alive():
-                raise LockLost("the database session holding the poller lock was lost")
             state.record_attempt(self.factory, self.mailbox.name, self.mailbox.folder)
-            report = run_pass(client, self.factory, self.mailbox, self.tuning, stop=self.stop)
+            report = run_pass(
+                client,
+                self.factory,
+                self.mailbox,
+                self.tuning,
+                stop=self.stop,
+                holds_lock=self.lock.alive,
+            )
             state.record_success(
                 self.factory, self.mailbox.name, self.mailbox.folder, report.imported, self.tz
             )

@@ -599,3 +599,102 @@ def _flagged_but_not_stored(server: Dovecot, factory: sessionmaker[Session]) -> 
     with factory() as session:
         stored = set(session.scalars(select(InboundMail.message_id)))
     return len(seen_ids - stored)
+
+
+def _talks_to(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has an established TCP connection to 127.0.0.1:``port``."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state, inode = fields[2], fields[3], fields[9]
+        if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == port:
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_i5_two_serve_processes_on_postgresql_one_polls_and_the_other_takes_over_a_kill(
+    dovecot: Dovecot,  # noqa: F811
+    pg_server_url: str,
+    tmp_path: Path,
+) -> None:
+    """I5 as deployed: two ``mailgate serve`` processes on one PostgreSQL, one mailbox.
+
+    Target: at any instant at most one IMAP session on the mailbox (Dovecot's
+    imap processes counted every 50 ms), the standby takes over within its
+    lock retry after the active one is SIGKILLed, 0 duplicate leads.
+    """
+    from .imap_helpers import imap_toml
+    from .procs import make_install, wait_for_port
+
+    total = 1000 if long_tier() else 200
+    engine = db.create_db_engine(pg_server_url)
+    db.upgrade(engine)
+    _truncate_all(engine)
+    engine.dispose()
+    installs = [make_install(tmp_path / f"inst{n}", pg_server_url) for n in range(2)]
+    dealer_toml = installs[0].root / "dealer.toml"
+    dealer_toml.write_text(DEALER_TOML + imap_toml(dovecot, "anna", "verkauf"))
+    assert installs[0].run("settings", "import", str(dealer_toml)).returncode == 0
+    engine = db.create_db_engine(pg_server_url)
+    factory = db.make_session_factory(engine)
+    processes = [install.start("serve") for install in installs]
+    most_sessions, samples = 0, 0
+    try:
+        for install in installs:
+            wait_for_port(install.smtp_port)
+
+        def sample_until(done: object, timeout: float) -> bool:
+            nonlocal most_sessions, samples
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                most_sessions = max(most_sessions, len(_imap_processes(dovecot)))
+                samples += 1
+                if done():  # type: ignore[operator]
+                    return True
+                time.sleep(0.05)
+            return False
+
+        assert sample_until(lambda: _imap_processes(dovecot), 30)
+        _trickle(dovecot, range(total // 2), 2.0)
+        assert sample_until(lambda: count_stored(factory) >= total // 4, 30)
+        [active] = [p for p in processes if _talks_to(p.pid, dovecot.port)]
+        active.send_signal(signal.SIGKILL)
+        active.wait(10)
+        killed_at = time.monotonic()
+        _deliver(dovecot, range(total // 2, total), padding=800)
+        [standby] = [p for p in processes if p is not active]
+        assert sample_until(lambda: _talks_to(standby.pid, dovecot.port), 30)
+        takeover = time.monotonic() - killed_at
+        assert sample_until(lambda: _leads(factory) >= total, 60), _leads(factory)
+        standby.send_signal(signal.SIGTERM)
+        assert standby.wait(60) == 0
+        with factory() as session:
+            per_mail = session.execute(
+                select(InboundMail.message_id, func.count(Lead.id))
+                .join(Lead, Lead.inbound_id == InboundMail.id)
+                .group_by(InboundMail.message_id)
+            ).all()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        engine.dispose()
+    dup_leads = sum(count - 1 for _, count in per_mail) + _duplicates(factory)
+    print(
+        f"FIGURE I5 two serve processes on PostgreSQL: {total} mails, leads {len(per_mail)}, "
+        f"duplicate leads {dup_leads}, most concurrent IMAP sessions {most_sessions} "
+        f"({samples} samples), takeover {takeover:.1f}s after SIGKILL "
+        f"(lock retry {Tuning().lock_retry:.0f}s)"
+    )
+    assert (len(per_mail), dup_leads) == (total, 0)
+    assert most_sessions == 1
+    assert takeover <= Tuning().lock_retry + 5

@@ -6,6 +6,7 @@ own processes stopped or restarted.  Counts scale up with ``MAILGATE_LONG=1``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -16,14 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings
 from mailgate.imap.fetch import fetch_mailbox
-from mailgate.imap.lock import lock_key
+from mailgate.imap.lock import MailboxLock, lock_key
 from mailgate.imap.poller import Poller
 from mailgate.imap.tuning import Tuning
 from mailgate.models import ImapState, InboundMail, Lead
@@ -409,10 +410,42 @@ def test_i4_idle_is_renewed_each_interval_and_a_frozen_server_is_detected(
     )
     assert expected - 1 <= issued <= expected + 1
     assert proxy.commands["DONE"] >= issued
-    assert detected <= renew + tuning.socket_timeout + 1.0
+    assert detected <= renew + tuning.socket_timeout + 2.0  # + the test's own sampling
 
 
 # -- I5 ---------------------------------------------------------------------------------------
+
+
+def test_i5_mailbox_lock_is_exclusive_per_mailbox_on_postgresql_and_free_on_sqlite(
+    engine: Engine,
+) -> None:
+    """I5: the advisory lock itself: one holder per mailbox name, freed on release.
+
+    The key is the same in every process (not Python's salted ``hash``), so
+    two hosts agree on it; on SQLite the lock is always granted (unchanged behaviour).
+    """
+    digest = hashlib.sha256(b"mailgate-imap-poller:verkauf").digest()
+    assert lock_key("verkauf") == int.from_bytes(digest[:8], "big", signed=True)
+    assert lock_key("verkauf") != lock_key("service")
+    other = db.create_db_engine(engine.url.render_as_string(hide_password=False))
+    first, second = MailboxLock(engine, "verkauf"), MailboxLock(other, "verkauf")
+    neighbour = MailboxLock(other, "service")
+    try:
+        assert first.acquire() and first.alive()
+        if engine.dialect.name == "sqlite":
+            assert second.acquire()  # no lock on SQLite: as before
+            return
+        assert not second.acquire() and not second.held
+        assert neighbour.acquire()  # another mailbox is not blocked
+        assert first.acquire()  # asking again while holding it is fine
+        first.release()
+        assert not first.alive()
+        assert second.acquire() and second.alive()
+        assert not first.acquire()
+    finally:
+        for lock in (first, second, neighbour):
+            lock.release()
+        other.dispose()
 
 
 @pytest.mark.slow

@@ -559,12 +559,11 @@ def test_i1_sigkill_campaign_against_serve_loses_and_doubles_nothing(
     engine = db.create_db_engine(sqlite_url)
     factory = db.make_session_factory(engine)
     rng = random.Random(8)
-    per_round = total // kills
     flagged_unstored = 0
     progress: list[tuple[int, int]] = []
     try:
         for round_ in range(kills):
-            numbers = range(round_ * per_round, (round_ + 1) * per_round)
+            numbers = range(round_ * total // kills, (round_ + 1) * total // kills)
             process = install.start("serve")
             wait_for_port(install.smtp_port)
             # Mail trickles in (~1 s) while the poller imports it and the worker makes

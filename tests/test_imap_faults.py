@@ -357,6 +357,7 @@ def _imap_processes(server: Dovecot) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)  # the long tier watches IDLE for 5 min
 def test_i4_idle_is_renewed_each_interval_and_a_frozen_server_is_detected(
     dovecot: Dovecot,  # noqa: F811
     sqlite_dealer: sessionmaker[Session],

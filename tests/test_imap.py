@@ -126,7 +126,7 @@ def test_refetch_after_crash_between_store_and_flag_stores_nothing_twice(
     dovecot: Dovecot,  # noqa: F811
     dealer: sessionmaker[Session],
 ) -> None:
-    """The state a crash after the commit leaves: mails stored, not flagged, cursor at 0."""
+    """I1: the state a crash after the commit leaves: mails stored, not flagged, cursor at 0."""
     mailbox = mailbox_for(dovecot)
     raws = [inquiry(n) for n in range(3)]
     client = client_for(dovecot)
@@ -148,6 +148,7 @@ def test_changed_uidvalidity_resets_the_cursor_without_duplicates(
     dovecot: Dovecot,  # noqa: F811
     dealer: sessionmaker[Session],
 ) -> None:
+    """I2 (a recreated folder; INBOX with 100 mails: test_imap_faults.py)."""
     mailbox = mailbox_for(dovecot, folder="Anfragen")
     client = client_for(dovecot)
     client.create_folder("Anfragen")

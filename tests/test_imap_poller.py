@@ -49,6 +49,7 @@ def test_idle_delivers_an_appended_mail_within_two_seconds(
     dovecot: Dovecot,  # noqa: F811
     sqlite_url: str,
 ) -> None:
+    """I4: mailgate waits in IDLE (renewal and a frozen server: test_imap_faults.py)."""
     from mailgate import db
 
     engine = db.create_db_engine(sqlite_url)
@@ -80,6 +81,7 @@ def test_server_restart_mid_poll_loses_and_doubles_nothing(
     dovecot: Dovecot,  # noqa: F811
     dealer: sessionmaker[Session],
 ) -> None:
+    """I3: the server goes away mid-backlog (connections cut) and comes back; 0 lost, 0 doubled."""
     template = inquiry(0)
     for n in range(400):
         dovecot.deliver("anna", template.replace(b"inquiry-0@", b"inquiry-%d@" % n))

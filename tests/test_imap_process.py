@@ -68,6 +68,7 @@ def test_sigkill_between_store_and_flag_leaves_each_mail_once(
     db_url: str,
     tmp_path: Path,
 ) -> None:
+    """I1 at its sharpest instant: SIGKILL after the commit, before the flag; re-fetch dedupes."""
     install = _install(tmp_path, db_url, dovecot)
     for n in range(3):
         dovecot.deliver("anna", inquiry(n))

@@ -23,6 +23,10 @@ class InsecureConnection(RuntimeError):
     """The settings or the server would have the password sent unprotected; nothing was sent."""
 
 
+class LockLost(RuntimeError):
+    """The database session holding the mailbox's poller lock is gone; polling stops."""
+
+
 class TrustError(RuntimeError):
     """The ``ca_file`` of a mailbox cannot be used; the message says why."""
 
@@ -32,7 +36,7 @@ def describe_error(exc: BaseException, mailbox: Mailbox) -> str:
     where = f"{mailbox.host}:{mailbox.port}"
     if isinstance(exc, CredentialError):
         return str(exc)
-    if isinstance(exc, FolderMissing | InsecureConnection | TrustError):
+    if isinstance(exc, FolderMissing | InsecureConnection | LockLost | TrustError):
         return str(exc)
     if isinstance(exc, LoginError):
         if mailbox.uses_oauth2:

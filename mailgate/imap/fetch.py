@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -30,7 +31,7 @@ from mailgate.config import Settings
 from mailgate.imap import state
 from mailgate.imap.actions import FLAGGED, apply_action, sweep
 from mailgate.imap.connection import Folder, close_quietly, connect, select
-from mailgate.imap.errors import describe_error
+from mailgate.imap.errors import LockLost, describe_error
 from mailgate.imap.oversize import report_oversize
 from mailgate.imap.rules import (
     Cursor,
@@ -70,9 +71,16 @@ def run_pass(
     tuning: Tuning,
     *,
     stop: threading.Event | None = None,
+    holds_lock: Callable[[], bool] | None = None,
 ) -> PassReport:
-    """Import up to ``tuning.max_per_pass`` new messages of the mailbox's folder."""
+    """Import up to ``tuning.max_per_pass`` new messages of the mailbox's folder.
+
+    ``holds_lock`` (the poller's advisory lock, :mod:`mailgate.imap.lock`) is
+    asked before every batch: once the lock is lost another instance may take
+    the mailbox over, so this pass ends at the latest one batch later.
+    """
     report = PassReport(mailbox.name)
+    _check_lock(holds_lock)
     folder = select(client, mailbox.folder)
     sweep(client, mailbox, folder)
     cursor, reset = resolve_cursor(
@@ -92,8 +100,14 @@ def run_pass(
         if stop is not None and stop.is_set():
             report.more = True
             break
+        _check_lock(holds_lock)
         cursor = _run_batch(client, factory, mailbox, tuning, folder, cursor, batch, report)
     return report
+
+
+def _check_lock(holds_lock: Callable[[], bool] | None) -> None:
+    if holds_lock is not None and not holds_lock():
+        raise LockLost("the database session holding the poller lock was lost")
 
 
 def _run_batch(

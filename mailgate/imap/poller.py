@@ -21,6 +21,7 @@ from mailgate.imap import state
 from mailgate.imap.connection import close_quietly, connect
 from mailgate.imap.errors import describe_error
 from mailgate.imap.fetch import record_error, run_pass
+from mailgate.imap.lock import MailboxLock
 from mailgate.imap.rules import backoff_delay
 from mailgate.imap.settings import Mailbox
 from mailgate.imap.tuning import Tuning
@@ -37,7 +38,10 @@ class Poller:
 
     Every failure (server down, wrong password, database busy) is recorded in
     the status, waited out with exponential backoff and jitter, and retried;
-    it never leaves this thread, so other mailboxes carry on.
+    it never leaves this thread, so other mailboxes carry on.  On PostgreSQL
+    it polls only while it holds the mailbox's advisory lock
+    (:mod:`mailgate.imap.lock`); otherwise another instance does, and this one
+    stands by, asking again every ``tuning.lock_retry`` seconds.
     """
 
     def __init__(
@@ -54,13 +58,28 @@ class Poller:
         self.wake = threading.Event()  # "fetch now" from inside the process
         self.failures = 0
         self.tz: tzinfo = UTC
+        self.lock = MailboxLock(factory.kw["bind"], mailbox.name)
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> None:
         from mailgate.dealer_settings import load_dealer_config
 
+        standing_by = False
         while not self.stop.is_set():
             client = None
             try:
+                if not self.lock.acquire():
+                    if not standing_by:
+                        log.info("%s: another instance polls this mailbox", self.mailbox.name)
+                    standing_by = True
+                    self._sleep(self.tuning.lock_retry)
+                    continue
+                standing_by = False
                 with self.factory() as session:
                     self.tz = load_dealer_config(session).timezone
                 client = connect(self.mailbox, self.tuning.socket_timeout)
@@ -85,7 +104,14 @@ class Poller:
         while not self.stop.is_set():
             self.wake.clear()
             state.record_attempt(self.factory, self.mailbox.name, self.mailbox.folder)
-            report = run_pass(client, self.factory, self.mailbox, self.tuning, stop=self.stop)
+            report = run_pass(
+                client,
+                self.factory,
+                self.mailbox,
+                self.tuning,
+                stop=self.stop,
+                holds_lock=self.lock.alive,
+            )
             state.record_success(
                 self.factory, self.mailbox.name, self.mailbox.folder, report.imported, self.tz
             )

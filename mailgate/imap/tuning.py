@@ -26,6 +26,7 @@ class Tuning:
     idle_slice: float = 1.0  # how often an IDLE wait looks at the stop flag
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+    lock_retry: float = 5.0  # a standby asks for the lock this often: the takeover delay
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tuning:

@@ -203,6 +203,14 @@ def tab_to(tab: Any, pattern: str, max_tabs: int = 120) -> str:
     raise AssertionError(f"{pattern!r} not reached by Tab; stops were {seen}")
 
 
+def _only_frames_unreached(result: dict[str, Any]) -> bool:
+    unreached = result.get("unreached") or []
+    others = [
+        k for k, v in result.items() if v and k not in ("stops", "expected", "left", "unreached")
+    ]
+    return bool(unreached) and all(u.startswith("iframe") for u in unreached) and not others
+
+
 def _audit_pages(tab: Any, base: str, paths: list[str] | tuple[str, ...]) -> dict[str, Any]:
     failures: dict[str, Any] = {}
     for path in paths:
@@ -211,6 +219,10 @@ def _audit_pages(tab: Any, base: str, paths: list[str] | tuple[str, ...]) -> dic
         # previews fill their frames after the page loaded: walk the finished page only
         tab.wait_for_load_state("networkidle")
         result = walk(tab)
+        if _only_frames_unreached(result):  # a frame still loading has no Tab stop yet:
+            for frame in tab.frames[1:]:  # once loaded, a real defect stays
+                frame.wait_for_load_state("load")
+            result = walk(tab)
         bad = {k: v for k, v in result.items() if v and k not in ("stops", "expected", "left")}
         if not result["left"]:
             bad["never left the page"] = result["stops"]

@@ -17,22 +17,14 @@ from mailgate import db
 from mailgate.models import Lead, User, utcnow
 from mailgate.webui.reports.pdf import MAX_COLUMNS, latin1
 
-from .test_webui_reports import ADMIN, ANNA, BERT, CHEF, add_lead, cells
+from .test_webui_reports import ADMIN, ANNA, BERT, CHEF, add_lead, cells, seed_team
 from .webui_helpers import ensure_user, logged_in, web_app
 
 
 @pytest.fixture
 def app(dealer: sessionmaker[Session]) -> Flask:
     """The page tests' leads, with a campaign, a service lead, a location and kinds."""
-    ensure_user(dealer, ADMIN, "admin", name="Ada Admin")
-    ensure_user(dealer, ANNA, "salesperson", name="Anna Schmidt", supervisor_email=CHEF)
-    ensure_user(dealer, CHEF, "supervisor", name="Carl Chef")
-    ensure_user(dealer, BERT, "salesperson", name="Bert Brandt")
-    add_lead(dealer, ANNA, 1, days_ago=3, answered_after_h=1, close_reason="sold")
-    add_lead(dealer, ANNA, 2, days_ago=4, answered_after_h=2, close_reason="no_interest")
-    add_lead(dealer, ANNA, 3, days_ago=5, answered_after_h=6, source="website", kind="test_drive")
-    add_lead(dealer, BERT, 4, days_ago=2, answered_after_h=None, source="autoscout24")
-    add_lead(dealer, BERT, 5, days_ago=400, answered_after_h=1)  # outside the default range
+    seed_team(dealer)
     with db.session_scope(dealer) as session:
         leads = {lead.dedupe_key: lead for lead in session.scalars(select(Lead))}
         leads["report-1"].campaign = "812 - Angebotsanfrage"

@@ -58,8 +58,9 @@ def add_lead(
         return lead.id
 
 
-@pytest.fixture
-def app(dealer: sessionmaker[Session]) -> Flask:
+def seed_team(dealer: sessionmaker[Session]) -> None:
+    """Ada (admin), Anna and Bert (salespeople), Carl (supervisor) and five leads with exact
+    times (shared with the PDF tests)."""
     ensure_user(dealer, ADMIN, "admin", name="Ada Admin")
     ensure_user(dealer, ANNA, "salesperson", name="Anna Schmidt", supervisor_email=CHEF)
     ensure_user(dealer, CHEF, "supervisor", name="Carl Chef")
@@ -69,6 +70,11 @@ def app(dealer: sessionmaker[Session]) -> Flask:
     add_lead(dealer, ANNA, 3, days_ago=5, answered_after_h=6, source="website", kind="test_drive")
     add_lead(dealer, BERT, 4, days_ago=2, answered_after_h=None, source="autoscout24")
     add_lead(dealer, BERT, 5, days_ago=400, answered_after_h=1)  # outside the default range
+
+
+@pytest.fixture
+def app(dealer: sessionmaker[Session]) -> Flask:
+    seed_team(dealer)
     return web_app(dealer)
 
 

@@ -152,6 +152,18 @@ AUDIT = f"""() => {{
 }}"""
 
 
+# A throw-away, non-tabbable anchor at the very start of <body>, focused: the next Tab goes
+# to the page's first stop, whatever had focus or was clicked before.
+START_AT_TOP = """() => {
+  window.__stops = [];
+  const anchor = document.createElement('span');
+  anchor.id = 'walk-start';
+  anchor.tabIndex = -1;
+  document.body.prepend(anchor);
+  anchor.focus();
+}"""
+
+
 def _active(tab: Any, script: str = DESCRIBE) -> Any:
     return tab.evaluate(f"() => ({script})(document.activeElement)")
 
@@ -159,7 +171,10 @@ def _active(tab: Any, script: str = DESCRIBE) -> Any:
 def walk(tab: Any) -> dict[str, Any]:
     """Tab from the top of the page until focus leaves it; returns what went wrong."""
     expected = tab.evaluate(TABBABLE)
-    tab.evaluate("() => { window.__stops = []; document.activeElement.blur(); }")
+    # Start at the top of the document: focus a throw-away anchor before the first element.
+    # (A bare blur() leaves Chromium's sequential-focus starting point wherever it was, e.g.
+    # on a preview frame that finished loading late, and the walk would begin there.)
+    tab.evaluate(START_AT_TOP)
     order: list[int] = []
     left = False
     trapped = ""  # the element Tab came back to before the walk was through
@@ -183,6 +198,7 @@ def walk(tab: Any) -> dict[str, Any]:
                 trapped = tab.evaluate(f"i => ({DESCRIBE})(window.__stops[i].el)", index)
             break
         order.append(index)
+    tab.evaluate("() => document.getElementById('walk-start')?.remove()")
     problems = tab.evaluate(AUDIT)
     problems["stops"] = len(order)
     problems["expected"] = len(expected)

@@ -52,6 +52,28 @@ receives_leads = false
 """
 
 
+_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the ``FIGURE …`` lines tests print (RELIABILITY.md's target figures).
+
+    Why: pytest hides a passing test's output, and the figures are the point of those
+    tests; they are repeated together at the end of every run (CI's log included).
+    """
+    if report.when == "teardown":  # its captured output holds setup's and call's too
+        _FIGURES.extend(
+            line for line in report.capstdout.splitlines() if line.startswith("FIGURE ")
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section('figures (RELIABILITY.md G; README "Reliability")')
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip when a service is missing on a user's machine; fail under CI's require flag."""
     if REQUIRE_SERVICES:

@@ -349,8 +349,13 @@ def _leads_frozen(engine: Engine) -> Callable[[], AbstractContextManager[object]
     return hold
 
 
-def _send_everything(install: Install, engine: Engine, timeout: float = 30) -> float:
-    """A restarted ``mailgate sender`` until no mail is pending or being sent; seconds taken."""
+def _send_everything(install: Install, engine: Engine, timeout: float = 120) -> float:
+    """A restarted ``mailgate sender`` until no mail is pending or being sent; seconds taken.
+
+    The timeout is a liveness bound, not a speed figure: hundreds of mails through a real
+    relay on a loaded 2-core machine took over 30 s once; it stays far under the 300 s
+    claim lease whose wait the takeover must avoid.
+    """
     started = time.monotonic()
     sender = install.start("sender", log_name="restarted-sender.log")
     try:
@@ -422,7 +427,7 @@ def test_o6_outbox_mail_is_sent_after_a_crash_iff_its_state_change_committed(
         f"sent all in {took:.1f} s (claim lease 300 s); duplicates at the relay {duplicates} "
         "(post-DATA kill window)"
     )
-    assert took < 30 and duplicates <= 1
+    assert took < 120 and duplicates <= 1  # well under the 300 s lease: taken over at once
 
 
 def _lead_ids(engine: Engine, *, moved: bool) -> set[int]:

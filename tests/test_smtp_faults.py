@@ -3,7 +3,7 @@
 Every scenario drives the real listener over a socket with real SQLite or
 PostgreSQL underneath, records each delivery attempt (its envelope sender names
 the mail and the attempt, so a stored row can be traced to the attempt that
-wrote it) and then checks the invariants of section G:
+wrote it) and then checks the invariants of section G (tests/smtp_campaign.py):
 
 * I1: every mail that got a 250 is stored, and the row of the very attempt that
   got it is committed;
@@ -15,10 +15,7 @@ wrote it) and then checks the invariants of section G:
 
 from __future__ import annotations
 
-import hashlib
 import random
-import re
-import smtplib
 import sqlite3
 import subprocess
 import sys
@@ -26,11 +23,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
@@ -38,158 +34,9 @@ from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import import_settings
 from mailgate.ingest.smtp import IntakeHandler, SmtpThread
 from mailgate.ingest.store import RawMail, StoredMail, store_raw_batch
-from mailgate.models import InboundMail, InboundRaw
 
 from .conftest import DEALER_TOML, long_tier
-from .mails import LEAD_ADDRESS, inquiry
-
-TEMPFAIL_REPLIES = {
-    b"4.3.0 Temporary failure, please try again later",
-}
-_ENVELOPE = re.compile(r"^m(\d+)\.a(\d+)@kunden\.example$")
-
-
-def message(n: int, padding: int = 0) -> bytes:
-    """Mail ``n`` with its test id as the first header."""
-    body = inquiry(n, message_id=f"<fault-{n}@kunden.example>", padding=padding)
-    return f"X-Test-Id: {n}\r\n".encode() + body
-
-
-@dataclass
-class Attempt:
-    mail: int
-    number: int
-    code: int  # 0: connection lost or timed out before a reply
-    reply: bytes
-    started: float
-    answered: float
-
-
-@dataclass
-class Campaign:
-    """Clients that re-send every mail until they see its 250 (like an MTA's queue)."""
-
-    port: int
-    padding: int = 0
-    client_timeout: float = 30
-    retry_pause: float = 0.02
-    attempts: list[Attempt] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def sent(self, n: int) -> bytes:
-        return message(n, self.padding)
-
-    def deliver(self, numbers: Sequence[int], deadline: float) -> None:
-        pending = list(numbers)
-        tries: Counter[int] = Counter()
-        smtp: smtplib.SMTP | None = None
-        while pending and time.monotonic() < deadline:
-            n = pending[0]
-            tries[n] += 1
-            started = time.monotonic()
-            code, reply = 0, b""
-            try:
-                if smtp is None:
-                    smtp = smtplib.SMTP("127.0.0.1", self.port, timeout=self.client_timeout)
-                    smtp.ehlo("mta.kunden.example")
-                code, reply = smtp.mail(f"m{n}.a{tries[n]}@kunden.example")
-                if code == 250:
-                    code, reply = smtp.rcpt(LEAD_ADDRESS)
-                if code == 250:
-                    code, reply = smtp.data(self.sent(n))
-                if code != 250:
-                    smtp.rset()
-            except (OSError, smtplib.SMTPException):
-                smtp = _close(smtp)
-            with self.lock:
-                self.attempts.append(Attempt(n, tries[n], code, reply, started, time.monotonic()))
-            if code == 250:
-                pending.pop(0)
-            else:
-                time.sleep(self.retry_pause)
-        _close(smtp)
-
-    def run(self, mails: int, clients: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        shares = [range(i, mails, clients) for i in range(clients)]
-        threads = [threading.Thread(target=self.deliver, args=(s, deadline)) for s in shares]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    def acked(self) -> dict[int, Attempt]:
-        with self.lock:
-            return {a.mail: a for a in self.attempts if a.code == 250}
-
-    def wait_for_acks(self, count: int, timeout: float = 60) -> None:
-        """Block until ``count`` mails are acknowledged: faults start mid-run."""
-        deadline = time.monotonic() + timeout
-        while len(self.acked()) < count:
-            assert time.monotonic() < deadline, "deliveries did not get going"
-            time.sleep(0.01)
-
-
-def _close(smtp: smtplib.SMTP | None) -> None:
-    if smtp is not None:
-        try:
-            smtp.close()
-        except OSError:
-            pass
-    return None
-
-
-@dataclass(frozen=True)
-class StoredRow:
-    id: int
-    mail: int
-    attempt: int
-    raw: bytes
-
-
-def stored_rows(factory: sessionmaker[Session]) -> list[StoredRow]:
-    with factory() as session:
-        rows = session.execute(
-            select(InboundMail.id, InboundMail.envelope_from, InboundRaw.raw).join(
-                InboundRaw, InboundRaw.inbound_id == InboundMail.id
-            )
-        ).all()
-    result = []
-    for row_id, envelope_from, raw in rows:
-        match = _ENVELOPE.match(envelope_from or "")
-        assert match, f"row {row_id} has an envelope sender no client used: {envelope_from!r}"
-        result.append(StoredRow(row_id, int(match[1]), int(match[2]), bytes(raw)))
-    return result
-
-
-def check_invariants(
-    campaign: Campaign, factory: sessionmaker[Session], mails: int
-) -> Counter[str]:
-    """Assert I1-I4 and that every 250 names the committed row of its own attempt."""
-    acked = campaign.acked()
-    assert set(acked) == set(range(mails)), f"never acknowledged: {set(range(mails)) - set(acked)}"
-    rows = stored_rows(factory)
-    by_id = {row.id: row for row in rows}
-    per_mail = Counter(row.mail for row in rows)
-    tries = Counter(a.mail for a in campaign.attempts)
-    for n, attempt in acked.items():
-        match = re.search(rb"queued as (\d+)", attempt.reply)
-        assert match, attempt.reply
-        row = by_id.get(int(match[1]))
-        assert row is not None, f"mail {n}: 250 for row {match[1]!r}, which is not committed"
-        assert (row.mail, row.attempt) == (n, attempt.number), "250 names another attempt's row"
-        if tries[n] == 1:
-            assert per_mail[n] == 1, f"mail {n} sent once, stored {per_mail[n]} times"
-        assert 1 <= per_mail[n] <= tries[n]
-    for row in rows:
-        assert hashlib.sha256(row.raw).digest() == hashlib.sha256(campaign.sent(row.mail)).digest()
-    codes = Counter(str(a.code) for a in campaign.attempts)
-    fives = [a for a in campaign.attempts if a.code >= 500]
-    assert not fives, f"5xx answered: {fives[:3]}"
-    for attempt in campaign.attempts:
-        if 400 <= attempt.code < 500:
-            assert attempt.reply in TEMPFAIL_REPLIES, attempt.reply  # no exception text
-    return codes
+from .smtp_campaign import ENVELOPE, Campaign, check_invariants
 
 
 def start(
@@ -231,7 +78,7 @@ class FaultyStore:
             return store_raw_batch(factory, mails)
         kind = self.rng.choice(self.KINDS)
         for mail in mails:
-            match = _ENVELOPE.match(mail.envelope_from or "")
+            match = ENVELOPE.match(mail.envelope_from or "")
             assert match
             self.injected[int(match[1]), int(match[2])] = kind
         if kind == "raise":

@@ -93,14 +93,14 @@ class Campaign:
                 if code != 250:
                     smtp.rset()
             except (OSError, smtplib.SMTPException):
-                smtp = _close(smtp)
+                smtp = close_quietly(smtp)
             with self.lock:
                 self.attempts.append(Attempt(n, tries[n], code, reply, started, time.monotonic()))
             if code == 250:
                 pending.pop(0)
             else:
                 time.sleep(self.retry_pause)
-        _close(smtp)
+        close_quietly(smtp)
 
     def run(self, mails: int, clients: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -123,7 +123,8 @@ class Campaign:
             time.sleep(0.01)
 
 
-def _close(smtp: smtplib.SMTP | None) -> None:
+def close_quietly(smtp: smtplib.SMTP | None) -> None:
+    """Close a client whose server may be gone; returns None to reset the caller's handle."""
     if smtp is not None:
         try:
             smtp.close()

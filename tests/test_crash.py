@@ -25,6 +25,7 @@ from mailgate.models import InboundMail, InboundStatus, Lead
 
 from .mails import LEAD_ADDRESS, inquiry
 from .procs import make_install, wait_for_port
+from .smtp_campaign import close_quietly
 
 MAILS = 300
 CLIENTS = 4
@@ -62,27 +63,18 @@ class Campaign:
             except smtplib.SMTPResponseException as exc:
                 with self.lock:
                     self.codes[exc.smtp_code] += 1
-                smtp = _close(smtp)
+                smtp = close_quietly(smtp)
                 time.sleep(0.05)
             except (OSError, smtplib.SMTPException):
-                smtp = _close(smtp)
+                smtp = close_quietly(smtp)
                 time.sleep(0.05)
-        _close(smtp)
+        close_quietly(smtp)
 
 
 def _mail(n: int) -> bytes:
     return inquiry(
         n, message_id=f"<crash-{n}@kunden.example>", padding=random.Random(n).randint(0, 8000)
     )
-
-
-def _close(smtp: smtplib.SMTP | None) -> None:
-    if smtp is not None:
-        try:
-            smtp.close()
-        except OSError:
-            pass
-    return None
 
 
 @pytest.mark.timeout(600)

@@ -8,10 +8,12 @@ parsers would run uninstrumented (no coverage feedback for the fuzzer).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import atheris
@@ -104,8 +106,33 @@ def plant_selftest_bug() -> None:
     generic.parse = buggy
 
 
+def keeping_crash_inputs(
+    test_one_input: Callable[[bytes], None], argv: list[str]
+) -> Callable[[bytes], None]:
+    """``test_one_input`` that saves a crashing input itself before it re-raises.
+
+    libFuzzer writes ``<artifact_prefix>crash-<sha1>`` from its exit handler,
+    and in the first M4 runs (both targets, in the background) that handler
+    never ran: the process ended right after atheris printed the traceback and
+    the input was lost.  The same file name is written here first (libFuzzer,
+    when it gets there, writes the same bytes again), so a crash input is kept.
+    """
+    prefix = next((a.split("=", 1)[1] for a in argv if a.startswith("-artifact_prefix=")), "./")
+
+    def saving(data: bytes) -> None:
+        try:
+            test_one_input(data)
+        except Exception:
+            Path(
+                f"{prefix}crash-{hashlib.sha1(data, usedforsecurity=False).hexdigest()}"
+            ).write_bytes(data)
+            raise
+
+    return saving
+
+
 def run(test_one_input: Callable[[bytes], None]) -> None:
     """libFuzzer's command line (``-dict=``, ``-timeout=``, corpus dirs) and the loop."""
     plant_selftest_bug()
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, keeping_crash_inputs(test_one_input, sys.argv))
     atheris.Fuzz()

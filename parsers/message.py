@@ -123,9 +123,18 @@ _PLAIN_REGISTRY = HeaderRegistry(use_default_map=False)
 
 @lru_cache(maxsize=4096)
 def _cached_header(name: str, value: str) -> BaseHeader:
+    """The structured header, or the value as text where the stdlib's parser breaks.
+
+    The parsers run inside ``email.message_from_bytes`` (the feed parser reads
+    ``Content-Type``), so an exception here would make the whole mail unloadable.
+    Known cases (found by fuzzing, RELIABILITY.md M4): hundreds of nested
+    comments ``((((`` (RecursionError), an RFC 2231 parameter name without a
+    value ``; charset*`` (IndexError), a NUL in an RFC 2231 charset
+    ``; title*=us\\0ascii''x`` (ValueError).
+    """
     try:
         return _HEADER_REGISTRY(name, value)
-    except RecursionError:  # e.g. hundreds of nested comments "((((": read as text
+    except (RecursionError, IndexError, ValueError):
         return _PLAIN_REGISTRY(name, value)
 
 

@@ -55,6 +55,30 @@ def test_unknown_charset_label_falls_back_with_a_warning() -> None:
     assert any("x-unknown" in w for w in view.warnings)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        b"; charset*",  # RFC 2231 name without a value: IndexError in the stdlib
+        b"; charset=utf-8; a*0*",
+        b"; charset=utf-8; title*=us\x00ascii'en'x",  # NUL in the 2231 charset: ValueError
+    ],
+)
+def test_broken_rfc2231_parameters_still_load_and_yield_the_lead(params: bytes) -> None:
+    """Found by atheris (M4): the stdlib's Content-Type parser raised inside
+    ``message_from_bytes``, so the whole mail was unloadable (``unparseable``)."""
+    raw = (
+        b"From: Erika Musterfrau <erika@kunden.example>\nSubject: Anfrage\n"
+        b"Content-Type: text/plain" + params + b"\n\n"
+        b"Name: Erika Musterfrau\nTelefon: 0170 1234567\nNachricht: Ist der Golf noch da?\n"
+    )
+    view = load(raw)
+    assert view.message.get_content_type() == "text/plain"
+    assert "Telefon: 0170 1234567" in view.text
+    lead = parse_raw(raw)
+    assert lead.non_lead_reason is None, lead.warnings
+    assert lead.customer.phone_e164 == "+491701234567"
+
+
 def test_windows_1252_euro_without_charset_label() -> None:
     view = load(b"From: a@kunde.example\r\n\r\nPreis: 24.890 \x80\r\n")
     assert "24.890 €" in view.text

@@ -18,7 +18,7 @@ from email import policy
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.utils import getaddresses
 from functools import lru_cache
 
@@ -123,9 +123,18 @@ _PLAIN_REGISTRY = HeaderRegistry(use_default_map=False)
 
 @lru_cache(maxsize=4096)
 def _cached_header(name: str, value: str) -> BaseHeader:
+    """The structured header, or the value as text where the stdlib's parser breaks.
+
+    The parsers run inside ``email.message_from_bytes`` (the feed parser reads
+    ``Content-Type``), so an exception here would make the whole mail unloadable.
+    Known cases (found by fuzzing, RELIABILITY.md M4): hundreds of nested
+    comments ``((((`` (RecursionError), an RFC 2231 parameter name without a
+    value ``; charset*`` (IndexError), a NUL in an RFC 2231 charset
+    ``; title*=us\\0ascii''x`` (ValueError).
+    """
     try:
         return _HEADER_REGISTRY(name, value)
-    except RecursionError:  # e.g. hundreds of nested comments "((((": read as text
+    except (RecursionError, IndexError, ValueError):
         return _PLAIN_REGISTRY(name, value)
 
 
@@ -154,7 +163,38 @@ def _plain_header(name: str, value: str) -> BaseHeader:
     return _PLAIN_REGISTRY(name, value)
 
 
-PARSE_POLICY = policy.default.clone(header_factory=_header_factory)
+class _SafeParams:
+    """``get_param`` that never hands the stdlib an RFC 2231 charset label with a NUL.
+
+    ``boundary*=us\\0ascii''x`` makes ``str(bytes, "us\\0ascii")`` raise
+    ``ValueError`` in ``get_boundary`` (which the feed parser calls: the mail
+    would not load at all), ``get_content_charset`` and ``get_filename``; the
+    stdlib catches only ``LookupError`` there.  Such a label is dropped, so the
+    value decodes as US-ASCII like one without a label (found by atheris, M4).
+    """
+
+    def get_param(
+        self, param: str, failobj: object = None, header: str = "content-type", unquote: bool = True
+    ) -> object:
+        value = super().get_param(param, failobj, header, unquote)  # type: ignore[misc]
+        if isinstance(value, tuple) and value[0] and "\x00" in value[0]:
+            return (None, *value[1:])
+        return value
+
+
+class _SafeEmailMessage(_SafeParams, EmailMessage):
+    """The message class of :data:`PARSE_POLICY`."""
+
+
+class _SafeCompatMessage(_SafeParams, Message):
+    """The message class of :data:`SALVAGE_POLICY`."""
+
+
+PARSE_POLICY = policy.default.clone(
+    header_factory=_header_factory, message_factory=_SafeEmailMessage
+)
+# compat32 for the parts recovered from a multipart whose boundary never matched
+SALVAGE_POLICY = policy.compat32.clone(message_factory=_SafeCompatMessage)
 
 
 def load(raw: bytes) -> MailView:
@@ -367,7 +407,7 @@ def _salvage_multipart(payload: str, warnings: list[str]) -> tuple[str | None, s
             head, sep, body = chunk.lstrip("\r\n").partition("\r\n\r\n")
         if sep and re.match(r"(?i)[\w-]+:", head):
             data = chunk.lstrip("\r\n").encode("utf-8", "surrogateescape")
-            part = email.message_from_bytes(data, policy=policy.compat32)
+            part = email.message_from_bytes(data, policy=SALVAGE_POLICY)
             ctype = part.get_content_type()
             if ctype == "text/plain" and plain is None:
                 plain = decode_part(part, warnings)

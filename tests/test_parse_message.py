@@ -55,6 +55,70 @@ def test_unknown_charset_label_falls_back_with_a_warning() -> None:
     assert any("x-unknown" in w for w in view.warnings)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        b"; charset*",  # RFC 2231 name without a value: IndexError in the stdlib
+        b"; charset=utf-8; a*0*",
+        b"; charset=utf-8; title*=us\x00ascii'en'x",  # NUL in the 2231 charset: ValueError
+    ],
+)
+def test_broken_rfc2231_parameters_still_load_and_yield_the_lead(params: bytes) -> None:
+    """Found by atheris (M4): the stdlib's Content-Type parser raised inside
+    ``message_from_bytes``, so the whole mail was unloadable (``unparseable``)."""
+    raw = (
+        b"From: Erika Musterfrau <erika@kunden.example>\nSubject: Anfrage\n"
+        b"Content-Type: text/plain" + params + b"\n\n"
+        b"Name: Erika Musterfrau\nTelefon: 0170 1234567\nNachricht: Ist der Golf noch da?\n"
+    )
+    view = load(raw)
+    assert view.message.get_content_type() == "text/plain"
+    assert "Telefon: 0170 1234567" in view.text
+    lead = parse_raw(raw)
+    assert lead.non_lead_reason is None, lead.warnings
+    assert lead.customer.phone_e164 == "+491701234567"
+
+
+_LEAD_BODY = b"Name: Erika Musterfrau\nTelefon: 0170 1234567\n"
+_NUL_LABEL_MAILS = {
+    # get_boundary, called by the feed parser itself: the mail did not load
+    "boundary": b"Content-Type: multipart/mixed; boundary*=us\x00ascii''b\n\n--b\n"
+    b"Content-Type: text/plain\n\n" + _LEAD_BODY + b"--b--\n",
+    "charset": b"Content-Type: text/plain; charset*=us\x00ascii''utf-8\n\n" + _LEAD_BODY,
+    # a recovered part (the outer boundary never matches) is parsed on its own
+    "salvaged part": b"Content-Type: multipart/mixed; boundary=X\n\n--Y\n"
+    b"Content-Type: multipart/alternative; boundary*=us\x00ascii''Z\n\n" + _LEAD_BODY + b"--Y--\n",
+}
+
+
+@pytest.mark.parametrize("where", sorted(_NUL_LABEL_MAILS))
+def test_a_nul_in_an_rfc2231_charset_label_does_not_stop_the_lead(where: str) -> None:
+    """Found by atheris (M4): ``str(bytes, "us\\0ascii")`` raised ValueError in the
+    stdlib's RFC 2231 decoding, which catches only LookupError."""
+    raw = (
+        b"From: Erika Musterfrau <erika@kunden.example>\nSubject: Anfrage\n"
+        + (_NUL_LABEL_MAILS[where])
+    )
+    assert "Telefon: 0170 1234567" in load(raw).text
+    lead = parse_raw(raw)
+    assert lead.non_lead_reason is None, lead.warnings
+    assert lead.customer.phone_e164 == "+491701234567"
+
+
+def test_a_nul_in_an_xml_attachments_charset_label_leaves_the_adf_parser_running() -> None:
+    raw = (
+        b"From: Erika <erika@kunden.example>\nContent-Type: multipart/mixed; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\nsiehe Anhang\n--b\n"
+        b"Content-Type: application/xml; charset*=us\x00ascii''utf-8\n"
+        b"Content-Disposition: attachment; filename*=us\x00ascii''lead.xml\n\n"
+        b"<adf><prospect><customer><contact><name>Erika Musterfrau</name>"
+        b"<phone>0170 1234567</phone></contact></customer></prospect></adf>\n--b--\n"
+    )
+    lead = parse_raw(raw)
+    assert lead.parser == "adf", lead.warnings
+    assert lead.customer.phone_e164 == "+491701234567"
+
+
 def test_windows_1252_euro_without_charset_label() -> None:
     view = load(b"From: a@kunde.example\r\n\r\nPreis: 24.890 \x80\r\n")
     assert "24.890 €" in view.text

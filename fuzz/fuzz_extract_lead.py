@@ -15,13 +15,8 @@ here directly so that any exception in a parser is a crash:
 3. the picked parser module's ``parse(view, ctx)`` — the extraction proper —
    and ``finish.finalize`` on its result.
 
-Run from the repository top (the corpus directory gains the inputs that find
-new coverage, so give it a scratch copy of the seeds, never the shared corpora):
-
-    python fuzz/fuzz_extract_lead.py -dict=fuzz/mime.dict -timeout=5 -rss_limit_mb=512 \\
-        -max_total_time=1800 -artifact_prefix=/tmp/m4/ /tmp/m4/seeds
-
-See fuzz/README.md for the seeds and tests/test_fuzz_atheris.py for the long-tier run.
+How to run it, and with which seeds: fuzz/README.md; the long-tier run:
+tests/test_fuzz_atheris.py.
 """
 
 from __future__ import annotations

@@ -9,13 +9,8 @@ therefore never crash; this target records what those safety nets catch
 exception with its traceback.  An ``unparseable`` result without a recorded
 exception is reported too.
 
-Run from the repository top (the corpus directory gains the inputs that find
-new coverage, so give it a scratch copy of the seeds, never the shared corpora):
-
-    python fuzz/fuzz_parse_raw.py -dict=fuzz/mime.dict -timeout=5 -rss_limit_mb=512 \\
-        -max_total_time=1800 -artifact_prefix=/tmp/m4/ /tmp/m4/seeds
-
-See fuzz/README.md for the seeds and tests/test_fuzz_atheris.py for the long-tier run.
+How to run it, and with which seeds: fuzz/README.md; the long-tier run:
+tests/test_fuzz_atheris.py.
 """
 
 from __future__ import annotations

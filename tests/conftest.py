@@ -165,6 +165,17 @@ def dealer(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     return factory
 
 
+@pytest.fixture
+def sqlite_dealer(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+    """The example dealership on SQLite, for rows about protocols and links, not the store."""
+    engine = db.create_db_engine(sqlite_url)
+    factory = db.make_session_factory(engine)
+    with db.session_scope(factory) as session:
+        import_settings(session, DEALER_TOML)
+    yield factory
+    engine.dispose()
+
+
 def long_tier() -> bool:
     """True when the opt-in long tier runs (``MAILGATE_LONG=1``): tests scale counts up."""
     return os.environ.get("MAILGATE_LONG") == "1"

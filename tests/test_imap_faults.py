@@ -58,17 +58,6 @@ def _deliver(server: Dovecot, numbers: range, padding: int = 0) -> None:
 
 
 @pytest.fixture
-def sqlite_dealer(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
-    """The example dealership on SQLite: for link/server faults the database is not the point."""
-    engine = db.create_db_engine(sqlite_url)
-    factory = db.make_session_factory(engine)
-    with db.session_scope(factory) as session:
-        import_settings(session, DEALER_TOML)
-    yield factory
-    engine.dispose()
-
-
-@pytest.fixture
 def proxy(dovecot: Dovecot) -> Iterator[FaultProxy]:  # noqa: F811
     fault = FaultProxy(dovecot.port).start()
     yield fault

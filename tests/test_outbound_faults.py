@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -26,14 +25,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate import db
 from mailgate.config import RelaySettings, SenderSettings, Settings
-from mailgate.dealer_settings import import_settings, load_dealer_config
+from mailgate.dealer_settings import load_dealer_config
 from mailgate.models import OutboxMail, utcnow
 from mailgate.outbound.outbox import enqueue_template, release_dead_claims
 from mailgate.outbound.send import send_pass
 
-from .conftest import DEALER_TOML, free_port
+from .conftest import free_port
 from .smtp_sink import start_sink
 
 POLL = 0.02  # seconds between two sender passes
@@ -54,15 +52,10 @@ class Attempt:
 
 
 @pytest.fixture
-def outbox(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+def outbox(sqlite_dealer: sessionmaker[Session]) -> sessionmaker[Session]:
     """A migrated SQLite database with the example dealership (the sender is backend-neutral;
     the PostgreSQL claim path is exercised by test_sender and the O2/O3 crash tests)."""
-    engine = db.create_db_engine(sqlite_url)
-    factory = db.make_session_factory(engine)
-    with db.session_scope(factory) as session:
-        import_settings(session, DEALER_TOML)
-    yield factory
-    engine.dispose()
+    return sqlite_dealer
 
 
 def settings_for(port: int, *, max_attempts: int = 3, timeout: int = 1) -> Settings:

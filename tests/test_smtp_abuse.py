@@ -38,14 +38,9 @@ LIMIT = 1024 * 1024
 
 
 @pytest.fixture
-def dealer(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+def dealer(sqlite_dealer: sessionmaker[Session]) -> sessionmaker[Session]:
     """SQLite only: these rows are about the protocol, the store is tested in S1-S4."""
-    engine = db.create_db_engine(sqlite_url)
-    factory = db.make_session_factory(engine)
-    with db.session_scope(factory) as session:
-        import_settings(session, DEALER_TOML)
-    yield factory
-    engine.dispose()
+    return sqlite_dealer
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate import db
 from mailgate.dealer_settings import import_settings
 
+from .run_alone import MARKER, RunAloneLock, xdist_run_id
+
 REQUIRE_SERVICES = os.environ.get("MAILGATE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("MAILGATE_TEST_DATABASE_URL", "")
 
@@ -72,6 +74,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section('figures (RELIABILITY.md G; README "Reliability")')
         for line in _FIGURES:
             terminalreporter.write_line(line)
+
+
+_RUN_ALONE_LOCK: RunAloneLock | None = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Under xdist, a ``run_alone`` test runs with no other test beside it (tests/run_alone.py)."""
+    global _RUN_ALONE_LOCK
+    run_id = xdist_run_id()
+    if run_id is None:
+        return (yield)
+    if _RUN_ALONE_LOCK is None:
+        _RUN_ALONE_LOCK = RunAloneLock(run_id)
+    alone = item.get_closest_marker(MARKER) is not None
+    with _RUN_ALONE_LOCK.exclusive() if alone else _RUN_ALONE_LOCK.shared():
+        return (yield)
 
 
 def require_service(name: str, reason: str) -> None:

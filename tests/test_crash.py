@@ -78,6 +78,7 @@ def _mail(n: int) -> bytes:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_sigkill_campaign_loses_nothing_and_duplicates_no_lead(tmp_path: Path) -> None:
     """S2: kill -9 campaign (300 mails from 4 clients, up to 30 kills in the crash tier).
 

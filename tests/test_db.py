@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select, text
 
 from mailgate import db
@@ -24,6 +25,7 @@ def test_sqlite_runs_in_wal_with_full_sync(sqlite_url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_a_web_reader_holding_a_transaction_does_not_block_intake(sqlite_url: str) -> None:
     writer = db.make_session_factory(db.create_db_engine(sqlite_url))
     reader = db.make_session_factory(db.create_db_engine(sqlite_url, reader=True))

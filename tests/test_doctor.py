@@ -97,6 +97,7 @@ def test_unmigrated_database_is_a_failure_with_the_command_to_run(tmp_path: Path
     assert "mailgate db upgrade" in found[-1].fix and "revision none" in found[-1].detail
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_unreachable_postgresql_fails_fast() -> None:
     url = f"postgresql://mailgate@127.0.0.1:{free_port()}/mailgate"
     engine = open_engine(url)
@@ -167,6 +168,7 @@ def test_imap_logins_against_dovecot(dovecot: Any) -> None:  # noqa: F811 - fixt
     assert check_imap([])[0].status == OK
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_mx_hint_never_hangs_and_never_fails() -> None:
     reserved = mx_hint("autohaus.example")
     assert reserved.status == WARN and "reserved example domain" in reserved.detail

@@ -219,6 +219,7 @@ LINK = Tuning(
 
 
 @pytest.mark.slow
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_i3_blackhole_is_detected_within_the_socket_timeout_and_nothing_is_lost(
     dovecot: Dovecot,  # noqa: F811
     sqlite_dealer: sessionmaker[Session],
@@ -298,6 +299,7 @@ def test_i3_reset_mid_fetch_reconnects_and_stores_each_mail_once(
 
 
 @pytest.mark.slow
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_i3_slow_link_of_1kb_per_second_is_not_mistaken_for_a_dead_one(
     dovecot: Dovecot,  # noqa: F811
     sqlite_dealer: sessionmaker[Session],
@@ -347,6 +349,7 @@ def _imap_processes(server: Dovecot) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)  # the long tier watches IDLE for 5 min
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_i4_idle_is_renewed_each_interval_and_a_frozen_server_is_detected(
     dovecot: Dovecot,  # noqa: F811
     sqlite_dealer: sessionmaker[Session],
@@ -642,6 +645,7 @@ def _talks_to(pid: int, port: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_i5_two_serve_processes_on_postgresql_one_polls_and_the_other_takes_over_a_kill(
     dovecot: Dovecot,  # noqa: F811
     pg_server_url: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
@@ -45,6 +46,7 @@ def _has_succeeded(factory: sessionmaker[Session], name: str) -> bool:
         return state is not None and state.last_success_at is not None
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_idle_delivers_an_appended_mail_within_two_seconds(
     dovecot: Dovecot,  # noqa: F811
     sqlite_url: str,

@@ -171,6 +171,7 @@ def test_self_signed_server_without_ca_file_is_named_as_such(
     assert logins(server) == []
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_idle_over_implicit_tls_delivers_a_new_mail(
     dovecot_with: Start,  # noqa: F811
     dealer: sessionmaker[Session],

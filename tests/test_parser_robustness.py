@@ -245,6 +245,7 @@ def _generate(examples: int, each: Callable[[bytes], None]) -> None:
     run()
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_m2_generated_messages_parse_without_exception_p99_under_200ms(tmp_path: Path) -> None:
     """M2: generated mails (multipart depth <= 8, random and invalid charsets, broken
     RFC 2047 words, random CTE, missing/duplicate boundaries, NULs, 8-bit headers).
@@ -537,6 +538,7 @@ def run_child(group: str, database_url: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_m3_pathological_inputs_are_quarantined_fast_and_small(sqlite_url: str) -> None:
     """M3: 10 MB header section, 100,000 ``;`` in Content-Type, 5,000 sibling parts,
     nesting depth 1,000, a 1 MB header line, 10,000 encoded words (and the same
@@ -565,6 +567,7 @@ def test_m3_pathological_inputs_are_quarantined_fast_and_small(sqlite_url: str) 
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_m5_zip_and_gzip_attachments_are_never_decompressed(sqlite_url: str) -> None:
     """M5: a lead carrying zip/gzip bombs (300 MB of zeros each, a few hundred KB
     packed) becomes a lead in < 2 s with RSS growth far below the unpacked size:

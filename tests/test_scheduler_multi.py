@@ -256,6 +256,7 @@ def run_campaign(
 
 
 @pytest.mark.slow
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_o2_two_schedulers_on_postgresql_under_sigkill_send_each_reminder_once(
     tmp_path: Path, pg_url: str, sink: SmtpSink
 ) -> None:

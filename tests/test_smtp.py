@@ -231,6 +231,7 @@ def test_connection_cap_answers_421(dealer: sessionmaker[Session]) -> None:
         thread.stop()
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_session_time_limit_closes_a_trickling_client(dealer: sessionmaker[Session]) -> None:
     """Part of P8 (the slowloris scenario is in test_smtp_abuse.py)."""
     thread, info = start_listener(dealer, session_timeout=1, idle_timeout=30)

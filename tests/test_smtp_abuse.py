@@ -628,6 +628,7 @@ def _probe(port: int, mails: int, latencies: list[float], deadline: float) -> in
 
 
 @pytest.mark.slow
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_p8_slowloris_probe_keeps_p99_under_2s(sqlite_url: str) -> None:
     """P8 (scaled): 50 idle + 10 trickling (1 B/s in DATA) connections and a probe.
 

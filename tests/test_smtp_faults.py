@@ -225,6 +225,7 @@ print("released", flush=True)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("busy_ms", [None, 2000], ids=["production-busy-timeout", "busy-2s"])
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_s3_sqlite_locked_by_another_process_for_10s(sqlite_url: str, busy_ms: int | None) -> None:
     """S3 (SQLite): another process holds the write lock for 10 s during deliveries.
 

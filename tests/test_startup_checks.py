@@ -139,6 +139,7 @@ def test_o4_scheduler_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> 
     assert scheduler_lock_path("postgresql://u@h/db") is None
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_o4_a_tick_waits_for_a_running_tick_and_never_runs_beside_a_scheduler(
     tmp_path: Path,
 ) -> None:

@@ -291,6 +291,7 @@ def test_pagination_newest_first(dealer: sessionmaker[Session], client: FlaskCli
     assert "Seite 1 von 2" in page(client, "/leads?page=abc")
 
 
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
 def test_served_over_http_by_waitress(dealer: sessionmaker[Session]) -> None:
     # port 0: the kernel picks a free port at bind time (no race with other tests)
     web = WebThread(create_app(dealer, Settings()), "127.0.0.1", 0).start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,31 @@ log = logging.getLogger("mailgate.imap")
 
 def _announces_news(responses: list[tuple[object, ...]]) -> bool:
     return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
+def _news_already_read(client: IMAPClient) -> bool:
+    """True when the server sent more than "+ idling" and it sits in imaplib's read buffer.
+
+    Why: Dovecot syncs right after "+ idling" and announces mail that came since
+    the last command (the NOOP before IDLE) at once, often in the same segment.
+    imaplib reads the socket through a buffered file, so that announcement is read
+    along with "+ idling" and left in the buffer, where ``idle_check``'s poll() on
+    the socket never sees it (nor data decrypted but not yet read under TLS): the
+    mail would wait for the next renewal, up to the mailbox interval.
+    """
+    reader = getattr(getattr(client, "_imap", None), "file", None)
+    peek = getattr(reader, "peek", None)
+    if peek is None:
+        return False
+    sock = client.socket()
+    sock.setblocking(False)  # peek reads the socket only if the buffer is empty: never wait
+    try:
+        return bool(peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.setblocking(True)
+        client._set_read_timeout()  # as idle_check() leaves it
 
 
 class Poller:
@@ -126,8 +152,9 @@ class Poller:
                 # nothing ends with its SEARCH as the last command before IDLE.
                 continue
             if idle:
-                # Dovecot (at least) does not announce at the start of IDLE what
-                # arrived since the last command; a NOOP right before it does.
+                # A NOOP asks for what arrived since the last command before IDLE:
+                # servers need not announce it when IDLE starts (Dovecot does, in
+                # the same segment as "+ idling": see _news_already_read).
                 if _announces_news(client.noop()[1]):
                     continue
                 self._idle(client)
@@ -139,6 +166,8 @@ class Poller:
         deadline = time.monotonic() + min(self.tuning.idle_renew, self.mailbox.interval)
         client.idle()
         try:
+            if _news_already_read(client):
+                return  # idle_done() reads it; the next pass fetches the mail
             while not self.stop.is_set() and not self.wake.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

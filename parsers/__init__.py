@@ -23,6 +23,7 @@ __all__ = [
     "ParsedLead",
     "ShapeError",
     "VehicleData",
+    "extract_lead",
     "parse_raw",
     "parse_view",
 ]
@@ -58,7 +59,18 @@ def parse_raw(
 
 
 def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
-    """Pick the parser, run it, clean its result; never raises.
+    """Pick the parser, run it, clean its result; never raises (see :func:`extract_lead`)."""
+    try:
+        return extract_lead(view, ctx)
+    except Exception as exc:  # noqa: BLE001 - the contract: a broken mail still yields an object
+        return _unparseable(exc)
+
+
+def extract_lead(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
+    """Pick the parser, run it, clean its result; raises what a parser raises.
+
+    :func:`parse_view` is this behind its safety net; the fuzz target
+    (fuzz/fuzz_extract_lead.py) calls it bare, so a parser bug is a crash there.
 
     A mail that claims a platform origin but fails the dealer's own DKIM/DMARC
     check is parsed by the generic parser as ``unknown``: look-alike phishing
@@ -73,23 +85,20 @@ def parse_view(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLea
     from . import generic
     from .forward import unwrap_forward
 
-    try:
-        outer = view
-        view = unwrap_forward(view, ctx)
-        module = pick(view)
-        failure = authentication_failed(outer, ctx.trusted_authserv_ids)
-        if view is not outer and not failure and not _sent_by_dealer(outer, ctx):
-            failure = "a forward from outside the dealership (its quoted sender is unverified)"
-        if failure and module is not generic:
-            lead = generic.parse(view, ctx)
-            lead.warnings.append(
-                f"looks like {module.NAME} but {failure}: treated as an unknown source"
-            )
-        else:
-            lead = module.parse(view, ctx)
-        return finalize(lead, ctx)
-    except Exception as exc:  # noqa: BLE001 - the contract: a broken mail still yields an object
-        return _unparseable(exc)
+    outer = view
+    view = unwrap_forward(view, ctx)
+    module = pick(view)
+    failure = authentication_failed(outer, ctx.trusted_authserv_ids)
+    if view is not outer and not failure and not _sent_by_dealer(outer, ctx):
+        failure = "a forward from outside the dealership (its quoted sender is unverified)"
+    if failure and module is not generic:
+        lead = generic.parse(view, ctx)
+        lead.warnings.append(
+            f"looks like {module.NAME} but {failure}: treated as an unknown source"
+        )
+    else:
+        lead = module.parse(view, ctx)
+    return finalize(lead, ctx)
 
 
 def _sent_by_dealer(view: MailView, ctx: ParseContext) -> bool:

@@ -1,27 +1,28 @@
-"""CSV for German Excel: ``;`` separated, UTF-8 with BOM, German dates and decimal commas.
+"""The lead list's CSV for German Excel: German dates and decimal commas.
 
-Excel guesses the encoding from the BOM and the separator from the locale
-(German: ``;``), so a double click opens the file with umlauts and columns
-intact.  Cells that Excel would read as a formula (starting with ``=``, ``+``,
-``-``, ``@``, tab or carriage return) get a leading ``'``: mail content is
-written by strangers and must not run as a formula on a salesperson's PC.
+The file itself — ``;`` separated, UTF-8 with BOM, every cell defused so that
+nothing a customer wrote runs as a formula — comes from :mod:`mailgate.csv_safe`,
+the one CSV writer of every export.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-BOM = "\ufeff"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from mailgate.csv_safe import BOM, FORMULA_START, cell, defuse
+from mailgate.csv_safe import csv_lines as _file_lines
 
-
-def defuse(value: str) -> str:
-    """The cell text, with a leading ``'`` if Excel would take it for a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+__all__ = [
+    "BOM",
+    "FORMULA_START",
+    "cell",
+    "csv_lines",
+    "defuse",
+    "german_datetime",
+    "german_number",
+]
 
 
 def german_datetime(value: datetime | None, zone: ZoneInfo) -> str:
@@ -37,18 +38,13 @@ def german_number(value: float | int | None, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}".replace(".", ",")
 
 
-def cell(value: object) -> str:
-    return defuse("" if value is None else str(value))
-
-
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
     """The file as chunks of text (BOM first), for a streamed download."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow([cell(h) for h in header])
-    yield BOM + buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([cell(v) for v in row])
-        yield buffer.getvalue()
+    return _file_lines(_with_header(header, rows))
+
+
+def _with_header(
+    header: Iterable[str], rows: Iterable[Iterable[object]]
+) -> Iterator[Iterable[object]]:
+    yield list(header)
+    yield from rows

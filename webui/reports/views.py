@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -12,6 +10,7 @@ from flask_login import login_required
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from mailgate.csv_safe import csv_text
 from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import Lead, utcnow
 
@@ -113,18 +112,16 @@ def index() -> str:
 @bp.route("/reports.csv")
 @login_required
 def export() -> Response:
-    """One table as CSV for German Excel: ``;``, UTF-8 with BOM, decimal comma."""
+    """One table as CSV for German Excel: ``;``, UTF-8 with BOM, decimal comma; source and
+    salesperson names are defused like every export's cells (:mod:`mailgate.csv_safe`)."""
     table = request.args.get("table", "")
     if table not in TABLES:
         abort(404)
     _form, report = _report()
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerows(_rows(table, report))
+    body = csv_text(_rows(table, report))
     name = f"mailgate-{table}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        body.encode("utf-8"),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -1,7 +1,10 @@
 """Who may see and do what: roles and the lead scope, enforced on every route.
 
 Salespeople see their own leads and the pool, supervisors their team's (the
-users whose supervisor they are) plus their own and the pool, admins all.  On
+users whose supervisor they are) plus their own and the pool, admins all.
+A customer has no owner of his own: who may see (and change) a customer
+follows from his leads (:func:`customer_scope`), so there is one rule, not
+two that drift apart.  On
 top of that, a user's category permissions (sales / service / financing: all,
 own location, none) from the distribution settings apply to every role but
 admin.  The scope is a SQL condition, so lists, counts, exports and single
@@ -12,7 +15,7 @@ page with a hidden menu entry.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
@@ -24,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.distribution.policies import CATEGORIES
-from mailgate.models import AppSecret, Lead, User, UserRole
+from mailgate.models import AppSecret, Customer, Lead, User, UserRole
 
 from .context import db, dealer
 
@@ -213,3 +216,38 @@ def visible_lead(lead_id: int) -> Lead:
     if lead is None:
         abort(404)
     return lead
+
+
+def customer_scope(account: Account, session: Session | None = None) -> ColumnElement[bool]:
+    """The SQL condition for the customers ``account`` may see: those with a lead he may see.
+
+    Customer data is as private as the leads it came with: a salesperson sees
+    (and may change) the customers of his own and the pool's leads, a
+    supervisor his team's, an admin every customer.  A customer with no lead
+    in the scope is someone else's, even when one knows his phone number.
+    """
+    if account.is_admin:
+        return true()
+    leads = select(Lead.customer_id).where(
+        Lead.customer_id.is_not(None), lead_scope(account, session)
+    )
+    return Customer.id.in_(leads)
+
+
+def visible_customer_ids(session: Session, account: Account, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` the account may see (one query, for a list of candidates)."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    found = session.scalars(
+        select(Customer.id).where(Customer.id.in_(wanted), customer_scope(account, session))
+    )
+    return set(found)
+
+
+def visible_customer(customer_id: int) -> Customer:
+    """The customer if the logged-in account may see him, else 404 (as for a lead)."""
+    customer = db().scalar(select(Customer).where(Customer.id == customer_id, customer_scope(me())))
+    if customer is None:
+        abort(404)
+    return customer

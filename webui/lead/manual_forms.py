@@ -1,5 +1,11 @@
 """The form for a lead typed in by hand, in the three parts of seed 004: prospect, vehicle,
-remark (plus origin, qualification and who keeps it), and the duplicate decision."""
+remark (plus origin, qualification and who keeps it), and the duplicate decision.
+
+The duplicate decision names a customer the user may see by his id (checked
+against the user's scope on the server, :mod:`.manual`); a colleague's
+customer only by the contact key that matched (:data:`EXACT_MATCHES`), so
+the page carries nothing of his.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +55,11 @@ CUSTOMER_FIELDS = (
     "phone",
     "email",
 )
+
+
+# The matches that identify a person by his contact data; only these are reported for a
+# customer outside the user's scope (a similar name alone is no reason to say anything).
+EXACT_MATCHES = ("e-mail", "phone", "name and address")
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -105,8 +116,10 @@ class ManualLeadForm(FlaskForm):
 class DuplicateForm(FlaskForm):
     """The user's answer to "is this an existing customer?" (the lead data rides along)."""
 
-    duplicate_of = HiddenField()
+    duplicate_of = HiddenField()  # a customer the user may see (else 404)
+    hand_over = HiddenField()  # a colleague's customer: the match, one of EXACT_MATCHES
     take_over = SelectMultipleField(choices=[], validate_choice=False)
     choose_new = SubmitField(_l("No: create a new customer"))
     choose_keep = SubmitField(_l("Yes: keep the customer as is"))
     choose_update = SubmitField(_l("Yes: update the ticked fields"))
+    choose_hand_over = SubmitField(_l("Yes: link the lead and hand it over"))

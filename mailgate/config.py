@@ -95,6 +95,14 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    # Destinations that may be internal (loopback, private, link-local): addresses,
+    # CIDR networks, host names.  Everything else must resolve to public addresses
+    # (mailgate.webhooks.destination).  Env: comma-separated.
+    allow_private: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PathSettings:
     data_dir: str = "."
 
@@ -114,6 +122,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     log: LogSettings = field(default_factory=LogSettings)
     source: str = "built-in defaults"  # where the settings came from, for ``mailgate info``
@@ -140,6 +149,7 @@ _SECTION_CLASSES = {
     "worker": WorkerSettings,
     "sender": SenderSettings,
     "scheduler": SchedulerSettings,
+    "webhooks": WebhookSettings,
     "paths": PathSettings,
     "log": LogSettings,
 }
@@ -233,9 +243,21 @@ def _coerce(section: str, key: str, value: Any, target: type) -> Any:
             return int(value)
         if target is float:
             return float(value)
+        if target is tuple:
+            return _string_list(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[{section}] {key} must be {target.__name__}, got {value!r}") from exc
+        kind = "a list of strings" if target is tuple else target.__name__
+        raise ConfigError(f"[{section}] {key} must be {kind}, got {value!r}") from exc
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    """A TOML list of strings, or (environment) one string of comma-separated items."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(item.strip() for item in value)
+    raise ValueError(value)
 
 
 def _validate(settings: Settings) -> None:
@@ -255,6 +277,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("[smtp] max_message_size must be at least 1024 bytes")
     if settings.scheduler.poll_interval <= 0:
         raise ConfigError("[scheduler] poll_interval must be more than 0 seconds")
+    _validate_webhooks(settings.webhooks)
+
+
+def _validate_webhooks(webhooks: WebhookSettings) -> None:
+    from mailgate.webhooks.destination import parse_allowlist
+
+    try:
+        parse_allowlist(webhooks.allow_private)
+    except ValueError as exc:
+        raise ConfigError(f"[webhooks] allow_private: {exc}") from exc
 
 
 def describe(settings: Settings) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def token(dealer: sessionmaker[Session]) -> str:
     emit_module.forget_webhooks()
     ingest(dealer, *(form_mail(n) for n in range(1, 4)))
     with db.session_scope(dealer) as session:
-        create_webhook(session, "http://127.0.0.1:9/hook", list(emit_module.EVENTS))
+        create_webhook(session, "https://crm.example/hook", list(emit_module.EVENTS))
         return create_token(session, "fuzz", ["read", "write"])[1]
 
 

@@ -6,7 +6,13 @@ lease and backoff helpers this reuses: 2xx is delivered; 4xx (except 408 and
 row is ``dead`` at once and the admin is told; 5xx, 408, 429, timeouts and
 connection errors are retried with exponential backoff until
 ``sender.max_attempts``.  Redirects are not followed (a POST must not silently
-turn into a GET elsewhere): the URL needs fixing, so they count as permanent.
+turn into a GET elsewhere, nor be sent on to an address nobody checked): the
+URL needs fixing, so they count as permanent.
+
+Every attempt checks the destination again (:mod:`.destination`: public
+addresses only, unless ``[webhooks] allow_private`` names it) and connects to
+the address it checked (:mod:`.transport`).  A failure is stored as a short
+class (:mod:`.failures`), never as the socket's text.
 
 At-least-once: a crash after the receiver answered but before ``sent`` is
 committed delivers again; ``X-Mailgate-Delivery`` (the idempotency key) lets
@@ -15,6 +21,7 @@ the receiver drop the duplicate.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -22,8 +29,6 @@ import random
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +47,16 @@ from mailgate.outbound.outbox import (
 )
 from mailgate.outbound.send import FAILURE_PURPOSE, retry_delay
 
+from . import failures, transport
+from .destination import (
+    EMPTY_ALLOWLIST,
+    INTERNAL,
+    UNRESOLVED,
+    Allowlist,
+    DestinationRefused,
+    allowlist_from,
+    check_destination,
+)
 from .sign import signature
 
 log = logging.getLogger("mailgate.webhooks")
@@ -62,15 +77,8 @@ class DeliveryReport:
 @dataclass(frozen=True)
 class Outcome:
     kind: str  # SENT | TEMPORARY | PERMANENT
-    detail: str = ""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # the 3xx reaches us as an HTTPError
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+    detail: str = ""  # a class of :mod:`.failures`: stored and shown
+    log_detail: str = ""  # the raw error, for the server log only
 
 
 def classify(status: int) -> str:
@@ -82,35 +90,45 @@ def classify(status: int) -> str:
     return PERMANENT
 
 
-def post(url: str, secret: str, row: WebhookDelivery, timeout: float) -> Outcome:
-    """One signed POST; never raises for network or HTTP trouble."""
-    if not url.lower().startswith(("http://", "https://")):
-        return Outcome(PERMANENT, f"not an http(s) URL: {url!r}")
+def _refusal(exc: DestinationRefused) -> Outcome:
+    """A URL the guard refuses now: permanent (the admin must change it), except a name
+    that does not resolve at the moment, which may come back."""
+    if exc.code == UNRESOLVED:
+        return Outcome(TEMPORARY, failures.NOT_RESOLVED, str(exc))
+    if exc.code == INTERNAL:
+        return Outcome(PERMANENT, failures.NOT_ALLOWED, str(exc))
+    return Outcome(PERMANENT, failures.INVALID_URL, str(exc))
+
+
+def post(
+    url: str,
+    secret: str,
+    row: WebhookDelivery,
+    timeout: float,
+    allowlist: Allowlist = EMPTY_ALLOWLIST,
+) -> Outcome:
+    """One signed POST to a checked, pinned destination; never raises for network or HTTP
+    trouble.  The destination is checked again here, at every attempt: DNS may have
+    changed since the admin saved the URL."""
+    try:
+        target = check_destination(url, allowlist)
+    except DestinationRefused as exc:
+        return _refusal(exc)
     body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
     stamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Mailgate-Event": row.event,
-            "X-Mailgate-Delivery": row.idempotency_key,
-            "X-Mailgate-Timestamp": str(stamp),
-            "X-Mailgate-Signature": signature(secret, stamp, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Mailgate-Event": row.event,
+        "X-Mailgate-Delivery": row.idempotency_key,
+        "X-Mailgate-Timestamp": str(stamp),
+        "X-Mailgate-Signature": signature(secret, stamp, body),
+    }
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            response.read(65536)
-            return Outcome(classify(response.status), f"HTTP {response.status}")
-    except urllib.error.HTTPError as exc:
-        kind = classify(exc.code)
-        return Outcome(kind if kind != SENT else PERMANENT, f"HTTP {exc.code} {exc.reason}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Outcome(TEMPORARY, f"receiver unreachable: {type(exc).__name__}: {reason}")
+        status = transport.post(target, body, headers, timeout)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return Outcome(TEMPORARY, failures.error_class(exc), f"{type(exc).__name__}: {exc}")
+    return Outcome(classify(status), failures.http_status(status))  # 3xx: permanent
 
 
 @dataclass
@@ -154,6 +172,7 @@ def deliver_pass(
         hooks = {h.id: (h.url, h.secret) for h in session.query(Webhook).all()}
         session.commit()
     state = _Pass(factory, settings, dealer, owner, start, time.monotonic(), DeliveryReport())
+    allowlist = allowlist_from(tuple(settings.webhooks.allow_private))
     for row in rows:
         try:
             with factory() as session:
@@ -163,9 +182,9 @@ def deliver_pass(
                     continue
             hook = hooks.get(row.webhook_id)
             if hook is None:
-                outcome = Outcome(PERMANENT, "the webhook was deleted")
+                outcome = Outcome(PERMANENT, failures.DELETED)
             else:
-                outcome = post(hook[0], hook[1], row, timeout)
+                outcome = post(hook[0], hook[1], row, timeout, allowlist)
             _record(state, row, outcome, hook[0] if hook else "")
         except Exception:  # one broken row must not stop the others
             log.exception("webhook delivery %s: unexpected error; retried later", row.id)
@@ -190,17 +209,28 @@ def _record(state: _Pass, row: WebhookDelivery, outcome: Outcome, url: str) -> N
             next_attempt_at=due,
         ):
             state.report.retried += 1
-        log.warning("webhook delivery %s: %s; retry in %.0f s", row.id, outcome.detail, delay)
+        log.warning(
+            "webhook delivery %s: %s (%s); retry in %.0f s",
+            row.id,
+            outcome.detail,
+            outcome.log_detail,
+            delay,
+        )
     else:
         reason = outcome.detail
         if outcome.kind == TEMPORARY:
             reason = f"gave up after {attempts} attempts: {outcome.detail}"
         notice = _failure_notice(state.dealer, row, url, reason)
         if _settle(
-            state, row, notice, status=WebhookStatus.DEAD, attempts=attempts, last_error=reason
+            state,
+            row,
+            notice,
+            status=WebhookStatus.DEAD,
+            attempts=attempts,
+            last_error=outcome.detail,
         ):
             state.report.dead += 1
-        log.error("webhook delivery %s is dead: %s", row.id, reason)
+        log.error("webhook delivery %s is dead: %s (%s)", row.id, reason, outcome.log_detail)
 
 
 def notice_key(row: WebhookDelivery) -> str:

@@ -9,7 +9,9 @@ a :class:`Settings` object; there are no module-level globals.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -58,7 +60,15 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8025
     secret_key: str = ""
+    # Deprecated alias of the dealer setting ``[dealer] base_url`` (the one base URL,
+    # shared by every process and instance): copied there once at start-up.
     base_url: str = ""
+    # Host names the web UI answers to besides the base URL's and the listen
+    # addresses (another Host header gets 400: no links built from a forged Host).
+    allowed_hosts: tuple[str, ...] = ()
+    # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For/-Proto/-Host are
+    # believed; from any other peer those headers are dropped.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,7 +270,71 @@ def _string_list(value: Any) -> tuple[str, ...]:
     raise ValueError(value)
 
 
+_HOST_NAME = re.compile(r"^\.?[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$")
+
+
+def parse_networks(section: str, key: str, values: tuple[str, ...]) -> tuple[Any, ...]:
+    """IP addresses / CIDR networks; anything else (or "everyone") is a clear error."""
+    networks = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ConfigError(
+                f"[{section}] {key}: {value!r} is not an IP address or network "
+                '(e.g. "10.0.0.5" or "10.0.0.0/24")'
+            ) from exc
+        if network.prefixlen == 0:
+            raise ConfigError(
+                f"[{section}] {key}: {value!r} would trust every address, so anyone could "
+                "forge X-Forwarded-For; name the proxy's own address"
+            )
+        networks.append(network)
+    return tuple(networks)
+
+
+def _check_host_name(section: str, key: str, value: str) -> None:
+    bare = value.strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+        return
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(value) or ".." in value:
+        raise ConfigError(
+            f'[{section}] {key}: {value!r} is not a host name (e.g. "leads.autohaus.example", '
+            "no scheme, port or path; a leading dot allows every subdomain)"
+        )
+
+
+def check_base_url(where: str, value: str) -> str:
+    """An absolute http(s) URL without query or fragment; returns an error text or ''."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return f"{where}: not a URL: {value!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{where} must start with https:// or http:// and name a host: {value!r}"
+    if parts.query or parts.fragment or parts.username or parts.password or port == 0:
+        return f"{where} must not carry a query, fragment or user name: {value!r}"
+    return ""
+
+
+def _validate_web(web: WebSettings) -> None:
+    parse_networks("web", "trusted_proxies", web.trusted_proxies)
+    for host in web.allowed_hosts:
+        _check_host_name("web", "allowed_hosts", host)
+    if web.base_url:
+        problem = check_base_url("[web] base_url", web.base_url)
+        if problem:
+            raise ConfigError(problem)
+
+
 def _validate(settings: Settings) -> None:
+    _validate_web(settings.web)
     if settings.relay.security not in {"none", "starttls", "ssl"}:
         raise ConfigError('[relay] security must be "none", "starttls" or "ssl"')
     if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):

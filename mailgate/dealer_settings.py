@@ -286,6 +286,12 @@ def _check_semantics(doc: dict[str, Any]) -> None:
     for key in ("admin_address", "unassigned_notice_to"):
         if dealer[key] and not _ADDRESS.match(dealer[key]):
             raise SettingsError(f"dealer.{key}: not an e-mail address: {dealer[key]!r}")
+    if dealer["base_url"]:
+        from mailgate.config import check_base_url
+
+        problem = check_base_url("dealer.base_url", dealer["base_url"])
+        if problem:  # links in mails are built from it: only a plain http(s) URL
+            raise SettingsError(problem)
     for day, intervals in doc["hours"].items():
         for interval in intervals:
             match = _INTERVAL.match(interval)
@@ -655,6 +661,7 @@ def stored_document(session: Session) -> dict[str, Any]:
     """The stored settings as a validated document (defaults where nothing is stored)."""
     rows = {row.section: row.data for row in session.scalars(select(DealerSetting))}
     document: dict[str, Any] = {section: rows.get(section, {}) for section in SCHEMA}
+    document["dealer"] = _without_unusable_base_url(document["dealer"])
     document["groups"] = rows.get("groups", {}).get("items", [])
     document["imap"] = rows.get("imap", {}).get("items", [])
     document["completion_reasons"] = rows.get("completion_reasons", {}).get("items", [])
@@ -679,6 +686,17 @@ def stored_document(session: Session) -> dict[str, Any]:
         for u in users
     ]
     return validate(document)
+
+
+def _without_unusable_base_url(dealer: dict[str, Any]) -> dict[str, Any]:
+    """A base URL stored before it was validated must not make every load fail: it counts
+    as unset (no links in mails), and ``mailgate doctor`` says so."""
+    from mailgate.config import check_base_url
+
+    value = dealer.get("base_url")
+    if isinstance(value, str) and value and check_base_url("dealer.base_url", value):
+        return {key: item for key, item in dealer.items() if key != "base_url"}
+    return dealer
 
 
 def export_settings(session: Session) -> str:

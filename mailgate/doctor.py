@@ -130,6 +130,60 @@ def check_dealer(factory: sessionmaker[Session]) -> list[Check]:
     return [Check("lead addresses", OK, ", ".join(addresses))]
 
 
+def check_base_url(factory: sessionmaker[Session], legacy: str = "") -> list[Check]:
+    """The one base URL for links in mails (password reset, staff mails), and the
+    deprecated ``[web] base_url``."""
+    from mailgate.base_url import WHAT_TO_SET, stored_base_url
+    from mailgate.models import DealerSetting
+
+    with factory() as session:
+        current = stored_base_url(session)
+        row = session.get(DealerSetting, "dealer")
+        raw = (row.data or {}).get("base_url", "") if row is not None else ""
+    found = []
+    if legacy:
+        found.append(
+            Check(
+                "[web] base_url",
+                WARN,
+                f"deprecated process setting ({legacy}); the base URL is the dealer setting "
+                "base_url now (serve copies it there once when that is empty)",
+                "add base_url to the [dealer] section of the settings file, remove it from [web]",
+            )
+        )
+    if current:
+        secure = current.startswith("https://")
+        found.append(
+            Check(
+                "base URL",
+                OK if secure else WARN,
+                f"links in mails point to {current}"
+                + ("" if secure else " (http: passwords and session cookies travel unencrypted)"),
+                "serve the web UI over https (a reverse proxy) and set base_url to the https URL",
+            )
+        )
+    elif raw:
+        found.append(
+            Check(
+                "base URL",
+                FAIL,
+                f"dealer setting base_url is not a usable http(s) URL: {raw!r}; "
+                "mails carry no links and password reset is off",
+                WHAT_TO_SET,
+            )
+        )
+    else:
+        found.append(
+            Check(
+                "base URL",
+                WARN,
+                "no base URL: mails carry no links, password reset and invitation mails are off",
+                WHAT_TO_SET,
+            )
+        )
+    return found
+
+
 # --- SMTP listener and relay ------------------------------------------------------------
 
 
@@ -392,7 +446,7 @@ def run_doctor(settings: Settings) -> list[Check]:
     found.append(check_smtp_port(settings.smtp))
     found.append(check_relay(settings.relay))
     if engine is not None and usable:
-        found += _dealer_checks(engine, db.make_session_factory(engine))
+        found += _dealer_checks(engine, db.make_session_factory(engine), settings)
     else:
         found.append(
             Check(
@@ -408,11 +462,14 @@ def run_doctor(settings: Settings) -> list[Check]:
     return found
 
 
-def _dealer_checks(engine: Engine, factory: sessionmaker[Session]) -> list[Check]:
+def _dealer_checks(
+    engine: Engine, factory: sessionmaker[Session], settings: Settings
+) -> list[Check]:
     from mailgate.dealer_settings import load_dealer_config
     from mailgate.imap.settings import load_mailboxes
 
     found = check_dealer(factory)
+    found += check_base_url(factory, settings.web.base_url)
     with factory() as session:
         dealer = load_dealer_config(session)
         mailboxes = load_mailboxes(session)

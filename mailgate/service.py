@@ -73,6 +73,9 @@ def serve(
 ) -> int:
     """Run the given roles until SIGTERM/SIGINT; returns the exit code."""
     engine, factory = open_database(settings)
+    from mailgate.base_url import adopt_at_start
+
+    adopt_at_start(factory, settings)  # [web] base_url, deprecated: into the dealer setting
     try:
         lock = claim_scheduler(settings, LONG_LIVED) if "scheduler" in roles else None
     except StartupRefused:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 
 from mailgate import db
-from mailgate.config import Settings, WebSettings
+from mailgate.base_url import set_base_url
 from mailgate.dealer_settings import import_settings
 from mailgate.models import (
     Customer,
@@ -506,26 +506,36 @@ def _message(response) -> str:  # type: ignore[no-untyped-def]
     return re.sub(r'value="[^"]*"', 'value=""', text)
 
 
-def test_w5_login_throttle_is_shared_by_two_instances_on_one_database(world: World) -> None:
+@pytest.fixture
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login view's clock stands still: a 1-second delay cannot run out mid-test."""
+    now = utcnow()
+    monkeypatch.setattr("mailgate.webui.accounts.views.utcnow", lambda: now)
+
+
+def test_w5_login_throttle_is_shared_by_two_instances_on_one_database(
+    world: World, still_clock: None
+) -> None:
     """W5: two app instances (two create_app() on one database) take turns answering wrong
-    passwords: after N=5 failures for an account the 6th attempt — even with the right
-    password, on either instance — is refused (429); per client address the limit is
-    counted across accounts and instances too; the answers never say whether the account
-    exists (same status and same text for a known and an unknown address)."""
+    passwords: after N=5 failures for an account from one client the next attempt — even
+    with the right password, on either instance — has to wait (429); from one client
+    address, failures across many accounts are counted across instances too; the answers
+    never say whether the account exists (same status and same text for a known and an
+    unknown address)."""
     from mailgate.webui.accounts import throttle
 
     one, two = world.app, web_app(world.factory)
-    for n in range(throttle.MAX_PER_ACCOUNT):
-        response = _try_login((one, two)[n % 2], ANNA, "falsch", f"10.0.0.{n}")
+    for n in range(throttle.FREE_FAILURES):
+        response = _try_login((one, two)[n % 2], ANNA, "falsch", "10.0.0.1")
         assert response.status_code == 401
     for app in (one, two):
-        assert _try_login(app, ANNA, PASSWORD, "10.9.9.9").status_code == 429
-    # Another account is not affected by Anna's lock.
-    assert _try_login(two, BERT, PASSWORD, "10.9.9.9").status_code == 302
+        assert _try_login(app, ANNA, PASSWORD, "10.0.0.1").status_code == 429
+    # Another account from the same address is not affected by Anna's pair.
+    assert _try_login(two, BERT, PASSWORD, "10.0.0.1").status_code == 302
 
     # Per address: failures for many different accounts from one address, both instances.
     ip = "192.0.2.7"
-    for n in range(throttle.MAX_PER_ADDRESS):
+    for n in range(throttle.ADDRESS_CEILING):
         response = _try_login((one, two)[n % 2], f"nobody{n}@x.example", "falsch", ip)
         assert response.status_code == 401
     blocked = _try_login(one, CHEF, PASSWORD, ip)
@@ -543,22 +553,23 @@ def test_w5_login_throttle_is_shared_by_two_instances_on_one_database(world: Wor
         "niemand@autohaus.example", "X"
     )
     print(
-        f"FIGURE W5 login lock after {throttle.MAX_PER_ACCOUNT} failures per account, "
-        f"{throttle.MAX_PER_ADDRESS} per address, shared by 2 instances: yes"
+        f"FIGURE W5 login delays after {throttle.FREE_FAILURES} failures per account and "
+        f"client, ceiling {throttle.ADDRESS_CEILING} accounts per address, shared by 2 "
+        "instances: yes"
     )
 
 
-def test_w5_lock_expires_after_the_window(world: World) -> None:
+def test_w5_lock_expires_after_the_window(world: World, still_clock: None) -> None:
     """W5: the lock is a delay, not a permanent lock-out: failures older than the window
     no longer count."""
     from mailgate.webui.accounts import throttle
 
-    for n in range(throttle.MAX_PER_ACCOUNT):
-        _try_login(world.app, BERT, "falsch", f"10.1.0.{n}")
+    for _ in range(throttle.FREE_FAILURES):
+        _try_login(world.app, BERT, "falsch", "10.1.1.1")
     assert _try_login(world.app, BERT, PASSWORD, "10.1.1.1").status_code == 429
     with db.session_scope(world.factory) as session:
         session.execute(
-            update(LoginFailure).values(at=utcnow() - throttle.WINDOW - timedelta(seconds=5))
+            update(LoginFailure).values(at=utcnow() - throttle.PAIR_WINDOW - timedelta(seconds=5))
         )
     assert _try_login(world.app, BERT, PASSWORD, "10.1.1.1").status_code == 302
 
@@ -579,7 +590,9 @@ def test_w6_cookie_flags_rotation_and_logout(world: World) -> None:
     is not the one used after it); after logout the old cookie no longer opens a page, on
     either of two instances."""
     for base_url, secure in (("", False), ("https://leads.autohaus.example", True)):
-        app = web_app(world.factory, Settings(web=WebSettings(base_url=base_url)))
+        with db.session_scope(world.factory) as session:
+            set_base_url(session, base_url)  # the one base URL: the dealer setting
+        app = web_app(world.factory)
         client = app.test_client()
         token = csrf_token(client, "/login")
         before = client.get_cookie("mailgate_session")

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
-from mailgate.config import Settings, WebSettings
-from mailgate.models import Lead, LoginFailure, OutboxMail, User
+from mailgate.base_url import set_base_url
+from mailgate.models import Lead, LoginFailure, OutboxMail, User, utcnow
 from mailgate.webui.accounts import throttle
 
 from .webui_helpers import PASSWORD, csrf_token, ensure_user, logged_in, login, post, web_app
@@ -96,14 +96,19 @@ def test_login_logout_and_wrong_password(app: Flask) -> None:
     assert client.get("/leads").headers["Location"].startswith("/login")
 
 
-def test_login_is_throttled_after_five_failures(app: Flask, dealer: sessionmaker[Session]) -> None:
+def test_login_is_throttled_after_five_failures(
+    app: Flask, dealer: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = utcnow()
+    monkeypatch.setattr("mailgate.webui.accounts.views.utcnow", lambda: now)  # a still clock
     client = app.test_client()
-    for _ in range(throttle.MAX_PER_ACCOUNT):
+    for _ in range(throttle.FREE_FAILURES):
         assert post(client, "/login", {"email": ANNA, "password": "geraten-123"}).status_code == 401
-    # Now even the right password is refused, with a time to wait.
+    # Now even the right password has to wait, and the page says how long.
     locked = post(client, "/login", {"email": ANNA, "password": PASSWORD})
-    assert locked.status_code == 429 and "Minuten erneut" in locked.get_data(True)
-    # Another account from the same address is not locked (per-address limit is higher).
+    assert locked.status_code == 429 and "Bitte in 1 Sekunde erneut" in locked.get_data(True)
+    assert locked.headers["Retry-After"] == "1"
+    # Another account from the same address is not slowed down at all.
     login(client, BERT)
     with dealer() as session:
         assert session.scalar(select(LoginFailure.email).limit(1)) == ANNA
@@ -113,7 +118,7 @@ def test_success_clears_the_failures_of_the_account(
     app: Flask, dealer: sessionmaker[Session]
 ) -> None:
     client = app.test_client()
-    for _ in range(throttle.MAX_PER_ACCOUNT - 1):
+    for _ in range(throttle.FREE_FAILURES - 1):
         post(client, "/login", {"email": ANNA, "password": "geraten-123"})
     login(client, ANNA)
     with dealer() as session:
@@ -136,7 +141,9 @@ def test_every_post_needs_a_csrf_token(app: Flask) -> None:
 def test_session_cookie_flags(dealer: sessionmaker[Session]) -> None:
     ensure_user(dealer, ADMIN, "admin")
     for base_url, secure in (("", False), ("https://leads.autohaus.example", True)):
-        app = web_app(dealer, Settings(web=WebSettings(base_url=base_url)))
+        with db.session_scope(dealer) as session:
+            set_base_url(session, base_url)  # the one base URL: the dealer setting
+        app = web_app(dealer)
         client = app.test_client()
         response = post(client, "/login", {"email": ADMIN, "password": PASSWORD})
         cookie = response.headers["Set-Cookie"]
@@ -210,6 +217,8 @@ def test_deactivated_user_is_logged_out(app: Flask, dealer: sessionmaker[Session
 
 
 def test_password_reset_by_mail_link_works_once(app: Flask, dealer: sessionmaker[Session]) -> None:
+    with db.session_scope(dealer) as session:
+        set_base_url(session, "https://leads.autohaus.example")
     elsewhere = logged_in(app, ANNA)  # another browser, to be logged out by the reset
     client = app.test_client()
     answer = post(client, "/password/forgot", {"email": ANNA})
@@ -222,7 +231,7 @@ def test_password_reset_by_mail_link_works_once(app: Flask, dealer: sessionmaker
     assert len(mails) == 1 and mails[0].recipients == [ANNA]
     message = email.message_from_bytes(mails[0].raw or b"", policy=email.policy.default)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    link = re.search(r"http://localhost(/password/reset/[A-Za-z0-9_.\-]+)", text)
+    link = re.search(r"https://leads\.autohaus\.example(/password/reset/[A-Za-z0-9_.\-]+)", text)
     assert link, text
     new_password = "Neues-Passwort-2026"
     form = client.get(link.group(1))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
+from mailgate.base_url import set_base_url
 from mailgate.dealer_settings import export_settings
 from mailgate.models import OutboxMail, User
 
@@ -375,6 +376,8 @@ def test_create_user_with_password_and_with_reset_link(
     assert "bert@autohaus.example" in [u["email"] for u in exported(dealer)["users"]]
     logged_in(app, "bert@autohaus.example", "Anfangs-Passwort-7")  # the password works
     form = user_form(name="Cora Neu", supervisor="", email="cora@autohaus.example", send_link="y")
+    with db.session_scope(dealer) as session:
+        set_base_url(session, "https://leads.autohaus.example")  # links need the base URL
     assert post(admin, "/settings/users/new", form).status_code == 302
     with db.session_scope(dealer) as session:
         mail = session.scalar(select(OutboxMail).where(OutboxMail.purpose == "password_reset"))

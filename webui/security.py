@@ -1,4 +1,5 @@
-"""Web security in one place: the session secret, cookie flags, CSRF, response headers.
+"""Web security in one place: the session secret, cookie flags, CSRF, response headers,
+the trusted Host names and proxies (:mod:`.hosts`).
 
 The secret comes from the settings (``[web] secret_key`` / ``MAILGATE_WEB_SECRET_KEY``
 / ``..._FILE``) or, when none is set, is generated once and kept in the
@@ -11,7 +12,9 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask
+from flask import Flask, has_request_context, request
+from flask_login import current_user
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +22,8 @@ from werkzeug.wrappers import Response
 
 from mailgate.config import Settings
 from mailgate.models import AppSecret
+
+from . import hosts
 
 log = logging.getLogger("mailgate.webui")
 SESSION_SECRET = "web_session"  # noqa: S105  # nosec B105  # name of a stored secret, not one
@@ -73,7 +78,7 @@ def init_app(app: Flask, factory: sessionmaker[Session], settings: Settings) -> 
         SECRET_KEY=_secret_key(app, factory, settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.web.base_url.lower().startswith("https://"),
+        SESSION_COOKIE_SECURE=False,  # decided per response: see _SessionInterface
         SESSION_COOKIE_NAME="mailgate_session",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
@@ -83,6 +88,38 @@ def init_app(app: Flask, factory: sessionmaker[Session], settings: Settings) -> 
     app.before_request(ensure_secret)
     csrf.init_app(app)
     app.after_request(_add_security_headers)
+    base_url = hosts.BaseUrlCache(factory)
+    app.extensions["mailgate"]["base_url"] = base_url
+    app.session_interface = _SessionInterface()
+    hosts.wrap(app, settings, base_url)
+    app.jinja_env.globals.update(base_url_missing=_base_url_missing)
+
+
+def _base_url_missing() -> bool:
+    """For the admin's notice on every page: mails carry no links, reset is off."""
+    from .context import dealer
+
+    if not (getattr(current_user, "is_authenticated", False) and current_user.is_admin):
+        return False
+    return not dealer().base_url
+
+
+def base_url_of(app: Flask) -> str:
+    """The dealer's base URL as the web UI knows it (re-read every few seconds)."""
+    cache: hosts.BaseUrlCache = app.extensions["mailgate"]["base_url"]
+    return cache.get()
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` when the one base URL is https (a setting in the
+    database, so it may change while the UI runs) or the request itself came over TLS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if base_url_of(app).lower().startswith("https://"):
+            return True
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            has_request_context() and request.is_secure
+        )
 
 
 def _add_security_headers(response: Response) -> Response:

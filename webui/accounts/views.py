@@ -7,6 +7,8 @@ reset form answer the same either way).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from math import ceil
 from urllib.parse import urlsplit
 
 from flask import (
@@ -14,6 +16,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -21,27 +24,59 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
+from mailgate.base_url import WHAT_TO_SET
 from mailgate.models import User, UserRole, utcnow
 from mailgate.outbound.outbox import enqueue_template
 
 from ..access import Account, end_sessions, me
-from ..context import db, dealer, settings
+from ..context import db, dealer
 from ..i18n import LANGUAGES
 from ..passwords import WeakPassword, check_strength, hash_password, needs_rehash, verify_password
-from . import reset, throttle
+from . import devices, reset, throttle
 from .forms import AccountForm, ChangePasswordForm, ForgotForm, LoginForm, ResetForm, SetupForm
 
 log = logging.getLogger("mailgate.webui.accounts")
 bp = Blueprint("accounts", __name__)
 
 
+# Shown where a feature would mail a link but no base URL is set (see mailgate.base_url).
+RESET_NOT_SET_UP = _l("Password reset is not set up - please ask the administrator.")
+LINKS_NOT_SET_UP_ADMIN = _l(
+    "Mails with links need the web address of mailgate: set the dealer setting base_url "
+    '(e.g. base_url = "https://leads.autohaus.example" in the [dealer] section of the '
+    "settings file, then import it). Until then no link to set a password can be sent."
+)
+
+
+class LinksNotConfigured(RuntimeError):
+    """No base URL: a mail with a link to this site cannot be built."""
+
+
+def links_configured() -> bool:
+    """True when mails may carry links to the web UI (a base URL is set)."""
+    return bool(dealer().base_url)
+
+
 def _client_ip() -> str:
-    return request.remote_addr or "unknown"
+    """The client's address: the peer, or what a trusted proxy says (webui.hosts)."""
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _client(email: str) -> throttle.Client:
+    return throttle.Client(ip=_client_ip(), device=devices.known_device(request, email))
+
+
+def _wait_text(wait: timedelta) -> str:
+    """``3 Sekunden`` / ``15 Minuten``: how long to wait, in the user's language."""
+    return format_timedelta(
+        max(wait, timedelta(seconds=1)), granularity="second", add_direction=False
+    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -81,36 +116,55 @@ def login() -> ResponseReturnValue:
         return redirect(url_for("accounts.setup"))
     form = LoginForm()
     if form.validate_on_submit():
-        email, ip, now = form.email.data or "", _client_ip(), utcnow()
-        verdict = throttle.check(db(), email, ip, now)
+        email, password, now = form.email.data or "", form.password.data or "", utcnow()
+        client = _client(email)
+        verdict = throttle.check(db(), email, client, now)
         if not verdict.allowed:
-            minutes = max(int(verdict.retry_after.total_seconds() // 60) + 1, 1)
-            flash(
-                _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes),
-                "error",
-            )
-            return render_template("login.html", form=form), 429
+            return _throttled(form, email, client, verdict)
         user = _find_user(email)
-        if (
-            user is not None
-            and user.active
-            and verify_password(user.password_hash, form.password.data or "")
-        ):
-            throttle.clear(db(), email)
-            if user.password_hash and needs_rehash(user.password_hash):
-                user.password_hash = hash_password(form.password.data or "")
-            db().commit()
-            session.clear()  # no fixation: a fresh session after login
-            login_user(Account.of(user))
-            refresh()
-            log.info("login: %s", user.email)
-            return redirect(_safe_next(request.args.get("next")))
-        throttle.record_failure(db(), email, ip, now)
+        # Unknown, deactivated and password-less accounts are checked against a dummy
+        # hash: the answer takes as long as for a real account (no enumeration by time).
+        stored = user.password_hash if user is not None and user.active else None
+        if verify_password(stored, password) and user is not None:
+            return _logged_in(user, password, client)
+        throttle.record_failure(db(), email, client, now)
         db().commit()
-        log.info("failed login for %r from %s", email, ip)
+        log.info("failed login for %r from %s", email, client.key)
         flash(_("E-mail address or password is wrong."), "error")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
+
+
+def _throttled(
+    form: LoginForm, email: str, client: throttle.Client, verdict: throttle.Verdict
+) -> ResponseReturnValue:
+    """429 with the time to wait (also in ``Retry-After``); the log says which limit."""
+    log.info("login for %r from %s throttled (%s)", email, client.key, verdict.reason)
+    flash(
+        _(
+            "Too many failed attempts. Please try again in %(wait)s.",
+            wait=_wait_text(verdict.retry_after),
+        ),
+        "error",
+    )
+    response = make_response(render_template("login.html", form=form), 429)
+    response.headers["Retry-After"] = str(max(1, ceil(verdict.retry_after.total_seconds())))
+    return response
+
+
+def _logged_in(user: User, password: str, client: throttle.Client) -> ResponseReturnValue:
+    throttle.clear(db(), user.email, client)
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    db().commit()
+    session.clear()  # no fixation: a fresh session after login
+    login_user(Account.of(user))
+    refresh()
+    log.info("login: %s", user.email)
+    response = redirect(_safe_next(request.args.get("next")))
+    secure = current_app.session_interface.get_cookie_secure(current_app)
+    devices.remember(request, response, user.email, secure=secure)
+    return response
 
 
 @bp.route("/logout", methods=["POST"])
@@ -151,13 +205,22 @@ def setup() -> ResponseReturnValue:
 
 
 def _reset_link(token: str) -> str:
-    base = settings().web.base_url.rstrip("/") or request.host_url.rstrip("/")
+    """Only from the configured base URL, never from the request's Host header: a forged
+    Host would otherwise send a working reset link to the attacker's server."""
+    base = dealer().base_url.rstrip("/")
+    if not base:
+        raise LinksNotConfigured("no base URL")
     return base + url_for("accounts.reset_password", token=token)
 
 
 def queue_reset_mail(user: User) -> None:
-    """Queue the mail with a link to set a new password (forgot page, new users; no commit)."""
+    """Queue the mail with a link to set a new password (forgot page, new users; no commit).
+
+    Raises :class:`LinksNotConfigured` without a base URL (callers check
+    :func:`links_configured` first and tell the user what is missing).
+    """
     token = reset.make_token(current_app.secret_key or "", user)
+    link = _reset_link(token)
     enqueue_template(
         db(),
         dealer(),
@@ -167,7 +230,7 @@ def queue_reset_mail(user: User) -> None:
         language=user.language or dealer().language,
         context={
             "name": user.name or user.email,
-            "link": _reset_link(token),
+            "link": link,
             "valid_minutes": reset.MAX_AGE_SECONDS // 60,
             "dealer_name": dealer().name,
         },
@@ -177,12 +240,16 @@ def queue_reset_mail(user: User) -> None:
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password() -> ResponseReturnValue:
+    if not links_configured():
+        log.warning("password reset requested, but no base URL is set: %s", WHAT_TO_SET)
+        flash(str(RESET_NOT_SET_UP), "error")
+        return render_template("forgot.html", form=None), 503
     form = ForgotForm()
     if form.validate_on_submit():
         email, ip, now = form.email.data or "", _client_ip(), utcnow()
-        # Reset requests count like failed logins: no mail bombing of an address.
-        if throttle.check(db(), email, ip, now).allowed:
-            throttle.record_failure(db(), email, ip, now)
+        # Counted apart from logins: no mail bombing, and nobody's login slows down.
+        if throttle.reset_allowed(db(), email, ip, now):
+            throttle.record_reset(db(), email, ip, now)
             user = _find_user(email)
             if user is not None and user.active:
                 queue_reset_mail(user)
@@ -209,7 +276,7 @@ def reset_password(token: str) -> ResponseReturnValue:
             form.password.errors.append(_("Password too weak: %(why)s", why=str(exc)))
             return render_template("reset.html", form=form), 400
         user.password_hash = hash_password(form.password.data or "")
-        throttle.clear(db(), user.email)
+        throttle.clear(db(), user.email, _client(user.email))
         db().commit()
         flash(_("Your password was changed. Please log in."), "info")
         return redirect(url_for("accounts.login"))

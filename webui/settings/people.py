@@ -26,7 +26,7 @@ from mailgate.imap.sent_record import sent_folder_status
 from mailgate.models import User, UserRole
 
 from ..access import admin_required
-from ..accounts.views import queue_reset_mail
+from ..accounts.views import LINKS_NOT_SET_UP_ADMIN, links_configured, queue_reset_mail
 from ..choices import options
 from ..context import db
 from ..passwords import MIN_LENGTH, hash_password
@@ -221,6 +221,8 @@ def user_new() -> ResponseReturnValue:
             form.email.errors = [_("A user with this address exists already.")]
         elif not form.password.data and not form.send_link.data:
             form.password.errors = [_("Set an initial password or send a link.")]
+        elif form.send_link.data and not links_configured():
+            form.send_link.errors = [str(LINKS_NOT_SET_UP_ADMIN)]
         else:
             entry: dict[str, Any] = {"email": email}
             _apply(form, entry)

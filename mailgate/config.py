@@ -46,9 +46,15 @@ class SmtpSettings:
     hostname: str = ""  # name in the greeting; empty: the machine's FQDN
     max_message_size: int = 25 * 1024 * 1024
     max_connections: int = 50
+    # Slots one client address (IPv6: one /64) keeps when the listener is full and
+    # another client needs one; while slots are free one address may use them all
+    # (Postfix in front of mailgate delivers in parallel from one address).
+    max_connections_per_ip: int = 10
     max_recipients: int = 10
     session_timeout: int = 600  # seconds a whole connection may last (slowloris)
-    idle_timeout: int = 60  # seconds between two commands / data chunks
+    idle_timeout: int = 60  # seconds between two commands; most pause inside DATA
+    command_timeout: float = 30.0  # seconds from a command line's first byte to its end
+    min_data_rate: int = 500  # bytes/s DATA must average once idle_timeout is used up
     tls_cert: str = ""
     tls_key: str = ""
     require_starttls: bool = False
@@ -349,6 +355,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError('[log] format must be "text" or "json"')
     if settings.smtp.max_message_size < 1024:
         raise ConfigError("[smtp] max_message_size must be at least 1024 bytes")
+    for key in ("max_connections", "max_connections_per_ip", "min_data_rate"):
+        if getattr(settings.smtp, key) < 1:
+            raise ConfigError(f"[smtp] {key} must be at least 1")
+    for key in ("session_timeout", "idle_timeout", "command_timeout"):
+        if getattr(settings.smtp, key) <= 0:
+            raise ConfigError(f"[smtp] {key} must be more than 0 seconds")
     if settings.scheduler.poll_interval <= 0:
         raise ConfigError("[scheduler] poll_interval must be more than 0 seconds")
     _validate_webhooks(settings.webhooks)

@@ -11,9 +11,13 @@ RELIABILITY.md section F:
 * 451 too when the store has not committed within the store timeout (half the
   idle timeout), so a hanging database never leaves a session without a reply;
 * 552 above the size cap, enforced by aiosmtpd while reading, before parsing;
-* a cap on concurrent connections (421) and a whole-session time limit, so a
-  slow trickle cannot hold a connection forever; the idle timeout counts from
-  the last bytes received (commands or DATA chunks), as the setting says;
+* slowloris defences (:mod:`mailgate.ingest.limits`): a command line must be
+  complete within ``command_timeout`` of its first byte, the next command must
+  come within the idle timeout, DATA must keep up ``min_data_rate`` once its
+  idle-timeout credit is spent, and the whole session has a time limit; each cut
+  is a 421 and a log line.  When all ``max_connections`` slots are taken, a new
+  client is admitted by closing a stalled connection or one of an address over
+  its ``max_connections_per_ip`` share, so tricklers lock nobody out;
 * a line that never ends (64 KiB without a line feed) closes the connection,
   because aiosmtpd would buffer it whole;
 * no AUTH: mailgate receives mail for its own addresses only, there is no
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import socket
 import ssl
@@ -40,6 +45,7 @@ from sqlalchemy.orm import sessionmaker
 
 from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
+from mailgate.ingest.limits import Pace, PaceLimits, SlotTable, peer_key
 from mailgate.ingest.store import RawMail, store_raw_batch
 from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
 from mailgate.logs import inbound_context
@@ -51,6 +57,13 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: no such lead address here"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TOO_MANY_CONN = b"421 4.3.2 Too many connections, try again later\r\n"
 SESSION_EXPIRED = b"421 4.4.2 Session time limit exceeded, closing connection\r\n"
+IDLE_EXPIRED = b"421 4.4.2 Idle too long, closing connection\r\n"
+COMMAND_TOO_SLOW = b"421 4.4.2 Command line not completed in time, closing connection\r\n"
+DATA_TOO_SLOW = b"421 4.4.2 Message data arriving too slowly, closing connection\r\n"
+EVICTED = {
+    "stalled": b"421 4.4.2 Connection stalled and its slot is needed, closing connection\r\n",
+    "over share": b"421 4.3.2 Too many connections from your address, closing connection\r\n",
+}
 NO_AUTH = "502 5.5.1 AUTH not available: this server only receives mail for its own addresses"
 LINE_WITHOUT_END = b"500 5.5.2 Line too long, closing connection\r\n"
 MAX_UNBROKEN_LINE = 64 * 1024  # far above the 1001-octet line limit aiosmtpd enforces
@@ -210,41 +223,56 @@ class IntakeHandler:
         return TEMPFAIL
 
 
-class ConnectionGate:
-    """Counts open connections across all protocol instances of one server."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-
-
 class MailgateSMTP(SMTP):
-    """aiosmtpd's SMTP with a connection cap and a whole-session deadline."""
+    """aiosmtpd's SMTP with fair connection slots, slowloris deadlines and a session limit."""
 
     def __init__(
-        self, handler: IntakeHandler, gate: ConnectionGate, session_timeout: float, **kwargs: Any
+        self,
+        handler: IntakeHandler,
+        slots: SlotTable,
+        limits: PaceLimits,
+        session_timeout: float,
+        **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
-        self._gate = gate
+        self._slots = slots
+        self._limits = limits
         self._session_timeout = session_timeout
+        self._pace: Pace | None = None  # set when the connection gets a slot
         self._counted = False
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._watch: asyncio.TimerHandle | None = None  # fires at the pace's next deadline
+        self._watch_at = math.inf
         self._unbroken = 0  # bytes received since the last line feed
         self._hang_up = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first_contact = self._original_transport is None and not self._counted
         if first_contact:
-            if self._gate.active >= self._gate.limit:
+            now = self.loop.time()
+            peer = transport.get_extra_info("peername")
+            admission = self._slots.admit(peer_key(peer), self, now)
+            if not admission.admitted:
                 self._refused = True
+                log.info("refused %r: all %d connection slots taken", peer, self._slots.limit)
                 transport.write(TOO_MANY_CONN)  # type: ignore[attr-defined]
                 transport.close()
                 return
-            self._gate.active += 1
+            if isinstance(admission.evicted, MailgateSMTP):
+                admission.evicted.evict(admission.reason, peer)
+            self._pace = Pace(self._limits, now)
             self._counted = True
             self._deadline = self.loop.call_later(self._session_timeout, self._expire)
         super().connection_made(transport)
+
+    def stalled_for(self, now: float) -> float | None:
+        """For the slot table: seconds without progress, None while a handler runs."""
+        return self._pace.stalled_for(now) if self._pace is not None else None
+
+    def evict(self, reason: str, newcomer: Any) -> None:
+        """Give up the slot (already released by the table) to ``newcomer``."""
+        self._close_with(EVICTED[reason], f"{reason}, slot given to {newcomer!r}")
 
     async def smtp_AUTH(self, arg: str) -> None:
         """There is no AUTH (no submission service); undecorated, so HELP does not list it."""
@@ -260,18 +288,40 @@ class MailgateSMTP(SMTP):
         self._hang_up = True
 
     async def push(self, status: AnyStr) -> None:
+        pace = self._pace
+        if pace is not None:
+            now = self.loop.time()
+            if pace.in_data:  # the reply to the message ends DATA
+                pace.leave_data(now, self._unbroken > 0)
+                self._reset_timeout()
+            elif status[:3] in ("354", b"354"):
+                # DATA is paced by its data rate, not by aiosmtpd's idle timer,
+                # which would otherwise cut a long upload on a slow but steady link.
+                pace.enter_data(now)
+                if self._timeout_handle is not None:
+                    self._timeout_handle.cancel()
+            else:
+                pace.replied(now)
+            self._arm()
         await super().push(status)
         if self._hang_up:
             if self.transport is not None:
                 self.transport.close()
             raise asyncio.CancelledError  # ends the session task, like a lost connection
 
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        """While a handler runs (lookup, store) the client owes nothing: no deadline or eviction."""
+        pace = self._pace
+        if pace is None:
+            return await super()._call_handler_hook(command, *args)
+        pace.busy = True
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            pace.busy = False
+            self._arm()
+
     def data_received(self, data: bytes) -> None:
-        # aiosmtpd restarts its idle timer only per command, so a long DATA on a
-        # slow but live link would be cut at the idle timeout.  Restart it on any
-        # bytes; the session deadline still bounds a trickle.
-        if self._timeout_handle is not None:
-            self._reset_timeout()
         # aiosmtpd 1.4.6 keeps every fragment of a DATA line until its CRLF, even
         # after deciding to refuse it, so one endless line would eat all memory.
         # Such a line is refused anyway (limit 1001 octets); stop reading it.
@@ -283,22 +333,59 @@ class MailgateSMTP(SMTP):
                 self.transport.write(LINE_WITHOUT_END)  # type: ignore[attr-defined]
                 self.transport.close()
             return
+        # Bytes alone earn no time: a command counts when its line is complete,
+        # DATA by its rate (Pace), so one byte now and then holds nothing open.
+        if self._pace is not None:
+            self._pace.received(self.loop.time(), len(data), newline >= 0, self._unbroken > 0)
+            self._arm()
         super().data_received(data)
 
+    def _arm(self) -> None:
+        """Make the watch fire no later than the pace's next deadline."""
+        assert self._pace is not None
+        deadline = self._pace.next_deadline()
+        if deadline is None or deadline >= self._watch_at:
+            return  # none, or the watch fires first and re-arms
+        if self._watch is not None:
+            self._watch.cancel()
+        self._watch = self.loop.call_at(deadline, self._check)
+        self._watch_at = deadline
+
+    def _check(self) -> None:
+        self._watch, self._watch_at = None, math.inf
+        pace = self._pace
+        if pace is None or pace.busy:
+            return  # the handler's end re-arms
+        overdue = pace.overdue(self.loop.time())
+        if overdue == "command":
+            why = f"command line not completed within {self._limits.command_timeout} s"
+            self._close_with(COMMAND_TOO_SLOW, why)
+        elif overdue == "data":
+            why = f"DATA below {self._limits.min_data_rate} bytes/s"
+            self._close_with(DATA_TOO_SLOW, why)
+        else:
+            self._arm()
+
+    def _timeout_cb(self) -> None:
+        """aiosmtpd's idle timer: say why before closing (RFC 5321 4.5.3.2)."""
+        self._close_with(IDLE_EXPIRED, f"idle for {self._timeout_duration} s")
+
     def _expire(self) -> None:
+        self._close_with(SESSION_EXPIRED, "session time limit")
+
+    def _close_with(self, reply: bytes, why: str) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            log.info("closing %r: session time limit", self.session and self.session.peer)
-            self.transport.write(SESSION_EXPIRED)  # type: ignore[attr-defined]
+            log.info("closing %r: %s", self.session and self.session.peer, why)
+            self.transport.write(reply)  # type: ignore[attr-defined]
             self.transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
-        if self._counted:
-            self._counted = False
-            self._gate.active -= 1
-        if self._deadline is not None:
-            self._deadline.cancel()
+        self._slots.release(self)  # idempotent: an evicted connection was released already
+        for timer in (self._deadline, self._watch):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(error)
 
 
@@ -311,14 +398,16 @@ def build_tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
 
 
 def protocol_factory(handler: IntakeHandler, settings: SmtpSettings) -> Callable[[], SMTP]:
-    gate = ConnectionGate(settings.max_connections)
+    limits = PaceLimits(settings.command_timeout, settings.idle_timeout, settings.min_data_rate)
+    slots = SlotTable(settings.max_connections, settings.max_connections_per_ip, limits.stall_after)
     tls = build_tls_context(settings)
     hostname = settings.hostname or socket.getfqdn()  # once: getfqdn may wait on DNS
 
     def make() -> SMTP:
         return MailgateSMTP(
             handler,
-            gate,
+            slots,
+            limits,
             settings.session_timeout,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,

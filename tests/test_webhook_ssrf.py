@@ -177,7 +177,8 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 @dataclass
 class FakeDns:
-    """Answers for chosen names, in turn (the last one repeats); other names: the real resolver."""
+    """Answers for chosen names, in turn (the last one repeats; [] is "no such name");
+    other names go to the real resolver."""
 
     answers: dict[str, list[list[str]]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)  # every host looked up, real ones too
@@ -198,6 +199,8 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
             return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
         queue = fake.answers[name]
         addresses = queue.pop(0) if len(queue) > 1 else queue[0]
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         result = []
         for address in addresses:
             if ":" in address:
@@ -451,6 +454,27 @@ def test_hostile_urls_are_refused_at_send_time_without_connecting(
     }
     assert stored[f"http://crm.example:{target.port}/hook"] == ("dead", failures.NOT_ALLOWED)
     assert stored["http://169.254.169.254/latest/meta-data/"] == ("dead", failures.NOT_ALLOWED)
+
+
+def test_a_name_not_resolving_yet_is_saved_then_checked_at_every_attempt(
+    dealer: sessionmaker[Session],
+    listener: Callable[..., Listener],
+    connections: list[tuple[str, int]],
+    dns: FakeDns,
+) -> None:
+    """The receiver's DNS entry may come after the webhook: saved, retried while the name does
+    not resolve, and refused once it resolves inside."""
+    inside = listener()
+    url = f"http://soon.example:{inside.port}/hook"
+    dns.set("soon.example", [], [], ["127.0.0.1"])  # at saving, the first try, the second
+    with db.session_scope(dealer) as session:
+        queue_test_event(session, create_webhook(session, url, ["lead.created"]).id)
+    assert deliver_pass(dealer, Settings(), timeout=2).retried == 1
+    assert outcomes(dealer)[url] == ("pending", failures.NOT_RESOLVED)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert deliver_pass(dealer, Settings(), now=later, timeout=2).dead == 1
+    assert outcomes(dealer)[url] == ("dead", failures.NOT_ALLOWED)
+    assert connections == [] and inside.accepted == []
 
 
 class Redirector:
@@ -715,6 +739,32 @@ def test_a_dead_delivery_tells_the_admin_the_class_only(dealer: sessionmaker[Ses
         notice = session.scalar(select(OutboxMail).where(OutboxMail.purpose == "delivery_failure"))
     assert notice is not None and notice.raw is not None
     assert b"connection refused" in notice.raw and b"Errno" not in notice.raw
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), failures.NOT_RESOLVED),
+        (TimeoutError("timed out"), failures.TIMEOUT),
+        (ConnectionRefusedError(111, "Connection refused"), failures.REFUSED),
+        (ssl.SSLCertVerificationError("certificate verify failed"), failures.TLS),
+        (OSError(113, "No route to host 10.0.0.7"), failures.UNREACHABLE),
+        (ConnectionResetError(104, "Connection reset by peer"), failures.UNREACHABLE),
+    ],
+)
+def test_network_errors_map_to_classes(error: BaseException, expected: str) -> None:
+    assert failures.error_class(error) == expected and failures.is_known(expected)
+
+
+def test_every_class_and_refusal_has_words_in_the_ui() -> None:
+    """The registries agree (the module asserts this too, but not under ``python -O``)."""
+    from mailgate.webhooks.admin import EVENTS_MISSING
+    from mailgate.webhooks.destination import REASONS
+    from mailgate.webui.settings.integrations import FAILURE_LABELS, HOOK_ERRORS
+
+    assert set(FAILURE_LABELS) == set(failures.ERROR_CLASSES)
+    assert set(HOOK_ERRORS) == {*REASONS, EVENTS_MISSING}
+    assert not failures.is_known("receiver unreachable: URLError: [Errno 111]")
 
 
 # --- the web UI ----------------------------------------------------------------------------

@@ -29,15 +29,12 @@ def _tls_context() -> ssl.SSLContext:
 
 def _connect(addresses: tuple[str, ...], port: int, timeout: float) -> socket.socket:
     """A TCP connection to the first of ``addresses`` that answers (each one was checked)."""
-    if not addresses:
-        raise ConnectionError("no checked address")
-    error: OSError | None = None
+    error: OSError = ConnectionError("no checked address")
     for address in addresses:
         try:
             return socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
             error = exc
-    assert error is not None
     raise error
 
 

@@ -38,9 +38,9 @@ from .test_webui_lead import (  # noqa: F401 - app_fixture, team_fixture: fixtur
     app_fixture,
     team_fixture,
 )
-from .test_webui_lead_actions import flashes
+from .test_webui_lead_actions import flashes, prefilled
 from .test_webui_manual_lead import FORM, submit
-from .webui_helpers import ensure_user, logged_in
+from .webui_helpers import ensure_user, logged_in, post
 
 BOSS = "boss@autohaus.example"  # supervisor of Carl only
 ATTACKER_MAIL = "ben.privat@attacker.example"
@@ -269,3 +269,67 @@ def test_own_and_pool_customers_are_still_compared_and_updated(
         customer = session.get(Customer, customer_id)
         assert customer is not None and customer.city == "München"
         assert customer.email == "karla.kundin@kunden.example"
+
+
+# --- a customer seen through one lead, with colleagues' leads too -----------------------------
+
+
+def shared_customer(team: sessionmaker[Session], app: Flask, second_owner: str) -> tuple[int, int]:
+    """Anna's customer gets a second lead, which goes to ``second_owner`` (or the pool)."""
+    customer_id = annas_customer(team, app)
+    again = {**FORM, "duplicate_of": str(customer_id), "choose_keep": "y", "keep": "y"}
+    assert submit(logged_in(app, ANNA), again).status_code == 302
+    with team.begin() as session:
+        second = session.scalar(select(func.max(Lead.id)))
+        owner = session.scalar(select(User.id).where(User.email == second_owner))
+        session.execute(update(Lead).where(Lead.id == second).values(assignee_id=owner))
+    assert second is not None
+    return customer_id, second
+
+
+def test_a_customer_seen_through_a_pool_lead_is_linked_but_not_changed(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    customer_id, _ = shared_customer(team, app, POOL)
+    ben = logged_in(app, BEN)
+    probe = {**STRANGER, **PROBES["phone"], "email": ATTACKER_MAIL}
+    page = page_of(ben, probe)
+    assert f'id="duplicate-{customer_id}"' in page  # he may see him: the pool lead is his too
+    assert 'name="take_over"' not in page and 'name="choose_update"' not in page
+    assert "Kollegen betreuen diesen Kunden ebenfalls" in page
+    before = snapshot(team)
+    attack = {**probe, "duplicate_of": str(customer_id), "take_over": ["email"]}
+    assert submit(ben, {**attack, "choose_update": "y"}).status_code == 403
+    assert snapshot(team) == before
+    linked = submit(ben, {**probe, "duplicate_of": str(customer_id), "choose_keep": "y"})
+    assert linked.status_code == 302
+    rows, _ = snapshot(team)
+    assert rows == before[0]  # linked, the customer as he was
+
+
+def test_editing_a_shared_customer_on_the_lead_page_needs_all_his_leads_in_sight(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    """Ben has a lead of Anna's customer: he may correct the vehicle, not the customer's e-mail
+    (where Anna's replies go); Chris Chef, who oversees both, and the admin may."""
+    customer_id, bens = shared_customer(team, app, BEN)
+    ben = logged_in(app, BEN)
+    page = ben.get(f"/leads/{bens}/edit").get_data(as_text=True)
+    before = snapshot(team)
+    for field, value in (("customer_email", ATTACKER_MAIL), ("customer_phone", "0160 1")):
+        response = post(ben, f"/leads/{bens}/edit", prefilled(page) | {field: value})
+        assert response.status_code == 403, field
+        assert "Kollegen betreuen diesen Kunden ebenfalls" in response.get_data(as_text=True)
+    assert snapshot(team) == before
+    vehicle = post(ben, f"/leads/{bens}/edit", prefilled(page) | {"vehicle_model": "Polo"})
+    assert vehicle.status_code == 302
+    for email, city in ((CHEF, "Augsburg"), (ADA, "Ulm")):
+        client = logged_in(app, email)
+        form = prefilled(client.get(f"/leads/{bens}/edit").get_data(as_text=True))
+        assert (
+            post(client, f"/leads/{bens}/edit", form | {"customer_city": city}).status_code == 302
+        )
+        with team() as session:
+            customer = session.get(Customer, customer_id)
+            assert customer is not None and customer.city == city
+            assert customer.email == "karla.kundin@kunden.example"

@@ -4,7 +4,8 @@ Salespeople see their own leads and the pool, supervisors their team's (the
 users whose supervisor they are) plus their own and the pool, admins all.
 A customer has no owner of his own: who may see (and change) a customer
 follows from his leads (:func:`customer_scope`), so there is one rule, not
-two that drift apart.  On
+two that drift apart; changing his data needs all of his leads in sight
+(:func:`may_change_customer`), as colleagues' replies go to his address.  On
 top of that, a user's category permissions (sales / service / financing: all,
 own location, none) from the distribution settings apply to every role but
 admin.  The scope is a SQL condition, so lists, counts, exports and single
@@ -27,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.distribution.policies import CATEGORIES
-from mailgate.models import AppSecret, Customer, Lead, User, UserRole
+from mailgate.models import AppSecret, Customer, Lead, LeadStatus, User, UserRole
 
 from .context import db, dealer
 
@@ -251,3 +252,28 @@ def visible_customer(customer_id: int) -> Customer:
     if customer is None:
         abort(404)
     return customer
+
+
+def may_change_customer(session: Session, account: Account, customer_id: int) -> bool:
+    """Whether ``account`` may change the customer's data, not only see it.
+
+    A customer's data serves every lead he has: his e-mail address is where
+    each salesperson's reply is relayed.  So seeing him through one lead is
+    not enough to change him; every lead of his (but deleted ones) must be in
+    the user's scope.  Admins always may.
+    """
+    if account.is_admin:
+        return True
+    leads = set(
+        session.scalars(
+            select(Lead.id).where(
+                Lead.customer_id == customer_id, Lead.status != LeadStatus.DELETED.value
+            )
+        )
+    )
+    seen = set(
+        session.scalars(
+            select(Lead.id).where(Lead.customer_id == customer_id, lead_scope(account, session))
+        )
+    )
+    return bool(seen) and leads <= seen

@@ -15,6 +15,7 @@ from typing import TypeVar
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELD
 from mailgate.escalation import actions as escalation
 from mailgate.models import OPEN_STATUSES, Customer, Lead, utcnow
 
-from ..access import admin_required, lead_scope, me, visible_lead
+from ..access import admin_required, lead_scope, may_change_customer, me, visible_lead
 from ..choices import options
 from ..context import db, dealer
 from ..labels import label
@@ -48,6 +49,10 @@ from .rules import assignable_users, in_pool, may_act
 from .views import bp
 
 ACTION_ERRORS = (escalation.ActionError, distribution.ActionError)
+SHARED_CUSTOMER = _l(
+    "Not saved: colleagues also look after this customer; only someone who sees all his "
+    "leads can change his data."
+)
 F = TypeVar("F", bound=FlaskForm)
 
 
@@ -306,6 +311,12 @@ def edit(lead_id: int) -> ResponseReturnValue:
             db().rollback()
             flash(_("Not saved: %(why)s", why=explain(str(exc))), "error")
             return render_template("lead/edit.html", lead=lead, form=form), 400
+        if lead.customer_id is not None and any(c.code == "customer_changed" for c in changes):
+            if not may_change_customer(db(), me(), lead.customer_id):
+                # his data serves colleagues' leads too (his e-mail: where their replies go)
+                db().rollback()
+                flash(str(SHARED_CUSTOMER), "error")
+                return render_template("lead/edit.html", lead=lead, form=form), 403
         db().commit()
         if changes:
             flash(_("Changes saved (%(count)s).", count=len(changes)), "success")

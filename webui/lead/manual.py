@@ -27,7 +27,11 @@ The foreign customer is found again on the server from the typed data and
 the match (e-mail / phone / name and address) the button names, never from
 an id in the form.  A customer id that is posted (update / keep) must be in
 the user's scope; any other id is a 404, exactly like a colleague's lead, and
-nothing is written.
+nothing is written.  Updating needs more than seeing: a customer who also has
+leads outside the user's scope (seen through a pool lead, say) can be linked
+as he is, but only changed by someone who sees all his leads
+(:func:`..access.may_change_customer`), because his e-mail address is where
+every one of those salespeople's replies goes.
 """
 
 from __future__ import annotations
@@ -55,7 +59,13 @@ from mailgate.distribution.manual import (
 from mailgate.escalation.actions import ActionError as EscalationError
 from mailgate.models import Lead, User, utcnow
 
-from ..access import lead_scope, me, visible_customer, visible_customer_ids
+from ..access import (
+    lead_scope,
+    may_change_customer,
+    me,
+    visible_customer,
+    visible_customer_ids,
+)
 from ..context import db, dealer
 from .errors import explain
 from .forms import CUSTOMER_LABELS
@@ -93,6 +103,7 @@ def new_lead() -> ResponseReturnValue:
                 form=form,
                 decision=decision,
                 candidates=list(zip(mine, rows, strict=True)),
+                changeable={c.customer["id"] for c in mine if _changeable(c.customer["id"])},
                 foreign=[(c.how, _assigned_to(c.customer["id"])) for c in theirs],
             )
         chosen = CustomerChoice("new")
@@ -160,8 +171,14 @@ def _choice(decision: DuplicateForm, theirs: list[Duplicate]) -> CustomerChoice 
     customer_id = visible_customer(int(raw)).id
     if decision.choose_keep.data:
         return CustomerChoice("keep", customer_id)
+    if not _changeable(customer_id):
+        abort(403)  # he is seen through one lead, but colleagues' leads use his data too
     take = frozenset(v for v in request.form.getlist("take_over") if v in MANUAL_FIELDS)
     return CustomerChoice("update", customer_id, take)
+
+
+def _changeable(customer_id: int) -> bool:
+    return may_change_customer(db(), me(), customer_id)
 
 
 def _with_typed_contact(data: ManualLead) -> str:

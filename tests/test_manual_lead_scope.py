@@ -18,6 +18,8 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -333,3 +335,34 @@ def test_editing_a_shared_customer_on_the_lead_page_needs_all_his_leads_in_sight
             customer = session.get(Customer, customer_id)
             assert customer is not None and customer.city == city
             assert customer.email == "karla.kundin@kunden.example"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    posted=st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70).map(str),
+        st.text(max_size=30),
+    ),
+    action=st.sampled_from(ACTIONS),
+)
+def test_no_posted_customer_id_writes_for_a_stranger(
+    team: sessionmaker[Session], app: Flask, posted: str, action: dict[str, object]
+) -> None:
+    """Whatever Ben posts as the customer id: refused or asked again, never a write, never
+    a server error, never Anna's customer's data."""
+    global _BEN  # one login per database: Argon2 is slow by design
+    if _BEN is None or _BEN[0] is not app:
+        annas_customer(team, app)
+        _BEN = (app, logged_in(app, BEN))
+    ben = _BEN[1]
+    before = snapshot(team)
+    hostile = {**STRANGER, **PROBES["phone"], "email": ATTACKER_MAIL, **action}
+    response = submit(ben, {**hostile, "duplicate_of": posted})
+    assert response.status_code in (400, 403, 404), (posted, response.status_code)
+    assert "karla.kundin@kunden.example" not in response.get_data(as_text=True)
+    assert snapshot(team) == before
+
+
+_BEN: tuple[Flask, FlaskClient] | None = None

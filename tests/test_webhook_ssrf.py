@@ -389,7 +389,15 @@ def test_the_allowlist_names_addresses_networks_and_hosts(dns: FakeDns) -> None:
     ):
         with pytest.raises(DestinationRefused):
             check_destination(url, allow)
-    for bad in ("http://10.0.0.5/", "10.0.0.5:80", "not a host", "0x7f.1", "10.0.0.0/33"):
+    for bad in (
+        "http://10.0.0.5/",
+        "10.0.0.5:80",
+        "not a host",
+        "0x7f.1",
+        "10.0.0.0/33",
+        "0.0.0.0/0",
+        "::/0",
+    ):
         with pytest.raises(ValueError):
             parse_allowlist([bad])
 
@@ -844,7 +852,11 @@ def test_the_overview_shows_the_class_in_words_never_the_raw_text(
                 .where(WebhookDelivery.webhook_id == hook_id)
                 .values(status="dead", attempts=1, last_error=error)
             )
+    raw_hook(team, "http://192.168.178.1/admin")  # saved before the guard
     html = logged_in(app, ADA).get(PAGE).get_data(as_text=True)
+    assert html.count('class="due due-overdue hook-refused"') == 1
+    row = html.split("http://192.168.178.1/admin", 1)[1].split("</td>", 1)[0]
+    assert "Ziel nicht erlaubt (interne Adresse)" in row
     for words in (
         "Letzte Zustellung",
         "aufgegeben: Ziel nicht erlaubt (interne Adresse)",

@@ -107,10 +107,14 @@ def parse_allowlist(entries: Iterable[str]) -> Allowlist:
     for entry in entries:
         text = str(entry).strip()
         try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-            continue
+            network = ipaddress.ip_network(text, strict=False)
         except ValueError:
             pass
+        else:
+            if network.prefixlen == 0:  # a switch that turns the guard off, not an allowlist
+                raise ValueError(f"{entry!r} would allow every address; name the receivers")
+            networks.append(network)
+            continue
         try:
             name = normalise_host(text)
         except DestinationRefused:

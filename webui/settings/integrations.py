@@ -122,6 +122,16 @@ def _last_deliveries() -> dict[int, tuple[str, str]]:
     }
 
 
+def _refused_now(url: str) -> bool:
+    """Would the sender refuse this stored URL (saved before the guard, or the allowlist
+    changed)?  Without a DNS lookup, so the page stays fast: the sender still looks."""
+    try:
+        destination.check_destination(url, _allowlist(), lookup=False)
+    except destination.DestinationRefused:
+        return True
+    return False
+
+
 def _page(status: int = 200, **shown: object) -> ResponseReturnValue:
     tokens = db().scalars(select(ApiToken).order_by(ApiToken.active.desc(), ApiToken.name)).all()
     hooks = db().scalars(select(Webhook).order_by(Webhook.id)).all()
@@ -132,6 +142,8 @@ def _page(status: int = 200, **shown: object) -> ResponseReturnValue:
             tokens=tokens,
             hooks=hooks,
             last=_last_deliveries(),
+            refused={h.id for h in hooks if _refused_now(h.url)},
+            refused_label=FAILURE_LABELS[failures.NOT_ALLOWED],
             scopes=SCOPE_LABELS,
             events=EVENT_LABELS,
             **shown,

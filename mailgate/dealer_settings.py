@@ -255,8 +255,13 @@ def _check_table(where: str, table: Any, keys: dict[str, tuple[str, Any]]) -> di
     return out
 
 
-def validate(document: dict[str, Any]) -> dict[str, Any]:
-    """Check a whole settings document; returns it normalised with defaults."""
+def validate(document: dict[str, Any], *, check_templates: bool = True) -> dict[str, Any]:
+    """Check a whole settings document; returns it normalised with defaults.
+
+    ``check_templates=False`` when loading what is stored: the dealer's template
+    files were checked when the settings were saved, and one broken on disk
+    since must not stop every load (the sender falls back to the packaged one).
+    """
     clean: dict[str, Any] = {}
     for section in document:
         if section not in SCHEMA and section not in LIST_SECTIONS:
@@ -269,6 +274,12 @@ def validate(document: dict[str, Any]) -> dict[str, Any]:
             raise SettingsError(f"[[{section}]] must be an array of tables")
         clean[section] = [_check_table(f"{section}[{i}]", t, keys) for i, t in enumerate(items)]
     _check_semantics(clean)
+    if check_templates and clean["dealer"]["templates_dir"]:
+        from mailgate.outbound.compose import check_overrides
+
+        problems = check_overrides(Path(clean["dealer"]["templates_dir"]))
+        if problems:
+            raise SettingsError("dealer.templates_dir: " + "; ".join(problems[:5]))
     return clean
 
 
@@ -309,12 +320,6 @@ def _check_semantics(doc: dict[str, Any]) -> None:
                 f"YYYY-MM-DD..YYYY-MM-DD: {closure!r}"
             ) from exc
     _check_calendar(doc)
-    if doc["dealer"]["templates_dir"]:
-        from mailgate.outbound.compose import check_overrides
-
-        problems = check_overrides(Path(doc["dealer"]["templates_dir"]))
-        if problems:
-            raise SettingsError("dealer.templates_dir: " + "; ".join(problems[:5]))
     if doc["distribution"]["mode"] not in ("rolling", "pool", "groups"):
         raise SettingsError('distribution.mode must be "rolling", "pool" or "groups"')
     emails = set()
@@ -685,7 +690,7 @@ def stored_document(session: Session) -> dict[str, Any]:
         }
         for u in users
     ]
-    return validate(document)
+    return validate(document, check_templates=False)
 
 
 def _without_unusable_base_url(dealer: dict[str, Any]) -> dict[str, Any]:

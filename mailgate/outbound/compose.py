@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -22,14 +23,17 @@ from email.utils import encode_rfc2231, format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    select_autoescape,
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, PackageLoader
+
+from mailgate.outbound.sandbox import MailSandbox
+from mailgate.outbound.template_check import (
+    TemplateProblem,
+    check_template,
+    problem_from,
+    template_data,
 )
+
+log = logging.getLogger(__name__)
 
 LOOP_HEADER = "X-Mailgate-Origin"
 LANGUAGES = ("de", "en")
@@ -69,17 +73,26 @@ def single_line(value: Any, limit: int = 900) -> str:
 
 
 def _environment(override_dir: Path | None) -> Environment:
+    """The sandbox (:mod:`.sandbox`) over the dealer's directory, then the packaged templates."""
     loaders: list[Any] = [PackageLoader("mailgate.templates", "email")]
     if override_dir is not None:
         loaders.insert(0, FileSystemLoader(str(override_dir)))
-    env = Environment(
-        loader=ChoiceLoader(loaders),
-        # W2: anything ending in .html is escaped; a test asserts this stays on.
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        # A typo in a template must fail loudly in tests, not mail an empty field.
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
+    return _sandbox(ChoiceLoader(loaders))
+
+
+def checking_environment(sources: Mapping[str, str]) -> Environment:
+    """A sandbox that sees ``sources`` (``{"de/notification.txt": text}``) over the package.
+
+    The web editor checks and previews an edit with it before anything is
+    written: the same environment class and filters as sending, no files.
+    """
+    return _sandbox(
+        ChoiceLoader([DictLoader(dict(sources)), PackageLoader("mailgate.templates", "email")])
     )
+
+
+def _sandbox(loader: Any) -> Environment:
+    env = MailSandbox(loader)
     env.filters["price"] = format_price
     return env
 
@@ -109,39 +122,41 @@ def environment(override_dir: Path | None = None) -> Environment:
 
 
 _OVERRIDE_NAME = re.compile(r"^(?P<lang>[a-z]{2})/(?P<name>[a-z0-9_]+)\.(subject\.txt|txt|html)$")
+PARTS = ("subject.txt", "txt", "html")
 
 
-def check_overrides(override_dir: Path) -> list[str]:
+def check_override_problems(override_dir: Path) -> list[TemplateProblem]:
     """Problems with a dealer's template directory; empty when every file may be used.
 
     Each file must mirror a packaged template (``de/notification.html``),
-    parse, and — where a sample context exists — render with it under
-    StrictUndefined, so an unknown variable is caught here and not in a mail.
+    parse in the sandbox, use only its template's variables and — where a
+    sample context exists — render with it under StrictUndefined, so an
+    unknown variable is caught here and not in a mail.
     """
     from mailgate.outbound.samples import sample_context
 
     if not override_dir.is_dir():
-        return [f"{override_dir}: not a directory"]
+        return [TemplateProblem(str(override_dir), "error", "not a directory")]
     packaged = set(environment(None).list_templates())
     env = _environment(override_dir)  # fresh: the cache may hold an older version
-    problems = []
+    problems: list[TemplateProblem] = []
     for path in sorted(p for p in override_dir.rglob("*") if p.is_file()):
         relative = path.relative_to(override_dir).as_posix()
         match = _OVERRIDE_NAME.match(relative)
         if not match or match.group("lang") not in LANGUAGES:
-            problems.append(f"{relative}: not a template name like de/notification.txt")
+            problems.append(TemplateProblem(relative, "name"))
             continue
         if relative not in packaged:
-            problems.append(f"{relative}: replaces no packaged template")
+            problems.append(TemplateProblem(relative, "unknown_template"))
             continue
-        try:
-            template = env.get_template(relative)
-            context = sample_context(match.group("name"))
-            if context is not None:
-                template.render(context)
-        except Exception as exc:  # noqa: BLE001 - any template error is reported, not raised
-            problems.append(f"{relative}: {type(exc).__name__}: {exc}")
+        name = match.group("name")
+        problems += check_template(env, relative, name, sample_context(name))
     return problems
+
+
+def check_overrides(override_dir: Path) -> list[str]:
+    """:func:`check_override_problems` in English, one line each (import, CLI, doctor)."""
+    return [str(problem) for problem in check_override_problems(override_dir)]
 
 
 def render_mail(
@@ -152,14 +167,37 @@ def render_mail(
     ``override_dir`` mirrors the package layout (``de/notification.txt``…) and
     wins file by file, so a dealer can replace one template and keep the rest.
     A language we have no templates for falls back to German, the product's
-    home language, rather than failing the mail.
+    home language, rather than failing the mail.  Every template renders in
+    the sandbox and sees only its allowlisted variables (:func:`template_data`).
     """
     language = normalize_language(language)
-    env = environment(override_dir)
-    subject = env.get_template(f"{language}/{name}.subject.txt").render(context)
-    text = env.get_template(f"{language}/{name}.txt").render(context)
-    html = env.get_template(f"{language}/{name}.html").render(context)
+    data = template_data(name, context)
+    subject, text, html = (
+        _render_part(f"{language}/{name}.{part}", data, override_dir) for part in PARTS
+    )
     return RenderedMail(single_line(subject, 300), text, html)
+
+
+def _render_part(relative: str, data: Mapping[str, Any], override_dir: Path | None) -> str:
+    """One file, the dealer's if there is one; a broken one falls back to the packaged.
+
+    Why fall back: the override was checked against sample data when it was
+    saved, but real data (or a file edited on disk since) can still break
+    it, and the salesperson's notification must not be lost for a wording.
+    The error is logged, and the admin sees the file marked as broken in the
+    template list and its problem in the editor (both run the same check).
+    """
+    if override_dir is not None and (override_dir / relative).is_file():
+        try:
+            return environment(override_dir).get_template(relative).render(data)
+        except Exception as exc:  # noqa: BLE001 - any failure of a dealer's file falls back
+            log.error(
+                "mail template %s in %s is broken, the packaged template is sent instead: %s",
+                relative,
+                override_dir,
+                problem_from(relative, exc),
+            )
+    return environment(None).get_template(relative).render(data)
 
 
 def normalize_language(language: str | None) -> str:

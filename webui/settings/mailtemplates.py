@@ -2,7 +2,11 @@
 
 Storage and checks: :mod:`.overrides`.  Saving runs the import's template
 check first; the settings document gets ``dealer.templates_dir`` on the first
-override (saved through ``apply_document`` like every page).
+override (saved through ``apply_document`` like every page).  Templates render
+in the mail sandbox (:mod:`mailgate.outbound.sandbox`); whatever goes wrong
+with an edit — syntax, a refused attribute, an unknown variable, too much
+output — is shown as a German sentence naming file and line (:func:`describe`),
+never as a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from pathlib import Path
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 from mailgate.dealer_settings import SettingsError
+from mailgate.outbound.template_check import TemplateProblem, allowed_variables
 
 from ..access import admin_required
 from ..context import dealer, settings
@@ -67,9 +73,10 @@ def template_edit(language: str, name: str) -> ResponseReturnValue:
             "txt": form.text.data or "",
             "html": form.html.data or "",
         }
-    problems, preview = overrides.check_and_preview(
-        _override_dir(), language, name, sources, dealer().name or "Autohaus"
+    found, preview = overrides.check_and_preview(
+        language, name, sources, dealer().name or "Autohaus"
     )
+    problems = [describe(problem, name) for problem in found]
     if submitted and request.form.get("action") == "save":
         if problems:
             flash(_("Nothing was saved: the template has errors (see below)."), "error")
@@ -99,6 +106,71 @@ def template_edit(language: str, name: str) -> ResponseReturnValue:
             (_override_dir() or Path("/nonexistent")).joinpath(language, f"{name}.{p}").is_file()
             for p in overrides.PARTS
         ),
+    )
+
+
+_LIMITS = {
+    "output": _l("it would write more than %(n)s characters"),
+    "steps": _l("more than %(n)s loop passes, calls or range() numbers"),
+    "value": _l("a value would be longer than %(n)s characters"),
+    "width": _l("a width or count above %(n)s"),
+    "number": _l("a number with more than %(n)s bits"),
+    "range": _l("range() with more than %(n)s numbers"),
+    "recursion": _l("macros that call themselves too deeply"),
+    "source": _l("the template is longer than %(n)s characters"),
+}
+
+
+def describe(problem: TemplateProblem, name: str) -> str:
+    """A problem as the admin reads it: German, file and line, what to change; no traceback."""
+    where = problem.file
+    if problem.line is not None:
+        where = _("%(file)s, line %(line)s", file=problem.file, line=problem.line)
+    detail = problem.detail
+    if problem.kind == "name":
+        return _("%(where)s: not a template name like de/notification.txt.", where=where)
+    if problem.kind == "unknown_template":
+        return _("%(where)s: there is no packaged template of this name.", where=where)
+    if problem.kind == "forbidden_tag":
+        return _(
+            '%(where)s: "%(tag)s" is not allowed: a mail template cannot include, import or '
+            "extend other files.",
+            where=where,
+            tag=problem.names[0] if problem.names else "",
+        )
+    if problem.kind == "unknown_variable":
+        allowed = sorted(allowed_variables(name) or ())
+        return _(
+            "%(where)s: unknown variable %(names)s. This template can use: %(allowed)s.",
+            where=where,
+            names=", ".join(problem.names),
+            allowed=", ".join(allowed),
+        )
+    if problem.kind == "syntax":
+        return _("%(where)s: this is not valid Jinja2 (%(detail)s).", where=where, detail=detail)
+    if problem.kind == "undefined":
+        return _(
+            "%(where)s: the sample data has no such field (%(detail)s).",
+            where=where,
+            detail=detail,
+        )
+    if problem.kind == "security":
+        return _(
+            "%(where)s: not allowed (%(detail)s). A template may only use its variables, "
+            "their fields and the filters.",
+            where=where,
+            detail=detail,
+        )
+    if problem.kind == "limit":
+        limit = problem.names[0] if problem.names else ""
+        maximum = int(problem.names[1]) if len(problem.names) > 1 else 0
+        what = _LIMITS.get(limit)
+        text = str(what) % {"n": format_number(maximum)} if what is not None else detail
+        return _("%(where)s: the template does too much: %(what)s.", where=where, what=text)
+    return _(
+        "%(where)s: the template cannot be shown with the sample data (%(detail)s).",
+        where=where,
+        detail=detail,
     )
 
 

@@ -7,25 +7,34 @@ saved template without a restart and without a second storage.  When the
 dealer has no directory yet, ``<data_dir>/templates`` is used and entered in
 the settings on the first save.
 
-An edit is checked before it is written: the current overrides plus the
-edited files are copied to a scratch directory and run through
-:func:`check_overrides` (parse + render against the sample context under
-StrictUndefined), the same check as ``mailgate settings import``.
+An edit is checked before it is written, in the same sandbox the mails are
+rendered in (:mod:`mailgate.outbound.sandbox`): parse, only the template's own
+variables, render against the sample context under StrictUndefined — the
+check ``mailgate settings import`` runs, given the edited text instead of files.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from mailgate.outbound.compose import LANGUAGES, RenderedMail, check_overrides, single_line
+from mailgate.outbound.compose import (
+    LANGUAGES,
+    RenderedMail,
+    check_override_problems,
+    checking_environment,
+    single_line,
+)
 from mailgate.outbound.samples import sample_context
+from mailgate.outbound.template_check import (
+    TemplateProblem,
+    check_template,
+    problem_from,
+    template_data,
+)
 
 PARTS = ("subject.txt", "txt", "html")
 
@@ -35,6 +44,7 @@ class TemplateInfo:
     name: str
     language: str
     overridden: tuple[str, ...]  # which parts the dealer replaced
+    broken: tuple[str, ...] = ()  # which of those fail the check (the packaged part is sent)
 
 
 def packaged_root() -> Path:
@@ -54,6 +64,8 @@ def is_template(language: str, name: str) -> bool:
 
 
 def listing(override_dir: Path | None) -> list[TemplateInfo]:
+    """Every packaged template per language, with the parts the dealer replaced or broke."""
+    broken = {problem.file for problem in _problems(override_dir)}
     result = []
     for name in packaged_names():
         for language in LANGUAGES:
@@ -63,8 +75,19 @@ def listing(override_dir: Path | None) -> list[TemplateInfo]:
                 if override_dir is not None
                 and (override_dir / language / f"{name}.{part}").is_file()
             )
-            result.append(TemplateInfo(name, language, own))
+            bad = tuple(p for p in own if f"{language}/{name}.{p}" in broken)
+            result.append(TemplateInfo(name, language, own, bad))
     return result
+
+
+def _problems(override_dir: Path | None) -> list[TemplateProblem]:
+    """The directory's problems; an unreadable directory is no reason for a 500 here."""
+    if override_dir is None or not override_dir.is_dir():
+        return []
+    try:
+        return check_override_problems(override_dir)
+    except OSError:
+        return []
 
 
 def current_sources(override_dir: Path | None, language: str, name: str) -> dict[str, str]:
@@ -92,52 +115,31 @@ def _changed(language: str, name: str, sources: Mapping[str, str]) -> dict[str, 
     return result
 
 
-@contextmanager
-def _candidate(
-    override_dir: Path | None, language: str, name: str, sources: Mapping[str, str]
-) -> Iterator[Path]:
-    """A scratch copy of the overrides with the edited template in place of the old one."""
-    with tempfile.TemporaryDirectory(prefix="mailgate-templates-") as scratch:
-        root = Path(scratch)
-        if override_dir is not None and override_dir.is_dir():
-            shutil.copytree(override_dir, root, dirs_exist_ok=True)
-        for part in PARTS:
-            (root / language / f"{name}.{part}").unlink(missing_ok=True)
-        for part, text in _changed(language, name, sources).items():
-            target = root / language / f"{name}.{part}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        yield root
-
-
 def check_and_preview(
-    override_dir: Path | None,
-    language: str,
-    name: str,
-    sources: Mapping[str, str],
-    dealer_name: str,
-) -> tuple[list[str], RenderedMail | None]:
-    """The import's problems for the edited template, and its rendering with the sample."""
-    from jinja2 import TemplateError
+    language: str, name: str, sources: Mapping[str, str], dealer_name: str
+) -> tuple[list[TemplateProblem], RenderedMail | None]:
+    """The problems of the edited template, and its rendering with the sample data.
 
-    from mailgate.outbound.compose import _environment  # a fresh, uncached environment
-
-    with _candidate(override_dir, language, name, sources) as root:
-        prefix = f"{language}/{name}."
-        problems = [p for p in check_overrides(root) if p.startswith(prefix)]
-        context = sample_context(name, dealer_name)
-        if problems or context is None:
-            return problems, None
-        env = _environment(root)
+    Nothing is written: the edited parts are checked and rendered from memory
+    in the mail sandbox.  Any failure — syntax, a refused attribute, a
+    variable the template does not have, too much output — comes back as a
+    :class:`TemplateProblem` for the editor to show, never as an exception.
+    """
+    prefix = f"{language}/{name}."
+    edited = {prefix + part: text.replace("\r\n", "\n") for part, text in sources.items()}
+    env = checking_environment(edited)
+    context = sample_context(name, dealer_name)
+    problems = [p for relative in edited for p in check_template(env, relative, name, context)]
+    if problems or context is None:
+        return problems, None
+    data = template_data(name, context)
+    parts = {}
+    for part in PARTS:
         try:
-            rendered = RenderedMail(
-                single_line(env.get_template(prefix + "subject.txt").render(context), 300),
-                env.get_template(prefix + "txt").render(context),
-                env.get_template(prefix + "html").render(context),
-            )
-        except TemplateError as exc:
-            return [f"{prefix}: {type(exc).__name__}: {exc}"], None
-        return [], rendered
+            parts[part] = env.get_template(prefix + part).render(data)
+        except Exception as exc:  # noqa: BLE001 - shown to the admin, not raised
+            return [problem_from(prefix + part, exc)], None
+    return [], RenderedMail(single_line(parts["subject.txt"], 300), parts["txt"], parts["html"])
 
 
 def write(override_dir: Path, language: str, name: str, sources: Mapping[str, str]) -> None:

@@ -21,7 +21,20 @@ from werkzeug.exceptions import HTTPException
 
 from mailgate.config import Settings
 
-from . import accounts, api, i18n, inbound, lead, leads, nav, outbox, reports, security, signed
+from . import (
+    accounts,
+    api,
+    i18n,
+    inbound,
+    input_limits,
+    lead,
+    leads,
+    nav,
+    outbox,
+    reports,
+    security,
+    signed,
+)
 from . import settings as settings_area
 from .context import close_session, db
 from .labels import VEHICLE_FIELDS, label, vehicle_value
@@ -44,6 +57,7 @@ AREAS: tuple[ModuleType, ...] = (
 def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:
     """Build the app around an existing session factory, so tests and ``serve`` share one."""
     app = Flask(__name__)
+    input_limits.init_app(app)  # first: the bounded <int:…> converter for every rule
     app.extensions["mailgate"] = {"factory": factory, "settings": settings, "nav": []}
     security.init_app(app, factory, settings)
     i18n.init_app(app)

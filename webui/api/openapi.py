@@ -13,6 +13,8 @@ from typing import Any
 from mailgate.models import SALES_STAGES, LeadStatus
 from mailgate.webhooks.emit import EVENTS
 
+from ..input_limits import DB_INT_MAX
+
 MAX_PER_PAGE = 100
 MAX_NOTE = 2000
 
@@ -111,7 +113,7 @@ _LEAD_ID = {
     "name": "lead_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1},
+    "schema": {"type": "integer", "minimum": 1, "maximum": DB_INT_MAX},
 }
 
 
@@ -159,12 +161,12 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                         _query("assignee", "the assignee's e-mail address", {"type": "string"}),
                         _query(
                             "received_from",
-                            "received on or after this day (dealer's time zone)",
+                            "received on or after this day (dealer's time zone; 1900 to 2999)",
                             {"type": "string", "format": "date"},
                         ),
                         _query(
                             "received_to",
-                            "received on or before this day (dealer's time zone)",
+                            "received on or before this day (dealer's time zone; 1900 to 2999)",
                             {"type": "string", "format": "date"},
                         ),
                         _query(
@@ -213,6 +215,7 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                     "responses": {
                         "200": _json("the lead after the change", "Lead"),
                         "400": _problem("the body is not a status change"),
+                        "413": _problem("the body is larger than 64 KiB"),
                         "404": _problem("no such lead"),
                         "409": _problem("the lead is closed, or already at this status"),
                         "422": _problem("closing needs a known completion reason code"),
@@ -234,6 +237,7 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                     "responses": {
                         "201": _json("the protocol line written", "Note"),
                         "400": _problem("the body is not a note"),
+                        "413": _problem("the body is larger than 64 KiB"),
                         "404": _problem("no such lead"),
                         **_AUTH,
                     },

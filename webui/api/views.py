@@ -27,6 +27,7 @@ from mailgate.protocol_log import log
 from mailgate.webhooks.payload import lead_document
 
 from ..context import db, dealer
+from ..input_limits import FIRST_DAY, LAST_DAY, MAX_JSON_BYTES, JsonError, day, json_body
 from .openapi import MAX_NOTE, MAX_PER_PAGE, document
 from .problems import ApiError, problem
 from .tokens import Caller, authenticate
@@ -34,7 +35,6 @@ from .tokens import Caller, authenticate
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
 DIGITS = re.compile(r"[0-9]{1,9}")
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 FILTERS = ("status", "source", "kind", "assignee", "received_from", "received_to")
 
 
@@ -112,17 +112,20 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _date_arg(name: str) -> date | None:
+    """A date filter; one outside FIRST_DAY..LAST_DAY is refused (a day later or the time
+    zone's shift would leave the years ``datetime`` can hold)."""
     raw = request.args.get(name)
     if raw is None:
         return None
-    try:  # fromisoformat alone also takes 20261130 and 2026-W48-1
-        return date.fromisoformat(raw) if ISO_DATE.fullmatch(raw) else _bad_date(name)
-    except ValueError:
-        return _bad_date(name)
-
-
-def _bad_date(name: str) -> date:
-    raise ApiError(400, "Bad Request", f"{name} must be a date like 2026-11-30")
+    parsed = day(raw)
+    if parsed is None:
+        raise ApiError(
+            400,
+            "Bad Request",
+            f"{name} must be a date like 2026-11-30, "
+            f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}",
+        )
+    return parsed
 
 
 def _day_start(day: date) -> datetime:
@@ -185,8 +188,17 @@ def get_lead(lead_id: int) -> ResponseReturnValue:
 
 
 def _body(allowed: dict[str, type]) -> dict[str, Any]:
-    """The JSON object of the request, with only known keys of the right types (else 400)."""
-    data = request.get_json(silent=True)
+    """The JSON object of the request, with only known keys of the right types (else 400);
+    size and nesting depth are limited before parsing (:func:`json_body`)."""
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise ApiError(413, "Content Too Large", f"the body must be at most {MAX_JSON_BYTES} bytes")
+    if not request.is_json:
+        raise ApiError(400, "Bad Request", "the body must be a JSON object")
+    request.max_content_length = MAX_JSON_BYTES  # also for a body without Content-Length
+    try:
+        data = json_body(request.get_data(cache=True))
+    except JsonError as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "Bad Request", "the body must be a JSON object")
     unknown = set(data) - set(allowed)

@@ -15,6 +15,7 @@ from datetime import date
 from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import OPEN_STATUSES, LeadStatus
 
+from ..input_limits import DB_INT_MAX, day
 from .due import STATES
 
 KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
@@ -56,10 +57,15 @@ class Filters:
 
 
 def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    """A date in the range every filter accepts (``9999-12-31`` + one day has no date)."""
+    return day(value)
+
+
+def _user_id(value: str) -> str:
+    """``none`` or a user id the database can hold (ASCII digits, within its integer)."""
+    if value == "none":
+        return value
+    return value if value.isascii() and value.isdigit() and int(value) <= DB_INT_MAX else ""
 
 
 def _choice(value: str | None, allowed: tuple[str, ...]) -> str:
@@ -76,7 +82,7 @@ def parse(args: Mapping[str, str]) -> Filters:
         channel=_choice(args.get("channel"), CATEGORIES),
         kind=_choice(args.get("kind"), KINDS),
         status=_choice(args.get("status"), (OPEN, *STATUSES)),
-        assignee=assignee if assignee == "none" or assignee.isdigit() else "",
+        assignee=_user_id(assignee),
         location=(args.get("location") or "").strip()[:64],
         date_from=_date(args.get("date_from")),
         date_to=_date(args.get("date_to")),

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
+from ..input_limits import FIRST_DAY, LAST_DAY, day_range_message
 from .stats import week_start
 
 DEFAULT_WEEKS = 12
@@ -19,6 +20,12 @@ MAX_DAYS = 3 * 366  # a wider range makes a chart of unreadable slivers
 def default_range(today: date) -> tuple[date, date]:
     """The last twelve weeks: from the Monday eleven weeks before this one, to today."""
     return week_start(today) - timedelta(weeks=DEFAULT_WEEKS - 1), today
+
+
+def _within_range(field: Any) -> None:
+    """Years the report's arithmetic can hold (weeks, time zones, +62 days of escalations)."""
+    if field.data and not FIRST_DAY <= field.data <= LAST_DAY:
+        raise ValidationError(day_range_message())
 
 
 class RangeForm(FlaskForm):
@@ -46,7 +53,11 @@ class RangeForm(FlaskForm):
                 chosen[name] = field.data
         return chosen
 
+    def validate_start(self, field: Any) -> None:
+        _within_range(field)
+
     def validate_end(self, field: Any) -> None:
+        _within_range(field)
         if self.start.data and field.data:
             if field.data < self.start.data:
                 raise ValidationError(_l("The end lies before the start."))

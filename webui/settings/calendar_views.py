@@ -25,6 +25,7 @@ from mailgate.models import utcnow
 from ..access import admin_required
 from ..choices import options
 from ..i18n import local_time
+from ..input_limits import FIRST_DAY, LAST_DAY
 from . import regions
 from .common import attach_error, bp, load, plain, save
 from .rows import form_rows, split_list
@@ -229,6 +230,8 @@ def holidays() -> ResponseReturnValue:
             flash(_("Saved."), "info")
             return redirect(url_for("settings.holidays"))
     year = request.args.get("year", type=int) or utcnow().year
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:  # a year the holiday tables can compute
+        year = utcnow().year
     language = str(get_locale() or "de")
     pattern = "EEEE, dd.MM.yyyy" if language == "de" else "EEEE, d MMM yyyy"
     try:

@@ -5,13 +5,33 @@ from :func:`make_session_factory`, so durability settings are applied in one
 place: SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk
 before ``store_raw`` returns, which is what lets SMTP answer 250) and a busy
 timeout so concurrent writers wait instead of failing.
+
+Why writers must *start* with ``BEGIN IMMEDIATE`` on SQLite: a transaction that
+began as a reader and then writes asks SQLite to upgrade its read snapshot to
+the write lock, and in WAL mode that upgrade never waits.  If another
+connection holds the write lock at that moment (``SQLITE_BUSY``) or committed
+since the snapshot was taken (``SQLITE_BUSY_SNAPSHOT``), the statement fails
+at once with "database is locked", whatever the busy timeout.  That is how 32
+of 80 web requests failed during a mail burst (issue 18).  ``BEGIN IMMEDIATE``
+takes the write lock up front and does wait (up to the busy timeout).
+
+Every write-lock hold is timed (:data:`WRITE_LOCKS`; a DEBUG line per hold with
+``write_lock_ms``, shown at any log level with ``MAILGATE_LOG_WRITE_LOCKS=1``; a
+WARNING from :data:`SLOW_HOLD_MS` on): the longest hold is how long a click in
+the web UI may have to wait.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +40,144 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("mailgate.db")
+lock_log = logging.getLogger("mailgate.db.lock")
+if os.environ.get("MAILGATE_LOG_WRITE_LOCKS"):  # every hold, whatever the log level (benches)
+    lock_log.setLevel(logging.DEBUG)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# The web UI's engine waits less: a person should see "try again" within
+# seconds (and a web thread is not tied up for 15 s) if a write is ever stuck.
+WEB_BUSY_TIMEOUT_MS = 5_000
+SLOW_HOLD_MS = 1_000  # a hold this long makes a click wait visibly: logged as a warning
+_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
+@dataclass
+class WriteLockStats:
+    """How long SQLite's write lock was held in this process (all threads).
+
+    ``take()`` returns the figures since the last ``take()`` and starts a new
+    window, so a caller can report "longest hold during the last pass".
+    """
+
+    count: int = 0
+    total_ms: float = 0.0
+    longest_ms: float = 0.0
+    longest_by: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def record(self, held_ms: float, holder: str) -> None:
+        with self._lock:
+            self.count += 1
+            self.total_ms += held_ms
+            if held_ms > self.longest_ms:
+                self.longest_ms, self.longest_by = held_ms, holder
+
+    def take(self) -> WriteLockStats:
+        with self._lock:
+            window = WriteLockStats(self.count, self.total_ms, self.longest_ms, self.longest_by)
+            self.count, self.total_ms, self.longest_ms, self.longest_by = 0, 0.0, 0.0, ""
+        return window
+
+
+WRITE_LOCKS = WriteLockStats()
+
+
+class _TimedConnection(sqlite3.Connection):
+    """A pysqlite connection that notes when its transaction releases the write lock.
+
+    ``lock_since`` is set once the write lock is held (after ``BEGIN
+    IMMEDIATE`` returned); commit and rollback end the hold, fsync included.
+    """
+
+    lock_since: float | None = None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._released()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._released()
+
+    def _released(self) -> None:
+        since, self.lock_since = self.lock_since, None
+        if since is None:
+            return
+        held_ms = (time.perf_counter() - since) * 1000
+        holder = threading.current_thread().name
+        WRITE_LOCKS.record(held_ms, holder)
+        if held_ms >= SLOW_HOLD_MS:
+            lock_log.warning(
+                "SQLite write lock held %.0f ms by %s: web writes waited that long",
+                held_ms,
+                holder,
+                extra={"write_lock_ms": round(held_ms, 2), "holder": holder},
+            )
+        elif lock_log.isEnabledFor(logging.DEBUG):
+            lock_log.debug(
+                "write lock held %.1f ms by %s",
+                held_ms,
+                holder,
+                extra={"write_lock_ms": round(held_ms, 2), "holder": holder},
+            )
 
 
 def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> Engine:
     """Create an engine with the durability pragmas mailgate relies on.
 
-    ``reader=True`` (SQLite only) starts transactions DEFERRED, so a session
-    that only reads (web pages) never holds the single write lock that SMTP
-    intake needs; writers start IMMEDIATE so they never deadlock on upgrade.
+    ``reader=True`` (SQLite only; the web UI's engine) starts transactions
+    DEFERRED, so a request that only reads never holds the single write lock
+    that SMTP intake needs.  Its first statement that is not a SELECT turns the
+    transaction into a writer first (:func:`_sqlite_upgrade_before_write`), so
+    a request that writes waits for the lock instead of failing; its busy
+    timeout is :data:`WEB_BUSY_TIMEOUT_MS`.  Other engines start every
+    transaction IMMEDIATE, so they never need an upgrade either.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        timeout_ms = WEB_BUSY_TIMEOUT_MS if reader else SQLITE_BUSY_TIMEOUT_MS
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={
+                "timeout": timeout_ms / 1000,
+                "check_same_thread": False,
+                "factory": _TimedConnection,
+            },
             pool_size=pool_size,
             max_overflow=20,
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_begin_deferred if reader else _sqlite_on_begin)
+        event.listen(engine, "connect", _sqlite_on_connect_with(timeout_ms))
+        if reader:
+            event.listen(engine, "begin", _sqlite_begin_deferred)
+            event.listen(engine, "before_cursor_execute", _sqlite_upgrade_before_write)
+        else:
+            event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect_with(timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, _record, timeout_ms)
+
+    return on_connect
+
+
+def _sqlite_on_connect(
+    dbapi_connection: Any, _record: Any, timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> None:
     # pysqlite's own transaction handling is disabled so that BEGIN IMMEDIATE
     # (below) takes the write lock up front; otherwise two writers that both
     # read first can deadlock into "database is locked" despite the timeout.
@@ -58,17 +185,60 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+    _holding(connection)
 
 
 def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.info["mailgate_deferred"] = False  # BEGIN itself is no write to upgrade for
     connection.exec_driver_sql("BEGIN")
+    connection.info["mailgate_deferred"] = True
+
+
+def _holding(connection: Any) -> None:
+    dbapi = connection.connection.dbapi_connection
+    if isinstance(dbapi, _TimedConnection):
+        dbapi.lock_since = time.perf_counter()
+
+
+def _sqlite_upgrade_before_write(
+    connection: Any,
+    _cursor: Any,
+    statement: str,
+    _parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    """Before a DEFERRED transaction's first write: restart it as ``BEGIN IMMEDIATE``.
+
+    Only SELECTs ran so far, so ending the read transaction loses nothing; the
+    new one waits for the write lock (busy timeout) where an upgrade would fail
+    at once.  Rows read before are then as of the earlier snapshot, as in
+    PostgreSQL's READ COMMITTED, which mailgate's code is written for anyway.
+    Anything not a SELECT counts as a write (SAVEPOINT too), so a write can
+    never slip in before the restart.
+    """
+    if not connection.info.get("mailgate_deferred") or _READ.match(statement):
+        return
+    connection.info["mailgate_deferred"] = False
+    dbapi = connection.connection.dbapi_connection
+    dbapi.execute("COMMIT")  # a read-only transaction: nothing to write
+    asked = time.perf_counter()
+    dbapi.execute("BEGIN IMMEDIATE")
+    _holding(connection)
+    if lock_log.isEnabledFor(logging.DEBUG):
+        waited_ms = (time.perf_counter() - asked) * 1000
+        lock_log.debug(
+            "waited %.1f ms for the write lock",
+            waited_ms,
+            extra={"write_lock_wait_ms": round(waited_ms, 2)},
+        )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
@@ -54,7 +55,13 @@ from mailgate.pipeline import (
 )
 
 log = logging.getLogger("mailgate.worker")
-DB_BATCH = 10  # mails per write transaction: few fsyncs, short lock holds
+# How long one write transaction may run before it commits and the rest of the
+# chunk follows in the next one.  On SQLite the transaction holds the single
+# write lock, so this bounds how long a click in the web UI (and SMTP intake)
+# waits behind the worker.  A quiet machine writes a whole chunk of ten mails
+# well within it (one fsync per chunk, as before); a busy one, where the
+# worker's thread waits for the CPU or the GIL mid-transaction, commits sooner.
+WRITE_BUDGET_SECONDS = 0.05
 
 
 def worker_identity() -> str:
@@ -295,11 +302,31 @@ def _write_chunk(
     users: Any,
     dealer: DealerConfig,
 ) -> list[str]:
-    """One transaction for a chunk: set-based first, mail by mail if a batch step fails.
+    """Write a chunk in as few transactions as :data:`WRITE_BUDGET_SECONDS` allows."""
+    statuses: list[str] = []
+    rest = list(chunk)
+    while rest:
+        written = _write_part(factory, rest, me, now, users, dealer)
+        statuses.extend(written)
+        rest = rest[len(written) :]
+    return statuses
 
-    A failing batch-level step (prefetch, the multi-row INSERTs, the outcomes)
-    cannot say which mail caused it; run again without the batch context, each
-    mail writes its own rows in its savepoint and a bad one fails alone.
+
+def _write_part(
+    factory: sessionmaker[Session],
+    chunk: Sequence[tuple[Job, Outcome | None]],
+    me: str,
+    now: datetime,
+    users: Any,
+    dealer: DealerConfig,
+) -> list[str]:
+    """One transaction over the first mails of ``chunk`` (at least one, within the budget).
+
+    Set-based first, mail by mail if a batch step fails: a failing batch-level
+    step (prefetch, the multi-row INSERTs, the outcomes) cannot say which mail
+    caused it; run again without the batch context, each mail writes its own
+    rows in its savepoint and a bad one fails alone.  Returns the statuses of
+    the mails written; the caller writes the rest in the next transaction.
     """
     try:
         with factory() as session:
@@ -329,11 +356,15 @@ def _write(
     *,
     batched: bool,
 ) -> list[str]:
+    """The database stages of the first mails of ``chunk``, until the write budget is spent."""
+    started = time.perf_counter()
     batch = _prefetch(session, chunk) if batched else None
     outcomes = []
     for job, early in chunk:
         job.batch = batch
         outcomes.append((job.inbound_id, _run_db_stages(session, job, early)))
+        if time.perf_counter() - started >= WRITE_BUDGET_SECONDS:
+            break  # the rest in the next transaction: others get the write lock between
     if batch is not None:
         batch.flush(session, lambda db, mails: enqueue_deferred(db, dealer, mails))
     return record_outcomes(session, outcomes, me, now)

@@ -24,6 +24,7 @@ from mailgate.config import Settings
 from . import (
     accounts,
     api,
+    busy,
     i18n,
     inbound,
     input_limits,
@@ -69,6 +70,7 @@ def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:
     app.teardown_appcontext(close_session)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _error_page)
+    busy.init_app(app)  # a busy database: one retry, then 503 "try again", never a 500
     app.jinja_env.filters.update(label=label, value=vehicle_value)
     app.jinja_env.globals.update(
         VEHICLE_FIELDS=VEHICLE_FIELDS, nav_entries=lambda: nav.entries_for_current_user(app)

@@ -106,8 +106,8 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.webui import create_app
         from mailgate.webui.server import WebThread
 
-        # The web UI only reads so far: its own engine, whose transactions never
-        # take SQLite's write lock away from SMTP intake.
+        # The web UI's own engine: a request that only reads never takes SQLite's
+        # write lock away from SMTP intake; one that writes waits for it (db.py).
         reader = db.create_db_engine(settings.database_url, reader=True)
         web_factory = db.make_session_factory(reader)
         web = WebThread(create_app(web_factory, settings), settings.web.host, settings.web.port)

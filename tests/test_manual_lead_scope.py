@@ -317,6 +317,7 @@ def test_editing_a_shared_customer_on_the_lead_page_needs_all_his_leads_in_sight
     customer_id, bens = shared_customer(team, app, BEN)
     ben = logged_in(app, BEN)
     page = ben.get(f"/leads/{bens}/edit").get_data(as_text=True)
+    assert 'id="customer-locked"' in page  # told before he types
     before = snapshot(team)
     for field, value in (("customer_email", ATTACKER_MAIL), ("customer_phone", "0160 1")):
         response = post(ben, f"/leads/{bens}/edit", prefilled(page) | {field: value})
@@ -327,7 +328,9 @@ def test_editing_a_shared_customer_on_the_lead_page_needs_all_his_leads_in_sight
     assert vehicle.status_code == 302
     for email, city in ((CHEF, "Augsburg"), (ADA, "Ulm")):
         client = logged_in(app, email)
-        form = prefilled(client.get(f"/leads/{bens}/edit").get_data(as_text=True))
+        page = client.get(f"/leads/{bens}/edit").get_data(as_text=True)
+        assert 'id="customer-locked"' not in page, email
+        form = prefilled(page)
         assert (
             post(client, f"/leads/{bens}/edit", form | {"customer_city": city}).status_code == 302
         )

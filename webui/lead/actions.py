@@ -280,6 +280,11 @@ def _prefill(form: FlaskForm, lead: Lead) -> None:
             form[f"{prefix}_{name}"].data = "" if value is None else str(value)
 
 
+def _edit_page(lead: Lead, form: FlaskForm) -> str:
+    locked = lead.customer_id is not None and not may_change_customer(db(), me(), lead.customer_id)
+    return render_template("lead/edit.html", lead=lead, form=form, customer_locked=locked)
+
+
 @bp.route("/leads/<int:lead_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(lead_id: int) -> ResponseReturnValue:
@@ -310,13 +315,13 @@ def edit(lead_id: int) -> ResponseReturnValue:
         except ACTION_ERRORS as exc:
             db().rollback()
             flash(_("Not saved: %(why)s", why=explain(str(exc))), "error")
-            return render_template("lead/edit.html", lead=lead, form=form), 400
+            return _edit_page(lead, form), 400
         if lead.customer_id is not None and any(c.code == "customer_changed" for c in changes):
             if not may_change_customer(db(), me(), lead.customer_id):
                 # his data serves colleagues' leads too (his e-mail: where their replies go)
                 db().rollback()
                 flash(str(SHARED_CUSTOMER), "error")
-                return render_template("lead/edit.html", lead=lead, form=form), 403
+                return _edit_page(lead, form), 403
         db().commit()
         if changes:
             flash(_("Changes saved (%(count)s).", count=len(changes)), "success")
@@ -324,4 +329,4 @@ def edit(lead_id: int) -> ResponseReturnValue:
             flash(_("Nothing was changed."), "success")
         return redirect(url_for("lead.detail", lead_id=lead_id))
     status = 400 if form.is_submitted() else 200
-    return render_template("lead/edit.html", lead=lead, form=form), status
+    return _edit_page(lead, form), status

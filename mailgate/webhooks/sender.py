@@ -80,6 +80,11 @@ class Outcome:
     detail: str = ""  # a class of :mod:`.failures`: stored and shown
     log_detail: str = ""  # the raw error, for the server log only
 
+    @property
+    def logged(self) -> str:
+        """What the log says: the class, and the raw error for the operator if there is one."""
+        return f"{self.detail} ({self.log_detail})" if self.log_detail else self.detail
+
 
 def classify(status: int) -> str:
     """What an HTTP status means for the delivery."""
@@ -209,13 +214,7 @@ def _record(state: _Pass, row: WebhookDelivery, outcome: Outcome, url: str) -> N
             next_attempt_at=due,
         ):
             state.report.retried += 1
-        log.warning(
-            "webhook delivery %s: %s (%s); retry in %.0f s",
-            row.id,
-            outcome.detail,
-            outcome.log_detail,
-            delay,
-        )
+        log.warning("webhook delivery %s: %s; retry in %.0f s", row.id, outcome.logged, delay)
     else:
         reason = outcome.detail
         if outcome.kind == TEMPORARY:
@@ -230,7 +229,7 @@ def _record(state: _Pass, row: WebhookDelivery, outcome: Outcome, url: str) -> N
             last_error=outcome.detail,
         ):
             state.report.dead += 1
-        log.error("webhook delivery %s is dead: %s (%s)", row.id, reason, outcome.log_detail)
+        log.error("webhook delivery %s is dead (attempt %s): %s", row.id, attempts, outcome.logged)
 
 
 def notice_key(row: WebhookDelivery) -> str:

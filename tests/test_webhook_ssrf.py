@@ -852,8 +852,17 @@ def test_the_overview_shows_the_class_in_words_never_the_raw_text(
                 .where(WebhookDelivery.webhook_id == hook_id)
                 .values(status="dead", attempts=1, last_error=error)
             )
-    raw_hook(team, "http://192.168.178.1/admin")  # saved before the guard
-    html = logged_in(app, ADA).get(PAGE).get_data(as_text=True)
+    router = raw_hook(team, "http://192.168.178.1/admin")  # saved before the guard
+    admin = logged_in(app, ADA)
+    tested = post(admin, f"{PAGE}/webhooks/{router}/test", page=PAGE)
+    assert tested.status_code == 302
+    with team() as session:  # no test event for it: it could only be refused
+        queued = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.webhook_id == router)
+        ).all()
+        assert len(queued) == 1  # the one raw_hook queued, none from the button
+    html = admin.get(PAGE).get_data(as_text=True)
+    assert "internes Netz" in html  # the flashed reason
     assert html.count('class="due due-overdue hook-refused"') == 1
     row = html.split("http://192.168.178.1/admin", 1)[1].split("</td>", 1)[0]
     assert "Ziel nicht erlaubt (interne Adresse)" in row

@@ -122,14 +122,14 @@ def _last_deliveries() -> dict[int, tuple[str, str]]:
     }
 
 
-def _refused_now(url: str) -> bool:
-    """Would the sender refuse this stored URL (saved before the guard, or the allowlist
-    changed)?  Without a DNS lookup, so the page stays fast: the sender still looks."""
+def _refusal_now(url: str) -> str | None:
+    """Why the sender would refuse this stored URL (saved before the guard, or the allowlist
+    changed), or None.  Without a DNS lookup, so the page stays fast: the sender still looks."""
     try:
         destination.check_destination(url, _allowlist(), lookup=False)
-    except destination.DestinationRefused:
-        return True
-    return False
+    except destination.DestinationRefused as exc:
+        return exc.code
+    return None
 
 
 def _page(status: int = 200, **shown: object) -> ResponseReturnValue:
@@ -142,7 +142,7 @@ def _page(status: int = 200, **shown: object) -> ResponseReturnValue:
             tokens=tokens,
             hooks=hooks,
             last=_last_deliveries(),
-            refused={h.id for h in hooks if _refused_now(h.url)},
+            refused={h.id for h in hooks if _refusal_now(h.url)},
             refused_label=FAILURE_LABELS[failures.NOT_ALLOWED],
             scopes=SCOPE_LABELS,
             events=EVENT_LABELS,
@@ -276,10 +276,14 @@ def webhook_delete(hook_id: int) -> ResponseReturnValue:
 def webhook_test(hook_id: int) -> ResponseReturnValue:
     if not IntegrationForm().validate_on_submit():
         abort(400)
-    try:
-        queue_test_event(db(), hook_id)
-    except WebhookError:
+    hook = db().get(Webhook, hook_id)
+    if hook is None:
         abort(404)
+    refusal = _refusal_now(hook.url)
+    if refusal is not None:  # it would only come back as "destination not allowed"
+        flash(str(HOOK_ERRORS[refusal]), "error")
+        return redirect(url_for("settings.integrations"))
+    queue_test_event(db(), hook_id)
     db().commit()
     flash(_("Test event queued: it is sent within a few seconds."), "info")
     return redirect(url_for("settings.integrations"))

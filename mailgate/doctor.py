@@ -476,7 +476,32 @@ def _dealer_checks(
     found += check_imap(mailboxes)
     found += check_mx(dealer.addresses)
     found.append(check_clock(engine, dealer.timezone))
+    found += check_templates(dealer.template_dir)
     return found
+
+
+def check_templates(template_dir: Path | None) -> list[Check]:
+    """The dealer's own mail templates still pass the sandbox check (else the packaged go out).
+
+    A file can break after it was saved (edited on disk); the sender then falls
+    back to the packaged template and logs it, and this says which file to fix.
+    """
+    from mailgate.outbound.compose import check_overrides
+
+    if template_dir is None:
+        return []
+    problems = check_overrides(template_dir)
+    if not problems:
+        return [Check("mail templates", OK, f"own templates in {template_dir} pass the check")]
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return [
+        Check(
+            "mail templates",
+            WARN,
+            "; ".join(problems[:3]) + more,
+            "fix them under Settings > Mail templates; until then the packaged ones are sent",
+        )
+    ]
 
 
 def format_report(checks: Sequence[Check]) -> str:

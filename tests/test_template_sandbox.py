@@ -26,6 +26,7 @@ from jinja2.runtime import Context, LoopContext, Macro, Undefined
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import PathSettings, Settings
+from mailgate.doctor import WARN, check_templates
 from mailgate.outbound import sandbox
 from mailgate.outbound.compose import (
     LANGUAGES,
@@ -249,6 +250,9 @@ def test_a_broken_override_falls_back_to_the_packaged_template_and_says_so(
     listing = {(t.language, t.name): t for t in overrides.listing(folder)}
     assert listing["de", "notification"].broken == ("txt", "html")
     assert listing["en", "notification"].broken == ()
+    [check] = check_templates(folder)  # mailgate doctor names the file to fix
+    assert check.status == WARN and "de/notification.txt" in check.detail
+    assert check_templates(None) == []
 
 
 def test_the_template_list_marks_a_broken_override(

@@ -43,6 +43,7 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
+from types import BuiltinMethodType, MethodType
 from typing import Any
 
 from jinja2 import (
@@ -65,6 +66,7 @@ from markupsafe import Markup
 __all__ = [
     "ForbiddenTagError",
     "MailSandbox",
+    "PlainData",
     "SecurityError",
     "TemplateLimitError",
     "TemplateTooLongError",
@@ -129,6 +131,8 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
 # Leaf values a template may hold; containers are dict, list and tuple of these.
 _LEAVES = (str, int, float, Decimal, date, time_of_day, type(None))
 _DATA = (*_LEAVES, dict, list, tuple)
+_EXACT_LEAVES = frozenset({*_LEAVES, bool, datetime, Markup})
+_METHOD_TYPES = (BuiltinMethodType, MethodType)
 # "%5s", "%-*d", "%(name)010.3f": the width and precision of printf-style conversions.
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
 
@@ -174,12 +178,15 @@ def plain_data(value: Any, _depth: int = 0) -> Any:
     is refused: a template must not be handed an object whose methods or
     relationships reach further than the data we meant to show.
     """
+    kind = type(value)
+    if kind in _EXACT_LEAVES:
+        return value
     if _depth > MAX_DEPTH:
         raise TypeError("template data nested too deeply")
-    if type(value) in _LEAVES or type(value) is bool or type(value) is datetime:
-        return value
-    if isinstance(value, Markup):
-        return value
+    if kind is dict:
+        return {_key(k): plain_data(v, _depth + 1) for k, v in value.items()}
+    if kind is list:
+        return [plain_data(v, _depth + 1) for v in value]
     if isinstance(value, enum.Enum):
         return plain_data(value.value, _depth + 1)
     if isinstance(value, bool):
@@ -206,6 +213,24 @@ def _rebase(base: type, value: Any) -> Any:
     if base is date:
         return date(value.year, value.month, value.day)
     return base(value)
+
+
+class PlainData(dict[str, Any]):
+    """A render's context after :func:`plain_data`, with its text size: converted once.
+
+    :func:`mailgate.outbound.compose.render_mail` renders three files from one
+    context; converting it once instead of per file keeps the sandbox cheap.
+    """
+
+    text_size: int
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any]) -> PlainData:
+        if isinstance(context, PlainData):
+            return context
+        data = cls(plain_data(dict(context)))
+        data.text_size = text_size(data)
+        return data
 
 
 def _key(key: Any) -> str | int:
@@ -327,6 +352,16 @@ class _Guard(NodeTransformer):
     def __init__(self, name: str | None, filename: str | None) -> None:
         self.name = name
         self.filename = filename
+        self.repeated = 0  # inside a loop or macro body, which may run many times
+
+    def _repeating(self, node: nodes.Node) -> nodes.Node:
+        self.repeated += 1
+        try:
+            return self.generic_visit(node)  # type: ignore[no-any-return]
+        finally:
+            self.repeated -= 1
+
+    visit_Macro = visit_CallBlock = _repeating
 
     def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> Any:
         for kind, tag in FORBIDDEN_TAGS.items():
@@ -335,13 +370,18 @@ class _Guard(NodeTransformer):
         return super().generic_visit(node, *args, **kwargs)
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
+        node = self._repeating(node)
         node.iter = _filter(node.iter, "_mailgate_counted")
         return node
 
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
         node = self.generic_visit(node)
-        node.nodes = [_filter(child, "_mailgate_printed") for child in node.nodes]
+        node.nodes = [
+            child
+            if isinstance(child, nodes.TemplateData) and not self.repeated
+            else _filter(child, "_mailgate_printed")
+            for child in node.nodes
+        ]
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -357,8 +397,11 @@ class MailTemplate(Template):
     """A template that renders only plain data, within the budgets (see the module doc)."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        data = plain_data(dict(*args, **kwargs))
-        allowance = 4 * text_size(data)
+        if len(args) == 1 and not kwargs and isinstance(args[0], PlainData):
+            data = args[0]
+        else:
+            data = PlainData.of(dict(*args, **kwargs))
+        allowance = 4 * data.text_size
         budget = _Budget(
             steps=MAX_STEPS, output=MAX_OUTPUT + allowance, value=MAX_OUTPUT + allowance
         )
@@ -465,14 +508,10 @@ def _is_int(value: Any) -> bool:
 
 def _allowed_method(value: Any) -> bool:
     """A bound method in :data:`SAFE_METHODS` (by its owner's type and its own name)."""
-    owner = getattr(value, "__self__", None)
-    name = getattr(value, "__name__", None)
-    if owner is None or not isinstance(name, str) or not callable(value):
+    if not isinstance(value, _METHOD_TYPES):
         return False
-    for kind in type(owner).__mro__:
-        if name in SAFE_METHODS.get(kind, ()):
-            return getattr(owner, name, None) == value
-    return False
+    owner, name = value.__self__, value.__name__
+    return any(name in SAFE_METHODS.get(kind, ()) for kind in type(owner).__mro__)
 
 
 # --- filters that could build a huge value from a small template ----------------------------

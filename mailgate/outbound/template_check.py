@@ -33,6 +33,7 @@ from jinja2.sandbox import MAX_RANGE
 from mailgate.outbound.samples import SAMPLE_CONTEXTS
 from mailgate.outbound.sandbox import (
     ForbiddenTagError,
+    PlainData,
     SecurityError,
     TemplateLimitError,
     TemplateTooLongError,
@@ -78,12 +79,13 @@ def allowed_variables(name: str) -> frozenset[str] | None:
     return None if sample is None else frozenset(sample) | ALWAYS_ALLOWED
 
 
-def template_data(name: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of ``context`` template ``name`` may see: its allowlisted variables only."""
+def template_data(name: str, context: Mapping[str, Any]) -> PlainData:
+    """The part of ``context`` template ``name`` may see: its allowlisted variables only,
+    as plain data (:class:`~mailgate.outbound.sandbox.PlainData`; TypeError for anything else)."""
     allowed = allowed_variables(name)
     if allowed is None:
-        return dict(context)
-    return {key: value for key, value in context.items() if key in allowed}
+        return PlainData.of(context)
+    return PlainData.of({key: value for key, value in context.items() if key in allowed})
 
 
 def problem_from(relative: str, exc: BaseException) -> TemplateProblem:

@@ -100,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     settings_sub = cmd.add_subparsers(dest="settings_command")
     imp = settings_sub.add_parser("import", parents=[common], help="replace settings from FILE")
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
+    imp.add_argument(
+        "--allow-empty-addresses",
+        action="store_true",
+        help="import a file without [dealer] addresses (SMTP then refuses every lead mail)",
+    )
+    imp.add_argument(
+        "--allow-no-users",
+        action="store_true",
+        help="import a file without active [[users]] (every user is deactivated)",
+    )
     imp.set_defaults(handler=cmd_settings_import)
     exp = settings_sub.add_parser("export", parents=[common], help="print settings as TOML")
     exp.set_defaults(handler=cmd_settings_export)
@@ -358,22 +371,56 @@ def cmd_inbound(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
-    from mailgate.dealer_settings import import_settings
+    """Replace the dealer settings from a file; ``--dry-run`` prints the changes only.
 
-    engine, factory = _open(settings)
-    with db.session_scope(factory) as session:
-        clean = import_settings(session, args.file.read_text(encoding="utf-8"))
-    from mailgate.dealer_settings import settings_warnings
+    Refusals (invalid, incomplete, unreadable file; the last admin) are one
+    line on stderr and exit 1; nothing is changed then.  A dry run runs every
+    check a real import runs, after printing what would change.
+    """
+    from mailgate.dealer_settings import SettingsError, apply_document, settings_warnings
     from mailgate.protocol import english
+    from mailgate.settings_import import MAX_BYTES, IncompleteDocument, plan_import, read_document
 
-    for warning in settings_warnings(clean):
+    try:
+        with args.file.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # enough to tell that a file is too large
+    except OSError as exc:
+        raise SettingsError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    try:
+        document = read_document(data)
+    except SettingsError as exc:
+        raise SettingsError(f"{args.file}: {exc}") from None
+    engine, factory = _open(settings)
+    try:
+        with factory() as session:
+            try:
+                plan = plan_import(
+                    session,
+                    document,
+                    allow_empty_addresses=args.allow_empty_addresses,
+                    allow_no_users=args.allow_no_users,
+                )
+            except IncompleteDocument as exc:
+                flag = {"addresses": "--allow-empty-addresses", "users": "--allow-no-users"}
+                raise SettingsError(f"{exc} (to import it anyway: {flag[exc.what]})") from None
+            print("\n".join(plan.diff.lines()), file=sys.stdout if args.dry_run else sys.stderr)
+            apply_document(session, document)
+            if args.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+    finally:
+        engine.dispose()
+    if args.dry_run:
+        print("dry run: nothing was changed", file=sys.stderr)
+        return 0
+    for warning in settings_warnings(plan.clean):
         print(f"warning: {english([warning])}", file=sys.stderr)
     print(
-        f"imported dealer settings: {len(clean['users'])} users, "
-        f"addresses {', '.join(clean['dealer']['addresses']) or '(none)'}",
+        f"imported dealer settings: {len(plan.clean['users'])} users, "
+        f"addresses {', '.join(plan.clean['dealer']['addresses']) or '(none)'}",
         file=sys.stderr,
     )
-    engine.dispose()
     return 0
 
 

@@ -577,11 +577,13 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
     clean = validate(document)
     _check_used_reasons(session, clean["completion_reasons"])
     _check_feedback_webhooks(session, clean["feedback"])
+    existing = {u.email: u for u in session.scalars(select(User))}
+    check_keeps_an_admin(existing, clean["users"])
     session.execute(delete(DealerSetting))
     for section in (*SCHEMA, "groups", "imap", "completion_reasons", "feedback"):
         data = clean[section] if section in SCHEMA else {"items": clean[section]}
         session.add(DealerSetting(section=section, data=data))
-    existing = {u.email: u for u in session.scalars(select(User))}
+    had_admin = any(u.role == UserRole.ADMIN for u in existing.values())
     seen = set()
     for entry in clean["users"]:
         email = entry["email"].lower()
@@ -604,7 +606,48 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
             user.active = False  # users own leads and history: deactivate, never delete
     session.add(DealerSetting(section=SENT_FOLDERS_SECTION, data={"items": _sent_folders(clean)}))
     session.flush()
+    if had_admin or any(u["role"] == UserRole.ADMIN for u in clean["users"]):
+        from mailgate.setup_lock import mark_admin_created
+
+        mark_admin_created(session)  # an imported admin closes the first-admin set-up too
     return clean
+
+
+def check_keeps_an_admin(existing: dict[str, User], users: list[dict[str, Any]]) -> None:
+    """Refuse a users list that leaves none of today's active admins active and admin.
+
+    Users missing from a document are deactivated, so a minimal settings file
+    written before anyone thought of the admin would lock everybody out of the
+    web UI.  The admins that count are those who can log in (with a password);
+    without any, every active admin does.  The message names what the document
+    would do to them, and whom else it would deactivate.
+    """
+    admins = [u for u in existing.values() if u.active and u.role == UserRole.ADMIN]
+    guards = [u for u in admins if u.password_hash] or admins
+    if not guards:
+        return
+    after = {u["email"].lower(): u for u in users}
+    changes = []
+    for user in guards:
+        entry = after.get(user.email.lower())
+        if entry is not None and entry["active"] and entry["role"] == UserRole.ADMIN:
+            return
+        if entry is None or not entry["active"]:
+            why = "not in [[users]]" if entry is None else "active = false"
+            changes.append(f"deactivate {user.email} ({why})")
+        else:
+            changes.append(f"demote {user.email} to {entry['role']}")
+    others = sorted(
+        u.email
+        for u in existing.values()
+        if u.active and u not in guards and not after.get(u.email.lower(), {}).get("active")
+    )
+    also = f"; it would also deactivate {', '.join(others)}" if others else ""
+    raise SettingsError(
+        "users: this would leave no active admin who can log in: it would "
+        f'{", ".join(changes)}{also}. Keep an admin in [[users]] with role = "admin", '
+        "or create another admin first (mailgate users create-admin)"
+    )
 
 
 def _check_feedback_webhooks(session: Session, channels: list[dict[str, Any]]) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
@@ -113,6 +115,7 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         web = WebThread(create_app(web_factory, settings), settings.web.host, settings.web.port)
         web.start()
         log.info("web UI on http://%s:%s", settings.web.host, settings.web.port)
+        announce_setup(factory, settings, getattr(web.server, "effective_port", settings.web.port))
     if "worker" in roles:
         from mailgate.worker import warm_up
 
@@ -170,6 +173,30 @@ def _run_imap(runtime: Runtime) -> None:
     from mailgate.imap.service import run_imap
 
     run_imap(runtime.factory, runtime.settings, runtime.stop, on_stored=runtime.wakeup.set)
+
+
+def announce_setup(factory: sessionmaker[Session], settings: Settings, port: int) -> None:
+    """While no admin was ever created, print the one-time set-up link (with a fresh token).
+
+    A warning in the log (which goes to the console, stderr), printed there
+    directly if the log level hides warnings.  Only whoever reads it can
+    create the first admin on /setup.
+    """
+    from mailgate.setup_lock import issue_setup_token, setup_url
+
+    try:
+        with db.session_scope(factory) as session:
+            token = issue_setup_token(session)
+    except SQLAlchemyError:
+        log.warning("set-up link not issued: database unreachable", exc_info=True)
+        return
+    if token is None:
+        return
+    line = f"Set-up: open {setup_url(settings.web.host, port, token)} to create the first admin"
+    if log.isEnabledFor(logging.WARNING):
+        log.warning("%s", line)
+    else:  # [log] level = "ERROR" must not hide the only way in
+        print(line, file=sys.stderr, flush=True)
 
 
 def warn_if_unconfigured(factory: sessionmaker[Session]) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.models import User, UserRole
+from mailgate.setup_lock import mark_admin_created
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -76,6 +77,7 @@ def _set_password(settings: Settings, args: argparse.Namespace, admin: bool) -> 
                 user.active = True
                 if args.name:
                     user.name = args.name
+                mark_admin_created(session)  # the web UI's one-time set-up closes with it
             user.password_hash = hash_password(password)
         what = "admin" if admin else "password of"
         print(f"{what} {email} set", file=sys.stderr)

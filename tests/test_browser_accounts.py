@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
-from .webui_helpers import ensure_user
+from .webui_helpers import ensure_user, setup_token
 
 
 def test_login_language_switch_and_logout(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
@@ -33,7 +33,10 @@ def test_login_language_switch_and_logout(page: Any, live_web: LiveWeb) -> None:
 
 def test_first_start_setup_page_in_the_browser(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     page.goto(live_web.url + "/")
-    assert page.url.endswith("/setup")
+    assert page.url.endswith("/setup")  # refused without the link the service printed
+    assert page.get_by_role("heading", name="mailgate einrichten").is_visible()
+    assert "Einrichtungslink fehlt, ist ungültig" in page.content()
+    page.goto(live_web.url + "/setup?token=" + setup_token(live_web.factory))
     page.get_by_label("Ihr Name").fill("Ada Admin")
     page.get_by_label("E-Mail-Adresse").fill("ada@autohaus.example")
     page.get_by_label("Neues Passwort").fill("Sicheres-Passwort-1")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mailgate.base_url import set_base_url
 from mailgate.db import session_scope
 from mailgate.dealer_settings import apply_document, export_settings
 from mailgate.models import InboundMail, Lead, OutboxMail, User, Webhook
@@ -131,6 +132,8 @@ def test_every_page_loads_labelled_and_fits_a_phone(page: Any, live_web: LiveWeb
 
 def test_pages_before_login(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     ensure_user(live_web.factory, ADMIN, "admin", name="Ada Admin")
+    with session_scope(live_web.factory) as session:
+        set_base_url(session, live_web.url)  # reset mails need the base URL
     for path in (*PUBLIC_PAGES, reset_page(live_web)):
         _check(page, live_web.url + path)
     page.set_viewport_size({"width": 375, "height": 800})

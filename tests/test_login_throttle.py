@@ -128,6 +128,20 @@ def test_forty_failures_against_one_colleague_lock_out_nobody_else(
         assert attempt(browser(app), colleague, PASSWORD).status_code == 302, colleague
 
 
+def test_a_burst_of_failures_from_the_nat_address_locks_out_no_colleague(
+    app: Flask, dealer: sessionmaker[Session], clock: Clock
+) -> None:
+    """The state a guesser leaves (several instances, or before a restart): 40 recent
+    failures for Anna from the shop's address.  Colleagues there log in all the same."""
+    with db.session_scope(dealer) as session:
+        for n in range(40):
+            at = clock.now - timedelta(seconds=n)
+            session.add(LoginFailure(email=ANNA, ip=NAT, at=at))
+    for colleague in (BERT, CHEF, ADMIN):
+        assert attempt(browser(app), colleague, PASSWORD).status_code == 302, colleague
+    assert attempt(browser(app), ANNA, PASSWORD).status_code == 429  # the attacked pair waits
+
+
 def test_spoofed_forwarded_for_from_an_untrusted_peer_neither_resets_nor_evades(
     app: Flask, dealer: sessionmaker[Session], clock: Clock
 ) -> None:

@@ -20,7 +20,16 @@ from mailgate.base_url import set_base_url
 from mailgate.models import Lead, LoginFailure, OutboxMail, User, utcnow
 from mailgate.webui.accounts import throttle
 
-from .webui_helpers import PASSWORD, csrf_token, ensure_user, logged_in, login, post, web_app
+from .webui_helpers import (
+    PASSWORD,
+    csrf_token,
+    ensure_user,
+    logged_in,
+    login,
+    post,
+    setup_token,
+    web_app,
+)
 
 ADMIN, ANNA, CHEF, BERT = (
     "admin@autohaus.example",
@@ -61,16 +70,25 @@ def test_fresh_install_leads_to_the_one_time_setup_page(factory: sessionmaker[Se
     assert client.get("/").headers["Location"] == "/login"
     assert client.get("/login").headers["Location"] == "/setup"
     assert client.get("/leads").headers["Location"] == "/setup"
+    assert client.get("/setup").status_code == 403  # only with the link the service printed
+    token = setup_token(factory)
+    page = f"/setup?token={token}"
     weak = post(
         client,
-        "/setup",
-        {"name": "A", "email": ADMIN, "password": "aaaaaaaaaaaa", "confirm": "aaaaaaaaaaaa"},
+        page,
+        {"name": "A", "email": ADMIN, "password": "a" * 12, "confirm": "a" * 12, "token": token},
     )
     assert weak.status_code == 400 and "zu wenige verschiedene Zeichen" in weak.get_data(True)
     made = post(
         client,
-        "/setup",
-        {"name": "Ada Admin", "email": ADMIN, "password": PASSWORD, "confirm": PASSWORD},
+        page,
+        {
+            "name": "Ada Admin",
+            "email": ADMIN,
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "token": token,
+        },
     )
     assert made.status_code == 302
     assert client.get("/leads").status_code == 200  # logged in as the new admin
@@ -78,8 +96,9 @@ def test_fresh_install_leads_to_the_one_time_setup_page(factory: sessionmaker[Se
         admin = session.scalar(select(User).where(User.email == ADMIN))
         assert admin is not None and admin.role == "admin"
         assert admin.password_hash and admin.password_hash.startswith("$argon2id$")
-    # Closed for good: nobody can create a second admin through it.
+    # Closed for good: nobody can create a second admin through it, not with the token either.
     assert app.test_client().get("/setup").status_code == 404
+    assert app.test_client().get(page).status_code == 404
 
 
 def test_login_logout_and_wrong_password(app: Flask) -> None:

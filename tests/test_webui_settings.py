@@ -507,7 +507,7 @@ def test_import_that_would_lock_out_the_admin_is_refused(
     assert response.status_code == 200
     assert ADMIN in errors_of(html, "file")
     broken = _upload(admin, "[dealer\nname = 1").get_data(as_text=True)
-    assert "not valid TOML" in errors_of(broken, "file")
+    assert "kein gültiges TOML" in errors_of(broken, "file")
     with db.session_scope(dealer) as session:
         assert session.scalar(select(User.active).where(User.email == ADMIN)) is True
         names = [u.email for u in session.scalars(select(User).where(User.active))]

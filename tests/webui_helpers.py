@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.models import User
+from mailgate.setup_lock import issue_setup_token
 from mailgate.webui import create_app
 from mailgate.webui.passwords import hash_password
 
@@ -54,6 +55,14 @@ def ensure_user(
             setattr(user, key, value)
         session.flush()
         return user.id
+
+
+def setup_token(factory: sessionmaker[Session]) -> str:
+    """A one-time set-up token, as ``mailgate serve`` issues and prints it when it starts."""
+    with db.session_scope(factory) as session:
+        token = issue_setup_token(session)
+    assert token, "set-up is closed: an admin was created already"
+    return token
 
 
 def web_app(factory: sessionmaker[Session], settings: Settings | None = None) -> Flask:

@@ -8,7 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
 from ..access import load_account
-from .views import bp, needs_setup
+from .first_admin import needs_setup
+from .views import bp
 
 
 def _unauthorized() -> ResponseReturnValue:

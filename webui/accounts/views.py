@@ -31,15 +31,16 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from mailgate.base_url import WHAT_TO_SET
-from mailgate.models import User, UserRole, utcnow
+from mailgate.models import User, utcnow
 from mailgate.outbound.outbox import enqueue_template
 
 from ..access import Account, end_sessions, me
 from ..context import db, dealer
 from ..i18n import LANGUAGES
 from ..passwords import WeakPassword, check_strength, hash_password, needs_rehash, verify_password
-from . import devices, reset, throttle
-from .forms import AccountForm, ChangePasswordForm, ForgotForm, LoginForm, ResetForm, SetupForm
+from . import devices, first_admin, reset, throttle
+from .first_admin import needs_setup
+from .forms import AccountForm, ChangePasswordForm, ForgotForm, LoginForm, ResetForm
 
 log = logging.getLogger("mailgate.webui.accounts")
 bp = Blueprint("accounts", __name__)
@@ -86,15 +87,6 @@ def _safe_next(target: str | None) -> str:
         if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
             return target
     return url_for("home")
-
-
-def needs_setup() -> bool:
-    """True while no admin can log in: the one-time setup page is open."""
-    return not db().scalar(
-        select(func.count()).where(
-            User.role == UserRole.ADMIN, User.password_hash.is_not(None), User.active.is_(True)
-        )
-    )
 
 
 def _find_user(email: str) -> User | None:
@@ -178,30 +170,8 @@ def logout() -> ResponseReturnValue:
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> ResponseReturnValue:
-    """Create the first admin; closed for good once an admin can log in."""
-    if not needs_setup():
-        abort(404)
-    form = SetupForm()
-    if form.validate_on_submit():
-        try:
-            check_strength(form.password.data or "", form.email.data or "")
-        except WeakPassword as exc:
-            form.password.errors.append(_("Password too weak: %(why)s", why=str(exc)))
-            return render_template("setup.html", form=form), 400
-        user = _find_user(form.email.data or "")
-        if user is None:
-            user = User(email=(form.email.data or "").strip().lower(), receives_leads=False)
-            db().add(user)
-        user.name = form.name.data or ""
-        user.role = UserRole.ADMIN
-        user.active = True
-        user.password_hash = hash_password(form.password.data or "")
-        db().commit()
-        session.clear()
-        login_user(Account.of(user))
-        flash(_("Welcome! Your admin account is ready."), "info")
-        return redirect(url_for("home"))
-    return render_template("setup.html", form=form)
+    """Create the first admin: only while none was ever created, only with the printed token."""
+    return first_admin.setup_page()
 
 
 def _reset_link(token: str) -> str:

@@ -81,6 +81,8 @@ KNOWN_BAD: tuple[bytes, ...] = (
     b"9999-12-31",
     b"2026-02-30",
     b"2026-11-30T25:61",
+    b"9999-12-31T23:59",
+    b"0001-01-01T00:00",
     b"1e309",
     b"NaN",
     b"[]",
@@ -326,6 +328,8 @@ PARAM_BAD = _known_bad(
         b"9999-12-31",
         b"0001-01-01",
         b"2026-02-30",
+        b"9999-12-31T23:59",
+        b"0001-01-01T00:00",
         "ä€😀".encode(),
         b"\xff",
         b"x" * 5000,
@@ -381,6 +385,20 @@ def test_out_of_range_dates_are_refused_clearly(world: World, value: bytes) -> N
     assert response.status_code == 400, response.data
     assert response.mimetype == "application/problem+json"
     assert "1900-01-01" in response.json["detail"] and "2999-12-31" in response.json["detail"]
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59", "0001-01-01T00:00", "10000-01-01T00:00"])
+def test_date_fields_out_of_range_are_a_form_error(world: World, when: str) -> None:
+    """The salesperson's own lead: a resubmission or due date no time zone can shift is a
+    field error on the lead page, and nothing changes."""
+    anna, lead = world.client("salesperson"), int(world.ids["lead_id"])
+    with world.factory() as session:
+        before = session.get(Lead, lead).overdue_at  # type: ignore[union-attr]
+    for action in ("resubmission", "due"):
+        response = anna.post(f"/leads/{lead}/{action}", data={"when": when})
+        assert response.status_code in (302, 400), (action, response.status_code)
+    with world.factory() as session:
+        assert session.get(Lead, lead).overdue_at == before  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

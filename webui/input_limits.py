@@ -17,6 +17,7 @@ in one place, so every route gets them:
 * :func:`day` reads an ISO date within :data:`FIRST_DAY`..:data:`LAST_DAY`, the
   range every date filter accepts, so arithmetic and time-zone shifts on it stay in
   range.
+* :func:`within_day_range` is the same range as a WTForms validator for date fields.
 * :func:`json_body` parses a request body with a size and a nesting-depth limit.
 """
 
@@ -24,13 +25,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter, IntegerConverter, Map
+from wtforms.validators import StopValidation
 
 DB_INT_MAX = 2**31 - 1  # PostgreSQL's ``integer`` (the id columns); SQLite's is wider
 FIRST_DAY = date(1900, 1, 1)
@@ -75,6 +77,20 @@ def day(text: str | None) -> date | None:
     except ValueError:  # 2026-02-30, 9999-99-99
         return None
     return parsed if FIRST_DAY <= parsed <= LAST_DAY else None
+
+
+def within_day_range(_form: object, field: Any) -> None:
+    """WTForms validator for a date or date-time field: within FIRST_DAY..LAST_DAY.
+
+    ``9999-12-31T23:59`` parses, and then the dealer's time zone shifts it beyond
+    what ``datetime`` holds; a clear field error instead.
+    """
+    value = field.data
+    if value is None:
+        return
+    as_day = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DAY <= as_day <= LAST_DAY:
+        raise StopValidation(day_range_message())
 
 
 def day_range_message() -> str:

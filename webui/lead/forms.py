@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS
 
 from ..choices import options
+from ..input_limits import within_day_range
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 CHANNELS = (
@@ -81,14 +82,14 @@ class ContactForm(FlaskForm):
 
 class ResubmissionForm(FlaskForm):
     when = DateTimeLocalField(
-        _l("Resubmit on"), format=DATETIME_FORMAT, validators=[InputRequired()]
+        _l("Resubmit on"), format=DATETIME_FORMAT, validators=[InputRequired(), within_day_range]
     )
     submit = SubmitField(_l("Set resubmission"))
 
 
 class DueForm(FlaskForm):
     when = DateTimeLocalField(
-        _l("New due date"), format=DATETIME_FORMAT, validators=[InputRequired()]
+        _l("New due date"), format=DATETIME_FORMAT, validators=[InputRequired(), within_day_range]
     )
     submit = SubmitField(_l("Change due date"))
 

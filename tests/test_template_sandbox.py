@@ -10,6 +10,8 @@ end with an error too, and a broken override never costs a mail at send time.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import logging
 import time
 from pathlib import Path
@@ -187,6 +189,8 @@ def test_runaway_templates_end_with_a_clear_error(editor: FlaskClient, tmp_path:
         assert "Die Vorlage tut zu viel" in page, template
     page = edit(editor, "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "save")
     assert "mehr als 1.000.000 Zeichen" in page or "länger als" in page
+    page = edit(editor, "x" * 100_001, "save")
+    assert "die Vorlage ist länger als 100.000 Zeichen" in page
     assert not (tmp_path / "templates").exists()
 
 
@@ -299,6 +303,16 @@ def test_templates_get_plain_data_only() -> None:
     with pytest.raises(TypeError, match="not template data"):
         env.get_template("de/notification.txt").render(customer=Customer())
     assert sandbox.plain_data({"a": ("x", 1), "b": {2, 1}}) == {"a": ["x", 1], "b": [1, 2]}
+
+    @dataclasses.dataclass
+    class Person:
+        name: str
+        role: enum.Enum
+
+    class Role(enum.Enum):
+        ADMIN = "admin"
+
+    assert sandbox.plain_data(Person("Ada", Role.ADMIN)) == {"name": "Ada", "role": "admin"}
     # a template sees only its allowlisted variables, whatever the caller passed
     data = template_data("notification", {"lead": {}, "session": object(), "dealer_name": "AH"})
     assert set(data) == {"lead", "dealer_name"}

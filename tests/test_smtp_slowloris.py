@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.config import ConfigError, load_settings
-from mailgate.ingest.limits import Pace, PaceLimits, SlotTable, peer_key
+from mailgate.ingest.limits import Pace, PaceLimits, RefusalTally, SlotTable, peer_key
 from mailgate.models import InboundMail
 
 from .mails import LEAD_ADDRESS, inquiry
@@ -605,6 +605,15 @@ def test_slot_table_prefers_stalled_then_the_largest_over_share_peer() -> None:
     assert admission.evicted is small and admission.reason == "stalled"
     table.release(small)  # the evicted connection closes later: releasing again is harmless
     assert table.active == 4
+
+
+def test_refusals_are_logged_as_one_count_at_most_every_ten_seconds() -> None:
+    """A connection flood against a full listener must not flood the log."""
+    tally = RefusalTally(every=10)
+    assert tally.refused(0) == 1
+    assert [tally.refused(t) for t in (1, 2, 9.9)] == [0, 0, 0]
+    assert tally.refused(10) == 4
+    assert tally.refused(10.5) == 0
 
 
 @settings(max_examples=300, deadline=None)

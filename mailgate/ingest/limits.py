@@ -27,6 +27,7 @@ timers and asks these objects what is due and whom to close.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -143,6 +144,23 @@ class Admission:
     reason: str = ""  # why ``evicted`` lost its slot: "stalled" or "over share"
 
 
+class RefusalTally:
+    """Counts refused connections and says when to log them: a flood must not flood the log."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._pending = 0
+        self._last = -math.inf
+
+    def refused(self, now: float) -> int:
+        """Count one; the number to report now (0: not yet, at most one report per ``every``)."""
+        self._pending += 1
+        if now - self._last < self.every:
+            return 0
+        count, self._pending, self._last = self._pending, 0, now
+        return count
+
+
 class SlotTable:
     """The listener's connection slots, shared between client addresses (see module doc)."""
 
@@ -150,6 +168,7 @@ class SlotTable:
         self.limit = limit
         self.per_peer = per_peer
         self.stall_after = stall_after
+        self.refusals = RefusalTally()
         self._peers: dict[str, set[Occupant]] = {}
         self._where: dict[Occupant, str] = {}
 

@@ -15,6 +15,14 @@ at once with "database is locked", whatever the busy timeout.  That is how 32
 of 80 web requests failed during a mail burst (issue 18).  ``BEGIN IMMEDIATE``
 takes the write lock up front and does wait (up to the busy timeout).
 
+Within one process (``mailgate serve``: listener, worker, sender and web UI
+are threads), writers of a database file queue for the lock in arrival order
+(:class:`WriterQueue`) instead of each polling SQLite: its busy handler sleeps
+up to 100 ms between tries and is not fair, so a click in the web UI could
+wait for seconds behind a stream of short intake and worker transactions that
+each held the lock for milliseconds.  Other processes still meet at the busy
+timeout.
+
 Every write-lock hold is timed (:data:`WRITE_LOCKS`; a DEBUG line per hold with
 ``write_lock_ms``, shown at any log level with ``MAILGATE_LOG_WRITE_LOCKS=1``; a
 WARNING from :data:`SLOW_HOLD_MS` on): the longest hold is how long a click in
@@ -29,7 +37,8 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,14 +94,65 @@ class WriteLockStats:
 WRITE_LOCKS = WriteLockStats()
 
 
+class WriterQueue:
+    """This process's writers of one SQLite file, handed the write lock in arrival order.
+
+    A writer takes its place before ``BEGIN IMMEDIATE`` and leaves it when its
+    transaction ends; the next one is woken at once (no polling).  The queue
+    only orders this process's writers: SQLite's lock stays the real one.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        """True once it is this writer's turn; False after ``timeout`` seconds."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ran out
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # stays held: handed to the next writer
+            else:
+                self._held = False
+
+
+_QUEUES: dict[str, WriterQueue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def _queue_for(database: str) -> WriterQueue:
+    key = str(Path(database).expanduser().resolve())
+    with _QUEUES_LOCK:
+        return _QUEUES.setdefault(key, WriterQueue())
+
+
 class _TimedConnection(sqlite3.Connection):
-    """A pysqlite connection that notes when its transaction releases the write lock.
+    """A pysqlite connection that takes its turn in the writer queue and times its holds.
 
     ``lock_since`` is set once the write lock is held (after ``BEGIN
-    IMMEDIATE`` returned); commit and rollback end the hold, fsync included.
+    IMMEDIATE`` returned); commit, rollback and close end the hold (fsync
+    included) and hand the turn to the next writer of this process.
     """
 
     lock_since: float | None = None
+    queue: WriterQueue | None = None
+    queued = False
+    timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
 
     def commit(self) -> None:
         try:
@@ -106,7 +166,16 @@ class _TimedConnection(sqlite3.Connection):
         finally:
             self._released()
 
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._released()
+
     def _released(self) -> None:
+        if self.queued and self.queue is not None:
+            self.queued = False
+            self.queue.release()
         since, self.lock_since = self.lock_since, None
         if since is None:
             return
@@ -156,7 +225,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> 
             pool_size=pool_size,
             max_overflow=20,
         )
-        event.listen(engine, "connect", _sqlite_on_connect_with(timeout_ms))
+        queue = _queue_for(database) if database and database != ":memory:" else None
+        event.listen(engine, "connect", _sqlite_on_connect_with(timeout_ms, queue))
         if reader:
             event.listen(engine, "begin", _sqlite_begin_deferred)
             event.listen(engine, "before_cursor_execute", _sqlite_upgrade_before_write)
@@ -168,9 +238,11 @@ def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> 
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_on_connect_with(timeout_ms: int) -> Any:
+def _sqlite_on_connect_with(timeout_ms: int, queue: WriterQueue | None) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         _sqlite_on_connect(dbapi_connection, _record, timeout_ms)
+        if isinstance(dbapi_connection, _TimedConnection):
+            dbapi_connection.queue, dbapi_connection.timeout_s = queue, timeout_ms / 1000
 
     return on_connect
 
@@ -191,20 +263,41 @@ def _sqlite_on_connect(
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-    _holding(connection)
+    _begin_immediate(connection.connection.dbapi_connection, connection.exec_driver_sql)
+
+
+def _begin_immediate(dbapi: Any, execute: Callable[[str], object]) -> None:
+    """``BEGIN IMMEDIATE`` after this process's earlier writers (:class:`WriterQueue`).
+
+    If the turn does not come within the busy timeout, a writer of this process
+    is stuck: one more try without waiting, so the caller fails now ("database
+    is locked", shown as "try again" in the web UI) instead of after a second
+    timeout.
+    """
+    timed = isinstance(dbapi, _TimedConnection)
+    queue = dbapi.queue if timed else None
+    queued = queue.acquire(dbapi.timeout_s) if queue is not None else False
+    try:
+        if queue is not None and not queued:
+            execute("PRAGMA busy_timeout=0")
+            try:
+                execute("BEGIN IMMEDIATE")
+            finally:
+                execute(f"PRAGMA busy_timeout={int(dbapi.timeout_s * 1000)}")
+        else:
+            execute("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued and queue is not None:
+            queue.release()
+        raise
+    if timed:
+        dbapi.queued, dbapi.lock_since = queued, time.perf_counter()
 
 
 def _sqlite_begin_deferred(connection: Any) -> None:
     connection.info["mailgate_deferred"] = False  # BEGIN itself is no write to upgrade for
     connection.exec_driver_sql("BEGIN")
     connection.info["mailgate_deferred"] = True
-
-
-def _holding(connection: Any) -> None:
-    dbapi = connection.connection.dbapi_connection
-    if isinstance(dbapi, _TimedConnection):
-        dbapi.lock_since = time.perf_counter()
 
 
 def _sqlite_upgrade_before_write(
@@ -230,8 +323,7 @@ def _sqlite_upgrade_before_write(
     dbapi = connection.connection.dbapi_connection
     dbapi.execute("COMMIT")  # a read-only transaction: nothing to write
     asked = time.perf_counter()
-    dbapi.execute("BEGIN IMMEDIATE")
-    _holding(connection)
+    _begin_immediate(dbapi, dbapi.execute)
     if lock_log.isEnabledFor(logging.DEBUG):
         waited_ms = (time.perf_counter() - asked) * 1000
         lock_log.debug(

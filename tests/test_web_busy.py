@@ -258,3 +258,57 @@ def test_bench_helpers_read_the_lock_holds_from_a_json_log(tmp_path: Path) -> No
         "not json\n"
     )
     assert lock_holds(log) == [(1796623200.0, 12.5, "worker")]
+
+
+def test_writers_of_one_process_get_the_lock_in_arrival_order() -> None:
+    queue = db.WriterQueue()
+    assert queue.acquire(1)
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        assert queue.acquire(10)
+        order.append(n)
+        queue.release()
+
+    threads = []
+    for n in range(5):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.05)  # queued one after the other
+    queue.release()
+    for thread in threads:
+        thread.join()
+    assert order == [0, 1, 2, 3, 4]
+    assert queue.acquire(0)  # free again
+    blocked = db.WriterQueue()
+    assert blocked.acquire(0) and not blocked.acquire(0.01)  # a timeout says so
+
+
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
+def test_a_web_write_gets_the_lock_between_back_to_back_writers(sqlite_url: str) -> None:
+    """SQLite's own busy handler polls (sleeping up to 100 ms) and rarely hits the gap
+    between two transactions of a busy writer; the queue hands the lock over at once."""
+    writer = db.make_session_factory(db.create_db_engine(sqlite_url))
+    web = db.make_session_factory(db.create_db_engine(sqlite_url, reader=True))
+    done = threading.Event()
+
+    def intake() -> None:  # transactions of 20 ms back to back, like a burst
+        while not done.is_set():
+            with db.session_scope(writer) as session:
+                session.execute(text("UPDATE app_secret SET value = value WHERE 0"))
+                time.sleep(0.02)
+
+    stream = threading.Thread(target=intake)
+    stream.start()
+    try:
+        time.sleep(0.2)
+        with web() as page:
+            page.scalar(select(func.count(InboundMail.id)))
+            started = time.monotonic()
+            page.execute(text("UPDATE app_secret SET value = value WHERE 0"))
+            waited = time.monotonic() - started
+            page.commit()
+    finally:
+        done.set()
+        stream.join()
+    assert waited < 1.0, f"the web write waited {waited:.2f} s"

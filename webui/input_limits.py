@@ -5,18 +5,18 @@ bodies in the API.  Values that Python accepts but a database or ``datetime`` do
 not — an id beyond PostgreSQL's ``integer`` (a ``DataError`` there, an
 ``OverflowError`` in SQLite's driver), a date whose time-zone shift leaves year
 1..9999, a NUL character (PostgreSQL refuses it in text), JSON nested deeper than
-Python's recursion limit — used to surface as server errors.  The limits live here,
+Python's recursion limit — would otherwise surface as server errors.  The limits live here,
 in one place, so every route gets them:
 
 * ``<int:…>`` in every URL rule is :class:`BoundedInt`: ASCII digits up to the
   database's integer range; anything else does not match (404, nothing to find).
-* ``<link_token:…>`` (:class:`LinkToken`) takes only the characters a signed token
+* ``<linktoken:…>`` (:class:`LinkToken`) takes only the characters a signed token
   has; a non-ASCII "token" is not found (404).
 * :func:`refuse_nul` refuses a NUL character in the path, query string or form of a
   page (400); the API answers for its own arguments (its documented behaviour).
 * :func:`day` reads an ISO date within :data:`FIRST_DAY`..:data:`LAST_DAY`, the
   range every date filter accepts, so arithmetic and time-zone shifts on it stay in
-  range.
+  range (:func:`clamped_day` moves a date outside into it, for range bounds).
 * :func:`within_day_range` is the same range as a WTForms validator for date fields.
 * :func:`json_body` parses a request body with a size and a nesting-depth limit.
 """
@@ -57,26 +57,38 @@ class BoundedInt(IntegerConverter):
 
 
 class LinkToken(BaseConverter):
-    """``<link_token:…>`` for signed tokens in URLs: URL-safe base64 and dots, at most 512
+    """``<linktoken:…>`` for signed tokens in URLs: URL-safe base64 and dots, at most 512
     characters; anything else (``/m/ä€😀``, a NUL) is no link of ours (404), before any
     code tries to read it as ASCII."""
 
     regex = r"[A-Za-z0-9_.\-]{1,512}"
 
 
-def day(text: str | None) -> date | None:
-    """An ISO date (``2026-11-30``) within FIRST_DAY..LAST_DAY, or None for anything else.
+def iso_day(text: str | None) -> date | None:
+    """An ISO date (``2026-11-30``), any year ``datetime`` holds; None for anything else.
 
-    Not ``date.fromisoformat`` alone: it also takes ``20261130`` and ``2026-W48-1``,
-    and it takes ``0001-01-01``, which no time zone can shift to UTC.
+    Not ``date.fromisoformat`` alone: it also takes ``20261130`` and ``2026-W48-1``.
     """
     if not text or not ISO_DAY.fullmatch(text):
         return None
     try:
-        parsed = date.fromisoformat(text)
-    except ValueError:  # 2026-02-30, 9999-99-99
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30, 9999-99-99, 0000-01-01
         return None
-    return parsed if FIRST_DAY <= parsed <= LAST_DAY else None
+
+
+def day(text: str | None) -> date | None:
+    """An ISO date within FIRST_DAY..LAST_DAY, or None for anything else (a filter then
+    ignores it): ``0001-01-01`` is a date, but no time zone can shift it to UTC."""
+    parsed = iso_day(text)
+    return parsed if parsed is not None and FIRST_DAY <= parsed <= LAST_DAY else None
+
+
+def clamped_day(text: str | None) -> date | None:
+    """An ISO date, moved into FIRST_DAY..LAST_DAY: for a bound of a range, ``0333-07-22``
+    selects what ``1900-01-01`` does (no lead is older), and stays a valid request."""
+    parsed = iso_day(text)
+    return None if parsed is None else min(max(parsed, FIRST_DAY), LAST_DAY)
 
 
 def within_day_range(_form: object, field: Any) -> None:
@@ -183,5 +195,5 @@ def _values(multi: Any) -> list[str]:
 def init_app(app: Flask) -> None:
     """Before any rule is added: ``<int:…>`` becomes the bounded converter app-wide."""
     app.url_map.converters["int"] = BoundedInt
-    app.url_map.converters["link_token"] = LinkToken
+    app.url_map.converters["linktoken"] = LinkToken
     app.before_request(refuse_nul)

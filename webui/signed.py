@@ -131,7 +131,7 @@ def _format(moment: datetime, config: DealerConfig) -> str:
     return local_time(moment.astimezone(config.timezone))
 
 
-@bp.get("/m/<link_token:token>")
+@bp.get("/m/<linktoken:token>")
 def confirm(token: str) -> ResponseReturnValue:
     """Show what the link would do, with the one button that does it (GET never acts)."""
     session = db()
@@ -151,7 +151,7 @@ def confirm(token: str) -> ResponseReturnValue:
     )
 
 
-@bp.post("/m/<link_token:token>")
+@bp.post("/m/<linktoken:token>")
 def act(token: str) -> ResponseReturnValue:
     """Act once: the use is recorded in the action's transaction."""
     session = db()

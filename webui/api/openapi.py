@@ -161,12 +161,12 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                         _query("assignee", "the assignee's e-mail address", {"type": "string"}),
                         _query(
                             "received_from",
-                            "received on or after this day (dealer's time zone; 1900 to 2999)",
+                            "received on or after this day (dealer's time zone)",
                             {"type": "string", "format": "date"},
                         ),
                         _query(
                             "received_to",
-                            "received on or before this day (dealer's time zone; 1900 to 2999)",
+                            "received on or before this day (dealer's time zone)",
                             {"type": "string", "format": "date"},
                         ),
                         _query(

@@ -27,7 +27,7 @@ from mailgate.protocol_log import log
 from mailgate.webhooks.payload import lead_document
 
 from ..context import db, dealer
-from ..input_limits import FIRST_DAY, LAST_DAY, MAX_JSON_BYTES, JsonError, day, json_body
+from ..input_limits import MAX_JSON_BYTES, JsonError, clamped_day, json_body
 from .openapi import MAX_NOTE, MAX_PER_PAGE, document
 from .problems import ApiError, problem
 from .tokens import Caller, authenticate
@@ -112,19 +112,15 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _date_arg(name: str) -> date | None:
-    """A date filter; one outside FIRST_DAY..LAST_DAY is refused (a day later or the time
-    zone's shift would leave the years ``datetime`` can hold)."""
+    """A date filter.  Any ISO date is valid (the document says so); one outside
+    FIRST_DAY..LAST_DAY is moved to that bound, which selects the same leads, so that a day
+    later or the time zone's shift stays within the years ``datetime`` holds."""
     raw = request.args.get(name)
     if raw is None:
         return None
-    parsed = day(raw)
+    parsed = clamped_day(raw)
     if parsed is None:
-        raise ApiError(
-            400,
-            "Bad Request",
-            f"{name} must be a date like 2026-11-30, "
-            f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}",
-        )
+        raise ApiError(400, "Bad Request", f"{name} must be a date like 2026-11-30")
     return parsed
 
 

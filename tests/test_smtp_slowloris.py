@@ -23,6 +23,7 @@ import hashlib
 import logging
 import smtplib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +44,7 @@ from mailgate.models import InboundMail
 
 from .mails import LEAD_ADDRESS, inquiry
 from .procs import make_install, wait_for_port
-from .test_smtp import Listener, read_reply, start_listener
+from .test_smtp import Listener, _self_signed, read_reply, start_listener
 
 SENDER = "127.0.0.1"
 SPREAD = [f"127.0.0.{n}" for n in range(2, 52)]  # 50 peers, one trickler each
@@ -388,6 +389,46 @@ def test_each_deadline_cuts_its_trickler_with_421_and_a_log_line(
     logged = caplog.text
     assert "command line not completed within 1.5 s" in logged
     assert "DATA below 500 bytes/s" in logged and "idle for 2.5 s" in logged
+
+
+@pytest.mark.run_alone  # asserts a time bound: not beside other tests
+def test_a_trickler_inside_tls_is_cut_like_one_in_plaintext(
+    proto_dealer: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """After STARTTLS the deadlines see the decrypted lines: a trickled MAIL is cut at 1.5 s."""
+    cert, key = _self_signed(tmp_path)
+    thread, listener = start_listener(
+        proto_dealer, tls_cert=cert, tls_key=key, command_timeout=1.5, idle_timeout=2.5
+    )
+    try:
+        sock = socket.create_connection(("127.0.0.1", listener.port), timeout=10)
+        read_reply(sock)
+        sock.sendall(b"EHLO tls.example\r\nSTARTTLS\r\n")
+        read_reply(sock)
+        assert read_reply(sock).startswith(b"220")
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        with context.wrap_socket(sock) as tls:
+            tls.sendall(b"EHLO tls.example\r\n")
+            read_reply(tls)
+            tls.settimeout(0.3)
+            started, seen = time.monotonic(), b""
+            while time.monotonic() - started < 10:
+                try:
+                    tls.sendall(b"M")
+                    chunk = tls.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                seen += chunk
+                if not chunk:
+                    break
+            seconds = time.monotonic() - started
+    finally:
+        thread.stop()
+    assert seen.startswith(b"421 4.4.2 Command line not completed"), seen
+    assert 1.0 <= seconds <= 2.5
 
 
 # --- what must keep working -----------------------------------------------------------

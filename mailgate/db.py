@@ -58,7 +58,10 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # seconds (and a web thread is not tied up for 15 s) if a write is ever stuck.
 WEB_BUSY_TIMEOUT_MS = 5_000
 SLOW_HOLD_MS = 1_000  # a hold this long makes a click wait visibly: logged as a warning
-_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+# A statement that cannot write: a SELECT, or a WITH that names no INSERT/UPDATE/DELETE.
+_READ = re.compile(
+    r"\s*(SELECT\b|WITH\b(?!.*\b(INSERT|UPDATE|DELETE|REPLACE)\b))", re.IGNORECASE | re.DOTALL
+)
 
 
 @dataclass
@@ -314,8 +317,8 @@ def _sqlite_upgrade_before_write(
     new one waits for the write lock (busy timeout) where an upgrade would fail
     at once.  Rows read before are then as of the earlier snapshot, as in
     PostgreSQL's READ COMMITTED, which mailgate's code is written for anyway.
-    Anything not a SELECT counts as a write (SAVEPOINT too), so a write can
-    never slip in before the restart.
+    Anything but a SELECT (or a WITH … SELECT) counts as a write, SAVEPOINT
+    too, so a write can never slip in before the restart.
     """
     if not connection.info.get("mailgate_deferred") or _READ.match(statement):
         return

@@ -312,3 +312,32 @@ def test_a_web_write_gets_the_lock_between_back_to_back_writers(sqlite_url: str)
         done.set()
         stream.join()
     assert waited < 1.0, f"the web write waited {waited:.2f} s"
+
+
+@pytest.mark.parametrize(
+    ("statement", "writes"),
+    [
+        ("SELECT count(*) FROM inbound_mail", False),
+        ("WITH n AS (SELECT updated_at FROM distribution_state) SELECT count(*) FROM n", False),
+        ("WITH n AS (SELECT 1 AS x) DELETE FROM app_secret WHERE 0 IN (SELECT x FROM n)", True),
+        ("UPDATE app_secret SET value = value WHERE 0", True),
+        ("SAVEPOINT sa_1", True),
+    ],
+)
+def test_only_a_statement_that_may_write_takes_the_write_lock(
+    sqlite_url: str, statement: str, writes: bool
+) -> None:
+    web = db.make_session_factory(db.create_db_engine(sqlite_url, reader=True))
+    with web() as page:
+        page.execute(text(statement))
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # free unless the web transaction holds it
+            other.execute("ROLLBACK")
+            held = False
+        except sqlite3.OperationalError:
+            held = True
+        finally:
+            other.close()
+        page.rollback()
+    assert held == writes

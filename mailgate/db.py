@@ -144,6 +144,16 @@ def _queue_for(database: str) -> WriterQueue:
         return _QUEUES.setdefault(key, WriterQueue())
 
 
+def _forget_queues_in_child() -> None:
+    """A forked child starts with empty queues: the threads holding turns stayed behind."""
+    global _QUEUES_LOCK
+    _QUEUES_LOCK = threading.Lock()
+    _QUEUES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_queues_in_child)
+
+
 class _TimedConnection(sqlite3.Connection):
     """A pysqlite connection that takes its turn in the writer queue and times its holds.
 

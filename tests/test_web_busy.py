@@ -12,6 +12,7 @@ timeout does not apply.  The web engine now turns such a transaction into
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -341,3 +342,17 @@ def test_only_a_statement_that_may_write_takes_the_write_lock(
             other.close()
         page.rollback()
     assert held == writes
+
+
+def test_a_forked_child_does_not_wait_for_turns_its_parent_holds(tmp_path: Path) -> None:
+    held = db._queue_for(str(tmp_path / "mailgate.sqlite3"))
+    assert held.acquire(1)  # a thread of the parent is mid-transaction
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports by exit code
+            fresh = db._queue_for(str(tmp_path / "mailgate.sqlite3"))
+            os._exit(0 if fresh is not held and fresh.acquire(0) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        held.release()

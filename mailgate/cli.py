@@ -405,12 +405,18 @@ def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
                 raise SettingsError(f"{exc} (to import it anyway: {flag[exc.what]})") from None
             print("\n".join(plan.diff.lines()), file=sys.stdout if args.dry_run else sys.stderr)
             apply_document(session, document)
+            locked_out = _admins_without_password(session)
             if args.dry_run:
                 session.rollback()
             else:
                 session.commit()
     finally:
         engine.dispose()
+    for email in locked_out:  # the web UI's one-time set-up is closed once an admin exists
+        print(
+            f"note: admin {email} has no password yet: mailgate users set-password --email {email}",
+            file=sys.stderr,
+        )
     if args.dry_run:
         print("dry run: nothing was changed", file=sys.stderr)
         return 0
@@ -422,6 +428,15 @@ def cmd_settings_import(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _admins_without_password(session: Any) -> list[str]:
+    from mailgate.models import User, UserRole
+
+    query = select(User.email).where(
+        User.role == UserRole.ADMIN, User.active.is_(True), User.password_hash.is_(None)
+    )
+    return list(session.scalars(query.order_by(User.email)))
 
 
 def cmd_settings_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -259,6 +259,7 @@ def test_cli_dry_run_prints_the_diff_and_changes_nothing(tmp_path: Path, db_url:
     # The same file for real: the diff on stderr, and the change made.
     real = install.run("settings", "import", str(tmp_path / "changed.toml"))
     assert real.returncode == 0 and b"users added: bert@autohaus.example" in real.stderr
+    assert b"no password yet" not in real.stderr  # the admin has one
     assert b"neu@autohaus.example" in install.run("settings", "export").stdout
 
 
@@ -304,6 +305,11 @@ def test_cli_gives_one_line_for_files_that_are_no_settings(tmp_path: Path) -> No
     assert refused.returncode == 1 and b"--allow-empty-addresses" in refused.stderr
     allowed = install.run("settings", "import", "--allow-empty-addresses", str(no_addresses))
     assert allowed.returncode == 0, allowed.stderr.decode()
+    # An imported admin closes the web set-up: the import says how he gets a password.
+    (tmp_path / "with-admin.toml").write_text(MINIMAL + ADMIN_ENTRY)
+    imported = install.run("settings", "import", str(tmp_path / "with-admin.toml"))
+    assert imported.returncode == 0, imported.stderr.decode()
+    assert f"mailgate users set-password --email {ADMIN}".encode() in imported.stderr
 
 
 # --- the web UI's upload -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ log = logging.getLogger("mailgate.config")
 WHAT_TO_SET = (
     'set the dealer setting base_url (e.g. base_url = "https://leads.autohaus.example" in the '
     "[dealer] section of the settings file, then mailgate settings import FILE.toml; or in the "
-    "web UI: Settings -> Import / export)"
+    "web UI: Settings -> General)"
 )
 
 

@@ -162,7 +162,7 @@ def test_the_admin_invite_without_a_base_url_names_the_setting(
     }
     refused = post(admin, "/settings/users/new", form)
     text = refused.get_data(as_text=True)
-    assert refused.status_code == 200 and "base_url" in text and "[dealer]" in text
+    assert refused.status_code == 200 and "base_url" in text and "Einstellungen → Allgemein" in text
     assert reset_mails(dealer) == []
     base_url(dealer, BASE)
     made = post(admin, "/settings/users/new", form)
@@ -179,6 +179,35 @@ def test_admins_see_what_to_set_on_every_page(app: Flask, dealer: sessionmaker[S
     assert 'id="base-url-missing"' not in anna.get("/leads").get_data(as_text=True)
     base_url(dealer, BASE)
     assert 'id="base-url-missing"' not in admin.get("/leads").get_data(as_text=True)
+
+
+def test_the_admin_sets_the_base_url_on_the_general_page(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    admin = logged_in(app, ADMIN)
+    form = {
+        "from_name": "Autohaus Beispiel Verkauf",
+        "send_mails": "y",
+        "unassigned_notice_to": "zentrale@autohaus.example",
+        "trade_in_cc": "",
+        "reply_mode": "relay",
+        "language": "de",
+        "timezone": "Europe/Berlin",
+    }
+    new_host = {"HTTP_HOST": "mailgate.autohaus.example"}
+    assert admin.get("/login", environ_overrides=new_host).status_code == 400
+    for bad in ("mailgate.autohaus.example", "javascript:alert(1)", "https://x.example/?a=b"):
+        refused = post(admin, "/settings/", {**form, "base_url": bad})
+        assert refused.status_code == 200 and "base_url" in refused.get_data(as_text=True)
+        with dealer() as session:
+            assert stored_base_url(session) == ""  # nothing saved
+    saved = post(admin, "/settings/", {**form, "base_url": "https://mailgate.autohaus.example"})
+    assert saved.status_code == 302
+    with dealer() as session:
+        assert stored_base_url(session) == "https://mailgate.autohaus.example"
+    assert 'id="base-url-missing"' not in admin.get("/leads").get_data(as_text=True)
+    # The UI answers to the new name at once (this instance; others within seconds).
+    assert admin.get("/login", environ_overrides=new_host).status_code == 200
 
 
 # --- which hosts the UI answers to ---------------------------------------------------------

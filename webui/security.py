@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, has_request_context, request
-from flask_login import current_user
+from flask import Flask, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
 from flask_wtf import CSRFProtect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
+from mailgate.base_url import stored_base_url
 from mailgate.config import Settings
 from mailgate.models import AppSecret
 
@@ -110,12 +111,20 @@ def base_url_of(app: Flask) -> str:
     return cache.get()
 
 
+def _current_base_url(app: Flask) -> str:
+    """In a request that has its database session, read through that session: a second
+    connection would wait for the SQLite write lock the first one may hold."""
+    if has_request_context() and "db" in g:
+        return stored_base_url(g.db)
+    return base_url_of(app)
+
+
 class _SessionInterface(SecureCookieSessionInterface):
     """The session cookie is ``Secure`` when the one base URL is https (a setting in the
     database, so it may change while the UI runs) or the request itself came over TLS."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        if base_url_of(app).lower().startswith("https://"):
+        if _current_base_url(app).lower().startswith("https://"):
             return True
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (
             has_request_context() and request.is_secure

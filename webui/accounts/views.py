@@ -49,9 +49,9 @@ bp = Blueprint("accounts", __name__)
 # Shown where a feature would mail a link but no base URL is set (see mailgate.base_url).
 RESET_NOT_SET_UP = _l("Password reset is not set up - please ask the administrator.")
 LINKS_NOT_SET_UP_ADMIN = _l(
-    "Mails with links need the web address of mailgate: set the dealer setting base_url "
-    '(e.g. base_url = "https://leads.autohaus.example" in the [dealer] section of the '
-    "settings file, then import it). Until then no link to set a password can be sent."
+    "Mails with links need the web address of mailgate: set it under Settings → General "
+    "(the dealer setting base_url, e.g. https://leads.autohaus.example). Until then no link "
+    "to set a password can be sent."
 )
 
 

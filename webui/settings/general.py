@@ -1,10 +1,11 @@
-"""General settings: sender name, sending on/off, notice addresses, reply mode, language, zone."""
+"""General settings: sender name, sending on/off, notice addresses, reply mode, language, zone,
+and the base URL links in mails are built from."""
 
 from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,6 +36,7 @@ class GeneralForm(FlaskForm):
     reply_mode = SelectField(_l("Reply mode"), choices=options(REPLY_MODES))
     language = SelectField(_l("Language of mails and new users"), choices=options(LANGUAGES))
     timezone = SelectField(_l("Time zone"))
+    base_url = StringField(_l("Web address (base URL)"), validators=[Length(max=300)])
 
 
 HINTS = {
@@ -49,6 +51,11 @@ HINTS = {
     "reply_mode": _l("How the conversation with the customer runs."),
     "language": _l("German or English for mails to customers and for new users."),
     "timezone": _l("All dates and working hours are in this time zone."),
+    "base_url": _l(
+        "Where mailgate's web UI is reached, e.g. https://leads.autohaus.example. Links in "
+        "mails (password reset, leads) are built from it, never from the browser's address; "
+        "empty: mails carry no links and nobody can reset a password."
+    ),
 }
 
 
@@ -60,7 +67,14 @@ def general() -> ResponseReturnValue:
     form = GeneralForm(data={**dealer, "trade_in_cc": dist["trade_in_cc"]})
     form.timezone.choices = sorted(available_timezones())
     if form.validate_on_submit():
-        for key in ("from_name", "unassigned_notice_to", "reply_mode", "language", "timezone"):
+        for key in (
+            "from_name",
+            "unassigned_notice_to",
+            "reply_mode",
+            "language",
+            "timezone",
+            "base_url",
+        ):
             dealer[key] = (getattr(form, key).data or "").strip()
         dealer["send_mails"] = bool(form.send_mails.data)
         dist["trade_in_cc"] = (form.trade_in_cc.data or "").strip()
@@ -73,6 +87,7 @@ def general() -> ResponseReturnValue:
                 flash(plain(str(exc)), "error")
             flash(_("Nothing was saved: please correct the marked field."), "error")
         else:
+            current_app.extensions["mailgate"]["base_url"].forget()  # the host check follows
             flash(_("Saved."), "info")
             return redirect(url_for("settings.general"))
     return render_template("settings/general.html", form=form, hints=HINTS)

@@ -34,7 +34,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailgate import logs, parse_pool, poison
+from mailgate import db, logs, parse_pool, poison
 from mailgate.batch import BatchContext, Savepoint, record_outcomes
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
@@ -533,7 +533,17 @@ def run_worker(
         try:
             report = process_pending(factory, settings, me)
             if report.claimed:
-                log.info("processed %d mails: %s", report.claimed, report.statuses)
+                locks = db.WRITE_LOCKS.take()  # this process, every thread, since the last pass
+                if locks.count:
+                    log.info(
+                        "processed %d mails: %s; longest SQLite write-lock hold %.0f ms (%s)",
+                        report.claimed,
+                        report.statuses,
+                        locks.longest_ms,
+                        locks.longest_by,
+                    )
+                else:
+                    log.info("processed %d mails: %s", report.claimed, report.statuses)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
             log.exception("worker pass failed; retrying")
         wakeup.wait(settings.worker.poll_interval)

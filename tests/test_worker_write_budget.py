@@ -10,6 +10,9 @@ its own transaction: the results must be exactly those of one transaction.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -95,3 +98,26 @@ def test_a_quiet_chunk_stays_one_transaction(
         store(dealer, inquiry(n))
     assert process_pending(dealer, SETTINGS).statuses == {"processed": 5}
     assert written == [5]
+
+
+def test_the_worker_reports_the_longest_write_lock_hold_of_each_pass(
+    sqlite_dealer: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(1, 4):
+        store(sqlite_dealer, inquiry(n))
+    stop, wakeup = threading.Event(), threading.Event()
+    with caplog.at_level(logging.INFO, logger="mailgate.worker"):
+        thread = threading.Thread(
+            target=worker.run_worker, args=(sqlite_dealer, SETTINGS, stop, wakeup)
+        )
+        thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            "processed 3 mails" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.05)
+        stop.set()
+        wakeup.set()
+        thread.join(30)
+    (line,) = [r.getMessage() for r in caplog.records if "processed 3 mails" in r.getMessage()]
+    assert "longest SQLite write-lock hold" in line, line

@@ -340,15 +340,19 @@ PARAM_BAD = _known_bad(
 
 def test_every_path_argument_refuses_hostile_values(world: World) -> None:
     """Every route with path arguments × method, as admin and as a salesperson: each bad
-    value in every argument at once."""
+    value in each argument (the others real, so the handler reads the bad one)."""
     sweep = Sweep(world)
+    real = {k: v.encode() for k, v in world.ids.items()}
     routes = [(rule, method) for rule, method in _rules(world.app) if rule.arguments]
+    expected = 0
     for rule, method in routes:
-        for role in ("admin", "salesperson"):
-            for bad in PATH_BAD:
-                sweep.request(role, rule, method, dict.fromkeys(rule.arguments, bad), [])
+        for arg in sorted(rule.arguments):
+            for role in ("admin", "salesperson"):
+                for bad in PATH_BAD:
+                    sweep.request(role, rule, method, {**real, arg: bad}, [])
+                    expected += 1
     assert not sweep.failures, "\n".join(sweep.failures[:40])
-    assert len(routes) > 30 and sweep.answered == len(routes) * 2 * len(PATH_BAD)
+    assert len(routes) > 30 and sweep.answered == expected
 
 
 def test_every_route_refuses_hostile_parameters_and_fields(world: World) -> None:

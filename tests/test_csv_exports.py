@@ -59,7 +59,17 @@ PAYLOADS = (
     "﹦1+1",
     "\u22121",
 )
-BENIGN = ("Anna; =1+1", 'Anna"\r\n=1+1', "Anna Schmidt", "Jörg Müller-Lüdenscheidt", "", "1234", "O'Neil", "a=b", "Ä@b.de")
+BENIGN = (
+    "Anna; =1+1",
+    'Anna"\r\n=1+1',
+    "Anna Schmidt",
+    "Jörg Müller-Lüdenscheidt",
+    "",
+    "1234",
+    "O'Neil",
+    "a=b",
+    "Ä@b.de",
+)
 QUOTES = "\"'`´‘’‚‛“”„‟′″«»‹›"
 
 

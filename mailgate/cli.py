@@ -1,5 +1,8 @@
 """The ``mailgate`` command line: thin wrappers over the service functions.
 
+``--help`` shows :data:`DESCRIPTION`, plain text (a docstring's reStructuredText
+markup would be printed literally).
+
 Every subcommand takes ``--config FILE`` (or ``MAILGATE_CONFIG``; else
 ``./mailgate.toml`` if present; else built-in defaults).  Output meant for tools
 is JSON (one object per line where several are printed).
@@ -24,6 +27,15 @@ from mailgate.config import ConfigError, Settings, describe, load_settings
 
 log = logging.getLogger("mailgate.cli")
 
+DESCRIPTION = (
+    "mailgate receives inquiry mails for a car dealership, turns them into leads, "
+    "distributes them to salespeople and escalates unanswered ones."
+)
+EPILOG = (
+    "Every command takes --config FILE (else MAILGATE_CONFIG, else ./mailgate.toml, "
+    "else built-in defaults); 'mailgate COMMAND --help' describes one command."
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -38,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 78  # EX_CONFIG
     from mailgate.logs import configure_logging
 
-    configure_logging(settings.log.level, getattr(args, "log_format", None) or settings.log.format)
+    configure_logging(
+        settings.log.level,
+        getattr(args, "log_format", None) or settings.log.format,
+        verbose=getattr(args, "verbose", False),
+    )
     try:
         return int(args.handler(args, settings) or 0)
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
@@ -52,12 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mailgate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mailgate", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"mailgate {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="process settings (TOML)")
     common.add_argument(
         "--log-format", choices=("text", "json"), help="log lines as text or JSON ([log] format)"
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the INFO lines of libraries (Alembic's migration set-up)",
     )
     sub = parser.add_subparsers(dest="command")
 
@@ -141,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_parsers(sub, common)
     cmd = add("fetch", cmd_fetch, "fetch new mail from the IMAP mailboxes now")
     cmd.add_argument("--mailbox", metavar="NAME", help="only this [[imap]] mailbox")
-    add("info", cmd_info, "show which config file and database are used")
+    add("info", cmd_info, "show the config file, database and every setting in effect")
     cmd = add("tick", cmd_tick, "one scheduler pass: escalate due leads, send due outbox mails")
     cmd.add_argument("--now", help="ISO datetime to use as the current time")
     cmd = add("timeline", cmd_timeline, "escalation schedule of a hypothetical lead (JSON)")
@@ -539,16 +561,50 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    """Every process setting with the value the code uses, plus what the empty ones mean.
+
+    The sections come from :func:`mailgate.config.describe` (the dataclasses' own
+    defaults, so they cannot disagree with the code); ``effective`` spells out what
+    an empty value turns into, e.g. no relay host means nothing is sent.
+    """
     info = describe(settings)
+    info["effective"] = _effective(settings)
     engine = db.create_db_engine(settings.database_url)
     try:
         info["database"]["revision"] = db.current_revision(engine)
         info["database"]["durability_problems"] = db.check_durability(engine)
+        from mailgate.base_url import stored_base_url
+        from mailgate.models import DealerSetting
+
+        with db.make_session_factory(engine)() as session:  # no tables before the first start
+            if info["database"]["revision"] and session.get(DealerSetting, "dealer") is not None:
+                info["effective"]["base_url"] = stored_base_url(session) or (
+                    "(none: mails carry no links; set [dealer] base_url in the settings file)"
+                )
     except Exception as exc:  # noqa: BLE001 - info must work when the DB is down
         info["database"]["error"] = f"{type(exc).__name__}: {exc}"
     engine.dispose()
     print(json.dumps(info, indent=2, default=str))
     return 0
+
+
+def _effective(settings: Settings) -> dict[str, Any]:
+    """What the listeners, the relay and the data directory really are with these settings."""
+    import socket
+
+    relay = settings.relay
+    smtp, web = settings.smtp, settings.web
+    return {
+        "smtp": f"{smtp.host}:{smtp.port}, greeting as {smtp.hostname or socket.getfqdn()}"
+        if smtp.enabled
+        else "off",
+        "web": f"http://{web.host}:{web.port}/" if web.enabled else "off",
+        "relay": f"{relay.host}:{relay.port}, security {relay.security}"
+        if relay.host
+        else "none: outgoing mails are recorded in the outbox (suppressed), not sent",
+        "data_dir": str(settings.data_dir.resolve()),
+        "log": f"{settings.log.level} as {settings.log.format}",
+    }
 
 
 def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:

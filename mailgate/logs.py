@@ -104,10 +104,24 @@ def _jsonable(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | tuple | dict)
 
 
+# Libraries whose INFO lines describe their own machinery, not mailgate's work: Alembic
+# prints about 20 lines ("setup plugin alembic.autogenerate.…", "Context impl …") on
+# every command that opens the database, burying the one warning that matters.
+QUIET_LIBRARIES = ("alembic",)
+
+
 def configure_logging(
-    level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None
+    level: str = "INFO",
+    fmt: str = "text",
+    stream: IO[str] | None = None,
+    *,
+    verbose: bool = False,
 ) -> None:
-    """Set up the root logger once per process (replacing earlier handlers)."""
+    """Set up the root logger once per process (replacing earlier handlers).
+
+    :data:`QUIET_LIBRARIES` log at WARNING and above unless ``verbose`` (the CLI's
+    ``--verbose``), which lets them follow ``level`` like every other logger.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -118,3 +132,5 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)

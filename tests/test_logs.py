@@ -143,7 +143,8 @@ def test_log_format_json_from_the_command_line_and_the_settings(tmp_path: Path) 
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "m.sqlite3"}"\n')
     env = dict(os.environ, MAILGATE_CONFIG=str(config), MAILGATE_LOG__LEVEL="INFO")
     env.pop("MAILGATE_DATABASE__URL", None)
-    command = [sys.executable, "-m", "mailgate", "db", "upgrade"]
+    # --verbose: Alembic's INFO lines (quiet by default) are the sample of logged lines.
+    command = [sys.executable, "-m", "mailgate", "db", "upgrade", "--verbose"]
     for extra, extra_env in (
         ([], {"MAILGATE_LOG__FORMAT": "json"}),
         (["--log-format", "json"], {}),

@@ -17,14 +17,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .quotes import own_words
+
+__all__ = ["own_words"]  # moved to .quotes; kept importable here
+
 SUBJECT_TAG = re.compile(r"\[Lead (\d{1,12})\]")
-_QUOTE_STARTS = (
-    re.compile(r"^-{2,}\s*(Ursprüngliche Nachricht|Original Message|Forwarded message)", re.I),
-    re.compile(r"^(Von|From|De|Van)\s*:\s*\S", re.I),
-    re.compile(r"^(Am|On|Le|Op)\s.{0,200}(schrieb|wrote|a écrit|schreef)\b.{0,200}:\s*$", re.I),
-    re.compile(r"^>"),
-    re.compile(r"^_{10,}\s*$"),  # Outlook's separator line before the quoted header block
-)
 
 
 @dataclass(frozen=True)
@@ -86,23 +83,6 @@ def token_matches(given: str | None, stored: str | None) -> bool:
     if not given or not stored:
         return False
     return hmac.compare_digest(given.encode("utf-8"), stored.encode("utf-8"))
-
-
-def own_words(text: str) -> str:
-    """The writer's own text: everything before the first quoted part.
-
-    Whatever the writer quoted (our notification with its links, tokens and
-    escalation texts, or earlier relayed mails) stays out of the relayed mail;
-    the relay appends a clean quote of the customer's message instead.
-    """
-    lines = text.replace("\r\n", "\n").split("\n")
-    kept = []
-    for line in lines:
-        stripped = line.strip()
-        if any(p.match(stripped) for p in _QUOTE_STARTS):
-            break
-        kept.append(line.rstrip())
-    return "\n".join(kept).strip()
 
 
 def without_tag(subject: str | None) -> str:

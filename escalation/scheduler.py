@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,8 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
-from mailgate.models import OPEN_STATUSES, Customer, Lead, ProtocolEntry, User, utcnow
-from mailgate.outbound.compose import make_message_id
+from mailgate.models import OPEN_STATUSES, Customer, Lead, OutboxMail, ProtocolEntry, User, utcnow
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
@@ -151,11 +151,13 @@ def _advance_batch(
         for row in rows
     ]
     _compare_and_set(session, steps)
+    threads = _notification_ids(session, rows)
     for row, progress in steps:
         report.examined += 1
         assignee = users.get(row.assignee_id)
+        thread = threads.get(f"notification:{row.id}:{row.assignee_id}")
         for purpose in progress.purposes:
-            mail, what = _mail(dealer, users, purpose, row, assignee, now, secret)
+            mail, what = _mail(dealer, users, purpose, row, assignee, now, secret, thread)
             if mail is not None:
                 mails.append(mail)
                 report.mails[purpose] += 1
@@ -166,6 +168,24 @@ def _advance_batch(
     if protocol:
         session.execute(ProtocolEntry.__table__.insert(), protocol)
     return len(rows)
+
+
+def _notification_ids(session: Session, rows: Sequence[Row[Any]]) -> dict[str, str]:
+    """The Message-IDs of the batch's notifications, by idempotency key (one query).
+
+    Reminders thread under the notification (In-Reply-To); its id is random
+    (:func:`mailgate.outbound.compose.new_message_id`), so it is read back,
+    not recomputed.
+    """
+    keys = [f"notification:{row.id}:{row.assignee_id}" for row in rows if row.assignee_id]
+    if not keys:
+        return {}
+    found = session.execute(
+        select(OutboxMail.idempotency_key, OutboxMail.message_id).where(
+            OutboxMail.idempotency_key.in_(keys)
+        )
+    )
+    return {key: message_id for key, message_id in found if message_id}
 
 
 class LostRace(RuntimeError):
@@ -231,6 +251,7 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
     assignee: _Person | None,
     now: datetime,
     secret: str = "",
+    notification: str | None = None,
 ) -> tuple[DeferredMail | None, Phrase]:
     """The deferred mail for one rung, and the protocol line that explains it."""
     if assignee is None:
@@ -244,8 +265,6 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
             return None, phrase("stage2_nobody")
         recipient = boss
     language = recipient.language or dealer.language
-    domain = dealer.sender_address.rpartition("@")[2]
-    notification = make_message_id(f"notification:{row.id}:{assignee.id}", domain)
     context = {
         "lead": {
             "id": row.id,
@@ -275,7 +294,7 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
         to=[(recipient.name, recipient.email)],
         lead_id=row.id,
         in_reply_to=notification,
-        references=[notification],
+        references=[notification] if notification else [],
         send_after=now,
     )
     return mail, phrase("rung_queued", purpose=purpose, to=recipient.email)

@@ -5,8 +5,9 @@ Three kinds of sender, decided on the envelope-independent From address:
 - **staff** (an active user): the answer counts as the lead's response
   (``first_response_at``, status *contacted*, the ladder stops) and, in
   ``reply_mode = "relay"``, is relayed to the customer from the dealer's lead
-  address with the salesperson's name; only the salesperson's own words travel,
-  never our notification's links, tokens or escalation texts;
+  address with the salesperson's name; only the salesperson's own words travel
+  (:mod:`.quotes`), never our notification's links, tokens or escalation texts,
+  under the conversation's subject (:mod:`.subjects`), never the staff mail's;
 - **the lead's customer**: the answer is recorded on the lead and relayed to the
   assignee, Reply-To the tracking address again, so the conversation goes on;
 - **anyone else**: quarantined, never counted, never relayed (spoofing).
@@ -35,15 +36,16 @@ from mailgate.protocol_log import log
 from mailgate.webhooks.emit import emit
 
 from .feedback import report_status
+from .quotes import reply_text
 from .replies import (
     ReplyTarget,
-    own_words,
     quote,
     token_matches,
     tracking_address,
     with_tag,
     without_tag,
 )
+from .subjects import customer_subject
 
 RELAY_CAP_PER_HOUR = 20
 RELAY_PURPOSES = ("relay_to_customer", "relay_to_assignee")
@@ -203,19 +205,25 @@ def _staff_reply(
         emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
     if dealer.reply_mode == "relay" and customer is not None and customer.email:
         _check_cap(session, lead.id, now)
-        body = own_words(view.text)
+        body = reply_text(view)
         if lead.message:
             body += f"\n\n{quote(lead.message)}"
+        conversation = {"source": lead.source, "subject": lead.subject, "vehicle": lead.vehicle}
         mail = compose_template(
             dealer,
             key=f"relay_to_customer:{inbound_id}",
             template="relay",
             language=dealer.language,
-            context={"subject": without_tag(view.subject) or "Ihre Anfrage", "body": body},
+            # the conversation's subject, never the staff mail's the salesperson answered
+            context={
+                "subject": customer_subject(conversation, dealer.name, dealer.language),
+                "body": body,
+            },
             to=[(customer.name or "", customer.email)],
             reply_to=[(staff.name, _tracking(dealer, lead))],
             from_name=f"{staff.name or staff.email} ({dealer.from_name})",
             automatic=False,
+            customer_bound=True,  # the last filter: no mailgate link reaches the customer
         )
         enqueue_composed(
             session,

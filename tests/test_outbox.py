@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import timedelta
 from email import policy
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.models import DealerSetting, OutboxMail, utcnow
-from mailgate.outbound.compose import Attachment, make_message_id
+from mailgate.outbound.compose import Attachment, new_message_id
 from mailgate.outbound.outbox import claim_due, enqueue, enqueue_template, renew_claim
 
 UNASSIGNED = {
@@ -34,7 +35,7 @@ def add(session: Session, key: str = "k1", **overrides: object) -> bool:
         "recipients": ["anna@autohaus.example"],
         "raw": b"Subject: x\r\n\r\nbody\r\n",
         "subject": "x",
-        "message_id": make_message_id(key, "autohaus.example"),
+        "message_id": new_message_id("autohaus.example"),
     }
     args.update(overrides)
     return enqueue(session, **args)
@@ -139,7 +140,7 @@ def test_enqueue_template_composes_from_the_dealer(dealer: sessionmaker[Session]
         [row] = session.scalars(select(OutboxMail)).all()
     assert row.mail_from == "leads@autohaus.example"
     assert row.recipients == ["zentrale@autohaus.example"]
-    assert row.message_id == make_message_id("unassigned:1", "autohaus.example")
+    assert re.fullmatch(r"<[0-9a-f]{32}@autohaus\.example>", row.message_id)
     assert row.subject == "Nicht zuordenbare Anfrage: Frage"
     msg = email.message_from_bytes(row.raw, policy=policy.default)
     assert msg["From"] == "Autohaus Beispiel Verkauf <leads@autohaus.example>"

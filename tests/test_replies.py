@@ -168,7 +168,8 @@ def test_staff_answer_counts_and_is_relayed_without_internals(
     assert "Probefahrt gern am Montag" in text and "Ist das Fahrzeug noch verfügbar" in text
     assert "Zum Lead" not in text and "Eskalation" not in text and "leads/1" not in text
     assert "Ursprüngliche" not in text
-    assert msg["Subject"] == "AW: Anfrage"  # the internal tag is not shown to the customer
+    # the original inquiry's subject, never the mail answered (here tagged "[Lead 1] Anfrage")
+    assert msg["Subject"] == "AW: Neue Anfrage über das Kontaktformular #1"
     assert msg["Auto-Submitted"] is None  # a human answer, relayed
     assert address in msg["Reply-To"] and "Anna Schmidt" in msg["From"]
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
+
+from mailgate import labels as core_labels
+
+
+def _core(words: Callable[[str, str], str], code: str) -> LazyString:
+    """A label from :mod:`mailgate.labels` in the request's language, looked up when shown."""
+    return LazyString(lambda: words(code, str(get_locale() or "de")))
+
 
 LABELS: dict[str, dict[str, Any]] = {
     "due": {
@@ -14,24 +24,12 @@ LABELS: dict[str, dict[str, Any]] = {
         "paused": _l("paused"),
         "resubmission": _l("resubmission"),
     },
-    "kind": {
-        "inquiry": _l("Inquiry"),
-        "test_drive": _l("Test drive"),
-        "trade_in": _l("Trade-in"),
-        "financing": _l("Financing"),
-        "service": _l("Service"),
-        "other": _l("Other"),
-    },
+    # kinds, statuses and sources: the one table of mailgate.labels, shared with the mails
+    "kind": {code: _core(core_labels.kind_label, code) for code in core_labels.KINDS},
     "lead_status": {
-        "new": _l("new"),
-        "assigned": _l("assigned"),
-        "contacted": _l("contacted"),
-        "test_drive": _l("test drive"),
-        "offer": _l("offer"),
-        "contract": _l("contract"),
-        "closed": _l("closed"),
-        "deleted": _l("deleted"),
+        code: _core(core_labels.status_label, code) for code in core_labels.LEAD_STATUSES
     },
+    "source": {code: _core(core_labels.source_label, code) for code in core_labels.SOURCES},
     "inbound_status": {
         "received": _l("received"),
         "processing": _l("processing"),

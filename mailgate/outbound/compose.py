@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 import re
 import secrets
@@ -206,13 +205,17 @@ def normalize_language(language: str | None) -> str:
     return code if code in LANGUAGES else "de"
 
 
-def make_message_id(key: str, domain: str) -> str:
-    """Deterministic per idempotency key, so a re-send after a crash is the same mail.
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID: 128 random bits at the dealer's domain.
 
-    Receivers (and the RFC 1047 duplicate window) can then recognise the copy.
+    Never derived from row ids, counters, keys or the time: two installations
+    (or one restored from a backup, whose ids and keys start over) would
+    otherwise hand out the same id for different mails, and providers drop
+    a mail whose id they have seen.  The id is chosen once, when the mail is
+    enqueued, and stored with it, so a re-send after a crash still carries
+    the same id and receivers recognise the copy.
     """
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{safe_domain(domain)}>"
+    return f"<{secrets.token_hex(16)}@{safe_domain(domain)}>"
 
 
 def safe_domain(domain: str) -> str:

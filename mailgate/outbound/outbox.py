@@ -28,9 +28,10 @@ from mailgate.outbound.compose import (
     Attachment,
     build_message,
     check_address,
-    make_message_id,
+    new_message_id,
     render_mail,
 )
+from mailgate.outbound.hygiene import CUSTOMER_PURPOSES, scrub_html, scrub_text
 
 log = logging.getLogger("mailgate.outbound")
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -129,11 +130,18 @@ def compose_template(
     override_dir: Path | None = None,
     from_name: str | None = None,
     automatic: bool = True,
+    message_id: str | None = None,
+    customer_bound: bool = False,
 ) -> ComposedMail:
     """Render and serialise a templated mail from the dealership; no database.
 
     Kept apart from :func:`enqueue_template` so the sender can compose an
     admin notice *before* opening the transaction that marks a mail dead.
+    ``message_id``: the id chosen at enqueue time (a deferred row's), else a
+    new random one.  ``customer_bound``: the mail leaves the dealership, so
+    every mailgate link is removed from its rendered subject, text and HTML
+    (:mod:`.hygiene`) — the last filter, whatever the template or the relayed
+    text contained.
     """
     rendered = render_mail(
         template,
@@ -141,15 +149,20 @@ def compose_template(
         {**context, "dealer_name": dealer.name},
         override_dir or dealer.template_dir,
     )
+    subject, text, html = rendered.subject, rendered.text, rendered.html
+    if customer_bound:
+        subject = scrub_text(subject, dealer.base_url)
+        text = scrub_text(text, dealer.base_url)
+        html = scrub_html(html, dealer.base_url)
     sender = dealer.sender_address
-    message_id = make_message_id(key, sender.rpartition("@")[2])
+    message_id = message_id or new_message_id(sender.rpartition("@")[2])
     raw = build_message(
         from_name=from_name or dealer.from_name,
         from_address=sender,
         to=to,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
+        subject=subject,
+        text=text,
+        html=html,
         message_id=message_id,
         reply_to=_usable(reply_to, key),
         in_reply_to=in_reply_to,
@@ -157,7 +170,7 @@ def compose_template(
         attachments=attachments,
         automatic=automatic,
     )
-    return ComposedMail(sender, [addr for _, addr in to], rendered.subject, message_id, raw)
+    return ComposedMail(sender, [addr for _, addr in to], subject, message_id, raw)
 
 
 def _usable(reply_to: Sequence[tuple[str, str]], key: str) -> list[tuple[str, str]]:
@@ -210,6 +223,7 @@ def enqueue_template(
         in_reply_to=in_reply_to,
         references=references,
         override_dir=override_dir,
+        customer_bound=purpose in CUSTOMER_PURPOSES,
     )
     return enqueue_composed(
         session, mail, key=key, purpose=purpose, lead_id=lead_id, send_after=send_after
@@ -255,6 +269,7 @@ class DeferredMail:
     in_reply_to: str | None = None
     references: Sequence[str] = ()
     send_after: datetime | None = None
+    message_id: str | None = None  # chosen by the caller (to thread to it), else random
 
 
 def enqueue_deferred(session: Session, dealer: DealerConfig, mails: Sequence[DeferredMail]) -> int:
@@ -263,7 +278,7 @@ def enqueue_deferred(session: Session, dealer: DealerConfig, mails: Sequence[Def
     Why: the escalation scheduler may owe a thousand reminders at 08:00 on a
     Monday; rendering each (three Jinja templates and a MIME build) inside its
     transaction made one pass take seconds.  The sender renders right before
-    sending (:func:`materialise`), with the same deterministic Message-ID, so
+    sending (:func:`materialise`), with the Message-ID stored here, so
     the result is the mail :func:`enqueue_template` would have stored.
     Returns how many were new (existing idempotency keys are skipped).
     """
@@ -286,7 +301,7 @@ def enqueue_deferred(session: Session, dealer: DealerConfig, mails: Sequence[Def
                 "mail_from": sender,
                 "recipients": [check_address(addr) for _, addr in mail.to],
                 "subject": "",
-                "message_id": make_message_id(mail.key, domain),
+                "message_id": mail.message_id or new_message_id(domain),
                 "raw": None,
                 "template": mail.template,
                 "render": {
@@ -324,6 +339,8 @@ def materialise(dealer: DealerConfig, row: OutboxMail) -> ComposedMail | None:
         reply_to=[(name, addr) for name, addr in render.get("reply_to") or []],
         in_reply_to=render.get("in_reply_to"),
         references=render.get("references") or [],
+        message_id=row.message_id or None,
+        customer_bound=row.purpose in CUSTOMER_PURPOSES,
     )
 
 

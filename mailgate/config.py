@@ -27,7 +27,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = ""  # empty: SQLite file ``mailgate.sqlite3`` in the data dir
+    """Which database mailgate stores everything in."""
+
+    # SQLAlchemy URL, e.g. "postgresql://mailgate:secret@db.internal/mailgate" (needs the
+    # postgres extra); empty: the SQLite file mailgate.sqlite3 in [paths] data_dir.
+    url: str = ""
     # Start even when a start-up check fails (mailgate.startup_checks): durability,
     # a second scheduler on one SQLite file.  For tests and emergencies only.
     allow_unsafe: bool = False
@@ -40,31 +44,38 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 2525
+    """The SMTP listener that receives inquiry mails (part of serve, or mailgate smtpd)."""
+
+    enabled: bool = True  # run the listener in serve; off when mail comes by pipe or IMAP only
+    host: str = "127.0.0.1"  # listen address; "0.0.0.0" to accept from other hosts (as the MX)
+    port: int = 2525  # 25 when mailgate itself is the MX
     hostname: str = ""  # name in the greeting; empty: the machine's FQDN
-    max_message_size: int = 25 * 1024 * 1024
-    max_connections: int = 50
+    max_message_size: int = 25 * 1024 * 1024  # bytes; larger mails get 552 before parsing
+    max_connections: int = 50  # concurrent sessions; when all are taken, see max_connections_per_ip
     # Slots one client address (IPv6: one /64) keeps when the listener is full and
     # another client needs one; while slots are free one address may use them all
     # (Postfix in front of mailgate delivers in parallel from one address).
     max_connections_per_ip: int = 10
-    max_recipients: int = 10
+    max_recipients: int = 10  # per message; more get 452
     session_timeout: int = 600  # seconds a whole connection may last (slowloris)
     idle_timeout: int = 60  # seconds between two commands; most pause inside DATA
     command_timeout: float = 30.0  # seconds from a command line's first byte to its end
     min_data_rate: int = 500  # bytes/s DATA must average once idle_timeout is used up
-    tls_cert: str = ""
-    tls_key: str = ""
+    tls_cert: str = ""  # PEM certificate (chain) file; with tls_key, STARTTLS is offered
+    tls_key: str = ""  # PEM private key file for tls_cert
+    # Answer 530 to mail transactions before STARTTLS (needs tls_cert and tls_key).
     require_starttls: bool = False
 
 
 @dataclass(frozen=True)
 class WebSettings:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8025
+    """The web UI and the REST API (part of serve)."""
+
+    enabled: bool = True  # run the web UI and the API in serve
+    host: str = "127.0.0.1"  # listen address; put a reverse proxy with TLS in front
+    port: int = 8025  # listen port of the web UI and the API
+    # Signs sessions, CSRF tokens and links in mails; set it (secret_key_file) so they
+    # survive a restart and are the same on every instance.
     secret_key: str = ""
     # Deprecated alias of the dealer setting ``[dealer] base_url`` (the one base URL,
     # shared by every process and instance): copied there once at start-up.
@@ -79,32 +90,40 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class RelaySettings:
+    """The SMTP server that sends mailgate's mails (notifications, reminders, notices)."""
+
     host: str = ""  # empty: outgoing mails are recorded but not sent
-    port: int = 25
-    security: str = "none"  # none | starttls | ssl
-    username: str = ""
+    port: int = 25  # submission servers usually want 587 (starttls) or 465 (ssl)
+    security: str = "none"  # "none", "starttls" or "ssl" (implicit TLS)
+    username: str = ""  # empty: no login
     password: str = ""
-    timeout: int = 30
+    timeout: int = 30  # seconds per connection attempt and command
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    """The worker that turns stored mails into leads."""
+
     poll_interval: float = 2.0  # seconds between DB polls for stranded mails
-    batch_size: int = 50
+    batch_size: int = 50  # mails claimed per pass
     lease_seconds: int = 120  # a claim older than this is considered abandoned
     max_attempts: int = 5  # solo claims before a mail that kills workers is marked failed
 
 
 @dataclass(frozen=True)
 class SenderSettings:
-    poll_interval: float = 2.0
-    retry_base_seconds: int = 60
-    retry_max_seconds: int = 3600
-    max_attempts: int = 12
+    """The outbox sender: delivers mails through the relay and webhook events."""
+
+    poll_interval: float = 2.0  # seconds between passes over the outbox
+    retry_base_seconds: int = 60  # first wait after a 4xx or connection error; doubles each time
+    retry_max_seconds: int = 3600  # the longest wait between two attempts
+    max_attempts: int = 12  # then the mail is dead and the admin is told
 
 
 @dataclass(frozen=True)
 class SchedulerSettings:
+    """The escalation scheduler: reminders, stage 1 and stage 2 mails."""
+
     # Seconds between two escalation passes: a due reminder leaves at most about
     # two of these late (one pass missed by a crash, the next one sends it).
     poll_interval: float = 30.0
@@ -112,6 +131,8 @@ class SchedulerSettings:
 
 @dataclass(frozen=True)
 class WebhookSettings:
+    """Where webhook events may be delivered."""
+
     # Destinations that may be internal (loopback, private, link-local): addresses,
     # CIDR networks, host names.  Everything else must resolve to public addresses
     # (mailgate.webhooks.destination).  Env: comma-separated.
@@ -120,12 +141,16 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class PathSettings:
-    data_dir: str = "."
+    """Where mailgate keeps its files."""
+
+    data_dir: str = "."  # the SQLite database and its lock file; relative to the working dir
 
 
 @dataclass(frozen=True)
 class LogSettings:
-    level: str = "INFO"
+    """Log lines on stderr (journald under systemd)."""
+
+    level: str = "INFO"  # DEBUG | INFO | WARNING | ERROR
     format: str = "text"  # text | json (one JSON object per line, with inbound_id)
 
 

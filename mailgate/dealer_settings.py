@@ -37,112 +37,243 @@ class SettingsError(ValueError):
 
 
 # Schema: section -> key -> (type, default).  ``list`` values are lists of str.
+# The comment above each section and key is its description in the dealer settings
+# reference (docs/reference/dealer-settings.md, written by mailgate.docs_gen): one
+# sentence or two for the dealer's IT person; tests/test_docs_reference.py wants one.
 _STR, _BOOL, _LIST, _DUR, _DICT = "str", "bool", "list", "duration", "dict"
 SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    # The dealership: its lead addresses, who hears about problems, how mails look and link back.
     "dealer": {
+        # The dealership's name, as shown in the web UI and in mails.
         "name": (_STR, ""),
+        # IANA time zone of the dealership: working hours, due times, dates in the web UI and
+        # reports.
         "timezone": (_STR, "Europe/Berlin"),
+        # Language of mails to no particular user (notices to admin_address, customers) and of users
+        # without their own: "de" or "en".
         "language": (_STR, "de"),
+        # Country (ISO code) for phone numbers written without +: 0170 … becomes +49 170 … with DE.
         "country": (_STR, "DE"),
+        # Display name in the From of outgoing mails (the address is the lead address); empty: none.
         "from_name": (_STR, ""),
+        # The lead addresses. The SMTP listener accepts mail only for these (and their +tag forms)
+        # and answers 550 to everything else; an import without them is refused unless
+        # --allow-empty-addresses.
         "addresses": (_LIST, []),
+        # Hears about undeliverable mails, oversized IMAP mails and stage 2 escalations of users
+        # without a supervisor.
         "admin_address": (_STR, ""),
+        # Hears about mails that became no lead (quarantined: too large, unreadable, no lead in
+        # them).
         "unassigned_notice_to": (_STR, ""),
+        # With false, every outgoing mail is recorded in the outbox as suppressed and none is
+        # sent (for a trial run beside the old system).
         "send_mails": (_BOOL, True),
+        # "relay": a salesperson answers the notification and mailgate relays the answer to the
+        # customer from the lead address; "cc": Reply-To names the customer and the tracking
+        # address, no relay.
         "reply_mode": (_STR, "relay"),
+        # Where the web UI is reached, e.g. https://leads.autohaus.example: the only source of links
+        # in mails (password reset, action links). The web UI refuses other Host headers.
         "base_url": (_STR, ""),
+        # The authserv-ids of your own MX's Authentication-Results headers; a platform's mail is
+        # then believed only if DKIM/SPF/DMARC did not fail there. Empty: such headers are ignored.
         "trusted_authserv_ids": (_LIST, []),
+        # Folder with mail template overrides, laid out like
+        # templates/email/<de|en>/<name>.subject.txt|.txt|.html; every file is test-rendered at
+        # import.
         "templates_dir": (_STR, ""),
+        # Source patterns (e.g. "website", "oem:*") whose prospects get a short "we received your
+        # inquiry" mail; never to no-reply addresses.
         "acknowledge_sources": (_LIST, []),
     },
+    # Opening hours per weekday, e.g. mon = ["08:00-12:00", "13:00-18:00"]; a day without intervals
+    # is closed. Escalation times count in these hours, and staff mails leave only inside them.
     "hours": {day: (_LIST, []) for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    # Public holidays and closing days: no working time passes on them.
     "holidays": {
+        # Country of the public holidays (the holidays package's ISO code).
         "country": (_STR, "DE"),
+        # State or region, e.g. "BY" for Bavaria; empty: the nationwide holidays only.
         "subdivision": (_STR, ""),
+        # Holiday categories of the holidays package, e.g. ["public", "catholic"] for 15 August in
+        # Bavaria.
         "categories": (_LIST, ["public"]),
+        # Extra closing days: dates or ranges, e.g. ["2026-12-24..2026-12-31"].
         "closures": (_LIST, []),
     },
+    # Reaction times: the salesperson's reminder and stage 1 in working time from receipt, then
+    # stage 2 (his supervisor) in elapsed time.
     "escalation": {
+        # Reaction time in working time from receipt; then the assignee is told the lead is overdue.
         "stage1": (_DUR, "4h"),
+        # The assignee's reminder comes this much working time before stage 1.
         "reminder_before": (_DUR, "1h"),
+        # Elapsed time (nights and holidays count) from stage 1 to the mail to the assignee's
+        # supervisor.
         "stage2": (_DUR, "24h"),
+        # The same, counted from a resubmission date that has passed.
         "stage2_resubmission": (_DUR, "8h"),
+        # Count stage2_resubmission in working time instead of elapsed time.
         "respect_hours_for_resubmissions": (_BOOL, False),
+        # Overrides per source or kind: match = {source = ["oem:*"]} plus any of stage1,
+        # reminder_before, stage2, stage2_resubmission; the first matching rule wins.
         "rules": ("rules", []),
     },
+    # Who gets a new lead: rotation, groups or pool, and where it goes when nobody is present.
     "distribution": {
+        # "rolling": in turn among present users with receives_leads; "groups": rolling within the
+        # first [[groups]] entry that matches; "pool": leads wait at pool_user until someone takes
+        # one.
         "mode": (_STR, "rolling"),
+        # Gets a lead when no regular receiver and no substitute is present (after him: the admin).
         "fallback_user": (_STR, ""),
+        # The pool account that holds leads until taken (mode pool).
         "pool_user": (_STR, ""),
+        # Users may take only the oldest lead in the pool.
         "pool_oldest_only": (_BOOL, False),
+        # A known customer's new inquiry goes through the rotation instead of to his last
+        # salesperson.
         "distribute_followups_normally": (_BOOL, False),
+        # Group matching uses the vehicle's location from the mail instead of the receiving
+        # mailbox's location.
         "use_vehicle_location": (_BOOL, False),
+        # Address that also gets trade-in requests without a vehicle reference, with a PDF of the
+        # core data.
         "trade_in_cc": (_STR, ""),
-        "pool_notice": (_BOOL, False),  # tell assignable users about new pool leads
-        "locations": (_DICT, {}),  # location -> its mailbox addresses
-        "relay_domains": (_LIST, []),  # portal relay domains besides the built-in ones
+        # Tell the users who can be assigned about each new pool lead by mail.
+        "pool_notice": (_BOOL, False),
+        # Location -> its lead mailbox addresses, e.g. {munich = ["muenchen@autohaus.example"]}: a
+        # lead's location is that of the address it came to.
+        "locations": (_DICT, {}),
+        # Portal relay domains besides the built-in ones: such sender addresses identify a customer
+        # only within their own conversation.
+        "relay_domains": (_LIST, []),
     },
 }
 USER_KEYS: dict[str, tuple[str, Any]] = {
+    # Login and mail address; the key that identifies the user across imports.
     "email": (_STR, None),
+    # Display name.
     "name": (_STR, ""),
+    # "salesperson" (own leads and the pool), "supervisor" (his team's leads) or "admin"
+    # (everything, the settings).
     "role": (_STR, UserRole.SALESPERSON.value),
+    # Web UI and mail language, "de" or "en"; empty: the dealer's language.
     "language": (_STR, ""),
+    # E-mail of the user who gets this user's stage 2 escalations; empty: the dealer's
+    # admin_address.
     "supervisor": (_STR, ""),
+    # Takes part in the rotation.
     "receives_leads": (_BOOL, True),
+    # Leads may be assigned to him by hand and he may take pool leads.
     "can_be_assigned": (_BOOL, True),
+    # With false, he cannot log in and gets no leads; users missing from an imported file are
+    # deactivated.
     "active": (_BOOL, True),
+    # Names of the [[groups]] he receives leads in (mode groups).
     "groups": (_LIST, []),
+    # Locations he belongs to (own_location permissions, location groups).
     "locations": (_LIST, []),
+    # Absences: [{from = 2026-12-01, until = 2026-12-05, substitute = "ben@autohaus.example"}];
+    # while absent he gets no new leads, his substitute (or the next in a chain) does.
     "absences": ("absences", []),
-    "permissions": ("permissions", {}),  # lead category -> all | own_location | none
-    "sent_folder": ("sent_folder", {}),  # watch his IMAP Sent folder for answers (off)
+    # Lead category -> all | own_location | none, e.g. {service = "none"} (default: all); a user
+    # never receives leads he may not see.
+    "permissions": ("permissions", {}),
+    # Watch his IMAP Sent folder for answers (off): a mail from his own mail program to the customer
+    # of one of his open leads counts as the answer.
+    "sent_folder": ("sent_folder", {}),
 }
-GROUP_KEYS = {"name": (_STR, None), "match": (_DICT, {})}
-IMAP_KEYS: dict[str, tuple[str, Any]] = {
+# A group of [distribution] mode "groups": the first whose match fits the lead receives it.
+GROUP_KEYS = {
+    # The group's name, as users' groups = [...] name it.
     "name": (_STR, None),
+    # Globs per lead property (source, kind, make, location, category), e.g.
+    # {make = ["VW", "Audi"]}; every property given must match.
+    "match": (_DICT, {}),
+}
+IMAP_KEYS: dict[str, tuple[str, Any]] = {
+    # Shown on the status page and used by mailgate fetch --mailbox.
+    "name": (_STR, None),
+    # The IMAP server.
     "host": (_STR, None),
+    # 993 for ssl, 143 for starttls.
     "port": ("int", 993),
+    # "ssl" (implicit TLS), "starttls", or "none" (only for a server on this machine); certificates
+    # are always verified.
     "security": (_STR, "ssl"),
-    "ca_file": (_STR, ""),  # PEM trusted for this server instead of the system store
+    # PEM trusted for this server instead of the system store (a private CA, or the server's
+    # self-signed certificate).
+    "ca_file": (_STR, ""),
+    # Login name, usually the mailbox address.
     "username": (_STR, ""),
+    # Password; better password_file.
     "password": (_STR, ""),
+    # File holding the password (readable by the mailgate user only).
     "password_file": (_STR, ""),
+    # XOAUTH2 (Microsoft 365, Google): a command run at every connect that prints an access token.
     "oauth2_token_command": (_STR, ""),
+    # XOAUTH2: a file your token helper keeps fresh, instead of the command.
     "oauth2_token_file": (_STR, ""),
+    # The folder to import from; on first contact every message in it is imported.
     "folder": (_STR, "INBOX"),
+    # Polling interval without IDLE; with IDLE, how often IDLE is renewed (at most every 9 minutes).
     "interval": (_DUR, "60s"),
+    # "flag" (mark \\Seen), "move:<folder>" or "delete" — done only after the mail is committed.
     "after_import": (_STR, "flag"),
+    # The location (distribution locations) this mailbox belongs to.
     "location": (_STR, ""),
+    # With false, the mailbox is not watched (it stays in the settings).
     "enabled": (_BOOL, True),
 }
 # A salesperson's own IMAP account, read-only: a mail in its Sent folder to the
 # customer of one of his open leads counts as the answer (mailgate.imap.sent_folder).
 SENT_FOLDER_KEYS: dict[str, tuple[str, Any]] = {
+    # Watch this user's Sent folder.
     "enabled": (_BOOL, False),
+    # His IMAP server.
     "host": (_STR, ""),
+    # 993 for ssl, 143 for starttls.
     "port": ("int", 993),
+    # "ssl", "starttls" or "none" (only for a server on this machine), as for [[imap]].
     "security": (_STR, "ssl"),
+    # PEM trusted for this server instead of the system store.
     "ca_file": (_STR, ""),
+    # His IMAP login.
     "username": (_STR, ""),
+    # Password; better password_file.
     "password": (_STR, ""),
+    # File holding the password.
     "password_file": (_STR, ""),
+    # The folder his mail program keeps sent mail in ("Sent", "Gesendete Elemente"); opened
+    # read-only.
     "folder": (_STR, "Sent"),
+    # How often the folder is read.
     "interval": (_DUR, "60s"),
 }
 REASON_KEYS: dict[str, tuple[str, Any]] = {
+    # Short code (a-z, 0-9, _) used by the API and reports.
     "code": (_STR, None),
+    # The text shown when closing a lead.
     "label": (_STR, ""),
+    # "won", "lost" or "other": how the reports count a lead closed with it.
     "outcome": (_STR, "other"),
+    # No longer offered when closing (old leads keep it).
     "hidden": (_BOOL, False),
 }
 # Status feedback to a lead's source (seeds 000, 003): per source glob, the address that
 # hears of every status change and the close (mail channel; see escalation/feedback.py).
 FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
+    # Source pattern whose leads report back, e.g. "oem:volkswagen".
     "source": (_STR, None),
-    "to": (_STR, ""),  # a mail to this address ...
-    "webhook": (_STR, ""),  # ... or an event to this webhook (its name, settings → integrations)
+    # A mail to this address at every status change and the close ...
+    "to": (_STR, ""),
+    # ... or an event to this webhook (its name, settings → integrations).
+    "webhook": (_STR, ""),
+    # Language of the feedback mails, "de" or "en"; empty: the dealer's.
     "language": (_STR, ""),
+    # With false, nothing is reported (the entry stays in the settings).
     "enabled": (_BOOL, True),
 }
 LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons", "feedback")

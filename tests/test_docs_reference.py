@@ -16,6 +16,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from mailgate import config, dealer_settings, docs_gen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,3 +122,23 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     for heading in re.findall(r"^## (.+)$", (ROOT / "SECURITY.md").read_text(), re.M):
         assert heading.split("`")[0].strip() in security, heading
     assert not list(site.rglob("*.md")), "a page was copied instead of rendered"
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("name", ["README.md", "CONTRIBUTING.md", "CHANGELOG.md"])
+def test_links_in_the_top_level_files_point_at_files_that_exist(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    targets = [t for t in _LINK.findall(text) if not re.match(r"[a-z]+:", t)]
+    for target in targets:
+        path = target.split("#", 1)[0]
+        if path:
+            assert (ROOT / path).exists(), f"{name} links to {target}, which does not exist"
+
+
+def test_readme_is_the_front_door() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    assert "SECURITY.md" in text and "docs/" in text
+    assert "../shared/" not in text  # nothing outside the repository

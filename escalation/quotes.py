@@ -89,8 +89,12 @@ def _is_header_block(lines: list[str], index: int) -> bool:
         return False
     if "@" in lines[index]:
         return True
-    following = [line.strip() for line in lines[index + 1 : index + 5]]
-    return any(_HEADER_NEXT.match(line) for line in following)
+    for line in lines[index + 1 : index + 5]:  # the block's lines follow without a gap
+        if not line.strip():
+            return False
+        if _HEADER_NEXT.match(line.strip()):
+            return True
+    return False
 
 
 def _is_attribution(lines: list[str], index: int) -> bool:

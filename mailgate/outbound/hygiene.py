@@ -82,7 +82,8 @@ def scrub_text(text: str, base_url: str) -> str:
     cleaned = _URL.sub(replace, text)
     base = _base(base_url)
     if base:  # the base URL written without a scheme: leads.autohaus.example/leads/7
-        bare = re.compile(rf"(?<![\w.-]){re.escape(base)}(?:[/?#][^\s<>\"'`]*)?", re.I)
+        tail = r"(?:[/?#][^\s<>\"'`]*|(?![\w.-]))"
+        bare = re.compile(rf"(?<![\w.-]){re.escape(base)}{tail}", re.IGNORECASE)
         cleaned = bare.sub("", cleaned)
     return _EMPTY_BRACKETS.sub("", cleaned) if cleaned != text else text
 

@@ -8,7 +8,8 @@ format).  Here each page is built from the thing it documents:
   :mod:`mailgate.config` (types and defaults from the classes themselves);
 * ``docs/reference/dealer-settings.md`` from the dealer-settings schema in
   :mod:`mailgate.dealer_settings` (``SCHEMA`` and the ``*_KEYS`` tables);
-* ``docs/reference/cli.md`` from the argparse parser of :mod:`mailgate.cli`.
+* ``docs/reference/cli.md`` from the argparse parser of :mod:`mailgate.cli`;
+* ``docs/reference/api.md`` from the API's OpenAPI document.
 
 A key's description is the source comment beside it, or the comment lines directly
 above it, in the schema itself: written once, next to the key, read by developers
@@ -375,12 +376,116 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
+# --- the REST API: the OpenAPI document of mailgate/webui/api/openapi.py -------------------
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    """A JSON schema as a short phrase: ``string (date-time) or null``, ``Lead``, ``one of …``."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "oneOf" in schema:
+        return " or ".join(_schema_type(s) for s in schema["oneOf"])
+    if "const" in schema:
+        return f"`{json.dumps(schema['const'])}`"
+    kinds = schema.get("type", "any")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    words = []
+    for kind in kinds:
+        if kind == "array":
+            words.append("array of " + _schema_type(schema.get("items", {})))
+        elif kind != "null":
+            words.append(kind + (f" ({schema['format']})" if "format" in schema else ""))
+    text = " or ".join(words) + (" or null" if "null" in kinds else "")
+    if schema.get("enum") and any(schema["enum"]):
+        text += ": " + ", ".join(f"`{v}`" for v in schema["enum"])
+    limits = [
+        f"{word} {schema[key]}"
+        for key, word in (("minimum", "min"), ("maximum", "max"), ("maxLength", "max length"))
+        if key in schema
+    ]
+    return text + (f" ({', '.join(limits)})" if limits else "")
+
+
+def _property_rows(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    rows = []
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        shown = f"`{prefix}{name}`" + (" (required)" if name in required else "")
+        rows.append(
+            f"| {shown} | {_cell(_schema_type(prop))} | {_cell(prop.get('description', ''))} |"
+        )
+        if "properties" in prop:
+            rows += _property_rows(prop, f"{prefix}{name}.")
+    return rows
+
+
+def api_page() -> str:
+    """``docs/reference/api.md``: every endpoint, parameter, body, answer and schema."""
+    from mailgate.webhooks.emit import EVENTS
+    from mailgate.webui.api.openapi import document
+
+    doc = document(())  # the completion reason codes are each installation's own
+    base = doc["servers"][0]["url"]
+    out = [
+        GENERATED.format(source="the OpenAPI document (mailgate/webui/api/openapi.py)"),
+        "",
+        "# API reference",
+        "",
+        _sentence(doc["info"]["description"].split(" Webhook events:")[0]),
+        "",
+        f"Every running installation serves this document at `{base}/openapi.json`; there "
+        "the completion reason codes of `POST .../status` are that dealership's own. "
+        "[API and webhooks](../api.md) shows examples and how to check a webhook's signature.",
+        "",
+        "Webhook events: " + ", ".join(f"`{event}`" for event in EVENTS) + ".",
+    ]
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            out += ["", f"## `{method.upper()} {base}{path}`", "", _sentence(op["summary"])]
+            params = op.get("parameters", [])
+            if params:
+                out += ["", "| parameter | in | type | meaning |", "|---|---|---|---|"]
+                for param in params:
+                    name = f"`{param['name']}`" + (" (required)" if param.get("required") else "")
+                    out.append(
+                        f"| {name} | {param['in']} | {_cell(_schema_type(param['schema']))} | "
+                        f"{_cell(_sentence(param.get('description', '')))} |"
+                    )
+            body = op.get("requestBody", {}).get("content", {})
+            for media, content in body.items():
+                out += ["", f"Request body ({media}): {_schema_type(content['schema'])}."]
+            out += ["", "| answer | meaning | body |", "|---|---|---|"]
+            for status, answer in op["responses"].items():
+                bodies = [
+                    f"{media}: {_schema_type(c['schema'])}"
+                    for media, c in answer.get("content", {}).items()
+                ]
+                out.append(
+                    f"| {status} | {_cell(_sentence(answer['description']))} | "
+                    f"{_cell('; '.join(bodies))} |"
+                )
+    out += ["", "## Schemas"]
+    for name, schema in doc["components"]["schemas"].items():
+        out += ["", f"### {name}", ""]
+        if schema.get("description"):
+            out += [_sentence(schema["description"]), ""]
+        variants = schema.get("oneOf", [schema])
+        for n, variant in enumerate(variants, 1):
+            if len(variants) > 1:
+                out += [f"Variant {n}:", ""]
+            out += ["| field | type | meaning |", "|---|---|---|", *_property_rows(variant), ""]
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
 # --- writing and checking -------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[], str]] = {
     "config.md": config_page,
     "dealer-settings.md": dealer_settings_page,
     "cli.md": cli_page,
+    "api.md": api_page,
 }
 
 

@@ -106,6 +106,21 @@ def test_every_command_is_in_the_cli_reference() -> None:
     assert "--allow-empty-addresses" in page and "--dry-run" in page
 
 
+def test_every_api_operation_and_webhook_event_is_in_the_api_reference() -> None:
+    from mailgate.webhooks.emit import EVENTS
+    from mailgate.webui.api.openapi import document
+
+    page = (REFERENCE / "api.md").read_text(encoding="utf-8")
+    doc = document(())
+    for path, operations in doc["paths"].items():
+        for method in operations:
+            assert f"## `{method.upper()} /api/v1{path}`" in page
+    for name in doc["components"]["schemas"]:
+        assert f"### {name}" in page
+    for event in EVENTS:
+        assert f"`{event}`" in page
+
+
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     """``mkdocs build --strict``: a broken link, anchor or include fails (as in .ci/run)."""
     site = tmp_path / "site"

@@ -190,9 +190,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         counts = seed_demo(factory, settings)
         engine.dispose()
-        print(f"demo database {demo_db}: {counts}", file=sys.stderr)
+        print(f"demo database {demo_db}: {demo_summary(counts)}", file=sys.stderr)
         settings = replace(settings, relay=replace(settings.relay, host=""))
     return serve(settings)
+
+
+# How each inbound status reads in a sentence, in the pipeline's order.
+_STATUS_WORDS = {
+    "processed": "became leads",
+    "discarded": "discarded (bounces and auto-replies are recognised)",
+    "quarantined": "quarantined",
+    "failed": "failed",
+}
+
+
+def demo_summary(counts: dict[str, int]) -> str:
+    """``{"discarded": 2, "processed": 10}`` as a line people read.
+
+    "12 demo mails stored: 10 became leads, 2 discarded (…)" instead of a dict's repr.
+    """
+    parts = [
+        f"{counts[status]} {words}" for status, words in _STATUS_WORDS.items() if counts.get(status)
+    ]
+    parts += [f"{n} {status}" for status, n in counts.items() if status not in _STATUS_WORDS]
+    return f"{sum(counts.values())} demo mails stored: {', '.join(parts) or 'none'}"
 
 
 def cmd_smtpd(args: argparse.Namespace, settings: Settings) -> int:

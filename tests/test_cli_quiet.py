@@ -169,3 +169,13 @@ def _section_of(lines: list[str], index: int) -> str:
 
 def _jsonish(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
+
+
+def test_the_demo_summary_is_one_readable_line() -> None:
+    from mailgate.cli import demo_summary
+
+    assert demo_summary({"discarded": 2, "processed": 10}) == (
+        "12 demo mails stored: 10 became leads, "
+        "2 discarded (bounces and auto-replies are recognised)"
+    )
+    assert demo_summary({"received": 1}) == "1 demo mails stored: 1 received"

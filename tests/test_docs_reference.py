@@ -157,3 +157,26 @@ def test_readme_is_the_front_door() -> None:
     assert len(text.splitlines()) <= 250
     assert "SECURITY.md" in text and "docs/" in text
     assert "../shared/" not in text  # nothing outside the repository
+
+
+_TOML_BLOCK = re.compile(r"^( *)```toml\n(.*?)^\1```", re.S | re.M)
+
+
+@pytest.mark.parametrize(
+    "name", ["README.md", "docs/first-installation.md", "docs/dealer-settings.md"]
+)
+def test_the_settings_examples_are_valid_settings_documents(name: str) -> None:
+    """A dealer's IT person copies these files: each must pass the import's validation."""
+    import tomllib
+
+    text = (ROOT / name).read_text(encoding="utf-8")
+    documents = []
+    for indent, block in _TOML_BLOCK.findall(text):
+        block = "\n".join(line[len(indent) :] for line in block.splitlines())
+        if "[dealer]" in block:
+            documents.append(tomllib.loads(block))
+    assert documents, f"{name} shows no settings document"
+    for document in documents:
+        clean = dealer_settings.validate(document)
+        assert clean["dealer"]["addresses"] and clean["dealer"]["base_url"].startswith("https://")
+        assert any(user["role"] == "admin" for user in clean["users"])

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
 from mailgate.escalation.replies import notification_reply_to
+from mailgate.labels import kind_label, source_label
 from mailgate.models import User, utcnow
 from mailgate.outbound.compose import Attachment
 from mailgate.outbound.outbox import DeferredMail, enqueue_template
@@ -35,11 +36,17 @@ def lead_url(dealer: DealerConfig, lead_id: int) -> str:
     return f"{base_url}/leads/{lead_id}" if base_url else ""
 
 
-def lead_context(lead: Mapping[str, Any], lead_id: int, dealer: DealerConfig) -> dict[str, Any]:
+def lead_context(
+    lead: Mapping[str, Any], lead_id: int, dealer: DealerConfig, language: str | None = None
+) -> dict[str, Any]:
+    """What a staff mail shows of a lead; codes also as words ("Probefahrt", "AutoScout24")."""
+    language = language or dealer.language
     return {
         "id": lead_id,
         "source": lead["source"],
         "kind": lead["kind"],
+        "source_label": source_label(lead["source"], language),
+        "kind_label": kind_label(lead["kind"], language),
         "subject": lead.get("subject") or "",
         "message": lead.get("message") or "",
         "received_at": local_time(lead["received_at"], dealer),
@@ -62,6 +69,11 @@ def _reply_to(
             dealer.reply_mode, dealer.sender_address, lead_id, token, customer.get("name"), email
         )
     return [(customer.get("name") or "", email)] if email else []
+
+
+def reaches_customer(lead: Mapping[str, Any], customer: Mapping[str, Any]) -> bool:
+    """Whether "just reply to this mail" is true: a tracking address and a customer to relay to."""
+    return bool(lead.get("reply_token") and customer.get("email"))
 
 
 def mail_actions(
@@ -98,22 +110,25 @@ def enqueue_assignment(
     Staff mails leave only while the dealership is open: one decided at night
     waits in the outbox until the next opening time.
     """
+    language = user.language or dealer.language
+    reply_to = _reply_to(dealer, lead, lead_id, customer)
     return enqueue_template(
         session,
         dealer,
         key=key,
         purpose=template,
         template=template,
-        language=user.language or dealer.language,
+        language=language,
         context={
-            "lead": lead_context(lead, lead_id, dealer),
+            "lead": lead_context(lead, lead_id, dealer, language),
             "customer": customer_context(customer),
             "assignee": {"name": user.name, "email": user.email},
             "actions": mail_actions(session, dealer, user, lead_id, ("contacted", "resubmit")),
+            "reply_reaches_customer": reaches_customer(lead, customer),
             **(extra or {}),
         },
         to=[(user.name, user.email)],
-        reply_to=_reply_to(dealer, lead, lead_id, customer),
+        reply_to=reply_to,
         lead_id=lead_id,
         send_after=dealer.calendar.next_open(utcnow()),
     )
@@ -136,16 +151,18 @@ def assignment_mail(
     the sender renders right before sending, with the same Message-ID and the
     same result (see :func:`mailgate.outbound.outbox.enqueue_deferred`).
     """
+    language = user.language or dealer.language
     return DeferredMail(
         key=f"notification:{lead_id}:{user.id}",
         purpose="notification",
         template="notification",
-        language=user.language or dealer.language,
+        language=language,
         context={
-            "lead": lead_context(lead, lead_id, dealer),
+            "lead": lead_context(lead, lead_id, dealer, language),
             "customer": customer_context(customer),
             "assignee": {"name": user.name, "email": user.email},
             "actions": dict(actions or {}),
+            "reply_reaches_customer": reaches_customer(lead, customer),
         },
         to=[(user.name, user.email)],
         reply_to=_reply_to(dealer, lead, lead_id, customer),
@@ -165,21 +182,26 @@ def enqueue_pool_notice(
 ) -> int:
     """One mail per user who may take the lead from the pool (if configured)."""
     sent = 0
+    reply_to = _reply_to(dealer, lead, lead_id, customer)
     for user in recipients:
+        language = user.language or dealer.language
         sent += enqueue_template(
             session,
             dealer,
             key=f"pool_notice:{lead_id}:{user.id}",
             purpose="pool_notice",
             template="pool_notice",
-            language=user.language or dealer.language,
+            language=language,
             context={
-                "lead": lead_context(lead, lead_id, dealer),
+                "lead": lead_context(lead, lead_id, dealer, language),
                 "customer": customer_context(customer),
                 "assignee": {"name": user.name, "email": user.email},
                 "actions": mail_actions(session, dealer, user, lead_id, ("take",)),
+                "reply_reaches_customer": reaches_customer(lead, customer),
             },
             to=[(user.name, user.email)],
+            # answering the pool notice reaches the customer too (and counts as the answer)
+            reply_to=reply_to,
             lead_id=lead_id,
         )
     return sent

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, or_, select, update
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.labels import kind_label, source_label, waiting_for
 from mailgate.models import OPEN_STATUSES, Customer, Lead, OutboxMail, ProtocolEntry, User, utcnow
 from mailgate.outbound.outbox import DeferredMail, enqueue_deferred
 from mailgate.protocol import Phrase, phrase
@@ -39,6 +40,7 @@ from mailgate.signed_links import action_links, link_secret
 from mailgate.webhooks.emit import emit
 
 from .ladder import RESUBMISSION, Progress, advance
+from .replies import notification_reply_to
 
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
@@ -120,6 +122,7 @@ def _advance_batch(
             lead.source,
             lead.kind,
             lead.assignee_id,
+            lead.reply_token,
             customer.name.label("customer_name"),
             customer.email.label("customer_email"),
             customer.phone.label("customer_phone"),
@@ -265,11 +268,14 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
             return None, phrase("stage2_nobody")
         recipient = boss
     language = recipient.language or dealer.language
+    reply_to = _reply_to(dealer, row)
     context = {
         "lead": {
             "id": row.id,
             "source": row.source,
             "kind": row.kind,
+            "source_label": source_label(row.source, language),
+            "kind_label": kind_label(row.kind, language),
             "received_at": _local(row.received_at, dealer),
             "url": _lead_url(dealer, row.id),
         },
@@ -282,8 +288,9 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
         "supervisor": {"name": recipient.name, "email": recipient.email},
         "due_at": _local(row.overdue_at, dealer),
         "stage2_at": _local(row.stage2_at, dealer) if row.stage2_at else "",
-        "waiting": _duration_text(now - row.received_at, language),
+        "waiting": waiting_for(now - row.received_at, language),
         "actions": _actions(dealer, secret, purpose, assignee, row.id, now),
+        "reply_reaches_customer": bool(reply_to and row.customer_email),
     }
     mail = DeferredMail(
         key=f"{purpose}:{row.id}:{assignee.id}:{int(row.overdue_at.timestamp())}",
@@ -292,6 +299,7 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
         language=language,
         context=context,
         to=[(recipient.name, recipient.email)],
+        reply_to=reply_to,
         lead_id=row.id,
         in_reply_to=notification,
         references=[notification] if notification else [],
@@ -325,12 +333,20 @@ def _lead_url(dealer: DealerConfig, lead_id: int) -> str:
     return f"{base}/leads/{lead_id}" if base else ""
 
 
-def _duration_text(elapsed: timedelta, language: str) -> str:
-    """``1 Tag 3 Std.`` / ``1 day 3 h``: how long the customer has waited, for humans."""
-    hours = max(0, int(elapsed.total_seconds() // 3600))
-    days, hours = divmod(hours, 24)
-    if language == "en":
-        parts = ([f"{days} day{'s' if days != 1 else ''}"] if days else []) + [f"{hours} h"]
-    else:
-        parts = ([f"{days} {'Tag' if days == 1 else 'Tage'}"] if days else []) + [f"{hours} Std."]
-    return " ".join(parts)
+def _reply_to(dealer: DealerConfig, row: Row[Any]) -> list[tuple[str, str]]:
+    """The lead's tracking address: answering a reminder or escalation reaches the customer.
+
+    The same Reply-To as the notification's (per ``reply_mode``), so whichever
+    staff mail the salesperson (or the supervisor) answers, the answer counts
+    and is relayed; without a customer address there is nobody to answer.
+    """
+    if not row.reply_token or not row.customer_email:
+        return []
+    return notification_reply_to(
+        dealer.reply_mode,
+        dealer.sender_address,
+        row.id,
+        row.reply_token,
+        row.customer_name,
+        row.customer_email,
+    )

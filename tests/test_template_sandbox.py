@@ -171,7 +171,10 @@ def test_escape_payloads_in_the_web_editor_run_nothing_and_are_refused(
 def test_the_admin_reads_what_is_wrong_in_german(editor: FlaskClient) -> None:
     page = edit(editor, "{{ cycler.__init__.__globals__ }}", "preview")
     assert "de/notification.txt, Zeile 1: Unbekannte Variable cycler." in page
-    assert "Diese Vorlage kennt: actions, assignee, customer, dealer_name, lead." in page
+    assert (
+        "Diese Vorlage kennt: actions, assignee, customer, dealer_name, lead, "
+        "reply_reaches_customer." in page
+    )
     page = edit(editor, "Hallo\n{{ lead.__class__ }}", "save")
     assert "de/notification.txt, Zeile 2: Nicht erlaubt" in page
     assert "Nichts wurde gespeichert" in page or "nicht gespeichert" in page

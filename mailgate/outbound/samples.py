@@ -13,6 +13,8 @@ _LEAD = {
     "id": 4711,
     "source": "mobile.de",
     "kind": "test_drive",
+    "source_label": "mobile.de",  # display names (mailgate.labels), in the mail's language
+    "kind_label": "Probefahrt",
     "subject": "Anfrage zu Ihrem Golf",
     "message": "Ist der Wagen noch da?",
     "received_at": "27.11.2026 16:00",
@@ -40,8 +42,9 @@ _LADDER = {
     "supervisor": {"name": "Carl Chef", "email": "chef@autohaus.example"},
     "due_at": "30.11.2026 10:00",
     "stage2_at": "01.12.2026 10:00",
-    "waiting": "2 Tage 18 Std.",
+    "waiting": "2 Tagen und 18 Stunden",  # follows "seit" (dative) / "for"
     "actions": _ACTIONS,
+    "reply_reaches_customer": True,  # Reply-To is the lead's tracking address
 }
 
 SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
@@ -50,6 +53,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "customer": _CUSTOMER,
         "assignee": _PERSON,
         "actions": _ACTIONS,
+        "reply_reaches_customer": True,
     },
     "unassigned": {
         "inbound": {
@@ -93,18 +97,21 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "customer": _CUSTOMER,
         "assignee": _PERSON,
         "followup": {"subject": "Noch eine Frage", "message": "Gibt es den auch in Blau?"},
+        "reply_reaches_customer": True,
     },
     "pool_notice": {
         "lead": _LEAD,
         "customer": _CUSTOMER,
         "assignee": _PERSON,
         "actions": {"take": "https://leads.autohaus.example/m/sample-take"},
+        "reply_reaches_customer": True,
     },
     "reassigned": {
         "lead": _LEAD,
         "customer": _CUSTOMER,
         "assignee": _PERSON,
         "forward": {"by": "Carl Chef", "note": "Bitte heute noch anrufen."},
+        "reply_reaches_customer": True,
     },
     "imap_oversize": {
         "mailbox": "filiale-nord",

@@ -483,11 +483,25 @@ def _admins_without_password(session: Any) -> list[str]:
 
 
 def cmd_settings_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The stored settings as TOML; before anything was stored, a commented template.
+
+    A fresh installation has nothing to export, and bare defaults do not say what a
+    key means: then every key comes with its description (mailgate.docs_gen).
+    """
     from mailgate.dealer_settings import export_settings
+    from mailgate.models import DealerSetting, User
 
     engine, factory = _open(settings)
     with factory() as session:
-        sys.stdout.write(export_settings(session))
+        empty = session.get(DealerSetting, "dealer") is None and (
+            session.scalar(select(User.id).limit(1)) is None
+        )
+        if empty:
+            from mailgate.docs_gen import settings_template
+
+            sys.stdout.write(settings_template())
+        else:
+            sys.stdout.write(export_settings(session))
     engine.dispose()
     return 0
 

@@ -151,6 +151,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "relay_domains": (_LIST, []),
     },
 }
+# One person: login, role, whether and which leads he receives.
 USER_KEYS: dict[str, tuple[str, Any]] = {
     # Login and mail address; the key that identifies the user across imports.
     "email": (_STR, None),
@@ -193,6 +194,7 @@ GROUP_KEYS = {
     # {make = ["VW", "Audi"]}; every property given must match.
     "match": (_DICT, {}),
 }
+# A mailbox that mailgate fetches inquiries from (IDLE or polling), exactly once each.
 IMAP_KEYS: dict[str, tuple[str, Any]] = {
     # Shown on the status page and used by mailgate fetch --mailbox.
     "name": (_STR, None),
@@ -252,6 +254,7 @@ SENT_FOLDER_KEYS: dict[str, tuple[str, Any]] = {
     # How often the folder is read.
     "interval": (_DUR, "60s"),
 }
+# A reason to choose when closing a lead (sold, bought elsewhere …), counted in the reports.
 REASON_KEYS: dict[str, tuple[str, Any]] = {
     # Short code (a-z, 0-9, _) used by the API and reports.
     "code": (_STR, None),
@@ -262,8 +265,8 @@ REASON_KEYS: dict[str, tuple[str, Any]] = {
     # No longer offered when closing (old leads keep it).
     "hidden": (_BOOL, False),
 }
-# Status feedback to a lead's source (seeds 000, 003): per source glob, the address that
-# hears of every status change and the close (mail channel; see escalation/feedback.py).
+# Status feedback to a lead's source (car makers' lead systems): per source pattern, the
+# address or webhook that hears of every status change and the close (escalation/feedback.py).
 FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
     # Source pattern whose leads report back, e.g. "oem:volkswagen".
     "source": (_STR, None),

@@ -479,6 +479,75 @@ def api_page() -> str:
     return "\n".join(out) + "\n"
 
 
+# --- a commented settings template: `mailgate settings export` of an empty database ----------
+
+# Example entries for the list sections (commented out in the template): the keys a
+# first installation needs; every other key is in the reference.
+_TEMPLATE_EXAMPLES = {
+    "users": [
+        ("email", '"admin@autohaus.example"'),
+        ("name", '"Ada Admin"'),
+        ("role", '"admin"'),
+        ("receives_leads", "false"),
+    ],
+    "imap": [
+        ("name", '"verkauf"'),
+        ("host", '"imap.provider.example"'),
+        ("username", '"leads@autohaus.example"'),
+        ("password_file", '"/etc/mailgate/imap-verkauf.secret"'),
+    ],
+}
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    import textwrap
+
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, width=86 - len(indent))]
+
+
+def settings_template() -> str:
+    """The dealer settings document with every key at its default and its meaning above it.
+
+    Why: ``mailgate settings export`` of a database nothing was imported into
+    printed bare defaults; a person starting out needs to know what each key
+    means.  The text comes from the same schema comments as the reference page.
+    The result is valid TOML that the settings validation accepts; the import
+    itself still wants lead addresses and users, which the template shows as
+    commented examples.
+    """
+    from mailgate import dealer_settings as ds
+
+    source = SourceComments(Path(ds.__file__))
+    out = [
+        "# mailgate dealer settings. Fill in, then check and import:",
+        "#   mailgate settings import --dry-run FILE.toml && mailgate settings import FILE.toml",
+        "# Every key is shown with its default; keys you leave out keep the default.",
+        "# The reference with every key: docs/reference/dealer-settings.md.",
+    ]
+    schema = _assignment(source.tree, "SCHEMA").value
+    assert schema is not None
+    for section, section_key, section_node in _entries(schema):
+        out += ["", f"[{section}]"]
+        if isinstance(section_node, ast.Dict):
+            out[-1:-1] = _comment(source.describe(section_key.lineno))
+            for name, key_node, value_node in _entries(section_node):
+                out += _comment(source.describe(key_node.lineno, value_node.end_lineno))
+                out.append(f"{name} = {_toml(ds.SCHEMA[section][name][1])}")
+        else:  # [hours]: one line per weekday
+            out[-1:-1] = _comment(source.describe(section_node.lineno, section_node.end_lineno))
+            out += [f"{day} = {_toml(default)}" for day, (_, default) in ds.SCHEMA[section].items()]
+    for title, variable, heading in _TABLES:
+        if "." in title:
+            continue  # users.sent_folder: a key of [[users]]
+        node = _assignment(source.tree, variable)
+        intro = " ".join(source.above(node.lineno))
+        out += [""] + (_comment(_sentence(intro)) if intro else [])
+        out += [f"# {heading}"]
+        for key, value in _TEMPLATE_EXAMPLES.get(title, []):
+            out.append(f"# {key} = {value}")
+    return "\n".join(out) + "\n"
+
+
 # --- writing and checking -------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[], str]] = {

@@ -179,3 +179,29 @@ def test_the_demo_summary_is_one_readable_line() -> None:
         "2 discarded (bounces and auto-replies are recognised)"
     )
     assert demo_summary({"received": 1}) == "1 demo mails stored: 1 received"
+
+
+def test_settings_export_of_an_empty_database_is_a_commented_template(tmp_path: Path) -> None:
+    """Nothing imported yet: every key with its default and what it means, valid TOML."""
+    from mailgate import dealer_settings
+
+    result = run_cli(tmp_path, "settings", "export")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    text = result.stdout
+    document = tomllib.loads(text)
+    dealer_settings.validate(document)
+    for section, keys in dealer_settings.SCHEMA.items():
+        assert list(document[section]) == list(keys), section
+    lines = text.splitlines()
+    addresses = lines.index("addresses = []")
+    assert lines[addresses - 1].startswith("# ") and "550" in "\n".join(lines[addresses - 3 :])
+    assert "# [[users]]" in lines and '# role = "admin"' in lines
+
+    (tmp_path / "dealer.toml").write_text(
+        '[dealer]\naddresses = ["leads@autohaus.example"]\n'
+        '[[users]]\nemail = "anna@autohaus.example"\n'
+    )
+    assert run_cli(tmp_path, "settings", "import", "dealer.toml").returncode == 0
+    stored = run_cli(tmp_path, "settings", "export").stdout
+    assert "leads@autohaus.example" in stored and "# " not in stored

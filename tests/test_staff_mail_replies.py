@@ -224,3 +224,25 @@ def test_the_customer_subject_comes_from_the_conversation() -> None:
     assert customer_subject(manual, "Autohaus Beispiel", "de") == (
         "AW: Ihre Anfrage bei Autohaus Beispiel: VW Golf"
     )
+
+
+@pytest.mark.parametrize(
+    ("locale", "kind", "status"),
+    [("de", "Probefahrt", "kontaktiert"), ("en", "Test drive", "contacted")],
+)
+def test_the_web_ui_shows_the_same_words_from_the_one_table(
+    locale: str, kind: str, status: str
+) -> None:
+    """Mails and web UI read kinds and statuses from mailgate.labels: no second table."""
+    from flask import Flask
+    from flask_babel import Babel
+
+    from mailgate.webui.labels import label
+
+    app = Flask(__name__)
+    Babel(app, locale_selector=lambda: locale)
+    with app.test_request_context():
+        assert label("test_drive", "kind") == kind == kind_label("test_drive", locale)
+        assert label("contacted", "lead_status") == status == status_label("contacted", locale)
+        assert label("oem:nissan", "source") == source_label("oem:nissan", locale)
+        assert label("autoscout24", "source") == "AutoScout24"

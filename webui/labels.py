@@ -100,6 +100,8 @@ VEHICLE_FIELDS = (
 def label(code: str | None, kind: str) -> str:
     if code is None:
         return "–"
+    if kind == "source":  # any source, also ``oem:<brand>`` (not a fixed list)
+        return core_labels.source_label(code, str(get_locale() or "de"))
     return str(LABELS.get(kind, {}).get(code, code))
 
 

@@ -123,6 +123,8 @@ def _advance_batch(
             lead.kind,
             lead.assignee_id,
             lead.reply_token,
+            lead.vehicle,
+            lead.message,
             customer.name.label("customer_name"),
             customer.email.label("customer_email"),
             customer.phone.label("customer_phone"),
@@ -276,6 +278,9 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
             "kind": row.kind,
             "source_label": source_label(row.source, language),
             "kind_label": kind_label(row.kind, language),
+            # what the lead is about, so the mail can be answered without opening the lead
+            "vehicle": {k: (row.vehicle or {}).get(k) for k in ("make", "model")},
+            "message": excerpt(row.message),
             "received_at": _local(row.received_at, dealer),
             "url": _lead_url(dealer, row.id),
         },
@@ -331,6 +336,18 @@ def _local(value: datetime, dealer: DealerConfig) -> str:
 def _lead_url(dealer: DealerConfig, lead_id: int) -> str:
     base = dealer.base_url.rstrip("/")
     return f"{base}/leads/{lead_id}" if base else ""
+
+
+EXCERPT_CHARS = 300
+
+
+def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """The customer's message on one line, cut at a word near ``limit`` with an ellipsis."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > limit // 2 else limit].rstrip() + " …"
 
 
 def _reply_to(dealer: DealerConfig, row: Row[Any]) -> list[tuple[str, str]]:

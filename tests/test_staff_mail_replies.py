@@ -61,7 +61,11 @@ def _answer(factory: sessionmaker[Session], mail: Message, sender: str, fmt: str
 def _check_staff_mail(mail: Message, lead: Lead) -> None:
     tracking = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
     assert tracking in str(mail["Reply-To"]), (mail["Subject"], mail["Reply-To"])
-    assert HINT in body(mail, "plain") and HINT in body(mail, "html")
+    for kind in ("plain", "html"):
+        text = body(mail, kind)
+        assert HINT in text, (mail["Subject"], kind)
+        # what the lead is about: vehicle and the customer's words, without opening the lead
+        assert "Volkswagen Golf 8 GTI" in text and "Ist das Fahrzeug noch verfügbar?" in text
 
 
 def _check_relayed(relayed: Message) -> None:

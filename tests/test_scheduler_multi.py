@@ -2,8 +2,9 @@
 
 Every process is a real ``mailgate`` command on one PostgreSQL database; the
 relay is Postfix's ``smtp-sink`` dumping every transaction it received, and
-duplicates and misses are counted there (by Message-ID, which the outbox derives
-from the idempotency key lead + kind + slot), not in mailgate's own tables.
+duplicates and misses are counted there (by Message-ID, chosen at random once per
+outbox row, whose idempotency key lead + kind + slot is unique), not in mailgate's
+own tables.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Reminder:
 
 
 def reminders(engine: Engine) -> dict[str, Reminder]:
-    """Reminders in the outbox by Message-ID (lead + kind + slot determine it)."""
+    """Reminders in the outbox by Message-ID (one per row; lead + kind + slot is unique)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(

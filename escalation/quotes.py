@@ -110,11 +110,43 @@ def _is_attribution(lines: list[str], index: int) -> bool:
 
 
 def own_words(text: str) -> str:
-    """The writer's own text: everything before the first quoted part, trimmed."""
+    """The writer's own text: everything before the first quoted part, trimmed.
+
+    A bottom-posted or interleaved answer (nothing above the quote) keeps the
+    unquoted lines between and below ``>`` quotes instead, so the answer is
+    not lost; the attribution line and every quoted line still go.
+    """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     start = quote_start(lines)
     kept = lines if start is None else lines[:start]
-    return "\n".join(line.rstrip() for line in kept).strip()
+    own = "\n".join(line.rstrip() for line in kept).strip()
+    if own or start is None:
+        return own
+    return _interleaved(lines[start:])
+
+
+def _interleaved(lines: list[str]) -> str:
+    """The unquoted lines of an answer written between or below ``>`` quotes.
+
+    Only for ``>`` quoting: an Outlook or Gmail header block quotes nothing
+    with markers, so whatever follows it is the quoted mail, never an answer.
+    """
+    kept: list[str] = []
+    skip_to = -1  # the last line of a (wrapped) attribution
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if index <= skip_to or _QUOTED.match(line):
+            continue
+        if _SEPARATOR.match(stripped) or _UNDERSCORES.match(stripped):
+            break
+        if _is_header_block(lines, index):
+            break
+        if _is_attribution(lines, index):
+            ends = [i for i in range(index, index + _WRAPPED_LINES) if i < len(lines)]
+            skip_to = next((i for i in ends if lines[i].rstrip().endswith(":")), index)
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
 
 
 def own_html(markup: str) -> str:

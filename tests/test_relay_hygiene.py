@@ -66,6 +66,17 @@ def test_html_quotes_of_every_client_are_cut(fmt: str) -> None:
     assert "Lead öffnen" not in words and "kontaktiert" not in words and "schrieb" not in words
 
 
+@pytest.mark.parametrize("fmt", ["gt", "apple", "gmail_en_wrapped", "thunderbird"])
+def test_an_answer_below_or_between_quotes_is_kept_and_the_quote_goes(fmt: str) -> None:
+    quoted = quoted_text(fmt, NOTIFICATION_TEXT, SENDER, "[Lead 1] Neue Anfrage")
+    lines = quoted.splitlines()
+    middle = next(i for i, line in enumerate(lines) if "Zum Lead" in line)
+    interleaved = [*lines[:middle], "Erledigt, ich rufe sie an.", *lines[middle:], "Anna"]
+    words = own_words("\n".join(interleaved))
+    assert words.split() == ["Erledigt,", "ich", "rufe", "sie", "an.", "Anna"]
+    assert own_words(quoted) == ""  # a bare quote relays nothing of ours
+
+
 def test_own_words_keep_what_only_looks_like_a_header() -> None:
     text = "Von: 9 bis 18 Uhr bin ich erreichbar.\nAm Montag um 10 Uhr passt es.\nAnna"
     assert own_words(text) == text

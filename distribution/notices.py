@@ -182,7 +182,16 @@ def enqueue_pool_notice(
 ) -> int:
     """One mail per user who may take the lead from the pool (if configured)."""
     sent = 0
-    reply_to = _reply_to(dealer, lead, lead_id, customer)
+    token, email = lead.get("reply_token"), customer.get("email")
+    # the tracking address alone (as on reminders): answers come to us and are relayed
+    # under the conversation's subject, never the pool notice's straight to the customer
+    reply_to = (
+        notification_reply_to(
+            "relay", dealer.sender_address, lead_id, token, customer.get("name"), email
+        )
+        if token and email
+        else []
+    )
     for user in recipients:
         language = user.language or dealer.language
         sent += enqueue_template(

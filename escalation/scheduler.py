@@ -353,14 +353,16 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 def _reply_to(dealer: DealerConfig, row: Row[Any]) -> list[tuple[str, str]]:
     """The lead's tracking address: answering a reminder or escalation reaches the customer.
 
-    The same Reply-To as the notification's (per ``reply_mode``), so whichever
-    staff mail the salesperson (or the supervisor) answers, the answer counts
-    and is relayed; without a customer address there is nobody to answer.
+    Only the tracking address, whatever ``reply_mode``: whichever ladder mail
+    the salesperson (or the supervisor) answers, the answer comes to us,
+    counts, and is relayed under the conversation's subject — a Reply-To
+    naming the customer (``cc`` mode) would send "AW: Überfällig: …" straight
+    to him.  Without a customer address there is nobody to answer.
     """
     if not row.reply_token or not row.customer_email:
         return []
     return notification_reply_to(
-        dealer.reply_mode,
+        "relay",
         dealer.sender_address,
         row.id,
         row.reply_token,

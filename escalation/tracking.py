@@ -4,7 +4,8 @@ Three kinds of sender, decided on the envelope-independent From address:
 
 - **staff** (an active user): the answer counts as the lead's response
   (``first_response_at``, status *contacted*, the ladder stops) and, in
-  ``reply_mode = "relay"``, is relayed to the customer from the dealer's lead
+  ``reply_mode = "relay"`` (in ``cc`` mode when the customer is not among its
+  own recipients), is relayed to the customer from the dealer's lead
   address with the salesperson's name; only the salesperson's own words travel
   (:mod:`.quotes`), never our notification's links, tokens or escalation texts,
   under the conversation's subject (:mod:`.subjects`), never the staff mail's;
@@ -23,6 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -203,7 +205,7 @@ def _staff_reply(
         report_status(session, lead.id, entry_id=entry, dealer=dealer)
     if first:
         emit(session, "lead.answered", lead.id, {"by": staff.email, "how": "mail"}, key=f"{now}")
-    if dealer.reply_mode == "relay" and customer is not None and customer.email:
+    if customer is not None and customer.email and _needs_relay(dealer, view, customer.email):
         _check_cap(session, lead.id, now)
         body = reply_text(view)
         if lead.message:
@@ -274,6 +276,24 @@ def _customer_reply(
             lead_id=lead.id,
         )
     return ReplyOutcome(lead.id, "customer_replied", english([what]))
+
+
+def _needs_relay(dealer: DealerConfig, view: MailView, customer_email: str) -> bool:
+    """Whether only the relay can bring this answer to the customer.
+
+    ``relay`` mode: always.  ``cc`` mode: when the customer is not among the
+    answer's own To/Cc — the salesperson answered a mail whose Reply-To is
+    the tracking address alone (reminders, escalations, pool notices carry
+    only that, so their internal subjects never go straight to a customer).
+    """
+    if dealer.reply_mode == "relay":
+        return True
+    direct = {
+        address.lower()
+        for name in ("To", "Cc")
+        for _, address in getaddresses([view.header(name) or ""])
+    }
+    return customer_email.lower() not in direct
 
 
 def _check_cap(session: Session, lead_id: int, now: datetime) -> None:

@@ -250,3 +250,27 @@ def test_the_web_ui_shows_the_same_words_from_the_one_table(
         assert label("contacted", "lead_status") == status == status_label("contacted", locale)
         assert label("oem:nissan", "source") == source_label("oem:nissan", locale)
         assert label("autoscout24", "source") == "AutoScout24"
+
+
+def test_in_cc_mode_a_reminder_answer_is_relayed_not_sent_with_its_subject(
+    dealer: sessionmaker[Session],
+) -> None:
+    """``reply_mode = "cc"`` puts the customer into the notification's Reply-To; a reminder
+    must not (its subject would reach him straight): its answer comes to us and is relayed."""
+    toml = ESCALATING_DEALER.replace(
+        'language = "de"\n', f'language = "de"\nbase_url = "{BASE_URL}"\nreply_mode = "cc"\n'
+    )
+    setup_dealer(dealer, toml)
+    lead_id = ingest_at(dealer, at("2026-11-27 16:00"))
+    tick(dealer, now=at("2026-11-30 09:00"))
+    notification = sent_mail(dealer, rows(dealer, "notification")[0].id)
+    assert "kunde1@kunden.example" in str(notification["Reply-To"])  # cc mode, as configured
+    reminder = sent_mail(dealer, rows(dealer, "reminder")[0].id)
+    assert "kunde1@kunden.example" not in str(reminder["Reply-To"])
+    with dealer() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        assert tracking_address(LEAD_ADDRESS, lead_id, lead.reply_token) in str(
+            reminder["Reply-To"]
+        )
+    _check_relayed(_answer(dealer, reminder, "anna@autohaus.example", "outlook_de"))

@@ -28,7 +28,14 @@ from __future__ import annotations
 
 import re
 
-from mailgate.parsers.message import MailView, decode_part, html_to_text, leaf_parts
+from mailgate.parsers.message import (
+    MailView,
+    clean_text,
+    decode_part,
+    html_to_text,
+    leaf_parts,
+    remove_banners,
+)
 
 _SEPARATOR = re.compile(
     r"^-{2,}\s*(Ursprüngliche Nachricht|Original Message|Forwarded message|"
@@ -162,7 +169,7 @@ def own_html(markup: str) -> str:
 
 def own_text_of_html(markup: str) -> str:
     """Plain own words of an HTML reply: cut in the markup, then in the text."""
-    return own_words(html_to_text(own_html(markup)))
+    return own_words(remove_banners(clean_text(html_to_text(own_html(markup)))))
 
 
 def reply_text(view: MailView) -> str:
@@ -186,7 +193,7 @@ def reply_text(view: MailView) -> str:
         elif ctype == "text/html" and html_body is None:
             html_body = decode_part(part, [])
     if plain is not None and plain.strip():
-        return own_words(plain)
+        return own_words(remove_banners(clean_text(plain)))
     if html_body:
         return own_text_of_html(html_body)
     return own_words(view.text)

@@ -43,6 +43,27 @@ SOURCES: dict[str, Words] = {
     "website": ("Website", "Website"),
     "unknown": ("Unbekannt", "Unknown"),
 }
+# what an outbox mail was for (OutboxMail.purpose): the outbox page, the lead's mail list
+# and the admin's delivery-failure notice
+MAIL_PURPOSES: dict[str, Words] = {
+    "notification": ("Benachrichtigung an den Bearbeiter", "Notification to the assignee"),
+    "reassigned": ("Mitteilung über die Übergabe", "Notice of reassignment"),
+    "followup": ("Nachricht an den Bearbeiter weitergegeben", "Follow-up sent to the assignee"),
+    "pool_notice": ("Pool-Hinweis", "Pool notice"),
+    "trade_in_cc": ("Kopie Inzahlungnahme", "Trade-in copy"),
+    "acknowledgement": ("Eingangsbestätigung an den Kunden", "Acknowledgement to the customer"),
+    "relay_to_customer": ("Antwort an den Kunden weitergeleitet", "Reply relayed to the customer"),
+    "relay_to_assignee": (
+        "Kundenantwort an den Bearbeiter weitergeleitet",
+        "Customer reply relayed to the assignee",
+    ),
+    "unassigned": ("Hinweis: nicht zugewiesen", "Notice: not assigned"),
+    "reminder": ("Erinnerung", "Reminder"),
+    "stage1": ("Eskalation Stufe 1", "Escalation stage 1"),
+    "stage2": ("Eskalation an die Teamleitung", "Escalation to the supervisor"),
+    "resubmission": ("Wiedervorlage-Erinnerung", "Resubmission reminder"),
+    "delivery_failure": ("Hinweis auf Zustellfehler", "Delivery failure notice"),
+}
 _MAKER: Words = ("Hersteller", "Manufacturer")
 # brand slugs whose spelling is not just capitalised words
 _BRANDS = {"mercedes-benz": "Mercedes-Benz", "bmw": "BMW", "vw": "VW", "ds": "DS", "mg": "MG"}
@@ -76,6 +97,11 @@ def source_label(code: str | None, language: str | None = "de") -> str:
         brand = _BRANDS.get(slug) or "-".join(w.capitalize() for w in slug.split("-"))
         return f"{_pick(_MAKER, language)}: {brand}"
     return _lookup(SOURCES, code, language)
+
+
+def purpose_label(code: str | None, language: str | None = "de") -> str:
+    """``stage1`` -> ``Eskalation Stufe 1`` / ``Escalation stage 1``."""
+    return _lookup(MAIL_PURPOSES, code, language)
 
 
 # German after "seit" takes the dative: seit 1 Tag, seit 2 Tagen, seit 1 Stunde, seit 3 Stunden

@@ -274,3 +274,36 @@ def test_in_cc_mode_a_reminder_answer_is_relayed_not_sent_with_its_subject(
             reminder["Reply-To"]
         )
     _check_relayed(_answer(dealer, reminder, "anna@autohaus.example", "outlook_de"))
+
+
+def test_the_delivery_failure_notice_names_the_mail_in_words(dealer: sessionmaker[Session]) -> None:
+    from email import message_from_bytes, policy
+
+    from mailgate.models import OutboxMail
+    from mailgate.outbound.send import _failure_notice
+
+    with dealer() as session:
+        config = load_dealer_config(session)
+    failed = OutboxMail(id=9, purpose="stage1", recipients=["anna@autohaus.example"], subject="")
+    notice = _failure_notice(config, failed, "550 5.1.1 unknown user")
+    assert notice is not None
+    mail = message_from_bytes(notice.raw, policy=policy.default)
+    assert mail["Subject"] == "Zustellung fehlgeschlagen: Eskalation Stufe 1"
+    assert "Nr. 9 (Eskalation Stufe 1)" in body(mail, "plain")  # type: ignore[arg-type]
+    assert "stage1" not in all_text(mail)  # type: ignore[arg-type]
+
+
+def test_mail_purposes_are_one_table_for_mails_and_web_ui() -> None:
+    from flask import Flask
+    from flask_babel import Babel
+
+    from mailgate.labels import purpose_label
+    from mailgate.webui.labels import label
+    from mailgate.webui.lead import labels as lead_labels
+
+    lead_labels.register()
+    app = Flask(__name__)
+    Babel(app, locale_selector=lambda: "de")
+    with app.test_request_context():
+        assert label("stage2", "mail_purpose") == purpose_label("stage2", "de")
+        assert label("stage2", "mail_purpose") == "Eskalation an die Teamleitung"

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from mailgate import labels as core_labels
 
 
-def _core(words: Callable[[str, str], str], code: str) -> LazyString:
+def core_words(words: Callable[[str, str], str], code: str) -> LazyString:
     """A label from :mod:`mailgate.labels` in the request's language, looked up when shown."""
     return LazyString(lambda: words(code, str(get_locale() or "de")))
 
@@ -25,11 +25,11 @@ LABELS: dict[str, dict[str, Any]] = {
         "resubmission": _l("resubmission"),
     },
     # kinds, statuses and sources: the one table of mailgate.labels, shared with the mails
-    "kind": {code: _core(core_labels.kind_label, code) for code in core_labels.KINDS},
+    "kind": {code: core_words(core_labels.kind_label, code) for code in core_labels.KINDS},
     "lead_status": {
-        code: _core(core_labels.status_label, code) for code in core_labels.LEAD_STATUSES
+        code: core_words(core_labels.status_label, code) for code in core_labels.LEAD_STATUSES
     },
-    "source": {code: _core(core_labels.source_label, code) for code in core_labels.SOURCES},
+    "source": {code: core_words(core_labels.source_label, code) for code in core_labels.SOURCES},
     "inbound_status": {
         "received": _l("received"),
         "processing": _l("processing"),

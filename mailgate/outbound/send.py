@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.labels import purpose_label
 from mailgate.models import OutboxMail, OutboxStatus, utcnow
 from mailgate.outbound.outbox import (
     ComposedMail,
@@ -324,6 +325,7 @@ def _failure_notice(dealer: DealerConfig, row: OutboxMail, reason: str) -> Compo
     failed = {
         "id": row.id,
         "purpose": row.purpose,
+        "purpose_label": purpose_label(row.purpose, dealer.language),
         "recipients": [str(r) for r in row.recipients],
         "subject": row.subject,
         "error": reason,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from ..labels import LABELS
+from mailgate import labels as core_labels
+
+from ..labels import LABELS, core_words
 from .forms import CUSTOMER_LABELS, VEHICLE_LABELS
 from .manual_forms import BIRTH_DATE
 
@@ -25,21 +27,9 @@ EXTRA: dict[str, dict[str, object]] = {
         "trade_in_cc": _l("trade-in copy sent"),
         "handed_over": _l("taken over by the source"),
     },
+    # one table with the admin's delivery-failure mail: mailgate.labels
     "mail_purpose": {
-        "notification": _l("Notification to the assignee"),
-        "reassigned": _l("Notice of reassignment"),
-        "followup": _l("Follow-up sent to the assignee"),
-        "pool_notice": _l("Pool notice"),
-        "trade_in_cc": _l("Trade-in copy"),
-        "acknowledgement": _l("Acknowledgement to the customer"),
-        "relay_to_customer": _l("Reply relayed to the customer"),
-        "relay_to_assignee": _l("Customer reply relayed to the assignee"),
-        "unassigned": _l("Notice: not assigned"),
-        "reminder": _l("Reminder"),
-        "stage1": _l("Escalation stage 1"),
-        "stage2": _l("Escalation to the supervisor"),
-        "resubmission": _l("Resubmission reminder"),
-        "delivery_failure": _l("Delivery failure notice"),
+        code: core_words(core_labels.purpose_label, code) for code in core_labels.MAIL_PURPOSES
     },
     "contact_channel": {
         "phone": _l("Phone call"),

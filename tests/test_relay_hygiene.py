@@ -138,13 +138,13 @@ def test_the_real_notification_carries_links_to_strip(dealer: sessionmaker[Sessi
 _ids = itertools.count()
 
 
+@pytest.mark.parametrize("fmt", TEXT_FORMATS + HTML_FORMATS)
 @settings(
-    max_examples=30,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    fmt=st.sampled_from(TEXT_FORMATS + HTML_FORMATS),
     html_only=st.booleans(),
     own=st.lists(
         st.sampled_from(
@@ -199,3 +199,16 @@ def test_no_relayed_mail_to_a_customer_contains_a_mailgate_link(
     for line in words.splitlines():
         assert line.strip() in body(relayed, "plain")  # type: ignore[arg-type]
     assert relayed["Subject"] == "AW: Neue Anfrage über das Kontaktformular #1"
+    _relayed[fmt] = _relayed.get(fmt, 0) + 1
+
+
+_relayed: dict[str, int] = {}
+
+
+def test_zz_figure_of_the_property_test() -> None:
+    """Runs after the property test (file order): prints what it relayed."""
+    if _relayed:
+        print(
+            f"FIGURE item 5 replies relayed to a customer in {len(_relayed)} quote formats: "
+            f"{sum(_relayed.values())}, with a mailgate link or the quoted staff mail: 0"
+        )

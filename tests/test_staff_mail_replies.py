@@ -123,6 +123,12 @@ def test_replying_to_each_ladder_mail_gives_the_customer_a_clean_subject(
     mail = sent_mail(dealer, resubmission.id)
     _check_staff_mail(mail, lead)
     _check_relayed(_answer(dealer, mail, "anna@autohaus.example", "apple"))
+    relayed = [sent_mail(dealer, r.id) for r in rows(dealer, "relay_to_customer")]
+    internal = [m["Subject"] for m in relayed if m["Subject"] != CLEAN_SUBJECT]
+    print(
+        f"FIGURE R7 answers to staff mails ({', '.join([*staff, 'resubmission'])}) relayed: "
+        f"{len(relayed)}/5, internal subjects to the customer: {len(internal)}"
+    )
 
 
 def test_replying_to_the_pool_notice_reaches_the_customer(dealer: sessionmaker[Session]) -> None:

@@ -128,6 +128,16 @@ _PY_TYPES = {
 }
 
 
+def _secret_note(section: str, name: str) -> str:
+    """What the reference says of a key whose value ``mailgate info`` masks."""
+    from mailgate import config
+
+    if (section, name) not in config.SECRET_KEYS:
+        return ""
+    masked = "the password is masked" if name == "url" else "masked"
+    return f" Secret: {masked} in `mailgate info`."
+
+
 def config_page() -> str:
     """``docs/reference/config.md``: every section and key of the process settings."""
     from mailgate import config
@@ -160,14 +170,7 @@ def config_page() -> str:
             kind = _PY_TYPES.get(ast.unparse(item.annotation), ast.unparse(item.annotation))
             default = defaults[name]
             shown = "(required)" if default is MISSING else f"`{_toml(default)}`"
-            secret = ""
-            if (section, name) in config.SECRET_KEYS:
-                secret = (
-                    " Secret: "
-                    + ("the password is masked" if name == "url" else "masked")
-                    + " in `mailgate info`."
-                )
-            meaning = source.describe(item.lineno, item.end_lineno) + secret
+            meaning = source.describe(item.lineno, item.end_lineno) + _secret_note(section, name)
             out.append(f"| `{name}` | {kind} | {shown} | {_cell(meaning.strip())} |")
     return "\n".join(out) + "\n"
 

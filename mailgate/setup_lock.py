@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from mailgate.models import AppSecret, User, UserRole, utcnow
 
 ADMIN_CREATED = "setup.admin-created"
-TOKEN_PREFIX = "setup.token."  # noqa: S105 - a row-name prefix, not a secret
+TOKEN_PREFIX = "setup.token."  # noqa: S105  # nosec B105 - a row-name prefix, not a secret
 KEEP_TOKENS = 10  # a service restarting in a loop must not grow the table without end
 MAX_TOKEN_LENGTH = 128  # ours are 43 characters; anything far longer is not one of ours
 
@@ -142,7 +142,7 @@ def claim_setup_token(session: Session, token: str | None) -> bool:
 
 def setup_url(host: str, port: int, token: str) -> str:
     """The link the console shows: a wildcard listen address becomes the loopback one."""
-    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - naming it, not binding it
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104  # nosec B104 - naming it, not binding
         host = "127.0.0.1"
     elif ":" in host and not host.startswith("["):
         host = f"[{host}]"

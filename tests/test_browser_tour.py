@@ -41,8 +41,9 @@ MAILBOX = {"name": "filiale-nord", "host": "imap.autohaus.example", "username": 
 
 
 def seed_tour(live: LiveWeb) -> None:
-    """The tour's data: an admin (sees every page), one lead from a real inquiry mail and
-    one IMAP mailbox (never polled here: the page shows its settings and status)."""
+    """The tour's data: an admin (sees every page), one lead from a real inquiry mail, one
+    IMAP mailbox (never polled here: the page shows its settings and status), and the
+    base URL (without it the password-reset page says it is not set up)."""
     ensure_user(live.factory, ADMIN, "admin", name="Ada Admin")
     ingest(live.factory, inquiry(1, name="Fritz Fröhlich"))
     with session_scope(live.factory) as session:
@@ -50,6 +51,7 @@ def seed_tour(live: LiveWeb) -> None:
         apply_document(session, {**document, "imap": [{**MAILBOX, "password": "Geheim-1"}]})
         create_webhook(session, "https://crm.autohaus.example/mailgate/hooks", ["lead.created"])
         create_token(session, "DMS", ["read"])
+        set_base_url(session, live.url)  # reset mails (and the reset page) need the base URL
 
 
 def reset_page(live: LiveWeb) -> str:

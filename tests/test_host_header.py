@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -335,19 +336,27 @@ def test_the_session_cookie_is_secure_with_an_https_base_url(
 ) -> None:
     ensure_user(dealer, ANNA, "salesperson")
     ensure_user(dealer, ADMIN, "admin")
-    for configured, proto, secure in (
-        ("", "", False),
-        ("", "https", False),  # X-Forwarded-Proto from an untrusted peer changes nothing
-        ("http://127.0.0.1:8025", "", False),
-        (BASE, "", True),
+    public = "leads.autohaus.example"
+    for configured, host, proto, secure in (
+        ("", "localhost", "", False),
+        ("", "localhost", "https", False),  # X-Forwarded-Proto from an untrusted peer: nothing
+        ("http://127.0.0.1:8025", "localhost", "", False),
+        (BASE, public, "", True),  # the public name: Secure even if the last hop is plain
+        # An operator on the server over plain http to the loopback name: a Secure cookie
+        # would be dropped by the browser (every form then fails CSRF); scoped to
+        # 127.0.0.1 it can never reach the public host.
+        (BASE, "127.0.0.1:8025", "", False),
     ):
         base_url(dealer, configured)
         client = web_app(dealer).test_client()
-        token = csrf_token(client, "/login")
+        environ = {"HTTP_HOST": host, **({"HTTP_X_FORWARDED_PROTO": proto} if proto else {})}
+        page = client.get("/login", environ_overrides=environ).get_data(True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+        assert token, page[:300]
         response = client.post(
             "/login",
-            data={"email": ANNA, "password": PASSWORD, "csrf_token": token},
-            environ_overrides={"HTTP_X_FORWARDED_PROTO": proto} if proto else {},
+            data={"email": ANNA, "password": PASSWORD, "csrf_token": token.group(1)},
+            environ_overrides=environ,
         )
         assert response.status_code == 302
         cookies = [c for c in response.headers.getlist("Set-Cookie")]

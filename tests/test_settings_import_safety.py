@@ -37,25 +37,9 @@ from mailgate.settings_import import (
 
 from .conftest import DEALER_TOML
 from .procs import Install, make_install
+from .settings_documents import ADMIN, ADMIN_ENTRY, MINIMAL
 from .webui_helpers import PASSWORD, csrf_token, ensure_user, logged_in, web_app
 
-ADMIN = "admin@autohaus.example"
-ADMIN_ENTRY = f'\n[[users]]\nemail = "{ADMIN}"\nname = "Ada Admin"\nrole = "admin"\n'
-# The README's minimal document: one salesperson, no admin.
-MINIMAL = """
-[dealer]
-name = "Autohaus Beispiel"
-addresses = ["leads@autohaus.example"]
-admin_address = "admin@autohaus.example"
-unassigned_notice_to = "zentrale@autohaus.example"
-
-[distribution]
-fallback_user = "anna@autohaus.example"
-
-[[users]]
-email = "anna@autohaus.example"
-name = "Anna Schmidt"
-"""
 DEALER_ONLY = DEALER_TOML[: DEALER_TOML.index("[distribution]")]  # cut before the users
 # Files that are not settings files; each must fail with one line and change nothing.
 GARBAGE: dict[str, bytes] = {

@@ -43,24 +43,9 @@ from mailgate.setup_lock import (
 from mailgate.webui.accounts import first_admin
 
 from .procs import Install, make_install, wait_for_port
+from .settings_documents import ADMIN, MINIMAL
 from .webui_helpers import PASSWORD, csrf_token, ensure_user, post, setup_token, web_app
 
-ADMIN = "admin@autohaus.example"
-# The README's minimal settings document: it does not list the admin.
-MINIMAL = """
-[dealer]
-name = "Autohaus Beispiel"
-addresses = ["leads@autohaus.example"]
-admin_address = "admin@autohaus.example"
-unassigned_notice_to = "zentrale@autohaus.example"
-
-[distribution]
-fallback_user = "anna@autohaus.example"
-
-[[users]]
-email = "anna@autohaus.example"
-name = "Anna Schmidt"
-"""
 REFUSED = "Dieser Einrichtungslink fehlt, ist ungültig oder wurde schon benutzt."
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Flask, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
-from mailgate.base_url import stored_base_url
+from mailgate.base_url import host_of, stored_base_url
 from mailgate.config import Settings
 from mailgate.models import AppSecret
 
@@ -120,15 +121,26 @@ def _current_base_url(app: Flask) -> str:
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """The session cookie is ``Secure`` when the one base URL is https (a setting in the
-    database, so it may change while the UI runs) or the request itself came over TLS."""
+    """The session cookie is ``Secure`` when the request came over TLS, or asks for the
+    host of an https base URL (a setting in the database, so it may change while the UI
+    runs) — behind a TLS proxy that is the public name even if the last hop is plain.
+
+    A request to another allowed name over plain http — an operator on the server
+    opening ``http://127.0.0.1:8025`` — gets a cookie without ``Secure``: scoped to that
+    name, it can never travel to the public host, and with ``Secure`` the browser would
+    drop it and every form would fail its CSRF check.
+    """
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        if _current_base_url(app).lower().startswith("https://"):
+        if app.config["SESSION_COOKIE_SECURE"]:
             return True
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
-            has_request_context() and request.is_secure
-        )
+        base = _current_base_url(app)
+        if not has_request_context():
+            return base.lower().startswith("https://")
+        if request.is_secure:
+            return True
+        asked = (urlsplit(f"//{request.host}").hostname or "").lower()
+        return base.lower().startswith("https://") and asked == host_of(base)
 
 
 def _add_security_headers(response: Response) -> Response:

@@ -403,8 +403,11 @@ def test_a_trickler_inside_tls_is_cut_like_one_in_plaintext(
     try:
         sock = socket.create_connection(("127.0.0.1", listener.port), timeout=10)
         read_reply(sock)
-        sock.sendall(b"EHLO tls.example\r\nSTARTTLS\r\n")
+        # One command at a time: pipelined, both replies can come in one segment and
+        # read_reply would take them together (then wait on a server waiting for TLS).
+        sock.sendall(b"EHLO tls.example\r\n")
         read_reply(sock)
+        sock.sendall(b"STARTTLS\r\n")
         assert read_reply(sock).startswith(b"220")
         context = ssl.create_default_context(cafile=cert)
         context.check_hostname = False

@@ -199,7 +199,10 @@ def test_the_admin_sets_the_base_url_on_the_general_page(
     assert admin.get("/login", environ_overrides=new_host).status_code == 400
     for bad in ("mailgate.autohaus.example", "javascript:alert(1)", "https://x.example/?a=b"):
         refused = post(admin, "/settings/", {**form, "base_url": bad})
-        assert refused.status_code == 200 and "base_url" in refused.get_data(as_text=True)
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 200
+        assert "Nichts wurde gespeichert" in page, page[-2000:]
+        assert "Schreiben Sie die Web-Adresse so: https://leads.autohaus.example." in page
         with dealer() as session:
             assert stored_base_url(session) == ""  # nothing saved
     saved = post(admin, "/settings/", {**form, "base_url": "https://mailgate.autohaus.example"})

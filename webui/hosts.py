@@ -67,16 +67,22 @@ class BaseUrlCache:
         self._lock = threading.Lock()
 
     def get(self) -> str:
+        # Only the due check is under the lock: one thread reads the database while the
+        # others keep answering with the last value (a slow database must not queue every
+        # request, /static included, behind one read).
         with self._lock:
             if time.monotonic() - self._read_at < self._ttl:
                 return self._value
-            try:
-                with self._factory() as session:
-                    self._value = stored_base_url(session)
-            except SQLAlchemyError:
-                log.warning("web UI: cannot read the base URL, using the last known", exc_info=True)
             self._read_at = time.monotonic()
+        try:
+            with self._factory() as session:
+                value = stored_base_url(session)
+        except SQLAlchemyError:
+            log.warning("web UI: cannot read the base URL, using the last known", exc_info=True)
             return self._value
+        with self._lock:
+            self._value = value
+        return value
 
     def forget(self) -> None:
         """Read again on next use (after the settings were saved here)."""

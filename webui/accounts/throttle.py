@@ -162,17 +162,3 @@ def record_reset(session: Session, email: str, ip: str, now: datetime) -> None:
 
 def _reset_key(ip: str) -> str:
     return f"{RESET}{SEPARATOR}{ip}"[:64]
-
-
-def failures(session: Session, email: str, client: Client, now: datetime) -> int:
-    """The pair's failures still counting (for tests and the log)."""
-    return (
-        session.scalar(
-            select(func.count()).where(
-                LoginFailure.email == _normal(email),
-                LoginFailure.ip == client.key,
-                LoginFailure.at > now - PAIR_WINDOW,
-            )
-        )
-        or 0
-    )

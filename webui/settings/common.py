@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import Field
@@ -83,6 +83,8 @@ def save(document: dict[str, Any]) -> dict[str, Any]:
         db().rollback()
         raise
     db().commit()
+    # Every page that saves may change the base URL: the host check follows at once.
+    current_app.extensions["mailgate"]["base_url"].forget()
     return clean
 
 
@@ -99,6 +101,10 @@ _PLAIN: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"duplicate"), _l("This name or address is used twice.")),
     (re.compile(r"required when mode"), _l("Pool mode needs a pool account.")),
     (re.compile(r"cannot substitute himself"), _l("Nobody can be his own substitute.")),
+    (
+        re.compile(r"base_url(?:: not a URL| must start with https://| must not carry a query)"),
+        _l("Write the web address like https://leads.autohaus.example."),
+    ),
 )
 
 

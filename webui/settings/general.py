@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -87,7 +87,6 @@ def general() -> ResponseReturnValue:
                 flash(plain(str(exc)), "error")
             flash(_("Nothing was saved: please correct the marked field."), "error")
         else:
-            current_app.extensions["mailgate"]["base_url"].forget()  # the host check follows
             flash(_("Saved."), "info")
             return redirect(url_for("settings.general"))
     return render_template("settings/general.html", form=form, hints=HINTS)

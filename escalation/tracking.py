@@ -225,7 +225,7 @@ def _staff_reply(
             reply_to=[(staff.name, _tracking(dealer, lead))],
             from_name=f"{staff.name or staff.email} ({dealer.from_name})",
             automatic=False,
-            customer_bound=True,  # the last filter: no mailgate link reaches the customer
+            purpose="relay_to_customer",  # so the last filter strips every mailgate link
         )
         enqueue_composed(
             session,
@@ -267,6 +267,7 @@ def _customer_reply(
             reply_to=[(customer.name or "", _tracking(dealer, lead))],
             from_name=f"{customer.name or customer.email} ({dealer.from_name})",
             automatic=False,
+            purpose="relay_to_assignee",
         )
         enqueue_composed(
             session,

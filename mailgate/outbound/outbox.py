@@ -131,17 +131,18 @@ def compose_template(
     from_name: str | None = None,
     automatic: bool = True,
     message_id: str | None = None,
-    customer_bound: bool = False,
+    purpose: str = "",
 ) -> ComposedMail:
     """Render and serialise a templated mail from the dealership; no database.
 
     Kept apart from :func:`enqueue_template` so the sender can compose an
     admin notice *before* opening the transaction that marks a mail dead.
     ``message_id``: the id chosen at enqueue time (a deferred row's), else a
-    new random one.  ``customer_bound``: the mail leaves the dealership, so
-    every mailgate link is removed from its rendered subject, text and HTML
-    (:mod:`.hygiene`) — the last filter, whatever the template or the relayed
-    text contained.
+    new random one.  ``purpose``: what the mail is for (the outbox row's
+    purpose); a mail to a customer (:data:`.hygiene.CUSTOMER_PURPOSES`) has every
+    mailgate link removed from its rendered subject, text and HTML — the last
+    filter, decided here from the purpose rather than by a flag each caller must
+    remember, whatever the template or the relayed text contained.
     """
     rendered = render_mail(
         template,
@@ -150,7 +151,7 @@ def compose_template(
         override_dir or dealer.template_dir,
     )
     subject, text, html = rendered.subject, rendered.text, rendered.html
-    if customer_bound:
+    if purpose in CUSTOMER_PURPOSES:
         subject = scrub_text(subject, dealer.base_url)
         text = scrub_text(text, dealer.base_url)
         html = scrub_html(html, dealer.base_url)
@@ -223,7 +224,7 @@ def enqueue_template(
         in_reply_to=in_reply_to,
         references=references,
         override_dir=override_dir,
-        customer_bound=purpose in CUSTOMER_PURPOSES,
+        purpose=purpose,
     )
     return enqueue_composed(
         session, mail, key=key, purpose=purpose, lead_id=lead_id, send_after=send_after
@@ -340,7 +341,7 @@ def materialise(dealer: DealerConfig, row: OutboxMail) -> ComposedMail | None:
         in_reply_to=render.get("in_reply_to"),
         references=render.get("references") or [],
         message_id=row.message_id or None,
-        customer_bound=row.purpose in CUSTOMER_PURPOSES,
+        purpose=row.purpose,
     )
 
 

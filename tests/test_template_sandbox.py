@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import html
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -461,3 +463,42 @@ def test_attribute_chains_never_reach_a_callable_outside_the_allowlist(
         except Exception:  # noqa: BLE001 - refusing is the expected outcome
             pass
     assert all(_allowed_callable(obj) for obj in called), (source, called)
+
+
+# Jinja's own English, in the shapes its parser and sandbox word their messages.
+JINJA_ENGLISH = re.compile(
+    r"\b(unexpected|expected|encountered|unknown tag|looking for|innermost|is undefined|"
+    r"has no attribute|unsafe|got|no filter named|no test named|division by zero|missing end)\b",
+    re.IGNORECASE,
+)
+BROKEN = [
+    "{{ lead.id }",
+    "{% if lead.id %}x",
+    "{% for x in actions %}{{ x }}",
+    "{{ lead.id lead.id }}",
+    "{% frobnicate %}",
+    "{{ lead. }}",
+    "{% endif %}",
+    "{{ 'abc }}",
+    "{{ lead.id | nofilter }}",
+    "{% if %}{% endif %}",
+    "{{ lead.id(} }}",
+    "{{ ~ }}",
+    "{{ lead.id |}}",
+    "{{ lead.id is nosuchtest }}",
+    "{{ 1 // 0 }}",
+    "{{ lead.id }} {# offen",
+    "{{ lead.__class__ }}",
+    "{{ lead.nichts.mehr }}",
+]
+
+
+@pytest.mark.parametrize("template", BROKEN)
+def test_jinja_errors_reach_the_admin_in_german_only(editor: FlaskClient, template: str) -> None:
+    """The problem list is German: Jinja's English message is said again, never quoted."""
+    page = edit(editor, template, "preview")
+    problems = re.search(r'id="template-problems">(.*?)</ul>', page, re.DOTALL)
+    assert problems is not None, template
+    text = html.unescape(re.sub(r"<[^>]+>", " ", problems.group(1)))
+    assert "Zeile" in text or "notification" in text, text
+    assert not JINJA_ENGLISH.search(text), text

@@ -28,6 +28,7 @@ from ..access import admin_required
 from ..context import dealer, settings
 from . import overrides
 from .common import bp, load, plain, save
+from .jinja_messages import german_detail
 
 
 class TemplateForm(FlaskForm):
@@ -126,7 +127,7 @@ def describe(problem: TemplateProblem, name: str) -> str:
     where = problem.file
     if problem.line is not None:
         where = _("%(file)s, line %(line)s", file=problem.file, line=problem.line)
-    detail = problem.detail
+    detail = german_detail(problem.detail)
     if problem.kind == "name":
         return _("%(where)s: not a template name like de/notification.txt.", where=where)
     if problem.kind == "unknown_template":

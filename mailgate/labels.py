@@ -57,6 +57,10 @@ MAIL_PURPOSES: dict[str, Words] = {
         "Kundenantwort an den Bearbeiter weitergeleitet",
         "Customer reply relayed to the assignee",
     ),
+    "answer_from_lead_page": (
+        "Antwort an den Kunden (von der Lead-Seite)",
+        "Answer to the customer (from the lead page)",
+    ),
     "unassigned": ("Hinweis: nicht zugewiesen", "Notice: not assigned"),
     "reminder": ("Erinnerung", "Reminder"),
     "stage1": ("Eskalation Stufe 1", "Escalation stage 1"),

@@ -22,7 +22,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 # purposes of mails that go to a customer (or someone outside the dealership)
-CUSTOMER_PURPOSES = frozenset({"relay_to_customer", "acknowledgement"})
+CUSTOMER_PURPOSES = frozenset({"relay_to_customer", "acknowledgement", "answer_from_lead_page"})
 
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]{1,15}://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 # a signed link's token: base64url(claims) "." base64url(mac), see mailgate.signed_links

@@ -73,6 +73,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         # customer from the lead address; "cc": Reply-To names the customer and the tracking
         # address, no relay.
         "reply_mode": (_STR, "relay"),
+        # Seed 002 "Leadtracking": "both" (answers from the mail client are tracked and the lead
+        # page has an answer form), "view_only" (the lead page only shows the conversation;
+        # salespeople answer from their mail client) or "lead_page" (answer on the lead page;
+        # the customer's address links to the form, not to the mail client).
+        "answer_mode": (_STR, "both"),
         # Where the web UI is reached, e.g. https://leads.autohaus.example: the only source of links
         # in mails (password reset, action links). The web UI refuses other Host headers.
         "base_url": (_STR, ""),
@@ -186,6 +191,8 @@ USER_KEYS: dict[str, tuple[str, Any]] = {
     # of one of his open leads counts as the answer.
     "sent_folder": ("sent_folder", {}),
 }
+# dealer.answer_mode: who answers the customer where (seed 002 "Leadtracking")
+ANSWER_MODES = ("both", "view_only", "lead_page")
 # A group of [distribution] mode "groups": the first whose match fits the lead receives it.
 GROUP_KEYS = {
     # The group's name, as users' groups = [...] name it.
@@ -425,6 +432,8 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         raise SettingsError(f"dealer.timezone: unknown time zone {dealer['timezone']!r}") from exc
     if dealer["reply_mode"] not in ("relay", "cc"):
         raise SettingsError('dealer.reply_mode must be "relay" or "cc"')
+    if dealer["answer_mode"] not in ANSWER_MODES:
+        raise SettingsError('dealer.answer_mode must be "both", "view_only" or "lead_page"')
     for i, address in enumerate(dealer["addresses"]):
         if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
             raise SettingsError(f"dealer.addresses[{i}]: not a plain e-mail address: {address!r}")

@@ -194,6 +194,11 @@ def test_date_range_picks_the_leads_and_rejects_a_reversed_range(app: Flask) -> 
     assert "Das Ende liegt vor dem Anfang." in wrong and ": 4." in wrong  # default range
     garbage = client.get("/reports?start=gestern&end=x")
     assert garbage.status_code == 200 and ": 4." in garbage.get_data(as_text=True)
+    for far in ("start=0001-01-01", "end=9999-12-31", "start=0001-01-01&end=9999-12-31"):
+        page = client.get(f"/reports?{far}")
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Bitte ein Datum zwischen" in text, far
+        assert ": 4." in text  # the default range, not the years the arithmetic cannot hold
 
 
 def test_csv_export_for_german_excel(app: Flask) -> None:

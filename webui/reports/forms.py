@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
-from ..input_limits import FIRST_DAY, LAST_DAY, day_range_message
+from ..input_limits import within_day_range
 from .stats import week_start
 
 DEFAULT_WEEKS = 12
@@ -22,18 +22,13 @@ def default_range(today: date) -> tuple[date, date]:
     return week_start(today) - timedelta(weeks=DEFAULT_WEEKS - 1), today
 
 
-def _within_range(field: Any) -> None:
-    """Years the report's arithmetic can hold (weeks, time zones, +62 days of escalations)."""
-    if field.data and not FIRST_DAY <= field.data <= LAST_DAY:
-        raise ValidationError(day_range_message())
-
-
 class RangeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("Until"), validators=[Optional()])
+    # within_day_range: years the report's arithmetic can hold (weeks, time zones, +62 days)
+    start = DateField(_l("From"), validators=[Optional(), within_day_range])
+    end = DateField(_l("Until"), validators=[Optional(), within_day_range])
     # narrowing (seed 000's report filters); options set by the view, unknown values ignored
     source = SelectField(_l("Source"), choices=[], validate_choice=False)
     campaign = SelectField(_l("Campaign"), choices=[], validate_choice=False)
@@ -53,11 +48,7 @@ class RangeForm(FlaskForm):
                 chosen[name] = field.data
         return chosen
 
-    def validate_start(self, field: Any) -> None:
-        _within_range(field)
-
     def validate_end(self, field: Any) -> None:
-        _within_range(field)
         if self.start.data and field.data:
             if field.data < self.start.data:
                 raise ValidationError(_l("The end lies before the start."))

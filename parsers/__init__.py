@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .context import DEFAULT_CONTEXT, ParseContext
 from .finish import finalize
+from .layers import complete
 from .message import MailView, ShapeError, check_shape, load
 from .model import CustomerData, ParsedLead, VehicleData
 from .nonlead import non_lead_reason
@@ -98,7 +99,7 @@ def extract_lead(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedL
         )
     else:
         lead = module.parse(view, ctx)
-    return finalize(lead, ctx)
+    return finalize(complete(lead, view, ctx), ctx)
 
 
 def _sent_by_dealer(view: MailView, ctx: ParseContext) -> bool:

@@ -56,6 +56,33 @@ class VehicleData:
         return not any(asdict(self).values())
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Which reader produced a field value, and from what (``mailgate parse --explain``).
+
+    ``reader`` is one of :data:`READERS`; ``detail`` says where: the parser's
+    name, the label and layout, the words around a scanned value.
+    """
+
+    reader: str
+    detail: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Loser:
+    """A value another reader offered for a field and why it was not taken."""
+
+    reader: str
+    detail: str
+    value: str
+    why: str
+
+
+# the layers under a lead, strongest first (parsers/layers.py merges them in this order)
+READERS = ("source parser", "general reader", "scanner", "catalogue", "subject")
+
+
 @dataclass
 class ParsedLead:
     parser: str
@@ -75,6 +102,12 @@ class ParsedLead:
     campaign: str | None = None
     source_ref: str | None = None  # the source's own lead number (OEM lead/process number)
     handed_over: bool = False  # a notice that the source's call centre took the lead over
+    # "customer.phone" -> where the value came from, and the values that lost; neither is
+    # part of the contract's JSON: ``mailgate parse --explain`` prints them
+    provenance: dict[str, Origin] = field(default_factory=dict, repr=False)
+    losers: dict[str, list[Loser]] = field(default_factory=dict, repr=False)
+    # values captured for a human but not part of the contract (licence plate, contact time)
+    extras: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_json(self, file: str | None = None) -> dict[str, Any]:
         """The contract's JSON object for ``mailgate parse --json``."""

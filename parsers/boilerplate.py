@@ -1,0 +1,91 @@
+"""Platform boilerplate that is never the customer's text, and the message block cleaner.
+
+Where it sits: the general reader (:mod:`.reader`) ends a message block at the
+first footer line, and :mod:`.layers` cleans every parser's message with
+:func:`strip_boilerplate`.  The phrases are those portals and form mailers
+append in the languages of the dealer's inbox: reply-button hints ("Bitte
+beantworte die Nachricht über den Antworten-Button"), unsubscribe and
+"view in browser" lines, "sent via …" notes, privacy and imprint footers.
+
+Patterns are anchored at the start of a line and bounded, so a customer who
+writes "bitte antworten Sie mir per Mail" in mid-sentence keeps the sentence.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FOOTER = re.compile(
+    r"^[\s>*_\-–|]*(?:"
+    # reply-button and reply-function hints (mobile.de, Kleinanzeigen, AutoScout24)
+    r"(?:bitte\s+)?(?:beantworte|beantworten\s+sie|antworte|antworten\s+sie|nutze|nutzen\s+sie)"
+    r"\b.{0,60}?(?:antworten-?button|antwort-?funktion|antwort-?button|reply-?button"
+    r"|über\s+(?:den|die)\s+(?:button|schaltfläche))"
+    r"|(?:please\s+)?(?:reply|respond|answer)\b.{0,40}?(?:button|via\s+the|using\s+the)"
+    r"|(?:gebruik|beantwoord)\b.{0,40}?(?:knop|button|antwoordfunctie)"
+    r"|(?:utilisez|répondez)\b.{0,40}?(?:bouton|fonction)"
+    # sent-via notes
+    r"|diese\s+(?:e-?mail|nachricht|anfrage)\s+wurde\s+(?:über|via|von|mit|automatisch)\b"
+    r"|diese\s+(?:e-?mail|nachricht)\s+ist\s+ein\s+service"
+    r"|this\s+(?:e-?mail|message|enquiry|inquiry)\s+(?:was|has\s+been)\s+(?:sent|generated"
+    r"|submitted)\s+(?:via|from|through|by|using|automatically)\b"
+    r"|dit\s+(?:bericht|e-?mailbericht)\s+(?:is|werd)\s+(?:verzonden|verstuurd)\b"
+    r"|ce\s+(?:message|courriel|e-?mail)\s+(?:a\s+été|est)\s+envoyé\b"
+    r"|questo\s+messaggio\s+(?:è\s+stato|e\s+stato)\s+inviato\b"
+    r"|gesendet\s+(?:über|via)\s+\S+"
+    r"|sent\s+(?:via|from)\s+(?:the\s+)?(?:contact\s+form|website|\S+\.\w{2,})"
+    # unsubscribe, view in browser, privacy and imprint footers
+    r"|(?:newsletter\s+)?(?:abmelden|abbestellen|unsubscribe|afmelden|se\s+désinscrire"
+    r"|désinscription|disiscriviti)\b"
+    r"|(?:im|in\s+ihrem|in\s+deinem)\s+browser\s+(?:ansehen|anzeigen|öffnen)"
+    r"|(?:view|open)\s+(?:this\s+(?:e-?mail|message)\s+)?in\s+(?:your\s+)?browser"
+    r"|bekijk\s+(?:deze\s+e-?mail\s+)?in\s+(?:je|uw)\s+browser"
+    r"|voir\s+(?:cet\s+e-?mail\s+)?dans\s+(?:votre\s+)?navigateur"
+    r"|online-?version\b"
+    r"|(?:impressum|datenschutz(?:erklärung|hinweise?)?|privacy\s+(?:policy|statement|notice)"
+    r"|privacyverklaring|mentions\s+légales|informativa\s+(?:sulla\s+)?privacy)\s*(?:[:|]|$)"
+    r"|(?:schütze\s+dich|schützen\s+sie\s+sich)\s+vor\s+betrug"
+    r"|(?:dein|ihr|euer|je|uw|votre|your|the)\s+(?:[\w.-]{2,30}[\s-]){0,2}(?:team|équipe)\s*$"
+    r"|dies\s+ist\s+eine\s+automatisch|diese\s+e-?mail\s+wurde\s+automatisch"
+    r"|this\s+is\s+an\s+automated|bitte\s+antworten\s+sie\s+nicht\s+auf\s+diese"
+    r"|please\s+do\s+not\s+reply\s+to\s+this"
+    r"|©|\(c\)\s*\d{4}|copyright\b|all\s+rights\s+reserved|alle\s+rechte\s+vorbehalten"
+    r")",
+    re.IGNORECASE,
+)
+
+
+# what a form or lead system writes when the customer left the message field empty
+_NO_MESSAGE = re.compile(
+    r"^\s*(?:der\s+kunde\s+hat\s+keine\s+nachricht\s+eingegeben|keine\s+nachricht(?:\s+angegeben)?"
+    r"|keine\s+angabe|keine\s+angaben|no\s+message|no\s+comments?|n/?a|none|-+|/|geen\s+bericht"
+    r"|aucun\s+message|nessun\s+messaggio)\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def is_footer(line: str) -> bool:
+    """True for a line that starts platform boilerplate (only the first 300 characters count)."""
+    return bool(_FOOTER.match(line[:300]))
+
+
+def strip_boilerplate(message: str | None) -> str | None:
+    """The message without the platform's footer and header lines.
+
+    A footer line in the first line(s) is a header ("view in browser") and is
+    dropped alone; one after customer text ends the message there.
+    """
+    if not message:
+        return message
+    kept: list[str] = []
+    for line in message.splitlines():
+        stripped = line.strip()
+        if stripped and is_footer(stripped):
+            if any(k.strip() for k in kept):
+                break
+            continue
+        kept.append(line.rstrip())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    if _NO_MESSAGE.match(text):
+        return None
+    return text or None

@@ -1,0 +1,172 @@
+"""Vehicles from a make/model catalogue: the car in an offer line, the subject or prose.
+
+Where it sits: a layer under the source parsers (:mod:`.layers`) that fills a
+missing make or model.  A label list cannot find "Ist der Ford Kuga noch
+da?" or a subject "Anfrage: Škoda Octavia Combi"; a table of the makes sold
+in Germany and their models can.  The table is shipped package data
+(``parsers/data/vehicles.json``), so a dealer's new model is one line there.
+
+Rules that keep it from guessing: a make is recognised by its name or an
+alias (VW, Mercedes, MB, Skoda …) as a whole word; a model alone names its
+make only when the model name is distinctive (``Kuga``, ``Octavia``), never a
+word that is also common prose (``Up``, ``Note``, ``Leon``, ``Jazz``).  BMW
+and Mercedes model codes are read by their shape ("320d", "3er", "C 220 d",
+"C-Klasse", "GLC 300").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+SCAN_CHARS = 5_000
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A recognised vehicle and the words it was recognised from."""
+
+    make: str
+    model: str | None
+    matched: str
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    aliases: dict[str, str]  # lower-case alias -> make
+    models: dict[str, dict[str, str]]  # make -> lower-case model -> model
+    model_only: dict[str, tuple[str, str]]  # lower-case distinctive model -> (make, model)
+    alias_pattern: re.Pattern[str]
+    model_pattern: re.Pattern[str]
+
+
+def _words(names: list[str]) -> str:
+    ordered = sorted(set(names), key=len, reverse=True)
+    return "|".join(re.escape(n).replace(r"\ ", r"[\s-]?") for n in ordered)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> _Catalogue:
+    """The shipped table, loaded once."""
+    raw = resources.files(__package__).joinpath("data/vehicles.json").read_text("utf-8")
+    data = json.loads(raw)
+    ambiguous = {m.lower() for m in data.get("ambiguous_models", [])}
+    aliases: dict[str, str] = {}
+    models: dict[str, dict[str, str]] = {}
+    owners: dict[str, set[str]] = {}
+    for entry in data["makes"]:
+        make = entry["name"]
+        for alias in entry["aliases"]:
+            aliases.setdefault(alias.lower(), make)
+        models[make] = {m.lower(): m for m in entry["models"]}
+        for model in entry["models"]:
+            owners.setdefault(model.lower(), set()).add(make)
+    model_only = {
+        lowered: (next(iter(makes)), models[next(iter(makes))][lowered])
+        for lowered, makes in owners.items()
+        if len(makes) == 1
+        and lowered not in ambiguous
+        and len(lowered) >= 4
+        and not lowered.isdigit()
+        and lowered not in aliases
+    }
+    alias_pattern = re.compile(r"(?<![\w-])(" + _words(list(aliases)) + r")(?![\w-])", re.I)
+    model_pattern = re.compile(r"(?<![\w-])(" + _words(list(model_only)) + r")(?![\w-])", re.I)
+    return _Catalogue(aliases, models, model_only, alias_pattern, model_pattern)
+
+
+# model variants that follow a model name: "Golf 8 GTI", "Octavia Combi RS", "Kuga ST-Line"
+_VARIANT = re.compile(
+    r"[\s-]+((?:\d{1,3}(?:\.\d)?|[IVX]{1,3}|GTI|GTD|GTE|GTS|TDI|TSI|TFSI|eTSI|eHybrid|RS\d?|ST"
+    r"|ST-Line|Titanium|Vignale|Active|Variant|Avant|Sportback|Kombi|Combi|Touring|Limousine"
+    r"|Cabrio|Coupé|Coupe|Plug-in|Hybrid|PHEV|Allspace|Sportswagon|Sports\s+Tourer|Scout"
+    r"|Style|Life|Elegance|AMG|quattro|xDrive|4MOTION|4x4|e-tron|Electric|EV)"
+    r")(?![\w-])",
+    re.IGNORECASE,
+)
+_BMW = re.compile(
+    r"(?<![\w-])([1-8]er|[1-8]\d{2}(?:[dei]|xd|xi|e)?|[XZ][1-7]|i[3-8]|iX\d?|M[2-8])(?![\w-])"
+)
+_MERCEDES = re.compile(
+    r"(?<![\w-])((?:[ABCEGSV]|CL[AS]?|GL[ABCES]?|SL[CK]?|EQ[ABCESV])-Klasse"
+    r"|(?:[ABCEGSV]|CL[AS]|GL[ABCES]|SL[CK]?|EQ[ABCESV])\s?\d{2,3}(?:\s?(?:[dehi]|CDI|de|4MATIC))?"
+    r"|CLA|CLS|GLA|GLB|GLC|GLE|GLS|EQA|EQB|EQC|EQE|EQS|EQV|AMG\s+GT|Sprinter|Vito|Citan)(?![\w-])"
+)
+
+
+def find_vehicle(text: str | None) -> Vehicle | None:
+    """The first vehicle named in ``text``: make (+ model), or a distinctive model alone."""
+    if not text:
+        return None
+    head = text[:SCAN_CHARS]
+    cat = catalogue()
+    for match in cat.alias_pattern.finditer(head):
+        alias = re.sub(r"[\s-]+", " ", match.group(1)).lower()
+        make = cat.aliases.get(alias) or cat.aliases.get(match.group(1).lower())
+        if make is None:
+            continue
+        if alias == "range rover":
+            make = "Land Rover"
+        model = _model_after(head, match.end(), make, cat)
+        if match.group(1)[:1].islower() and model is None and alias not in ("smart",):
+            continue  # "mini", "seat", "alfa" in prose: only with a model after them
+        if len(alias) <= 2 and model is None and not match.group(1).isupper():
+            continue
+        return Vehicle(make, model, head[match.start() : match.end()].strip())
+    found = cat.model_pattern.search(head)
+    if found:
+        key = re.sub(r"[\s-]+", " ", found.group(1)).lower()
+        entry = cat.model_only.get(key) or _loose(cat, found.group(1))
+        if entry:
+            make, model = entry
+            return Vehicle(make, model + _variants(head, found.end()), found.group(1))
+    return None
+
+
+def _loose(cat: _Catalogue, written: str) -> tuple[str, str] | None:
+    wanted = re.sub(r"[\s-]", "", written).lower()
+    for key, entry in cat.model_only.items():
+        if re.sub(r"[\s-]", "", key) == wanted:
+            return entry
+    return None
+
+
+def _model_after(text: str, position: int, make: str, cat: _Catalogue) -> str | None:
+    """The model written right after the make (a few words at most)."""
+    rest = text[position : position + 60]
+    stripped = rest.lstrip(" \t-:")
+    offset = len(rest) - len(stripped)
+    if make == "BMW":
+        code = _BMW.match(stripped)
+        if code:
+            return code.group(1) + _variants(text, position + offset + code.end())
+    if make == "Mercedes-Benz":
+        code = _MERCEDES.match(stripped)
+        if code:
+            return " ".join(code.group(1).split())
+    lowered = stripped.lower()
+    best: str | None = None
+    for key, model in cat.models.get(make, {}).items():
+        if lowered.startswith(key) and (
+            len(lowered) == len(key) or not lowered[len(key)].isalnum()
+        ):
+            if best is None or len(key) > len(best):
+                best = model
+    if best is None:
+        return None
+    return best + _variants(text, position + offset + len(best))
+
+
+def _variants(text: str, position: int) -> str:
+    """Variant words right after the model ("8 GTI", "Combi RS"), up to three of them."""
+    out = ""
+    for _ in range(3):
+        found = _VARIANT.match(text, position)
+        if not found:
+            break
+        out += " " + found.group(1)
+        position = found.end()
+    return out

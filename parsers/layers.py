@@ -1,0 +1,398 @@
+"""The layered extractor: the source parser's lead completed by general readers, with provenance.
+
+Where it sits: ``extract_lead`` runs the registry's parser, then
+:func:`complete`, then ``finalize``.  Layers, strongest first:
+
+1. the **source parser** (it knows which id is a listing id, which amount is
+   the price, where the relay address is);
+2. the **general reader** (:mod:`.reader`: any label layout, any lexicon word);
+3. the **scanners** (:mod:`.scanners`: phone numbers, prices, VINs, "(Nr. …)"
+   in the customer's own words);
+4. the **catalogue** (:mod:`.catalogue`: make and model in an offer line,
+   the subject or prose).
+
+A lower layer only fills a gap; every field records which layer produced it
+(``lead.provenance``) and what the other layers offered (``lead.losers``).
+Where the source parser and the general reader disagree on an identifying
+field, the source parser still wins but the confidence drops and a warning
+asks for a check ("please check" in the web UI) instead of a silent guess.
+Non-leads (bounces, notices, hand-overs) are left as the parser made them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields as dc_fields
+
+from . import catalogue, reader, scanners
+from .boilerplate import strip_boilerplate
+from .context import ParseContext
+from .fields import EMAIL_PATTERN, is_dealer_address, is_system_address
+from .htmltext import html_text
+from .message import MailView, clean_line
+from .model import Loser, Origin, ParsedLead
+from .normalize import clean_vin, normalise_make, parse_price, phone_e164, split_name
+
+SOURCE, GENERAL, SCANNER, CATALOGUE, SUBJECT = (
+    "source parser",
+    "general reader",
+    "scanner",
+    "catalogue",
+    "subject",
+)
+_CUSTOMER_KEYS = ("name", "email", "phone", "street", "postcode", "city", "country")
+_VEHICLE_KEYS = (
+    "vin",
+    "listing_id",
+    "stock_number",
+    "price",
+    "mileage",
+    "first_registration",
+)
+# disagreement on these means one of the two readers took the wrong thing
+_IDENTIFYING = ("customer.email", "customer.phone", "vehicle.vin", "vehicle.price")
+CONFLICT_PENALTY = 0.2
+_FREE_FORM_SOURCES = ("website", "unknown")
+# structured formats: the source parser reads every field there is; prose layers add noise
+_STRUCTURED = frozenset({"adf"})
+_NO_CONTACT = ("without a customer e-mail", "no customer e-mail")
+
+
+def complete(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
+    """Record the source parser's fields, then fill the gaps from the lower layers."""
+    _record_source(lead)
+    if lead.non_lead_reason or lead.handed_over:
+        return lead
+    if lead.parser in _STRUCTURED:
+        return lead
+    from .generic import unquoted
+
+    # a quoted earlier mail (the dealer's own offer, phone, price) is never this lead's data
+    text = unquoted(view.text)
+    markup = view.html if text.strip() == view.text.strip() else None
+    pairs = reader.read_all(text, markup)
+    if markup and sum(p.section == "main" for p in pairs) < 3:
+        pairs += reader.read_text(html_text(markup))
+    main = [p for p in pairs if p.section == "main"]
+    _fill_message(lead, main)
+    _fill_customer(lead, main, ctx)
+    _name_from_signoff(lead)
+    _fill_vehicle(lead, main)
+    _scan(lead, text, view.subject, ctx)
+    _catalogue(lead, main, view)
+    _capture_extras(lead, pairs, text)
+    _settle_lead(lead)
+    return lead
+
+
+# --- provenance -----------------------------------------------------------------------
+
+
+def _record_source(lead: ParsedLead) -> None:
+    for group, data in (("customer", lead.customer), ("vehicle", lead.vehicle)):
+        for item in dc_fields(data):
+            value = getattr(data, item.name)
+            if value not in (None, "") and f"{group}.{item.name}" not in lead.provenance:
+                lead.provenance[f"{group}.{item.name}"] = Origin(SOURCE, lead.parser, str(value))
+    if lead.message and "message" not in lead.provenance:
+        lead.provenance["message"] = Origin(SOURCE, lead.parser, lead.message[:80])
+
+
+def _offer(lead: ParsedLead, path: str, value: object, reader_name: str, detail: str) -> bool:
+    """Set ``path`` to ``value`` if empty (True), else record ``value`` as a loser."""
+    group, _, name = path.partition(".")
+    target = lead.customer if group == "customer" else lead.vehicle
+    current = getattr(target, name)
+    if value in (None, ""):
+        return False
+    if current in (None, ""):
+        setattr(target, name, value)
+        lead.provenance[path] = Origin(reader_name, detail, str(value))
+        return True
+    if _same(path, current, value):
+        return False
+    winner = lead.provenance.get(path)
+    why = f"{winner.reader} wins" if winner else "an earlier value wins"
+    lead.losers.setdefault(path, []).append(Loser(reader_name, detail, str(value), why))
+    return False
+
+
+def _same(path: str, left: object, right: object) -> bool:
+    if path == "customer.phone":
+        return phone_e164(str(left)) == phone_e164(str(right)) or _digits(left) == _digits(right)
+    if path == "vehicle.price":
+        return abs(float(left) - float(right)) < 1.0  # type: ignore[arg-type]
+    a = re.sub(r"[\W_]+", "", str(left)).lower()
+    b = re.sub(r"[\W_]+", "", str(right)).lower()
+    return a == b or (bool(a) and bool(b) and (a in b or b in a))
+
+
+def _digits(value: object) -> str:
+    return re.sub(r"\D", "", str(value))[-9:]
+
+
+# --- layer 2: the general reader --------------------------------------------------------
+
+
+def _detail(pair: reader.Pair) -> str:
+    return f"label {pair.label!r} ({pair.layout})"
+
+
+def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
+    if lead.message:
+        cleaned = strip_boilerplate(lead.message)
+        if cleaned != lead.message.strip() and cleaned:
+            lead.losers.setdefault("message", []).append(
+                Loser(SOURCE, "platform footer", lead.message[len(cleaned) :][:80], "boilerplate")
+            )
+            lead.message = cleaned
+        return
+    blocks = [p for p in pairs if p.key == "message"]
+    if not blocks:
+        return
+    best = max(blocks, key=lambda p: len(p.value))
+    message = strip_boilerplate(best.value)
+    if message:
+        lead.message = message
+        lead.provenance["message"] = Origin(GENERAL, _detail(best), message[:80])
+
+
+def _fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext) -> None:
+    customer = lead.customer
+    names = {p.key: p for p in pairs if p.key in ("name", "first_name", "last_name")}
+    by_key: dict[str, list[reader.Pair]] = {}
+    for pair in pairs:
+        by_key.setdefault(pair.key, []).append(pair)
+    if not customer.name and not customer.last_name and names:
+        _name_from_pairs(lead, names)
+    elif names.get("name"):
+        _offer(lead, "customer.name", names["name"].value, GENERAL, _detail(names["name"]))
+    for pair in by_key.get("email", []):
+        found = EMAIL_PATTERN.search(pair.value)
+        if not found:
+            continue
+        address = found.group(0)
+        if is_dealer_address(address, ctx.dealer_addresses) or is_system_address(address):
+            continue
+        _offer(lead, "customer.email", address, GENERAL, _detail(pair))
+        break
+    for pair in by_key.get("phone", [])[:1]:
+        _offer(lead, "customer.phone", _first_phone(pair.value), GENERAL, _detail(pair))
+    for key in ("street", "postcode", "city", "country"):
+        for pair in by_key.get(key, [])[:1]:
+            _offer(lead, f"customer.{key}", pair.value, GENERAL, _detail(pair))
+    both = by_key.get("postcode_city", [])
+    if both and not customer.postcode:
+        match = re.match(r"((?:[A-Z]{1,2}-)?\d{4,5})\s+(.+)", both[0].value)
+        if match:
+            _offer(lead, "customer.postcode", match.group(1), GENERAL, _detail(both[0]))
+            _offer(lead, "customer.city", match.group(2), GENERAL, _detail(both[0]))
+
+
+def _name_from_signoff(lead: ParsedLead) -> None:
+    """A name only in the sign-off ("Viele Grüße\nPeter Lustig") of the customer's message."""
+    from .website import signature_name
+
+    if lead.customer.name or lead.customer.last_name or not lead.message:
+        return
+    written = signature_name(lead.message)
+    if not written:
+        return
+    salutation, title, first, last = split_name(written)
+    customer = lead.customer
+    customer.salutation = customer.salutation or salutation
+    customer.title = customer.title or title
+    customer.first_name, customer.last_name = first, last
+    customer.name = clean_line(" ".join(p for p in (first, last) if p)) or written
+    lead.provenance["customer.name"] = Origin(SCANNER, "sign-off of the message", customer.name)
+
+
+def _first_phone(value: str) -> str:
+    """The first of ``0711 123456 / 0171 2345678``; ``0711 / 123456`` stays one number."""
+    parts = [p.strip() for p in re.split(r"\s+/\s+|\s*;\s*|\s*,\s*|\s+oder\s+|\s+or\s+", value)]
+    parts = [p for p in parts if p]
+    if len(parts) > 1 and all(sum(c.isdigit() for c in p) >= 6 for p in parts):
+        return parts[0]
+    return re.sub(r"\s*\((?:mobil|privat|mobile|home|work|tagsüber|abends)\)\s*$", "", value)
+
+
+def _name_from_pairs(lead: ParsedLead, names: dict[str, reader.Pair]) -> None:
+    customer = lead.customer
+    first, last, full = names.get("first_name"), names.get("last_name"), names.get("name")
+    if full and first and not last and first.value.lower() not in full.value.lower():
+        last, full = full, None  # French forms: "Nom" + "Prénom"
+    if last:
+        salutation, title, f_name, _ = split_name(
+            f"{first.value if first else ''} {last.value}".strip()
+        )
+        customer.first_name = first.value if first else f_name
+        customer.last_name = last.value
+        customer.salutation = customer.salutation or salutation
+        customer.title = customer.title or title
+        source = last
+    elif full:
+        salutation, title, f_name, l_name = split_name(full.value)
+        customer.first_name, customer.last_name = f_name, l_name
+        customer.salutation = customer.salutation or salutation
+        customer.title = customer.title or title
+        source = full
+    else:
+        return
+    customer.name = clean_line(
+        " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    ) or (full.value if full else None)
+    if customer.name:
+        lead.provenance["customer.name"] = Origin(GENERAL, _detail(source), customer.name)
+
+
+def _fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
+    by_key: dict[str, reader.Pair] = {}
+    for pair in pairs:
+        by_key.setdefault(pair.key, pair)
+    converters = {
+        "vin": clean_vin,
+        "price": parse_price,
+        "mileage": _mileage,
+        "listing_id": _token,
+        "stock_number": _stock,
+        "first_registration": lambda v: clean_line(v, 32),
+    }
+    for key in _VEHICLE_KEYS:
+        pair = by_key.get(key)
+        if pair is not None:
+            _offer(lead, f"vehicle.{key}", converters[key](pair.value), GENERAL, _detail(pair))
+    make, model = by_key.get("make"), by_key.get("model")
+    if make:
+        _offer(lead, "vehicle.make", normalise_make(make.value), GENERAL, _detail(make))
+    if model:
+        value = model.value
+        if make and value.lower().startswith(make.value.lower() + " "):
+            value = value[len(make.value) + 1 :]
+        _offer(lead, "vehicle.model", value, GENERAL, _detail(model))
+
+
+def _mileage(value: str) -> int | None:
+    found = re.search(r"\d{1,3}(?:[.,' \u00a0]\d{3})+|\d+", value)
+    return int(re.sub(r"\D", "", found.group(0))) if found else None
+
+
+def _token(value: str) -> str | None:
+    token = value.split()[0].strip(".,;:()#") if value.split() else ""
+    return token if any(ch.isdigit() for ch in token) and len(token) <= 40 else None
+
+
+def _stock(value: str) -> str | None:
+    """A dealer's stock number; a licence plate never is one."""
+    if scanners.is_plate(value):
+        return None
+    return _token(value)
+
+
+# --- layer 3: scanners ----------------------------------------------------------------
+
+
+def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -> None:
+    free_form = lead.source in _FREE_FORM_SOURCES
+    own_words = lead.message or ""
+    whole = text if free_form else own_words
+    if not lead.customer.phone:
+        taken = {_digits(v) for v in (lead.vehicle.listing_id, lead.vehicle.stock_number) if v}
+        for where, text in (("message", own_words), ("text", whole)):
+            hit = next(
+                (h for h in scanners.phones(text, ctx.region) if _digits(h.value) not in taken),
+                None,
+            )
+            if hit:
+                _offer(lead, "customer.phone", hit.value, SCANNER, f"{where}: {hit.context!r}")
+                break
+    if not lead.customer.email and own_words:
+        for hit in scanners.emails(own_words):
+            if not is_dealer_address(hit.value, ctx.dealer_addresses):
+                _offer(lead, "customer.email", hit.value, SCANNER, f"message: {hit.context!r}")
+                break
+    if not lead.vehicle.vin:
+        hit = next(iter(scanners.vins(text)), None)
+        if hit:
+            _offer(lead, "vehicle.vin", hit.value, SCANNER, f"text: {hit.context!r}")
+    prose = "\n".join(filter(None, (subject, whole)))
+    if not lead.vehicle.stock_number:
+        hit = next(iter(scanners.stock_numbers(prose)), None)
+        if hit:
+            _offer(lead, "vehicle.stock_number", hit.value, SCANNER, f"text: {hit.context!r}")
+    if lead.vehicle.price is None:
+        hit = next(iter(scanners.prices(prose)), None)
+        if hit:
+            _offer(lead, "vehicle.price", parse_price(hit.value), SCANNER, f"text: {hit.context!r}")
+
+
+# --- layer 4: the catalogue --------------------------------------------------------------
+
+
+def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> None:
+    vehicle = lead.vehicle
+    if vehicle.make and vehicle.model:
+        return
+    offer = next((p for p in pairs if p.key == "vehicle"), None)
+    places: list[tuple[str, str, str | None]] = []
+    if offer is not None:
+        places.append((GENERAL, _detail(offer), offer.value))
+    places.append((SUBJECT, f"subject {view.subject!r}"[:100], view.subject))
+    if vehicle.model:
+        places.insert(0, (SOURCE, "the parser's model", f"{vehicle.make or ''} {vehicle.model}"))
+    places.append((CATALOGUE, "message", lead.message))
+    for reader_name, detail, text in places:
+        found = catalogue.find_vehicle(text)
+        if found is None:
+            continue
+        if vehicle.make and normalise_make(vehicle.make) != found.make:
+            continue
+        if _is_trade_in(lead, found):
+            continue
+        origin = CATALOGUE if reader_name == SOURCE else reader_name
+        where = f"catalogue via {detail}" if origin != CATALOGUE else f"catalogue: {detail}"
+        _offer(lead, "vehicle.make", found.make, origin, f"{where} ({found.matched!r})")
+        if found.model and not vehicle.model:
+            _offer(lead, "vehicle.model", found.model, origin, f"{where} ({found.matched!r})")
+        if vehicle.make and vehicle.model:
+            return
+
+
+def _is_trade_in(lead: ParsedLead, found: catalogue.Vehicle) -> bool:
+    """The customer's own car (named in the subject of a trade-in lead) is not the wanted one."""
+    trade = lead.trade_in
+    if trade is None:
+        return False
+    return normalise_make(trade.make) == found.make or bool(
+        trade.model and found.model and trade.model.split()[0] == found.model.split()[0]
+    )
+
+
+# --- extras, conflicts, lead status ----------------------------------------------------------
+
+
+def _capture_extras(lead: ParsedLead, pairs: list[reader.Pair], text: str) -> None:
+    for pair in pairs:
+        if pair.key in ("plate", "contact_time", "contact_way", "appointment"):
+            key = f"{pair.section}.{pair.key}" if pair.section != "main" else pair.key
+            lead.extras.setdefault(key, pair.value)
+    if "plate" not in lead.extras:
+        hit = next(iter(scanners.plates(text)), None)
+        if hit:
+            lead.extras["plate"] = hit.value
+
+
+def _settle_lead(lead: ParsedLead) -> None:
+    """Contact found by a lower layer makes a lead; disagreements lower the confidence."""
+    if not lead.is_lead and lead.customer.has_contact():
+        lead.is_lead = True
+        lead.warnings = [w for w in lead.warnings if not any(n in w for n in _NO_CONTACT)]
+        lead.confidence = max(lead.confidence, 0.45)
+    for path in _IDENTIFYING:
+        origin = lead.provenance.get(path)
+        disagreeing = [loser for loser in lead.losers.get(path, []) if loser.reader == GENERAL]
+        if origin and origin.reader == SOURCE and disagreeing:
+            lead.confidence = max(0.0, lead.confidence - CONFLICT_PENALTY)
+            lead.warnings.append(
+                f"please check {path.split('.')[1]}: the parser read {origin.value!r}, "
+                f"the label {disagreeing[0].detail} says {disagreeing[0].value!r}"
+            )

@@ -1,0 +1,298 @@
+"""The general field reader: label/value pairs from any text or HTML layout.
+
+Where it sits: under every source parser.  A source parser knows its portal's
+exact template; this reader knows none and reads every layout a form builder
+or lead system produces, labels looked up in the multilingual lexicon
+(:mod:`.lexicon`):
+
+- ``Label: value``, ``Label : value``, ``Label => value``, ``Label -> value``,
+  ``Label<TAB>value`` and ``Label    value`` (fixed-width columns);
+- ``Label value`` on one line, for values whose shape proves the field (a phone
+  number, an e-mail address, a price, a VIN, an id) — prose is never split so;
+- a label alone on its line and the value on the next (table cells turned to
+  text); a message label followed by the customer's paragraphs;
+- HTML tables with labels in the first column *or* in a header row, and
+  definition lists (``<dt>``/``<dd>``), read from the markup itself.
+
+Every pair keeps its label and layout, so ``mailgate parse --explain`` can say
+where a value came from.  All work is linear: lines are capped, patterns have
+no nested quantifiers, HTML is walked with bounded regular expressions.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+
+from .fields import EMAIL_PATTERN
+from .lexicon import MAX_LABEL_WORDS, field_of, section_of
+from .message import clean_line
+
+MAX_LINES = 3000
+MAX_LINE = 2000
+MAX_HTML = 300_000
+MAX_MESSAGE = 20_000
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One value the reader found: which field, under which label, in which layout."""
+
+    key: str
+    value: str
+    label: str
+    layout: str
+    section: str = "main"
+    line: int = 0
+
+
+# label, then the first separator: "=>", "->", ":", a tab or a run of 2+ spaces (columns)
+_SEPARATOR = re.compile(r"[ \t\u00a0]*(=>|->|:|\t|[ \u00a0]{2,})[ \t\u00a0]*")
+_BULLET = re.compile(r"^[ \t>]*(?:[*•·\-–]|\d{1,2}[.)])?[ \t]*")
+_PHONE_SHAPE = re.compile(r"[+(]?\d[\d \t()/.\-–]{3,24}\d")
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9./#_-]{1,39}")
+_DIGIT = re.compile(r"\d")
+# keys whose value proves itself by its shape: read even as "Label value" with one space
+_SHAPED_KEYS = frozenset(
+    {"phone", "email", "price", "vin", "listing_id", "stock_number", "mileage", "postcode"}
+)
+_SINGLE_LINE_LIMIT = 200
+
+
+def plausible(key: str, value: str) -> bool:
+    """Does ``value`` look like a value of field ``key``?  Guards every layout guess."""
+    value = value.strip()
+    if not value:
+        return False
+    if key == "email":
+        return bool(EMAIL_PATTERN.search(value))
+    if key == "phone":
+        match = _PHONE_SHAPE.match(value.lstrip("+ "))
+        digits = len(_DIGIT.findall(value[:40]))
+        return bool(match) and 5 <= digits <= 16 and not EMAIL_PATTERN.search(value)
+    if key in ("name", "first_name", "last_name"):
+        return (
+            len(value) <= 80
+            and "@" not in value
+            and not _DIGIT.search(value)
+            and len(value.split()) <= 6
+        )
+    if key in ("price", "mileage", "postcode", "down_payment", "monthly_rate"):
+        return bool(_DIGIT.search(value)) and len(value) <= 60
+    if key == "vin":
+        compact = value.replace(" ", "").upper()
+        return bool(re.search(r"[A-HJ-NPR-Z0-9]{17}", compact))
+    if key in ("listing_id", "stock_number"):
+        token = value.split()[0] if value.split() else ""
+        return (
+            bool(_ID_SHAPE.fullmatch(token.strip(".,;()")))
+            and bool(_DIGIT.search(token))
+            and len(value.split()) <= 3
+        )
+    if key == "message":
+        return True
+    return len(value) <= _SINGLE_LINE_LIMIT
+
+
+def read_text(text: str) -> list[Pair]:
+    """Every label/value pair in ``text``, in reading order (see the module docstring)."""
+    pairs: list[Pair] = []
+    lines = text.splitlines()[:MAX_LINES]
+    section = "main"
+    index = 0
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        if len(raw) > MAX_LINE or not raw.strip():
+            continue
+        line = _BULLET.sub("", raw, count=1).strip()
+        found = _split(line)
+        if found is None:
+            heading = section_of(line)
+            if heading is not None:
+                section = "main" if heading in ("vehicle", "customer") else heading
+            continue
+        key, label, value, layout = found
+        if key == "message":
+            body, index = _message_lines(value, lines, index)
+            if body:
+                pairs.append(Pair(key, body, label, layout, section, index))
+            continue
+        if not value:
+            nxt = _next_filled(lines, index)
+            if nxt is None:
+                continue
+            candidate = lines[nxt].strip()
+            if _split(candidate) is not None or not plausible(key, candidate):
+                continue
+            value, layout, index = candidate, "next line", nxt + 1
+        cleaned = clean_line(value, 255)
+        if cleaned and plausible(key, cleaned):
+            pairs.append(Pair(key, cleaned, label, layout, section, index))
+    return pairs
+
+
+def _split(line: str) -> tuple[str, str, str, str] | None:
+    """(key, label, value, layout) if ``line`` starts with a known label, else None."""
+    if not line or len(line) > MAX_LINE:
+        return None
+    match = _SEPARATOR.search(line, 0, 80)
+    if match and match.start() > 0:
+        label = line[: match.start()]
+        key = field_of(label)
+        if key is not None:
+            sep = match.group(1)
+            layout = {
+                ":": "label: value",
+                "=>": "label => value",
+                "->": "label -> value",
+            }.get(sep, "columns")
+            if sep == ":" and match.start() < len(line) and line[match.start()] in " \t":
+                layout = "label : value"
+            return key, label.strip(), line[match.end() :].strip(), layout
+    bare = line.rstrip(" :\t")
+    key = field_of(bare) if len(bare) <= 60 else None
+    if key is not None:
+        return key, bare, "", "label alone"
+    words = line.split(" ", MAX_LABEL_WORDS)
+    for count in range(min(MAX_LABEL_WORDS, len(words) - 1), 0, -1):
+        label = " ".join(words[:count])
+        key = field_of(label)
+        if key in _SHAPED_KEYS:
+            value = line[len(label) :].strip()
+            if plausible(key, value):
+                return key, label, value, "label value"
+    return None
+
+
+def _next_filled(lines: list[str], index: int) -> int | None:
+    for candidate in range(index, min(index + 3, len(lines))):
+        if lines[candidate].strip():
+            return candidate
+    return None
+
+
+def _message_lines(first: str, lines: list[str], index: int) -> tuple[str, int]:
+    """The customer's paragraphs after a message label, up to the next label or a footer.
+
+    Blank lines stay (paragraphs); a line that starts a known label, a
+    signature separator or a platform footer ends the block.
+    """
+    from .boilerplate import is_footer
+
+    body = [first] if first else []
+    size = len(first)
+    while index < len(lines) and size < MAX_MESSAGE:
+        line = lines[index]
+        stripped = line.strip()
+        if stripped in ("--", "-- ") or (stripped and is_footer(stripped)):
+            break
+        if stripped and len(stripped) <= 80 and _ends_block(stripped):
+            break
+        body.append(line.rstrip())
+        size += len(line)
+        index += 1
+    return "\n".join(body).strip(), index
+
+
+def _ends_block(line: str) -> bool:
+    """A labelled line (known label) or a section heading ends a message block."""
+    cleaned = _BULLET.sub("", line, count=1)
+    found = _split(cleaned)
+    if found is not None:
+        key, _, value, layout = found
+        return layout != "label value" or key != "message"
+    return section_of(cleaned) is not None
+
+
+# --- HTML ---------------------------------------------------------------------------
+
+_ROW = re.compile(r"<tr\b", re.IGNORECASE)
+_CELL = re.compile(r"<t([dh])\b[^>]{0,500}>", re.IGNORECASE)
+_TABLE_END = re.compile(r"</table\s*>", re.IGNORECASE)
+_DEF = re.compile(
+    r"<dt\b[^>]{0,300}>(.{0,300}?)</dt\s*>\s*<dd\b[^>]{0,300}>(.{0,3000}?)</dd\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG = re.compile(r"<[^<>]{0,500}>")
+_BR = re.compile(r"<br\s*/?>|</p\s*>|</div\s*>", re.IGNORECASE)
+
+
+def _cell_text(markup: str) -> str:
+    text = _BR.sub("\n", markup)
+    text = html_lib.unescape(_TAG.sub(" ", text)).replace("\u00a0", " ")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
+
+
+def _rows(markup: str) -> list[list[str]]:
+    """Table rows as lists of cell texts; a row ends at the next ``<tr>`` or ``</table>``."""
+    rows: list[list[str]] = []
+    starts = [m.start() for m in _ROW.finditer(markup)]
+    for number, start in enumerate(starts[:2000]):
+        end = starts[number + 1] if number + 1 < len(starts) else len(markup)
+        closing = _TABLE_END.search(markup, start, end)
+        chunk = markup[start : closing.start() if closing else end]
+        cells = _CELL.split(chunk)
+        # split keeps the d/h group: [before, 'd', cell, 'd', cell ...]
+        texts = [_cell_text(cells[i]) for i in range(2, len(cells), 2)]
+        rows.append([t for t in texts])
+    return rows
+
+
+def read_html(markup: str | None) -> list[Pair]:
+    """Pairs from HTML tables (label column or header row) and definition lists."""
+    if not markup:
+        return []
+    markup = markup[:MAX_HTML]
+    pairs: list[Pair] = []
+    lowered = markup[:MAX_HTML].lower()
+    if "<dt" in lowered:
+        for match in _DEF.finditer(markup):
+            label, value = _cell_text(match.group(1)), _cell_text(match.group(2))
+            _add(pairs, label, value, "definition list")
+    if "<tr" not in lowered:
+        return pairs
+    rows = _rows(markup)
+    section = "main"
+    for number, row in enumerate(rows):
+        filled = [c for c in row if c]
+        if len(filled) == 1 and section_of(filled[0]) is not None:
+            heading = section_of(filled[0])
+            section = "main" if heading in ("vehicle", "customer") else str(heading)
+            continue
+        if section != "main":
+            continue
+        known = [field_of(c.rstrip(" :")) if len(c) <= 60 else None for c in row]
+        if sum(k is not None for k in known) >= 2 and number + 1 < len(rows):
+            values = rows[number + 1]
+            if len(values) == len(row) and not any(
+                len(v) <= 60 and field_of(v.rstrip(" :")) for v in values
+            ):
+                for label, value in zip(row, values, strict=True):
+                    _add(pairs, label, value, "table: header row")
+                continue
+        filled = [c for c in row if c]
+        if len(filled) >= 2 and len(filled[0]) <= 60 and field_of(filled[0].rstrip(" :")):
+            _add(pairs, filled[0], filled[1], "table: label column")
+    return pairs
+
+
+def _add(pairs: list[Pair], label: str, value: str, layout: str) -> None:
+    label = label.strip().rstrip(":").strip()
+    key = field_of(label)
+    if key is None or not value.strip():
+        return
+    value = value.strip() if key == "message" else (clean_line(value, 255) or "")
+    if value and plausible(key, value):
+        pairs.append(Pair(key, value, label, layout, "main", 0))
+
+
+def read_all(text: str, markup: str | None) -> list[Pair]:
+    """Text pairs first (the body as the mail shows it), then what only the markup holds."""
+    return read_text(text) + read_html(markup)
+
+
+def first(pairs: list[Pair], key: str, section: str = "main") -> Pair | None:
+    """The first pair for ``key`` in ``section``."""
+    return next((p for p in pairs if p.key == key and p.section == section), None)

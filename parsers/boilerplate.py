@@ -46,6 +46,12 @@ _FOOTER = re.compile(
     r"|privacyverklaring|mentions\s+légales|informativa\s+(?:sulla\s+)?privacy)\s*(?:[:|]|$)"
     r"|(?:schütze\s+dich|schützen\s+sie\s+sich)\s+vor\s+betrug"
     r"|(?:dein|ihr|euer|je|uw|votre|your|the)\s+(?:[\w.-]{2,30}[\s-]){0,2}(?:team|équipe)\s*$"
+    r"|(?:dein|ihr|je|uw|votre|your|the|l')\s*(?:team|équipe)\s+[\w.-]{2,30}\s*$"
+    r"|(?:please|bitte)\s+(?:answer|contact|respond\s+to|reply\s+to|call|antworten\s+sie"
+    r"|kontaktieren\s+sie|melden\s+sie\s+sich\s+bei|rufen\s+sie)\s+(?:the\s+|dem\s+|den\s+)?"
+    r"(?:customer|kunden|interessent)"
+    r"|(?:diese\s+e-?mail|this\s+e-?mail|this\s+message)\s+(?:enthält|contains)\s+html"
+    r"|.{0,60}?(?:im|in\s+ihrem|in\s+deinem)\s+browser\s+(?:ansehen|anzeigen|öffnen)"
     r"|dies\s+ist\s+eine\s+automatisch|diese\s+e-?mail\s+wurde\s+automatisch"
     r"|this\s+is\s+an\s+automated|bitte\s+antworten\s+sie\s+nicht\s+auf\s+diese"
     r"|please\s+do\s+not\s+reply\s+to\s+this"
@@ -64,6 +70,10 @@ _NO_MESSAGE = re.compile(
 )
 
 
+# relay mails whose text part was generated from HTML keep "[text](https://…)" links
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((?:https?|mailto):[^()\s]{1,2000}\)")
+
+
 def is_footer(line: str) -> bool:
     """True for a line that starts platform boilerplate (only the first 300 characters count)."""
     return bool(_FOOTER.match(line[:300]))
@@ -77,6 +87,7 @@ def strip_boilerplate(message: str | None) -> str | None:
     """
     if not message:
         return message
+    message = _MARKDOWN_LINK.sub(r"\1", message)
     kept: list[str] = []
     for line in message.splitlines():
         stripped = line.strip()

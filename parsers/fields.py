@@ -278,11 +278,29 @@ KINDS_BY_KEYWORD: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# lexicon field -> the key labelled_fields uses (generic splits "VW Golf" into make and model)
+_LEXICON_KEYS = {"vehicle": "model", "mileage": "mileage", "first_registration": "registration"}
+_LEXICON_SKIP = frozenset({"lead_number", "plate", "contact_time", "contact_way"})
+
+
 def label_key(label: str) -> str | None:
-    """The field key of a written label (``Ihr Name*``, ``E-Mail :``, ``Tél.``), or None."""
+    """The field key of a written label (``Ihr Name*``, ``E-Mail :``, ``Tél.``), or None.
+
+    The exact list above first (its keys are what the website and generic
+    parsers expect), then the multilingual lexicon, which folds case,
+    accents, punctuation and possessives ("Indirizzo email", "Uw vraag").
+    """
     text = _MARKER_NOISE.sub("", label.replace("\u00a0", " ")).strip().lower()
     text = _SPACES.sub(" ", text)
-    return LABELS.get(text) or LABELS.get(text.rstrip("."))
+    found = LABELS.get(text) or LABELS.get(text.rstrip("."))
+    if found or len(text) > 60:
+        return found
+    from .lexicon import field_of
+
+    key = field_of(text)
+    if key is None or key in _LEXICON_SKIP:
+        return None
+    return _LEXICON_KEYS.get(key, key)
 
 
 def labelled_fields(text: str) -> dict[str, str]:
@@ -333,9 +351,27 @@ def labelled_fields(text: str) -> dict[str, str]:
             cleaned = clean_line(value, 255) or ""
         if cleaned:
             found[key] = cleaned
+    _add_general_pairs(text, found)
     if "street" in found and "house_number" in found:
         found["street"] = f"{found['street']} {found.pop('house_number')}"
     return found
+
+
+def _add_general_pairs(text: str, found: dict[str, str]) -> None:
+    """Fill what the ``label: value`` pass missed from the general reader's layouts.
+
+    Column-aligned forms ("Vorname          Rainer"), ``key => value`` dumps
+    and labels above their values are common in form mailers; the general
+    reader (:mod:`.reader`) reads them, and only gaps are filled.
+    """
+    from .reader import read_text
+
+    for pair in read_text(text):
+        if pair.section != "main" or pair.key in _LEXICON_SKIP:
+            continue
+        key = _LEXICON_KEYS.get(pair.key, pair.key)
+        if key not in found:
+            found[key] = pair.value
 
 
 def _next_filled(lines: list[str], index: int) -> int | None:

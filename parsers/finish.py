@@ -16,6 +16,7 @@ from .fields import is_dealer_address
 from .message import MAX_TEXT_CHARS, clean_line, clean_text, html_to_text
 from .model import KINDS, CustomerData, ParsedLead, VehicleData, is_valid_source
 from .normalize import clean_vin, normalise_make, phone_e164
+from .scanners import is_plate
 
 _MARKUP_HINTS = ("<br", "<p", "<div", "<td", "<span", "<script", "<style", "<html", "<a ", "</")
 
@@ -24,6 +25,10 @@ def finalize(lead: ParsedLead, ctx: ParseContext) -> ParsedLead:
     """Clean and complete ``lead`` in place and return it."""
     _clean_customer(lead.customer, ctx)
     _clean_vehicle(lead.vehicle)
+    if lead.vehicle.stock_number and is_plate(lead.vehicle.stock_number):
+        # a licence plate under a "Referenz" label identifies the car, but is no stock number
+        lead.extras.setdefault("plate", lead.vehicle.stock_number)
+        lead.vehicle.stock_number = None
     if lead.trade_in is not None:
         _clean_vehicle(lead.trade_in)
         if lead.trade_in.is_empty():

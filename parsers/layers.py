@@ -71,7 +71,7 @@ def complete(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     text = unquoted(view.text)
     markup = view.html if text.strip() == view.text.strip() else None
     pairs = reader.read_all(text, markup)
-    if markup and sum(p.section == "main" for p in pairs) < 3:
+    if markup and (len(view.text) < 600 or sum(p.section == "main" for p in pairs) < 3):
         pairs += reader.read_text(html_text(markup))
     main = [p for p in pairs if p.section == "main"]
     _fill_message(lead, main)
@@ -139,6 +139,15 @@ def _detail(pair: reader.Pair) -> str:
 
 
 def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
+    blocks = [p for p in pairs if p.key == "message"]
+    if lead.message and blocks and lead.source in _FREE_FORM_SOURCES:
+        best = max(blocks, key=lambda p: len(p.value))
+        if _overlap(lead.message, best.value) < 0.5:
+            # a free-form parser took the whole (stub) text; a labelled block is the message
+            lead.losers.setdefault("message", []).append(
+                Loser(SOURCE, lead.parser, lead.message[:80], "a labelled message block wins")
+            )
+            lead.message = None
     if lead.message:
         cleaned = strip_boilerplate(lead.message)
         if cleaned != lead.message.strip() and cleaned:
@@ -147,7 +156,6 @@ def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
             )
             lead.message = cleaned
         return
-    blocks = [p for p in pairs if p.key == "message"]
     if not blocks:
         return
     best = max(blocks, key=lambda p: len(p.value))
@@ -155,6 +163,14 @@ def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
     if message:
         lead.message = message
         lead.provenance["message"] = Origin(GENERAL, _detail(best), message[:80])
+
+
+def _overlap(mine: str, theirs: str) -> float:
+    """Share of the words of ``mine`` that ``theirs`` has too (0 when ``mine`` has none)."""
+    words = set(re.findall(r"\w{3,}", mine.lower()[:5000]))
+    if not words:
+        return 0.0
+    return len(words & set(re.findall(r"\w{3,}", theirs.lower()[:20000]))) / len(words)
 
 
 def _fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext) -> None:
@@ -330,9 +346,11 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
 
 def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> None:
     vehicle = lead.vehicle
+    offer = next((p for p in pairs if p.key == "vehicle"), None)
+    if offer is not None and not vehicle.make:
+        _offer_line(lead, offer)
     if vehicle.make and vehicle.model:
         return
-    offer = next((p for p in pairs if p.key == "vehicle"), None)
     places: list[tuple[str, str, str | None]] = []
     if offer is not None:
         places.append((GENERAL, _detail(offer), offer.value))
@@ -355,6 +373,33 @@ def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> No
             _offer(lead, "vehicle.model", found.model, origin, f"{where} ({found.matched!r})")
         if vehicle.make and vehicle.model:
             return
+
+
+def _offer_line(lead: ParsedLead, offer: reader.Pair) -> None:
+    """A labelled offer line naming a catalogue make: make + the rest of the line as model.
+
+    A model without a make that names no known vehicle (a parser took the word
+    "Angebot" from a subject) loses to it; the loss is recorded.
+    """
+    found = catalogue.find_vehicle(offer.value)
+    if found is None or _is_trade_in(lead, found):
+        return
+    start = offer.value.find(found.matched)
+    if start != 0:
+        return  # the line does not start with the make: prose, left to the catalogue pass
+    rest = offer.value[len(found.matched) :].strip(" -:,")
+    rest = re.split(r"\s(?:€|EUR)\s?\d|\s\d[\d.,]*\s?(?:€|EUR)\b|,\s", rest)[0].strip()
+    vehicle = lead.vehicle
+    detail = f"{_detail(offer)}, catalogue make {found.matched!r}"
+    known = catalogue.find_vehicle(f"{found.make} {vehicle.model}") if vehicle.model else None
+    if vehicle.model and (known is None or known.model is None):
+        if rest and found.model:
+            lead.losers.setdefault("vehicle.model", []).append(
+                Loser(SOURCE, lead.parser, vehicle.model, "names no known vehicle")
+            )
+            vehicle.model = None
+    _offer(lead, "vehicle.make", found.make, GENERAL, detail)
+    _offer(lead, "vehicle.model", rest or found.model, GENERAL, detail)
 
 
 def _is_trade_in(lead: ParsedLead, found: catalogue.Vehicle) -> bool:

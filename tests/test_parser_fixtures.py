@@ -33,7 +33,8 @@ from mailgate.parsers.message import load
 from mailgate.parsers.registry import PARSERS, SPECIFIC
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mails"
-NON_PARSER_FOLDERS = {"nonlead"}
+NON_PARSER_FOLDERS = {"nonlead", "unseen"}
+# unseen/<group>/: graded by tests/test_parse_unseen.py, one level deeper than */*.eml
 DEALER = ParseContext(
     dealer_addresses=frozenset(
         {"leads@autohaus-beispiel.example", "verkauf@autohaus-beispiel.example"}

@@ -78,6 +78,10 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         # salespeople answer from their mail client) or "lead_page" (answer on the lead page;
         # the customer's address links to the form, not to the mail client).
         "answer_mode": (_STR, "both"),
+        # The largest mail (in MB, attachments included) the relay passes between a salesperson
+        # and a customer; a larger one is not relayed, its sender gets a notice and the lead a
+        # note (1 to 50; many providers refuse more than 20 to 25 MB).
+        "max_relay_size_mb": ("int", 20),
         # Where the web UI is reached, e.g. https://leads.autohaus.example: the only source of links
         # in mails (password reset, action links). The web UI refuses other Host headers.
         "base_url": (_STR, ""),
@@ -283,6 +287,11 @@ FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
     "webhook": (_STR, ""),
     # Language of the feedback mails, "de" or "en"; empty: the dealer's.
     "language": (_STR, ""),
+    # The dealer's number at this source (e.g. Opel's "DE0621.00"), named in every mail.
+    "dealer_number": (_STR, ""),
+    # With true, the close feedback carries the customer's current data, fields
+    # corrected by hand marked, for sources that update their records from it.
+    "customer_data": (_BOOL, False),
     # With false, nothing is reported (the entry stays in the settings).
     "enabled": (_BOOL, True),
 }
@@ -434,6 +443,8 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         raise SettingsError('dealer.reply_mode must be "relay" or "cc"')
     if dealer["answer_mode"] not in ANSWER_MODES:
         raise SettingsError('dealer.answer_mode must be "both", "view_only" or "lead_page"')
+    if not 1 <= dealer["max_relay_size_mb"] <= 50:
+        raise SettingsError("dealer.max_relay_size_mb must be between 1 and 50")
     for i, address in enumerate(dealer["addresses"]):
         if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
             raise SettingsError(f"dealer.addresses[{i}]: not a plain e-mail address: {address!r}")
@@ -510,6 +521,11 @@ def _check_feedback(channels: list[dict[str, Any]]) -> None:
             raise SettingsError(f"feedback[{i}].to: not an e-mail address: {channel['to']!r}")
         if channel["language"] not in ("", "de", "en"):
             raise SettingsError(f'feedback[{i}].language must be "de", "en" or empty')
+        number = channel["dealer_number"]
+        if len(number) > 40 or not number.isprintable():
+            raise SettingsError(
+                f"feedback[{i}].dealer_number: at most 40 printable characters, one line"
+            )
 
 
 def _check_reasons(reasons: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@ and on close, through the outbox, never twice; settings validated.  Both databas
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -20,7 +21,7 @@ from mailgate.dealer_settings import (
 )
 from mailgate.escalation.actions import close_lead, log_contact, reopen_lead, set_stage
 from mailgate.escalation.feedback import channel_for, report_status
-from mailgate.models import OutboxMail
+from mailgate.models import Lead, OutboxMail
 
 from .distribution_helpers import form_mail, ingest, leads, setup, team_toml
 
@@ -181,3 +182,53 @@ def test_a_source_can_hear_back_by_webhook_instead_of_mail(factory: sessionmaker
             )
         ).all()
     assert [d.payload["data"]["status"] for d in to_crm] == ["offer", "contract"]
+
+
+CHANNEL_WITH_DATA = (
+    '\n[[feedback]]\nsource = "oem:*"\nto = "leadit-status@opel-partner.example"\n'
+    'language = "de"\ndealer_number = "DE0621.00"\ncustomer_data = true\n'
+)
+
+
+def test_close_feedback_names_the_dealer_number_and_the_corrected_customer_data(
+    factory: sessionmaker[Session],
+) -> None:
+    """Seed 000: the dealer is known to the OEM by his dealer number (e.g. DE1000.00); a
+    source that keeps customer records hears the data the dealer corrected, marked."""
+    from mailgate.distribution.edits import edit_lead
+
+    setup(factory, team_toml(extra=CHANNEL_WITH_DATA))
+    ingest(factory, OPEL_LEAD)
+    (lead,) = leads(factory)
+    with session_scope(factory) as session:
+        edit_lead(
+            session, lead.id, "anna@autohaus.example", NOW, customer={"phone": "+49 821 555 0199"}
+        )
+        set_stage(session, lead.id, "anna@autohaus.example", NOW, "offer")
+        close_lead(session, lead.id, "anna@autohaus.example", NOW + timedelta(days=1), "sold")
+    offer, closing = (text for _, _, text in feedback_mails(factory))
+    assert "Händlernummer: DE0621.00" in offer and "Händlernummer: DE0621.00" in closing
+    assert "Kundendaten" not in offer  # the data travels with the close only
+    assert "Telefon: +49 821 555 0199 *" in closing  # corrected by hand: marked
+    with factory() as session:
+        customer = session.get(Lead, lead.id).customer  # type: ignore[union-attr]
+        assert customer is not None and customer.email
+    assert f"E-Mail: {customer.email}\r\n" in closing  # as parsed: not marked
+
+
+def test_channel_without_customer_data_sends_none(team: sessionmaker[Session]) -> None:
+    ingest(team, OPEL_LEAD)
+    (lead,) = leads(team)
+    with session_scope(team) as session:
+        close_lead(session, lead.id, "anna@autohaus.example", NOW, "sold")
+    (closing,) = (text for _, _, text in feedback_mails(team))
+    assert "Kundendaten" not in closing and "Händlernummer" not in closing
+
+
+@pytest.mark.parametrize("number", ["DE0621.00\nBcc: x@evil.example", "x" * 41, "a\tb"])
+def test_a_dealer_number_is_one_short_printable_line(
+    dealer: sessionmaker[Session], number: str
+) -> None:
+    entry = f'source = "oem:*"\nto = "a@x.example"\ndealer_number = {json.dumps(number)}'
+    with session_scope(dealer) as session, pytest.raises(SettingsError, match="dealer_number"):
+        import_settings(session, team_toml(extra=f"\n[[feedback]]\n{entry}\n"))

@@ -91,7 +91,12 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         },
         "close": {"reason": "Fahrzeug verkauft", "outcome": "won"},
         "customer": {"name": "Erika Musterfrau"},
+        "customer_data": [
+            {"field": "last_name", "value": "Musterfrau", "corrected": False},
+            {"field": "phone", "value": "+49 821 1234567", "corrected": True},
+        ],
         "dealer_name": "Autohaus Beispiel",
+        "dealer_number": "DE0621.00",
     },
     "followup": {
         "lead": _LEAD,

@@ -78,15 +78,6 @@ def catalogue() -> _Catalogue:
     return _Catalogue(aliases, models, model_only, alias_pattern, model_pattern)
 
 
-# model variants that follow a model name: "Golf 8 GTI", "Octavia Combi RS", "Kuga ST-Line"
-_VARIANT = re.compile(
-    r"[\s-]+((?:\d{1,3}(?:\.\d)?|[IVX]{1,3}|GTI|GTD|GTE|GTS|TDI|TSI|TFSI|eTSI|eHybrid|RS\d?|ST"
-    r"|ST-Line|Titanium|Vignale|Active|Variant|Avant|Sportback|Kombi|Combi|Touring|Limousine"
-    r"|Cabrio|Coupé|Coupe|Plug-in|Hybrid|PHEV|Allspace|Sportswagon|Sports\s+Tourer|Scout"
-    r"|Style|Life|Elegance|AMG|quattro|xDrive|4MOTION|4x4|e-tron|Electric|EV)"
-    r")(?![\w-])",
-    re.IGNORECASE,
-)
 _BMW = re.compile(
     r"(?<![\w-])([1-8]er|[1-8]\d{2}(?:[dei]|xd|xi|e)?|[XZ][1-7]|i[3-8]|iX\d?|M[2-8])(?![\w-])"
 )
@@ -160,13 +151,58 @@ def _model_after(text: str, position: int, make: str, cat: _Catalogue) -> str | 
     return best + _variants(text, position + offset + len(best))
 
 
+# a trim/engine word: starts with a capital or digit, or mixes in a digit or a capital
+# ("1.5", "TSI", "ST-Line", "xDrive30", "kWh", "e-tron"); plain lower-case words are prose
+_TRIM = re.compile(
+    r"[ \t]+((?:[A-ZÄÖÜ0-9]|[a-z]+[A-Z0-9])[\w.+/-]{0,24}|kWh|e-tron|quattro)"
+    r"(?=$|[ \t,;:!?)]|\.(?:\s|$))"
+)
+_STOP_WORDS = frozenset(
+    {
+        "Ist",
+        "Sind",
+        "Hat",
+        "Gibt",
+        "Kann",
+        "Ich",
+        "Wir",
+        "Sie",
+        "Is",
+        "Are",
+        "Can",
+        "Preis",
+        "Price",
+        "Nr",
+        "Nr.",
+        "No",
+        "No.",
+        "Ref",
+        "EZ",
+        "Bj",
+        "km",
+        "EUR",
+        "CHF",
+        "Euro",
+        "Erstzulassung",
+        "Kilometerstand",
+        "Farbe",
+        "Bestandsnummer",
+        "Inserat",
+        "Anzeige",
+    }
+)
+
+
 def _variants(text: str, position: int) -> str:
-    """Variant words right after the model ("8 GTI", "Combi RS"), up to three of them."""
+    """Trim and engine words right after the model ("8 GTI", "1.5 TSI FR"), up to six."""
     out = ""
-    for _ in range(3):
-        found = _VARIANT.match(text, position)
-        if not found:
+    for _ in range(6):
+        found = _TRIM.match(text, position)
+        if not found or found.group(1).rstrip(".") in _STOP_WORDS:
             break
-        out += " " + found.group(1)
+        word = found.group(1)
+        if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+|\d{4,}", word):
+            break  # a price or a mileage, not a trim
+        out += " " + word
         position = found.end()
     return out

@@ -80,11 +80,35 @@ def _clean_vehicle(vehicle: VehicleData) -> None:
         if isinstance(value, str):
             setattr(vehicle, item.name, _field(value))
     vehicle.make = normalise_make(vehicle.make)
+    vehicle.model = _tidy_model(vehicle.make, vehicle.model)
     vehicle.vin = clean_vin(vehicle.vin)
     if vehicle.price is not None and not 0 < vehicle.price < 100_000_000:
         vehicle.price = None
     if vehicle.mileage is not None and not 0 <= vehicle.mileage < 10_000_000:
         vehicle.mileage = None
+
+
+_MODEL_STOCK = re.compile(
+    r"\s*[(\[]\s*(?:nr|no|ref|referenz|kom(?:m)?-?nr|bestands-?nr|fzg-?nr|stock)\.?\s*[:#]?\s*"
+    r"[A-Za-z0-9/-]{1,20}\s*[)\]]\s*$",
+    re.IGNORECASE,
+)
+
+
+def _tidy_model(make: str | None, model: str | None) -> str | None:
+    """A model without its make in front ("Hyundai IONIQ 5" -> "IONIQ 5") and without a
+    trailing stock reference ("Arona 1.0 TSI (Nr. SA-1180)"): the make has its own field,
+    the dealer's number too."""
+    if not model:
+        return model
+    model = _MODEL_STOCK.sub("", model).strip(" ,;-") or model
+    if make:
+        words = model.split()
+        for size in (3, 2, 1):
+            if len(words) > size and normalise_make(" ".join(words[:size])) == make:
+                model = " ".join(words[size:])
+                break
+    return model or None
 
 
 def _clean_message(message: str | None) -> str | None:

@@ -21,6 +21,7 @@ Non-leads (bounces, notices, hand-overs) are left as the parser made them.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import fields as dc_fields
 
@@ -55,16 +56,50 @@ CONFLICT_PENALTY = 0.2
 _FREE_FORM_SOURCES = ("website", "unknown")
 # structured formats: the source parser reads every field there is; prose layers add noise
 _STRUCTURED = frozenset({"adf"})
+# the marketplace parsers' reason when they recognised nothing ("mobile.de notice: <subject>")
+_NOTHING_FOUND = re.compile(r"^(?:mobile\.de|kleinanzeigen|autoscout24) notice: ")
 _NO_CONTACT = ("without a customer e-mail", "no customer e-mail")
 
 
 def complete(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     """Record the source parser's fields, then fill the gaps from the lower layers."""
     _record_source(lead)
-    if lead.non_lead_reason or lead.handed_over:
+    if lead.handed_over or lead.parser in _STRUCTURED:
         return lead
-    if lead.parser in _STRUCTURED:
+    if lead.non_lead_reason:
+        return _revive(lead, view, ctx)
+    return _layers(lead, view, ctx)
+
+
+def _revive(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
+    """A platform mail its parser found nothing in ("… notice: <subject>") may be an inquiry
+    in a layout the parser does not know: it becomes a lead only if the general reader finds
+    a labelled customer address or phone *and* a labelled message."""
+    if not _NOTHING_FOUND.match(lead.non_lead_reason or ""):
         return lead
+    trial = copy.deepcopy(lead)
+    trial.non_lead_reason = None
+    _layers(trial, view, ctx)
+    labelled = [
+        trial.provenance.get(path)
+        for path in ("customer.email", "customer.phone")
+        if path not in lead.provenance
+    ]
+    message = trial.provenance.get("message")
+    if not any(o and o.reader == GENERAL for o in labelled) or not message:
+        return lead
+    if message.reader != GENERAL:
+        return lead
+    trial.is_lead = True
+    trial.confidence = max(trial.confidence, 0.45)
+    trial.warnings.append(
+        f"{lead.parser} saw no inquiry ({lead.non_lead_reason}); the general reader found one"
+    )
+    return trial
+
+
+def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
+    """Layers 2-4 over a lead (see the module docstring)."""
     from .generic import unquoted
 
     # a quoted earlier mail (the dealer's own offer, phone, price) is never this lead's data

@@ -130,7 +130,7 @@ def enqueue_assignment(
         to=[(user.name, user.email)],
         reply_to=reply_to,
         lead_id=lead_id,
-        send_after=dealer.calendar.next_open(utcnow()),
+        send_after=dealer.calendar.send_time(utcnow()),
     )
 
 
@@ -212,6 +212,8 @@ def enqueue_pool_notice(
             # answering the pool notice reaches the customer too (and counts as the answer)
             reply_to=reply_to,
             lead_id=lead_id,
+            # seed 002: info mails to staff leave only within the opening hours
+            send_after=dealer.calendar.send_time(utcnow()),
         )
     return sent
 

@@ -24,9 +24,10 @@ from mailgate.protocol import phrase
 from mailgate.protocol_log import log
 from mailgate.webhooks.emit import emit
 
+from .calendar import WorkingCalendar
 from .feedback import report_status
 from .handover import handed_over_problem
-from .ladder import NEVER, RESUBMISSION, initial_due_times
+from .ladder import NEVER, RESUBMISSION, initial_due_times, reminder_due
 
 QUALIFICATION_DAYS = {"hot": 2, "warm": 5, "cold": 10}
 QUALIFICATIONS = (*QUALIFICATION_DAYS, "junk")
@@ -169,7 +170,7 @@ def move_due(
     if new_due <= now:
         raise ActionError("the new due date lies in the future")
     times = dealer.escalation_times(lead.source, lead.kind)
-    soon = max(now, dealer.calendar.subtract_working_time(new_due, times.reminder_before))
+    soon = reminder_due(dealer.calendar, new_due, times.reminder_before, now)
     old = lead.overdue_at
     _change(
         session,
@@ -214,21 +215,36 @@ def restart_clock(
 def set_qualification(
     session: Session, dealer: DealerConfig, lead_id: int, actor: str, now: datetime, value: str
 ) -> None:
-    """Hot / warm / cold set a processing target in working days; junk stops escalation."""
-    lead = _open_lead(session, lead_id)
+    """Hot / warm / cold set a processing target in working days; junk stops escalation.
+
+    Seed 004: "Heiß (sehr wichtiger Lead → rasche Leadbearbeitung innerhalb von
+    2 Arbeitstagen)".  The target tightens, never loosens: it is a due date of
+    its own (``target_at``, mailed to the assignee when missed) and never moves
+    the first-response deadline or the supervisor's.
+    """
+    _open_lead(session, lead_id)
     if value not in QUALIFICATIONS:
         raise ActionError(f"qualification is one of {', '.join(QUALIFICATIONS)}")
     if value == "junk":
-        values: dict[str, object] = {"escalation_stage": NEVER, "next_due_at": None}
+        values: dict[str, object] = {
+            "escalation_stage": NEVER,
+            "next_due_at": None,
+            "target_at": None,
+            "target_mailed_at": None,
+        }
         what = phrase("qualified_junk")
     else:
-        target = dealer.calendar.add_working_days(now, QUALIFICATION_DAYS[value])
-        reminder = dealer.escalation_times(lead.source, lead.kind).reminder_before
-        soon = max(now, dealer.calendar.subtract_working_time(target, reminder))
-        values = {"overdue_at": target, "soon_at": soon}
+        # its own due date: the first-response ladder (overdue_at, stage2_at) stays as it is
+        target = processing_target(dealer.calendar, now, value)
+        values = {"target_at": target, "target_mailed_at": None}
         what = phrase("qualified_target", qualification=value, target_at=target)
     _change(session, lead_id, {"qualification": value, **values})
     log(session, lead_id, actor=actor, action="qualified", what=what, at=now, tz=dealer.timezone)
+
+
+def processing_target(calendar: WorkingCalendar, now: datetime, qualification: str) -> datetime:
+    """Closing time of the 2nd / 5th / 10th working day after ``now`` (hot / warm / cold)."""
+    return calendar.add_working_days(now, QUALIFICATION_DAYS[qualification])
 
 
 def reopen_lead(

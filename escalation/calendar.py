@@ -180,6 +180,36 @@ class WorkingCalendar:
                 return self._local(max(opens, instant))
         raise AssertionError("unreachable: _forward raises when nothing is found")
 
+    def send_time(self, moment: datetime) -> datetime:
+        """When a staff mail due at ``moment`` may leave (seed 002: only while open).
+
+        ``moment`` itself while open *or exactly at a closing time* (a deadline
+        "by 13:00" on a Saturday is mailed at 13:00, not on Monday morning);
+        otherwise the next opening time.
+        """
+        instant = _utc(moment)
+        if self.is_open(instant) or self.is_closing_time(instant):
+            return self._local(instant)
+        return self.next_open(instant)
+
+    def is_closing_time(self, moment: datetime) -> bool:
+        """True exactly at the end of an opening interval (Saturday 13:00, 12:00 before lunch)."""
+        instant = _utc(moment)
+        day = moment.astimezone(self.zone).date()
+        return any(
+            closes == instant
+            for offset in (-1, 0)
+            for _, closes in self.day_intervals(day + timedelta(days=offset))
+        )
+
+    def last_closing(self, moment: datetime) -> datetime:
+        """The latest closing time at or before ``moment`` (in the dealer's zone)."""
+        instant = _utc(moment)
+        for _, closes in self._backward(instant + timedelta(microseconds=1)):
+            if closes <= instant:
+                return self._local(closes)
+        raise AssertionError("unreachable: _backward raises when nothing is found")
+
     def add_working_time(self, moment: datetime, duration: timedelta) -> datetime:
         """The instant when ``duration`` of opening time has passed after ``moment``.
 

@@ -1,18 +1,26 @@
 """Pure escalation arithmetic: from receipt and the configured times to due times.
 
-The four times of DOMAIN.md: stage 1 is counted in *working* time from
-receipt; the reminder lies ``reminder_before`` of working time before stage 1;
-stage 2 follows stage 1 after ``stage2`` of *elapsed* time (nights, Sundays and
-holidays included: 24 h across a DST change are 24 real hours).  Mails to staff
-leave only while the dealer is open: a mail due at night is *sent* at the next
-opening time, but its due time still drives the lead's colour.
+The four times of DOMAIN.md (seed 002: "Lediglich die Eskalationsstufe 1 nimmt
+Bezug auf die eingetragenen Öffnungszeiten. Alle anderen Zeiten gelten
+durchgehend"): stage 1 is counted in *working* time from receipt; the reminder
+lies ``reminder_before`` of *continuous* time before stage 1; stage 2 follows
+the moment the stage-1 mail reached the salesperson after ``stage2`` of
+*elapsed* time (nights, Sundays and holidays included: 24 h across a DST change
+are 24 real hours).  Mails to staff leave only while the dealer is open (seed
+002: "Informations E-Mails an Nutzer / Vorgesetzte werden nur innerhalb der
+eingetragenen Öffnungszeiten versendet"): a mail due at night is *sent* at the
+next opening time, one due exactly at closing time leaves at closing time, and
+a reminder that could only leave at or after stage 1 is skipped.
 
 Worked example, open Mon-Fri 08:00-18:00, stage 1 = 4 h, reminder 1 h before,
 stage 2 = 24 h; a lead received Friday 16:00:
 
 - stage 1: 2 h on Friday + 2 h on Monday -> Monday 10:00;
-- reminder: 1 h of working time before that -> Monday 09:00;
-- stage 2: Monday 10:00 + 24 h -> Tuesday 10:00 (sent then: the shop is open).
+- reminder: 1 h before that -> Monday 09:00;
+- stage 2: the stage-1 mail leaves Monday 10:00, + 24 h -> Tuesday 10:00.
+
+Received Friday 14:30 instead: stage 1 Monday 08:30; the reminder is due
+Monday 07:30 (continuous time), while closed, so it leaves at 08:00.
 """
 
 from __future__ import annotations
@@ -59,10 +67,20 @@ class Timeline:
     stage1_send_at: datetime
     stage2_send_at: datetime
 
+    @property
+    def reminder_skipped(self) -> bool:
+        """A reminder that could only leave at or after stage 1 is not sent at all."""
+        return self.reminder_send_at >= self.stage1_at
+
     def mails(self) -> list[dict[str, Any]]:
         """The mails this ladder produces, in order (the ``mailgate timeline`` JSON)."""
+        reminder = (
+            []
+            if self.reminder_skipped
+            else [_mail("reminder", "assignee", self.reminder_at, self.reminder_send_at)]
+        )
         return [
-            _mail("reminder", "assignee", self.reminder_at, self.reminder_send_at),
+            *reminder,
             _mail("stage1", "assignee", self.stage1_at, self.stage1_send_at),
             _mail("stage2", "supervisor", self.stage2_at, self.stage2_send_at),
         ]
@@ -107,17 +125,48 @@ def timeline(calendar: WorkingCalendar, times: EscalationTimes, received_at: dat
         raise ValueError("received_at must be timezone-aware")
     received = received_at.astimezone(calendar.zone)
     stage1 = calendar.add_working_time(received, times.stage1)
-    reminder = max(received, calendar.subtract_working_time(stage1, times.reminder_before))
-    stage2 = _elapsed(stage1, times.stage2, calendar)
+    reminder = reminder_due(calendar, stage1, times.reminder_before, received)
+    stage1_sent = calendar.send_time(stage1)
+    stage2 = _elapsed(stage1_sent, times.stage2, calendar)
     return Timeline(
         received_at=received,
         reminder_at=reminder,
         stage1_at=stage1,
         stage2_at=stage2,
-        reminder_send_at=calendar.next_open(reminder),
-        stage1_send_at=calendar.next_open(stage1),
-        stage2_send_at=calendar.next_open(stage2),
+        reminder_send_at=calendar.send_time(reminder),
+        stage1_send_at=stage1_sent,
+        stage2_send_at=calendar.send_time(stage2),
     )
+
+
+def reminder_due(
+    calendar: WorkingCalendar, stage1: datetime, before: timedelta, not_before: datetime
+) -> datetime:
+    """``stage1 - before`` in continuous time (seed 002), never before ``not_before``.
+
+    Why continuous: only stage 1 refers to the opening hours ("Alle anderen
+    Zeiten gelten durchgehend"); a reminder 1 h before a Monday 08:30 deadline
+    is due Monday 07:30 and leaves at opening, not on Friday afternoon.
+    """
+    return max(not_before.astimezone(calendar.zone), _elapsed(stage1, -before, calendar))
+
+
+CLOSING_GRACE = timedelta(minutes=15)
+
+
+def staff_window(calendar: WorkingCalendar, now: datetime) -> datetime | None:
+    """Staff mails due up to this instant may leave at ``now``; None: none may.
+
+    While open: everything due by now.  Closed: what was due by the last closing
+    time, for :data:`CLOSING_GRACE` after it (a deadline "by 13:00" on Saturday
+    is mailed at 13:00, not on Monday); later, nothing until the next opening.
+    """
+    if calendar.is_open(now):
+        return now
+    closing = calendar.last_closing(now)
+    if now.astimezone(UTC) - closing.astimezone(UTC) <= CLOSING_GRACE:
+        return closing
+    return None
 
 
 def _elapsed(start: datetime, duration: timedelta, calendar: WorkingCalendar) -> datetime:
@@ -140,11 +189,36 @@ def initial_due_times(
 
 @dataclass(frozen=True)
 class Progress:
-    """What one scheduler look at a lead decides: mails to send, the new stage, next look."""
+    """What one scheduler look at a lead decides: mails to send, the new stage, next look.
+
+    ``stage2_at`` is the supervisor's due time, moved on when the stage-1 (or
+    resubmission) mail leaves only now: stage 2 counts from that moment.
+    """
 
     purposes: tuple[str, ...]
     stage: int
     next_due_at: datetime | None
+    stage2_at: datetime | None = None
+
+
+def restarted_stage2(
+    now: datetime, rung_due: datetime, stage2_at: datetime | None
+) -> datetime | None:
+    """Stage 2 counted from ``now``, when the rung due at ``rung_due`` actually left.
+
+    Seed 002: stage 2 is "der Zeitraum zwischen der Eskalation einer Anfrage
+    beim Verkäufer und der Information / Eskalation an einen Vorgesetzten".  A
+    stage-1 mail that could only leave Monday 08:00 (deadline Saturday night)
+    gives the salesperson the whole stage-2 period from Monday 08:00, instead
+    of the supervisor hearing in the same minute.  The period is the planned
+    gap between the rung and stage 2 (never less than planned).
+    """
+    if stage2_at is None:
+        return None
+    gap = stage2_at.astimezone(UTC) - rung_due.astimezone(UTC)
+    if gap <= timedelta(0):
+        return stage2_at
+    return max(stage2_at, now + gap)
 
 
 def advance(
@@ -154,8 +228,9 @@ def advance(
 
     Stage 0 -> reminder (1) -> stage-1 escalation (2) -> supervisor (3).  After
     downtime a reminder whose stage 1 has passed is skipped in favour of the
-    escalation, so a restart never sends a burst of stale mails; stage 2 is a
-    different recipient (the supervisor) and still goes out when it is due.
+    escalation, so a restart never sends a burst of stale mails.  Stage 2
+    counts from the moment the stage-1 mail leaves (:func:`restarted_stage2`),
+    so it never follows that mail in the same pass.
     """
     if stage >= RESUBMISSION:
         return _advance_resubmission(stage, now, soon_at, stage2_at)
@@ -163,14 +238,15 @@ def advance(
     if stage < 2 and now >= overdue_at:
         purposes.append("stage1")
         stage = 2
+        stage2_at = restarted_stage2(now, overdue_at, stage2_at)
     elif stage < 1 and now >= soon_at:
         purposes.append("reminder")
         stage = 1
-    if stage == 2 and stage2_at is not None and now >= stage2_at:
+    elif stage == 2 and stage2_at is not None and now >= stage2_at:
         purposes.append("stage2")
         stage = 3
     next_due = {0: soon_at, 1: overdue_at, 2: stage2_at}.get(stage)
-    return Progress(tuple(purposes), stage, next_due)
+    return Progress(tuple(purposes), stage, next_due, stage2_at)
 
 
 RESUBMISSION = 10  # stages 10..12: the ladder of a resubmission ("Wiedervorlage")
@@ -180,16 +256,21 @@ NEVER = 99  # junk: no escalation at all
 def _advance_resubmission(
     stage: int, now: datetime, resubmit_at: datetime, stage2_at: datetime | None
 ) -> Progress:
-    """10 waiting -> 11 the assignee is told the date has come -> 12 the supervisor is told."""
+    """10 waiting -> 11 the assignee is told the date has come -> 12 the supervisor is told.
+
+    As on the first ladder, the supervisor's time counts from the moment the
+    assignee's mail left.
+    """
     purposes: list[str] = []
     if stage == RESUBMISSION and now >= resubmit_at:
         purposes.append("resubmission")
         stage += 1
-    if stage == RESUBMISSION + 1 and stage2_at is not None and now >= stage2_at:
+        stage2_at = restarted_stage2(now, resubmit_at, stage2_at)
+    elif stage == RESUBMISSION + 1 and stage2_at is not None and now >= stage2_at:
         purposes.append("stage2")
         stage += 1
     next_due = {RESUBMISSION: resubmit_at, RESUBMISSION + 1: stage2_at}.get(stage)
-    return Progress(tuple(purposes), stage, next_due)
+    return Progress(tuple(purposes), stage, next_due, stage2_at)
 
 
 def due_state(now: datetime, soon_at: datetime | None, overdue_at: datetime | None) -> str:

@@ -10,9 +10,16 @@ I/O at the edge of the pure ladder (:func:`~mailgate.escalation.ladder.advance`)
 - Every mail is enqueued in the same transaction as the stage change, with an
   idempotency key (purpose, lead, assignee, ladder start): the outbox refuses a
   second copy even if everything else went wrong.
-- Staff mails leave only while the dealer is open.  The scheduler simply does
-  nothing while the dealer is closed: due leads stay due, and the first pass
-  after opening time catches up, skipping reminders that stage 1 made stale.
+- Staff mails leave only while the dealer is open (seed 002: "Informations
+  E-Mails an Nutzer / Vorgesetzte werden nur innerhalb der eingetragenen
+  Öffnungszeiten versendet").  While closed the scheduler sends nothing, except
+  in the first minutes after a closing time what was due by that closing time
+  (a deadline "by 13:00" on Saturday is mailed at 13:00, not on Monday); the
+  first pass after opening catches up, skipping reminders stage 1 made stale.
+- Stage 2 counts from the moment the stage-1 mail left (ladder.restarted_stage2),
+  so the salesperson always has the whole stage-2 period before the supervisor.
+- A qualification's processing target (seed 004) is mailed to the assignee once
+  when it passes with the lead still open.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, select, update
+from sqlalchemy import Row, and_, bindparam, false, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.db import session_scope
@@ -39,7 +46,7 @@ from mailgate.protocol import row as protocol_row
 from mailgate.signed_links import action_links, link_secret
 from mailgate.webhooks.emit import emit
 
-from .ladder import RESUBMISSION, Progress, advance
+from .ladder import RESUBMISSION, Progress, advance, staff_window
 from .replies import notification_reply_to
 
 log = logging.getLogger("mailgate.escalation")
@@ -50,6 +57,7 @@ PURPOSE_TEMPLATES = {
     "stage1": "stage1",
     "stage2": "stage2",
     "resubmission": "resubmission",
+    "target_missed": "target_missed",
 }
 
 
@@ -71,16 +79,39 @@ def tick(factory: sessionmaker[Session], *, now: datetime | None = None) -> Tick
     report = TickReport()
     with session_scope(factory) as session:
         dealer = load_dealer_config(session)
-    only_resubmissions = not dealer.calendar.is_open(now)
-    if only_resubmissions:
-        report.closed = True
-        if dealer.document["escalation"]["respect_hours_for_resubmissions"]:
-            return report
+    window = send_window(dealer, now)
+    report.closed = window.ladder != now
+    if window.ladder is None and window.resubmission is None:
+        return report
     while True:
         with session_scope(factory) as session:
-            done = _advance_batch(session, dealer, now, report, only_resubmissions)
+            done = _advance_batch(session, dealer, now, report, window)
         if done < BATCH:
-            return report
+            break
+    if window.ladder is not None:
+        while True:
+            with session_scope(factory) as session:
+                done = _target_batch(session, dealer, now, window.ladder, report)
+            if done < BATCH:
+                break
+    return report
+
+
+@dataclass(frozen=True)
+class Window:
+    """Up to which due time staff mails may leave now (None: none may)."""
+
+    ladder: datetime | None
+    resubmission: datetime | None
+
+
+def send_window(dealer: DealerConfig, now: datetime) -> Window:
+    """The ladder's window (:func:`~mailgate.escalation.ladder.staff_window`); resubmissions
+    leave at any hour unless *respect working hours for resubmissions* is on."""
+    ladder = staff_window(dealer.calendar, now)
+    if dealer.document["escalation"]["respect_hours_for_resubmissions"]:
+        return Window(ladder, ladder)
+    return Window(ladder, now)
 
 
 def run_scheduler(
@@ -108,9 +139,23 @@ def _advance_batch(
     dealer: DealerConfig,
     now: datetime,
     report: TickReport,
-    only_resubmissions: bool = False,
+    window: Window,
 ) -> int:
     lead, customer = Lead.__table__.c, Customer.__table__.c
+    first_ladder = (
+        and_(
+            lead.escalation_stage < RESUBMISSION,
+            lead.first_response_at.is_(None),  # the first ladder stops at the first answer
+            lead.next_due_at <= window.ladder,
+        )
+        if window.ladder is not None
+        else false()
+    )
+    resubmissions = (
+        and_(lead.escalation_stage >= RESUBMISSION, lead.next_due_at <= window.resubmission)
+        if window.resubmission is not None
+        else false()
+    )
     query = (
         select(
             lead.id,
@@ -134,10 +179,7 @@ def _advance_batch(
             lead.next_due_at <= now,
             lead.status.in_(OPEN_STATUSES),
             lead.assignee_id.is_not(None),
-            # a resubmission runs after the first answer; the first ladder stops at it
-            lead.escalation_stage >= RESUBMISSION
-            if only_resubmissions
-            else or_(lead.first_response_at.is_(None), lead.escalation_stage >= RESUBMISSION),
+            or_(first_ladder, resubmissions),
         )
         .order_by(lead.next_due_at)
         .limit(BATCH)
@@ -162,7 +204,9 @@ def _advance_batch(
         assignee = users.get(row.assignee_id)
         thread = threads.get(f"notification:{row.id}:{row.assignee_id}")
         for purpose in progress.purposes:
-            mail, what = _mail(dealer, users, purpose, row, assignee, now, secret, thread)
+            mail, what = _mail(
+                dealer, users, purpose, row, assignee, now, secret, thread, progress.stage2_at
+            )
             if mail is not None:
                 mails.append(mail)
                 report.mails[purpose] += 1
@@ -173,6 +217,127 @@ def _advance_batch(
     if protocol:
         session.execute(ProtocolEntry.__table__.insert(), protocol)
     return len(rows)
+
+
+def _target_batch(
+    session: Session, dealer: DealerConfig, now: datetime, due_by: datetime, report: TickReport
+) -> int:
+    """Mail the assignee once about every processing target (seed 004) that passed.
+
+    Seed 004: "Heiß (sehr wichtiger Lead → rasche Leadbearbeitung innerhalb von
+    2 Arbeitstagen)": a lead still open at its target was not processed in time.
+    Claimed by compare-and-set on ``target_mailed_at``, so it is mailed once.
+    """
+    lead, customer = Lead.__table__.c, Customer.__table__.c
+    query = (
+        select(
+            lead.id,
+            lead.source,
+            lead.kind,
+            lead.assignee_id,
+            lead.reply_token,
+            lead.vehicle,
+            lead.message,
+            lead.received_at,
+            lead.target_at,
+            lead.qualification,
+            customer.name.label("customer_name"),
+            customer.email.label("customer_email"),
+            customer.phone.label("customer_phone"),
+        )
+        .outerjoin(Customer.__table__, customer.id == lead.customer_id)
+        .where(
+            lead.target_at <= due_by,
+            lead.target_mailed_at.is_(None),
+            lead.status.in_(OPEN_STATUSES),
+            lead.assignee_id.is_not(None),
+            lead.handed_over_at.is_(None),
+        )
+        .order_by(lead.target_at)
+        .limit(BATCH)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Lead.__table__, skip_locked=True)
+    rows = session.execute(query).all()
+    if not rows:
+        return 0
+    moved = session.execute(_TARGET_CAS, [{"b_id": row.id, "b_now": now} for row in rows]).rowcount
+    if moved != len(rows):
+        raise LostRace(f"{len(rows) - moved} of {len(rows)} targets mailed by someone else")
+    users = _users(session)
+    mails: list[DeferredMail] = []
+    protocol: list[dict[str, object]] = []
+    for row in rows:
+        assignee = users.get(row.assignee_id)
+        if assignee is None:
+            what = phrase("rung_no_assignee", purpose="target_missed")
+        else:
+            mails.append(_target_mail(dealer, row, assignee, now))
+            report.mails["target_missed"] += 1
+            what = phrase("target_missed_queued", target_at=row.target_at, to=assignee.email)
+        protocol.append(
+            protocol_row(row.id, now, "system", "target_missed", [what], dealer.timezone)
+        )
+    enqueue_deferred(session, dealer, mails)
+    session.execute(ProtocolEntry.__table__.insert(), protocol)
+    return len(rows)
+
+
+_TARGET_CAS = (
+    update(Lead.__table__)
+    .where(Lead.__table__.c.id == bindparam("b_id"), Lead.__table__.c.target_mailed_at.is_(None))
+    .values(target_mailed_at=bindparam("b_now"))
+)
+
+
+def _target_mail(
+    dealer: DealerConfig, row: Row[Any], assignee: _Person, now: datetime
+) -> DeferredMail:
+    """The "processing target missed" mail to the assignee (German by default)."""
+    language = assignee.language or dealer.language
+    context = {
+        "lead": {
+            "id": row.id,
+            "source": row.source,
+            "kind": row.kind,
+            "source_label": source_label(row.source, language),
+            "kind_label": kind_label(row.kind, language),
+            "vehicle": {k: (row.vehicle or {}).get(k) for k in ("make", "model")},
+            "message": excerpt(row.message),
+            "received_at": _local(row.received_at, dealer),
+            "url": _lead_url(dealer, row.id),
+        },
+        "customer": {
+            "name": row.customer_name or "",
+            "email": row.customer_email or "",
+            "phone": row.customer_phone or "",
+        },
+        "assignee": {"name": assignee.name, "email": assignee.email},
+        "qualification": _qualification_word(row.qualification, language),
+        "target_at": _local(row.target_at, dealer),
+        "reply_reaches_customer": bool(_reply_to(dealer, row) and row.customer_email),
+    }
+    return DeferredMail(
+        key=f"target_missed:{row.id}:{assignee.id}:{int(row.target_at.timestamp())}",
+        purpose="target_missed",
+        template=PURPOSE_TEMPLATES["target_missed"],
+        language=language,
+        context=context,
+        to=[(assignee.name, assignee.email)],
+        reply_to=_reply_to(dealer, row),
+        lead_id=row.id,
+        send_after=now,
+    )
+
+
+QUALIFICATION_WORDS = {"hot": ("heiß", "hot"), "warm": ("warm", "warm"), "cold": ("kalt", "cold")}
+
+
+def _qualification_word(code: str | None, language: str) -> str:
+    words = QUALIFICATION_WORDS.get(code or "")
+    if words is None:
+        return ""
+    return words[1] if language.lower().startswith("en") else words[0]
 
 
 def _notification_ids(session: Session, rows: Sequence[Row[Any]]) -> dict[str, str]:
@@ -207,7 +372,13 @@ def _compare_and_set(session: Session, steps: list[tuple[Row[Any], Progress]]) -
     rolled back rather than risking a mail for a rung another process took.
     """
     params = [
-        {"b_id": row.id, "b_old": row.escalation_stage, "b_stage": p.stage, "b_next": p.next_due_at}
+        {
+            "b_id": row.id,
+            "b_old": row.escalation_stage,
+            "b_stage": p.stage,
+            "b_next": p.next_due_at,
+            "b_stage2": p.stage2_at,
+        }
         for row, p in steps
     ]
     moved = session.execute(_CAS, params).rowcount
@@ -221,7 +392,11 @@ _CAS = (
         Lead.__table__.c.id == bindparam("b_id"),
         Lead.__table__.c.escalation_stage == bindparam("b_old"),
     )
-    .values(escalation_stage=bindparam("b_stage"), next_due_at=bindparam("b_next"))
+    .values(
+        escalation_stage=bindparam("b_stage"),
+        next_due_at=bindparam("b_next"),
+        stage2_at=bindparam("b_stage2"),
+    )
 )
 
 
@@ -257,6 +432,7 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
     now: datetime,
     secret: str = "",
     notification: str | None = None,
+    stage2_at: datetime | None = None,
 ) -> tuple[DeferredMail | None, Phrase]:
     """The deferred mail for one rung, and the protocol line that explains it."""
     if assignee is None:
@@ -292,7 +468,10 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
         "assignee": {"name": assignee.name, "email": assignee.email},
         "supervisor": {"name": recipient.name, "email": recipient.email},
         "due_at": _local(row.overdue_at, dealer),
-        "stage2_at": _local(row.stage2_at, dealer) if row.stage2_at else "",
+        # stage 2 as moved by this pass (it counts from the stage-1 mail)
+        "stage2_at": _local(stage2_at or row.stage2_at, dealer)
+        if (stage2_at or row.stage2_at)
+        else "",
         "waiting": waiting_for(now - row.received_at, language),
         "actions": _actions(dealer, secret, purpose, assignee, row.id, now),
         "reply_reaches_customer": bool(reply_to and row.customer_email),

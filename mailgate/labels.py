@@ -66,6 +66,7 @@ MAIL_PURPOSES: dict[str, Words] = {
     "stage1": ("Eskalation Stufe 1", "Escalation stage 1"),
     "stage2": ("Eskalation an die Teamleitung", "Escalation to the supervisor"),
     "resubmission": ("Wiedervorlage-Erinnerung", "Resubmission reminder"),
+    "target_missed": ("Bearbeitungsziel überschritten", "Processing target missed"),
     "delivery_failure": ("Hinweis auf Zustellfehler", "Delivery failure notice"),
 }
 _MAKER: Words = ("Hersteller", "Manufacturer")

@@ -254,6 +254,17 @@ class Lead(Base):
     source_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     # the source took the lead away to its own call centre: read-only here from then on
     handed_over_at: Mapped[datetime | None] = mapped_column()
+    # ...and an admin handed it back to the dealer (the list filters by call-centre state)
+    handed_back_at: Mapped[datetime | None] = mapped_column()
+    # the qualification's processing target (seed 004: hot 2, warm 5, cold 10 working
+    # days); its own due date, never the first-response deadline; mailed once when missed
+    target_at: Mapped[datetime | None] = mapped_column(index=True)
+    target_mailed_at: Mapped[datetime | None] = mapped_column()
+    # a logged call that did not reach the customer: when to try again (My day shows it)
+    follow_up_at: Mapped[datetime | None] = mapped_column()
+    # a second OEM lead of a customer with an open lead: that open lead (a plain
+    # reference, see migration 0016_seed_rules)
+    linked_lead_id: Mapped[int | None] = mapped_column(index=True)
 
     customer: Mapped[Customer | None] = relationship()
     assignee: Mapped[User | None] = relationship()

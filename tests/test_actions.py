@@ -122,10 +122,14 @@ def test_reassignment_restarts_stage_one(dealer: sessionmaker[Session], lead: in
 def test_qualification_targets_and_junk(dealer: sessionmaker[Session], lead: int) -> None:
     with dealer() as session:
         cfg = load_dealer_config(session)
+    with dealer() as session:
+        before = session.get(Lead, lead).overdue_at
     act(dealer, set_qualification, cfg, lead, "anna", at("2026-11-27 17:00"), "hot")
     with dealer() as session:
         row = session.get(Lead, lead)
-        assert row.qualification == "hot" and row.overdue_at == at("2026-12-01 18:00")
+        # issue 20 #1: the target is its own due date; the first-response deadline stays
+        assert row.qualification == "hot" and row.target_at == at("2026-12-01 18:00")
+        assert row.overdue_at == before
     act(dealer, set_qualification, cfg, lead, "anna", at("2026-11-27 17:00"), "junk")
     tick(dealer, now=at("2026-12-10 12:00"))
     assert mails(dealer, lead) == []

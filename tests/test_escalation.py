@@ -134,11 +134,21 @@ def test_supervisor_mail_waits_for_monday_morning(dealer: sessionmaker[Session])
 
 
 def test_catch_up_after_downtime_skips_the_stale_reminder(dealer: sessionmaker[Session]) -> None:
+    """After downtime the stale reminder is skipped; stage 2 counts from the late stage-1 mail.
+
+    Seed 002: stage 2 is "der Zeitraum zwischen der Eskalation einer Anfrage beim
+    Verkäufer und der Information / Eskalation an einen Vorgesetzten" (issue 20 #3:
+    this test used to expect the supervisor mail in the same pass).
+    """
     setup(dealer)
     lead_id = ingest_at(dealer, at("2026-11-27 16:00"))
     report = tick(dealer, now=at("2026-12-01 11:00"))  # down from Friday until Tuesday 11:00
+    assert [p for p, _, _ in mails(dealer, lead_id)] == ["stage1"]
+    assert report.mails == {"stage1": 1}
+    tick(dealer, now=at("2026-12-02 10:59"))  # 24 h after the stage-1 mail: not yet
+    assert [p for p, _, _ in mails(dealer, lead_id)] == ["stage1"]
+    tick(dealer, now=at("2026-12-02 11:00"))
     assert [p for p, _, _ in mails(dealer, lead_id)] == ["stage1", "stage2"]
-    assert report.mails == {"stage1": 1, "stage2": 1}
 
 
 def test_a_response_stops_the_ladder(dealer: sessionmaker[Session]) -> None:
@@ -157,7 +167,8 @@ def test_missing_supervisor_falls_back_to_admin(dealer: sessionmaker[Session]) -
     with db.session_scope(dealer) as session:
         session.execute(update(User).values(supervisor_email=None))
     lead_id = ingest_at(dealer, at("2026-11-27 16:00"))
-    tick(dealer, now=at("2026-12-01 11:00"))
+    tick(dealer, now=at("2026-12-01 11:00"))  # stage 1; stage 2 counts from this mail
+    tick(dealer, now=at("2026-12-02 11:00"))
     assert mails(dealer, lead_id)[-1][:2] == ("stage2", ["admin@autohaus.example"])
 
 

@@ -4,8 +4,11 @@ and DST switch days, as one table of 50 hand-computed cases.
 The ladder takes its clock as an argument (no freezegun needed): ``timeline`` gives the due
 instants and the times the mails may leave (``next_open``), which is what the scheduler does
 with them (it sends nothing while the dealer is closed; tests/test_escalation.py runs that end
-to end).  Defaults: stage 1 after 4 h of working time, the reminder 1 h of working time before
-it, stage 2 24 *elapsed* hours after stage 1.  Partly covered before by tests/test_ladder.py
+to end).  Defaults: stage 1 after 4 h of working time, the reminder 1 h of continuous time
+before it (seed 002: "Alle anderen Zeiten gelten durchgehend"), stage 2 24 *elapsed* hours after
+the stage-1 mail; a mail due exactly at closing time leaves at closing time (issue 20 changed
+rows 04, 10, 23, 40 and 43, which asserted the old working-time reminder and a closing-time
+mail held until the next morning).  Partly covered before by tests/test_ladder.py
 and tests/test_calendar.py (single cases); this table is the O5 target.
 
 Calendars: ``W`` Mon-Fri 08-18 Berlin with Bavarian holidays; ``C`` the same with the dealer
@@ -58,13 +61,13 @@ CASES = [
     ("01 weekday morning", "W", "2026-11-23 10:00", "2026-11-23 13:00", "", "2026-11-23 14:00", "2026-11-24 14:00"),
     ("02 before opening", "W", "2026-11-23 07:00", "2026-11-23 11:00", "", "2026-11-23 12:00", "2026-11-24 12:00"),
     ("03 reminder at next opening", "W", "2026-11-23 15:00", "2026-11-24 08:00", "", "2026-11-24 09:00", "2026-11-25 09:00"),
-    ("04 stage 1 at closing, stage 2 next morning", "W", "2026-11-23 14:00", "2026-11-23 17:00", "", "2026-11-23 18:00", "2026-11-25 08:00"),
+    ("04 stage 1 at closing, stage 2 at closing", "W", "2026-11-23 14:00", "2026-11-23 17:00", "", "2026-11-23 18:00", "2026-11-24 18:00"),
     ("05 Friday afternoon", "W", "2026-11-27 16:00", "2026-11-30 09:00", "", "2026-11-30 10:00", "2026-12-01 10:00"),
     ("06 stage 2 due Saturday, sent Monday", "W", "2026-11-27 13:00", "2026-11-27 16:00", "", "2026-11-27 17:00", "2026-11-30 08:00"),
     ("07 Saturday", "W", "2026-11-28 10:00", "2026-11-30 11:00", "", "2026-11-30 12:00", "2026-12-01 12:00"),
     ("08 Sunday night", "W", "2026-11-29 23:30", "2026-11-30 11:00", "", "2026-11-30 12:00", "2026-12-01 12:00"),
     ("09 Friday after 17:30", "W", "2026-11-27 17:30", "2026-11-30 10:30", "", "2026-11-30 11:30", "2026-12-01 11:30"),
-    ("10 reminder back on Friday", "W", "2026-11-27 14:30", "2026-11-27 17:30", "", "2026-11-30 08:30", "2026-12-01 08:30"),
+    ("10 reminder in the night, sent at opening", "W", "2026-11-27 14:30", "2026-11-30 07:30", "2026-11-30 08:00", "2026-11-30 08:30", "2026-12-01 08:30"),
     ("11 stage 2 Saturday 18:00", "W", "2026-11-27 14:00", "2026-11-27 17:00", "", "2026-11-27 18:00", "2026-11-30 08:00"),
     ("12 DST autumn, stage 2 Saturday", "W", "2026-10-23 14:00", "2026-10-23 17:00", "", "2026-10-23 18:00", "2026-10-26 08:00"),
     ("13 DST autumn, received Saturday", "W", "2026-10-24 12:00", "2026-10-26 11:00", "", "2026-10-26 12:00", "2026-10-27 12:00"),
@@ -77,7 +80,7 @@ CASES = [
     ("20 UTC input, winter", "W", "2026-11-23T06:30Z", "2026-11-23 11:00", "", "2026-11-23 12:00", "2026-11-24 12:00"),
     ("21 UTC input, just after spring switch", "W", "2026-03-29T01:30Z", "2026-03-30 11:00", "", "2026-03-30 12:00", "2026-03-31 12:00"),
     ("22 UTC input, repeated autumn hour", "W", "2026-10-25T00:30Z", "2026-10-26 11:00", "", "2026-10-26 12:00", "2026-10-27 12:00"),
-    ("23 UTC input, summer", "W", "2026-07-15T12:00Z", "2026-07-15 17:00", "", "2026-07-15 18:00", "2026-07-17 08:00"),
+    ("23 UTC input, summer", "W", "2026-07-15T12:00Z", "2026-07-15 17:00", "", "2026-07-15 18:00", "2026-07-16 18:00"),
     ("24 New Year's Day", "W", "2026-12-31 16:00", "2027-01-04 09:00", "", "2027-01-04 10:00", "2027-01-05 10:00"),
     ("25 Epiphany (Bavaria)", "W", "2027-01-05 16:00", "2027-01-07 09:00", "", "2027-01-07 10:00", "2027-01-08 10:00"),
     ("26 Easter: Good Friday to Easter Monday", "W", "2026-04-02 15:00", "2026-04-07 08:00", "", "2026-04-07 09:00", "2026-04-08 09:00"),
@@ -94,10 +97,10 @@ CASES = [
     ("37 lunch break skipped", "S", "2026-11-23 10:00", "2026-11-23 14:00", "", "2026-11-23 15:00", "2026-11-24 15:00"),
     ("38 half an hour before lunch", "S", "2026-11-23 11:30", "2026-11-23 15:30", "", "2026-11-23 16:30", "2026-11-24 16:30"),
     ("39 reminder at the end of lunch", "S", "2026-11-23 09:00", "2026-11-23 13:00", "", "2026-11-23 14:00", "2026-11-24 14:00"),
-    ("40 reminder back across lunch", "S", "2026-11-23 08:30", "2026-11-23 11:30", "", "2026-11-23 13:30", "2026-11-24 13:30"),
+    ("40 reminder in the lunch break", "S", "2026-11-23 08:30", "2026-11-23 12:30", "2026-11-23 13:00", "2026-11-23 13:30", "2026-11-24 13:30"),
     ("41 Saturday morning counts", "S", "2026-11-27 16:00", "2026-11-28 10:00", "", "2026-11-28 11:00", "2026-11-30 08:00"),
     ("42 Saturday to Monday", "S", "2026-11-28 12:00", "2026-11-30 10:00", "", "2026-11-30 11:00", "2026-12-01 11:00"),
-    ("43 stage 2 at the lunch break", "S", "2026-11-28 13:00", "2026-11-30 11:00", "", "2026-11-30 12:00", "2026-12-01 13:00"),
+    ("43 stage 2 at the lunch break", "S", "2026-11-28 13:00", "2026-11-30 11:00", "", "2026-11-30 12:00", "2026-12-01 12:00"),
     ("44 received during lunch", "S", "2026-11-27 12:30", "2026-11-27 16:00", "", "2026-11-27 17:00", "2026-11-30 08:00"),
     ("45 stage 1 at Friday closing", "S", "2026-11-27 14:00", "2026-11-27 17:00", "", "2026-11-27 18:00", "2026-11-30 08:00"),
     ("46 Thanksgiving", "N", "2026-11-25 15:00", "2026-11-27 10:00", "", "2026-11-27 11:00", "2026-11-30 09:00"),

@@ -78,6 +78,14 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
     "stage1": _LADDER,
     "stage2": _LADDER,
     "resubmission": _LADDER,
+    "target_missed": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "qualification": "heiß",
+        "target_at": "01.12.2026 18:00",
+        "reply_reaches_customer": True,
+    },
     "relay": {"subject": "AW: Ihre Anfrage", "body": "Guten Tag,\n\ngerne am Montag."},
     "acknowledgement": {"lead": _LEAD, "customer": _CUSTOMER},
     "source_feedback": {

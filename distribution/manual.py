@@ -10,6 +10,7 @@ That choice is written to the protocol.  No commit: the caller's transaction.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ class ManualLead:
     interests: tuple[str, ...] = ()
     remark: str = ""
     qualification: str | None = None
+    # imported from a file (:mod:`.lead_import`): the source's own id for the lead, which
+    # makes importing the same file twice harmless, and the file's name for the protocol
+    external_id: str = ""
+    imported_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,12 @@ def create_manual_lead(
         pool_user = dealer.document["distribution"]["pool_user"]
         job.match.owner = _owner(session, customer["id"], pool_user)
     job.lead = _lead_values(lead, customer["id"], now)
-    job.protocol.append(("received", phrase("created_by_hand", user=actor, source=lead.origin)))
+    if lead.imported_from:
+        job.protocol.append(
+            ("received", phrase("imported_by", user=actor, file=lead.imported_from))
+        )
+    else:
+        job.protocol.append(("received", phrase("created_by_hand", user=actor, source=lead.origin)))
     job.protocol.append(("customer", what))
     creator = session.scalar(select(User).where(User.email == actor, User.active))
     if keep and creator is not None and creator.can_be_assigned:
@@ -212,15 +222,24 @@ def _clean_customer(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def import_key(origin: str, external_id: str) -> str:
+    """The dedupe key of an imported lead: the same id from the same origin is one lead."""
+    digest = hashlib.sha256(f"{origin.strip().lower()}\x00{external_id.strip()}".encode())
+    return "import:" + digest.hexdigest()[:56]
+
+
 def _lead_values(lead: ManualLead, customer_id: int, now: datetime) -> dict[str, Any]:
     return {
         "inbound_id": None,
-        "dedupe_key": "manual:" + secrets.token_hex(16),
+        "dedupe_key": import_key(lead.origin, lead.external_id)
+        if lead.external_id
+        else "manual:" + secrets.token_hex(16),
         "customer_id": customer_id,
         "source": lead.origin.strip()[:64],
         "campaign": lead.origin_detail.strip()[:128] or None,
         "kind": lead.kind,
-        "parser": "manual",
+        "parser": "import" if lead.imported_from else "manual",
+        "source_ref": lead.external_id or None,
         "confidence": 1.0,
         "subject": None,
         "message": lead.remark.strip() or None,

@@ -93,6 +93,7 @@ PHRASES: dict[str, str] = {
     "deleted_was": N_("deleted (was {status})"),
     "handed_over": N_("taken over by the call centre of {source} (their lead {reference})"),
     "created_by_hand": N_("entered by hand by {user} (origin {source})"),
+    "imported_by": N_("imported by {user} from {file}"),
     "customer_new": N_("new customer #{customer}"),
     "customer_kept": N_("existing customer #{customer}, data kept as it was"),
     "customer_updated": N_("existing customer #{customer}, fields taken over: {fields}"),

@@ -92,6 +92,7 @@ RULES: dict[str, Access] = {
     "lead.reopen": Access(LEAD_SCOPE, LEAD),
     "lead.delete": Access(ADMIN, LEAD, {"confirm": "y"}),
     "lead.new_lead": Access(OWN),  # the customer id it posts: test_form_posted_ids below
+    "lead_import.lead_import": Access(ADMIN),
     "pool.take": Access(POOL, LEAD),
     "pool.pool": Access(OWN),
     "leads.lead_list": Access(OWN),

@@ -29,6 +29,7 @@ from . import (
     inbound,
     input_limits,
     lead,
+    lead_import,
     leads,
     nav,
     outbox,
@@ -46,6 +47,7 @@ log = logging.getLogger("mailgate.webui")
 AREAS: tuple[ModuleType, ...] = (
     leads,
     lead,
+    lead_import,
     inbound,
     reports,
     outbox,

@@ -123,6 +123,9 @@ def _unwrap_once(view: MailView, ctx: ParseContext) -> MailView | None:
     original = _address(headers["from"])
     if not by_dealer and original and is_dealer_address(original[1], ctx.dealer_addresses):
         return None  # a customer forwarding the dealer's own offer back: the customer wrote
+    outer = {a.lower() for _, a in view.from_addresses}
+    if not by_dealer and original and original[1].lower() in outer:
+        return None  # a customer forwarding their own earlier mail: both parts are theirs
     return _inner_view(view, headers, body)
 
 

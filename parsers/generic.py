@@ -15,6 +15,7 @@ from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import (
     EMAIL_PATTERN,
     choose_customer_email,
+    dealer_domains,
     detect_kind,
     is_dealer_address,
     is_system_address,
@@ -24,6 +25,7 @@ from .fields import (
 from .message import MailView, clean_line
 from .model import CustomerData, ParsedLead, VehicleData
 from .normalize import known_make, parse_price, split_name
+from .signals import domain_of, lookalike_reason, platform_of, registrable_domain
 
 NAME = "generic"
 
@@ -59,7 +61,30 @@ def matches(view: MailView) -> bool:
 
 
 def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
-    return extract(view, ctx)
+    """Labelled fields and free text; a mail imitating a platform is read but never a lead."""
+    lead = extract(view, ctx, from_is_customer=not system_sent(view))
+    reason = lookalike_reason(view, dealer_domains(ctx.dealer_addresses))
+    if reason:
+        lead.is_lead = False
+        lead.non_lead_reason = reason
+        lead.confidence = 0.05
+        lead.warnings.append(f"{reason}: not filed as a lead")
+    return lead
+
+
+def system_sent(view: MailView) -> bool:
+    """From a platform, a portal or a form service: the sender is never the customer.
+
+    Portals without a parser of their own (pkw.de, AutoUncle, heycar ...) send
+    from addresses no no-reply pattern knows (``dealer-leads@``); their
+    display name ("AutoUncle") is no customer's name either.
+    """
+    from .website import SYSTEM_DOMAINS
+
+    for _, address in view.from_addresses:
+        if platform_of(address) or registrable_domain(domain_of(address)) in SYSTEM_DOMAINS:
+            return True
+    return False
 
 
 def extract(

@@ -1,7 +1,10 @@
 """Recognise mails that must never become leads: bounces, auto-replies, loops, spam.
 
-Pure: looks only at headers of an already loaded :class:`MailView` and the
-envelope sender.  Returns a human-readable reason, or None for "could be a lead".
+Pure: looks at headers of an already loaded :class:`MailView`, the envelope
+sender and, for housekeeping mails that carry no header evidence (newsletters
+without ``List-Id``, Outlook read notices, ticket confirmations, invoices),
+the subject together with the body or an attachment -- never one alone.
+Returns a human-readable reason, or None for "could be a lead".
 The rules follow RFC 3834 (``Auto-Submitted``), RFC 3464 (``multipart/report``)
 and the de-facto Exchange/Precedence headers, because answering any of these
 starts a mail loop.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import re
 
 from .message import MailView, leaf_parts
+from .signals import platform_of
 
 LOOP_HEADER = "X-Mailgate-Origin"
 _BOUNCE_LOCALPARTS = ("mailer-daemon", "postmaster")
@@ -39,6 +43,50 @@ _AUTOREPLY_SUBJECT = re.compile(
     r"|abwesenheit\s*:|automatisch antwoord|afwezigheidsbericht|afwezig\s*:"
     r"|r[ée]ponse automatique|absence du bureau|message d.absence|absent\s*:)",
     re.IGNORECASE,
+)
+
+
+_READ_SUBJECT = re.compile(
+    r"^\s*(?:gelesen|read|gelezen|lu|letto|ungelesen|not read)\s*:", re.IGNORECASE
+)
+_READ_BODY = re.compile(
+    r"(?is)(?:wurde am .{4,80}? gelesen|was read on|is gelezen op|a été lue? le"
+    r"|wurde am .{4,80}? ungelesen gelöscht|was deleted without being read)"
+)
+_NEWSLETTER_BODY = re.compile(
+    r"(?i)(?:newsletter\s+(?:abbestellen|abmelden|kündigen)|vom newsletter abmelden"
+    r"|diesen newsletter|this newsletter|unsubscribe from (?:this|our) (?:newsletter|list|mailing)"
+    r"|uitschrijven voor de nieuwsbrief|se désabonner de la newsletter)"
+)
+_BULK_LOCAL = re.compile(
+    r"^(?:newsletter|news|marketing|mailing|promo(?:tion)?s?|aktionen|angebote|partnerinfo"
+    r"|campaigns?)(?:[-_.+][\w.+-]*)?$"
+)
+_BULK_SUBDOMAIN = re.compile(r"^(?:news|newsletter|mailing|mail-?marketing|email|e|em)\.[\w.-]+$")
+_RECEIPT_SUBJECT = re.compile(
+    r"^\s*(?:eingangsbestätigung|empfangsbestätigung|ihre (?:anfrage|nachricht|e-?mail) "
+    r"(?:ist|wurde) .{0,40}(?:eingegangen|erhalten)|wir haben ihre (?:anfrage|nachricht) erhalten"
+    r"|we(?: have|'ve)? received your|thank you for contacting|ontvangstbevestiging"
+    r"|accusé de réception|\[ticket#?\s*\d+\])",
+    re.IGNORECASE,
+)
+_AUTOMATIC_BODY = re.compile(
+    r"(?i)(?:automatisch (?:generierte|erstellte|versendete)|automatically generated"
+    r"|automatic(?:ally sent)? (?:reply|confirmation)|automatisch gegenereerd"
+    r"|générée? automatiquement)"
+)
+_INVOICE_SUBJECT = re.compile(
+    r"^\s*(?:(?:ihre|unsere|neue|your|new)\s+)?(?:rechnung|invoice|factuur|facture|gutschrift"
+    r"|zahlungserinnerung|mahnung)\b",
+    re.IGNORECASE,
+)
+_INVOICE_BODY = re.compile(
+    r"(?i)(?:rechnungs-?(?:nr|nummer|betrag)|zahlbar (?:innerhalb|bis)|invoice (?:no|number)"
+    r"|amount due|factuurnummer|numéro de facture)"
+)
+_BILLING_LOCAL = re.compile(
+    r"^(?:rechnung(?:en)?|buchhaltung|invoices?|billing|accounting|faktura|debitoren"
+    r"|rechnungsservice|noreply|no-reply)(?:[-_.+][\w.+-]*)?$"
 )
 
 
@@ -70,7 +118,54 @@ def non_lead_reason(view: MailView, envelope_from: str | None) -> str | None:
         return "bulk mail: mailing list"
     if (view.header("X-Spam-Flag") or "").strip().upper() == "YES":
         return "spam: flagged by the upstream filter"
+    return _housekeeping_reason(view)
+
+
+def _housekeeping_reason(view: MailView) -> str | None:
+    """Newsletters, read receipts, ticket confirmations and invoices without their headers.
+
+    Each needs two independent pieces of evidence (a sender or subject *and*
+    a body or attachment signal), because a customer may well write the word
+    "Rechnung" or "Newsletter" in a real inquiry.
+    """
+    subject = view.subject or ""
+    senders = [a for _, a in view.from_addresses]
+    if any(platform_of(a) for a in senders):
+        return None  # the platform's own parser files its notices, with their source
+    locals_ = [a.partition("@")[0].lower() for a in senders]
+    domains = [a.rpartition("@")[2].lower() for a in senders]
+    text = view.text[:20_000]
+    if _READ_SUBJECT.match(subject) and _READ_BODY.search(text):
+        return "read receipt: read notice"
+    if _NEWSLETTER_BODY.search(text) and (
+        any(_BULK_LOCAL.match(local) for local in locals_)
+        or any(_BULK_SUBDOMAIN.match(domain) for domain in domains)
+        or view.header("List-Unsubscribe")
+    ):
+        return "bulk mail: newsletter"
+    if view.header("List-Unsubscribe") and (
+        any(_BULK_LOCAL.match(local) for local in locals_)
+        or any(_BULK_SUBDOMAIN.match(domain) for domain in domains)
+    ):
+        return "bulk mail: newsletter sender with List-Unsubscribe"
+    if _RECEIPT_SUBJECT.match(subject) and _AUTOMATIC_BODY.search(text):
+        return "auto-reply: automatic receipt confirmation"
+    if _INVOICE_SUBJECT.match(subject) and (
+        any(_BILLING_LOCAL.match(local) for local in locals_) or _has_pdf(view)
+    ):
+        if _has_pdf(view) or _INVOICE_BODY.search(text):
+            return "invoice: a bill, not an inquiry"
     return None
+
+
+def _has_pdf(view: MailView) -> bool:
+    for part in leaf_parts(view.message):
+        if part.get_content_type() == "application/pdf":
+            return True
+        name = str(part.get_filename() or "").lower()
+        if name.endswith(".pdf"):
+            return True
+    return False
 
 
 def _bounce_reason(view: MailView, envelope_from: str | None) -> str | None:

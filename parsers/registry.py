@@ -4,6 +4,11 @@ Each entry is a module with ``NAME``, ``matches(view)`` (cheap signals only:
 sender domains, headers, a marker string) and ``parse(view, ctx)``.  Specific
 parsers come first; the first that matches wins.  ``tests/test_parser_fixtures.py``
 checks this tuple against the modules in this folder and their fixture folders.
+
+One piece of evidence outranks every ``matches``: a mail that imitates a
+platform (:func:`.signals.lookalike_reason`) goes to the generic parser, which
+files it as a non-lead -- no specific parser may lend a phishing mail the
+credibility of its source, however lead-like its body.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from . import (
     website,
 )
 from .message import MailView
+from .signals import lookalike_reason
 
 PARSERS: tuple[ModuleType, ...] = (
     mobile_de,
@@ -42,7 +48,9 @@ SPECIFIC: tuple[ModuleType, ...] = PARSERS[:-1]
 
 
 def pick(view: MailView) -> ModuleType:
-    """The first parser whose ``matches`` accepts the mail; generic if none does."""
+    """The first parser whose ``matches`` accepts the mail; generic if none does or a look-alike."""
+    if lookalike_reason(view):
+        return generic
     for module in SPECIFIC:
         try:
             if module.matches(view):

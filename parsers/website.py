@@ -1,13 +1,25 @@
-"""Dealer website forms: Contact Form 7, TYPO3 powermail / form framework, PHP mailers.
+"""Dealer website forms: form plugins, form services, TYPO3, PHP mailers, any form mail.
 
 Where it sits: a specific parser in the registry, before the generic fallback
-(FORMATS.md section 7).  A website form is recognised by the *mailer*, never by
-the words in it: the web server's sender (``wordpress@``, ``www-data@``), the
-TYPO3 core's ``X-Mailer: TYPO3`` header, PHP's ``X-PHP-Originating-Script``,
-the Contact Form 7 footer, or powermail's label-in-``<b>`` table.  The data is
-a labelled list, so extraction is the generic one plus the form specifics:
-CF7's ``From: name <address>`` body line, powermail's marketing table (not
-customer data), and a customer address that may stand anywhere in free text.
+(FORMATS.md section 7).  A website form is recognised by evidence about the
+*mailer and the shape*, never by a customer's words:
+
+- the web server's sender (``wordpress@``, ``www-data@``, also in
+  ``Return-Path``), the TYPO3 core's ``X-Mailer: TYPO3`` header, PHP's
+  ``X-PHP-Originating-Script``;
+- a form builder's signature (the Contact Form 7 footer, "Powered by
+  WPForms", Elementor's meta block ...) or a form service's own domain (Wix,
+  Jimdo, HubSpot, Squarespace, Webflow, Jotform, Typeform ...);
+- the dealer's own site: a system sender (``noreply@``, ``formular@``) or a
+  form-shaped mail (a labelled contact block) from the registrable domain the
+  mail was addressed to -- a site sends its form mails to its own domain;
+- form wording ("Kontaktformular", "form submission") above a labelled
+  contact block, from a domain that is no known portal.
+
+The data is a labelled list, so extraction is the generic one plus the form
+specifics: CF7's ``From: name <address>`` body line, powermail's marketing
+table and a form builder's meta block (not customer data), and a customer
+address that may stand anywhere in free text.
 """
 
 from __future__ import annotations
@@ -15,12 +27,18 @@ from __future__ import annotations
 import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
-from .fields import EMAIL_PATTERN, is_dealer_address, is_system_address
+from .fields import (
+    EMAIL_PATTERN,
+    FREEMAIL_DOMAINS,
+    is_dealer_address,
+    is_system_address,
+    labelled_fields,
+)
 from .generic import customer_text, extract, phone_in_text
 from .message import MailView, clean_line
 from .model import ParsedLead
 from .normalize import split_name
-from .signals import domain_of
+from .signals import domain_of, platform_of, recipient_domains, registrable_domain
 
 NAME = "website"
 
@@ -35,6 +53,94 @@ _CF7_FOOTER = re.compile(
 )
 _MARKETING = re.compile(
     r"(?im)^[ \t]*(?:marketing[ -]?informationen?|marketing information)[ \t:]*$"
+)
+_DAEMONS = frozenset({"mailer-daemon", "postmaster", "microsoftexchange"})
+# Form builders sign their notification mails; nothing else writes these lines.
+_BUILDER_SIGNATURE = re.compile(
+    r"(?im)^[ \t]*(?:powered by|bereitgestellt von|gesendet mit|sent with|sent via|erstellt mit"
+    r"|gemaakt met|propulsé par)\s*:?\s*(?:wpforms|gravity ?forms|elementor|fluent ?forms"
+    r"|ninja ?forms|formidable(?: forms)?|forminator|everest forms|caldera forms|contact form 7"
+    r"|jotform|typeform|hubspot|wix|jimdo|webflow|squarespace|formspree)\b"
+)
+# Form services that mail a site's submissions from their own domains.
+_FORM_SERVICES = frozenset(
+    {
+        "wix.com",
+        "wixforms.com",
+        "jimdo.com",
+        "hubspot.com",
+        "hubspotemail.net",
+        "squarespace.info",
+        "squarespace.com",
+        "webflow.com",
+        "jotform.com",
+        "typeform.com",
+        "formspree.io",
+        "wufoo.com",
+        "cognitoforms.com",
+        "formstack.com",
+        "123formbuilder.com",
+        "tally.so",
+        "paperform.co",
+        "getform.io",
+        "basin.com",
+    }
+)
+# Vehicle portals without a parser of their own: their mails are form-shaped too,
+# but they are portals (source "unknown"), not the dealer's website.
+_PORTALS = frozenset(
+    {
+        "pkw.de",
+        "autohaus24.de",
+        "heycar.de",
+        "heycar.com",
+        "hey.car",
+        "autouncle.de",
+        "autouncle.com",
+        "carwow.de",
+        "carwow.co.uk",
+        "gaspedaal.nl",
+        "marktplaats.nl",
+        "2dehands.be",
+        "willhaben.at",
+        "autotrader.co.uk",
+        "autotrader.nl",
+        "cargurus.de",
+        "cargurus.com",
+        "leasingmarkt.de",
+        "autobild.de",
+        "instamotion.com",
+        "meinauto.de",
+        "carsale24.de",
+        "autoanzeigen.de",
+    }
+)
+# Senders that are services, never a customer (see generic.system_sent).
+SYSTEM_DOMAINS = _FORM_SERVICES | _PORTALS
+_FORM_WORDS = re.compile(
+    r"(?i)(?:kontakt-?formular|contact ?form|formulareinsendung|formulareinreichung|form submission"
+    r"|neue einsendung|new submission|neuer eintrag|web-?formular|online-?formular"
+    r"|contactformulier|formulaire de contact|\bformular\b)"
+)
+_SITE_LOCAL = re.compile(
+    r"^(?:kontakt|contact|anfragen?|inquir(?:y|ies)|enquir(?:y|ies)|termin|service-?termin"
+    r"|werkstatt-?termin|probefahrt|finanzierung|finanzrechner|rueckruf|callback|formulare?"
+    r"|webforms?|site|homepage|online)(?:[-_.+][\w.+-]*)?$"
+)
+_SHAPE_CHARS = 8000
+# Elementor's (and similar plugins') submission meta data below a "---" line.
+_META_BLOCK = re.compile(
+    r"(?im)^[ \t]*-{3,}[ \t]*\n(?:[ \t]*\n)*(?=[ \t]*(?:datum|date|zeit|time|seiten-url"
+    r"|page url|user agent|remote ip|ip-adresse)[ \t]*:)"
+)
+_SERVICES = r"(?:wix(?:\.com)?|jotform|hubspot|webflow|typeform|squarespace|jimdo|wpforms)"
+_CHROME_LINE = re.compile(
+    r"(?im)^[^\n]{0,120}\b" + _SERVICES + r"\b[^\n]{0,200}$"
+    r"|^[ \t]*(?:powered by|bereitgestellt von|gesendet mit|sent from|sent with|sent via)"
+    r"\b[^\n]{0,80}$"
+    r"|^[ \t]*(?:einreichung|einsendung|antwort|eintrag|submission|response|entry|kontakt)"
+    r"(?: in \w+)? (?:ansehen|anzeigen|view)\b[^\n]{0,80}$"
+    r"|^[ \t]*view (?:submission|response|entry|contact)\b[^\n]{0,80}$"
 )
 # Contact Form 7's default body: "From: name <address>" (German "Von:").
 _CF7_FROM = re.compile(
@@ -62,11 +168,12 @@ _CLOSING = re.compile(
 
 
 def matches(view: MailView) -> bool:
-    """A form mail: web-server sender, TYPO3/PHP mailer header or the CF7 footer."""
-    senders = [a for _, a in view.from_addresses]
-    sender = view.header("Sender")
-    if sender:
-        senders += EMAIL_PATTERN.findall(sender)
+    """A form mail, by mailer evidence or by shape (see the module docstring)."""
+    if view.message.get_content_type() == "multipart/report":
+        return False  # a delivery report quotes a form mail; it is none
+    senders = _sender_addresses(view)
+    if any(a.partition("@")[0].lower() in _DAEMONS for a in senders):
+        return False
     if any(a.partition("@")[0].lower() in _WEBSERVER_SENDERS for a in senders):
         return True
     if "typo3" in (view.header("X-Mailer") or "").lower():
@@ -74,8 +181,62 @@ def matches(view: MailView) -> bool:
     if view.header("X-PHP-Originating-Script") or view.header("X-PHP-Script"):
         return True
     # A bold-label table alone is no signal: OEM lead systems send the same markup.
-    # powermail is TYPO3 (X-Mailer above); without that header generic reads the table.
-    return bool(_CF7_FOOTER.search(view.text[-3000:]))
+    # powermail is TYPO3 (X-Mailer above); without that header the shape decides.
+    tail = view.text[-3000:]
+    if _CF7_FOOTER.search(tail) or _BUILDER_SIGNATURE.search(tail):
+        return True
+    organisations = {registrable_domain(domain_of(a)) for a in senders}
+    if organisations & _FORM_SERVICES:
+        return True
+    if any(platform_of(a) for a in senders) or organisations & _PORTALS:
+        return False
+    own_site = organisations & (recipient_domains(view) - FREEMAIL_DOMAINS)
+    if own_site and any(_site_sender(a) for a in senders if _at(a, own_site)):
+        return True
+    if own_site and any(_FORM_WORDS.search(d) for d, a in view.from_addresses if _at(a, own_site)):
+        return True
+    if not _form_shaped(view.text):
+        return False
+    return bool(own_site and not _person_sender(view)) or bool(
+        _FORM_WORDS.search(view.subject or "") or _FORM_WORDS.search(view.text[:3000])
+    )
+
+
+def _sender_addresses(view: MailView) -> list[str]:
+    """From, Sender, Return-Path and the Message-ID's domain: where the mail was made."""
+    found = [a for _, a in view.from_addresses]
+    for name in ("Sender", "Return-Path"):
+        found += EMAIL_PATTERN.findall(view.header(name) or "")
+    mid = re.search(r"@([\w.-]+)>?\s*$", view.header("Message-ID") or "")
+    if mid:
+        found.append(f"message-id@{mid.group(1)}")
+    return found
+
+
+def _site_sender(address: str) -> bool:
+    """A mailbox a web site sends from (``noreply@``, ``formular@``, ``anfrage@``)."""
+    local = address.partition("@")[0].lower()
+    return local == "message-id" or is_system_address(address) or bool(_SITE_LOCAL.match(local))
+
+
+def _at(address: str, organisations: set[str]) -> bool:
+    return registrable_domain(domain_of(address)) in organisations
+
+
+def _form_shaped(text: str) -> bool:
+    """A labelled block with a way to reach someone: what every form mailer writes."""
+    fields = labelled_fields(text[:_SHAPE_CHARS])
+    contact = {"email", "phone"} & fields.keys()
+    person = {"name", "first_name", "last_name"} & fields.keys()
+    return bool(contact) and bool(person or "message" in fields) and len(fields) >= 3
+
+
+def _person_sender(view: MailView) -> bool:
+    """An employee writing from the dealer's domain: a person's name, a personal address."""
+    for display, address in view.from_addresses:
+        if not is_system_address(address) and display and _looks_like_person(display):
+            return True
+    return False
 
 
 def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
@@ -87,7 +248,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
             warnings=list(view.warnings),
             non_lead_reason="website housekeeping: WordPress notice",
         )
-    text = view.text
+    text = without_form_chrome(view.text)
     marketing = _MARKETING.search(text)
     if marketing:
         text = text[: marketing.start()]
@@ -129,6 +290,20 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
         )
         lead.confidence = round(min(1.0, 0.35 + 0.15 * found_count), 2)
     return lead
+
+
+def without_form_chrome(text: str) -> str:
+    """The form's fields without what the form builder adds: meta block, signature, links.
+
+    Elementor appends "---" and the date, page URL, user agent and IP of the
+    submission; form services sign with their company line and a "view
+    submission" link.  None of it is customer data, and in the message it
+    would be mistaken for the customer's words.
+    """
+    meta = _META_BLOCK.search(text)
+    if meta:
+        text = text[: meta.start()]
+    return _CHROME_LINE.sub("", text)
 
 
 def _set_name(lead: ParsedLead, name: str) -> None:
@@ -185,9 +360,14 @@ def signature_name(text: str) -> str | None:
 
 
 def _person_display(view: MailView) -> str | None:
-    """Older CF7 installs send as ``[your-name] <wordpress@site>``: a person's display name."""
-    for display, _ in view.reply_to + view.from_addresses:
-        if display and _looks_like_person(display):
+    """Older CF7 installs send as ``[your-name] <wordpress@site>``: a person's display name.
+
+    A form service's own display name ("Wix Forms") is no person, however it looks.
+    """
+    for display, address in view.reply_to + view.from_addresses:
+        if registrable_domain(domain_of(address)) in SYSTEM_DOMAINS:
+            continue
+        if display and _looks_like_person(display) and not _FORM_WORDS.search(display):
             return display
     return None
 

@@ -4,6 +4,13 @@ Finds a known customer by the exact keys of :mod:`.matching`, fills his empty
 fields from the new inquiry (what is known is never overwritten), or creates
 him.  It also tells distribution what the match means: an open lead to attach
 the mail to, or the salesperson of the customer's last lead (a follow-up).
+
+Only exact keys match (e-mail, E.164 phone, name key with postcode or street).
+A name that is merely *similar* to a known customer's in the same postcode
+(:func:`.matching.suggestions`) never decides: the mail gets a new customer
+marked "please check" (``check_since``, ``check_candidates``), and a person
+takes the three-way decision of seed 004 (update / keep / new) in the
+customer file (:mod:`.customer_file`), as for a lead entered by hand.
 """
 
 from __future__ import annotations
@@ -109,11 +116,18 @@ def match_customer(
         if name and postcode:
             candidates = session.execute(
                 select(table.c.id, table.c.match_name)
-                .where(table.c.postcode == postcode, table.c.match_name.is_not(None))
+                .where(
+                    table.c.postcode == postcode,
+                    table.c.match_name.is_not(None),
+                    table.c.merged_into_id.is_(None),
+                )
                 .limit(500)
             ).all()
             similar = matching.suggestions(name, [(c.id, c.match_name) for c in candidates])
         values = {"email": email, "created_at": now, **parsed, **keys}
+        if similar:  # only similar to known customers: a person decides (customer file)
+            values["check_since"] = now
+            values["check_candidates"] = [[cid, round(score)] for cid, score in similar]
         values["id"] = session.execute(_CUSTOMER_INSERT, values).scalar_one()
         if batch is not None:
             batch.put_customer(values)
@@ -188,11 +202,16 @@ class _Finder:
         self, condition: Callable[[], Any], matches: Callable[[Mapping[str, Any]], bool]
     ) -> dict[str, Any] | None:
         """``condition`` builds the SQL (only without a batch: building costs too)."""
-        if self.batch is not None:
-            return self.batch.first_customer(matches)
+        if self.batch is not None:  # a merged customer lives on in his survivor: never him
+            return self.batch.first_customer(
+                lambda row: row.get("merged_into_id") is None and matches(row)
+            )
         table = Customer.__table__
         row = self.session.execute(
-            select(table).where(condition()).order_by(table.c.id).limit(1)
+            select(table)
+            .where(condition(), table.c.merged_into_id.is_(None))
+            .order_by(table.c.id)
+            .limit(1)
         ).first()
         return dict(row._mapping) if row is not None else None
 

@@ -194,7 +194,7 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(64))
     phone_e164: Mapped[str | None] = mapped_column(String(32), index=True)
     street: Mapped[str | None] = mapped_column(String(255))
-    postcode: Mapped[str | None] = mapped_column(String(32))
+    postcode: Mapped[str | None] = mapped_column(String(32), index=True)
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     birth_date: Mapped[date | None] = mapped_column(Date)
@@ -202,6 +202,13 @@ class Customer(Base):
     # exact matching keys (umlauts folded, tokens sorted): see distribution/matching.py
     match_name: Mapped[str | None] = mapped_column(String(255), index=True)
     match_street: Mapped[str | None] = mapped_column(String(255))
+    # merged into another customer (the survivor): no leads, in no list; see 0017_customer_file
+    merged_into_id: Mapped[int | None] = mapped_column(index=True)
+    merged_at: Mapped[datetime | None] = mapped_column()
+    # a mailed lead found him only *similar* to known customers: a person decides
+    # (update / keep / new) instead of the pipeline; [[customer id, name score], ...]
+    check_since: Mapped[datetime | None] = mapped_column(index=True)
+    check_candidates: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Lead(Base):
@@ -254,6 +261,9 @@ class Lead(Base):
     source_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     # the source took the lead away to its own call centre: read-only here from then on
     handed_over_at: Mapped[datetime | None] = mapped_column()
+    # hash of the decoded content (mailgate.fingerprint): the same inquiry delivered twice,
+    # re-encoded or under another Message-ID, is a duplicate (NULL on rows before 0019)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     # ...and an admin handed it back to the dealer (the list filters by call-centre state)
     handed_back_at: Mapped[datetime | None] = mapped_column()
     # the qualification's processing target (seed 004: hot 2, warm 5, cold 10 working
@@ -342,6 +352,7 @@ class LeadFollowup(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     subject: Mapped[str | None] = mapped_column(String(998))
     message: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)  # see Lead
 
 
 class DistributionState(Base):
@@ -388,6 +399,9 @@ class OutboxMail(Base):
     lease_until: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # a delivery status notification said the mail did not arrive (mailgate.relay_bounces)
+    bounced_at: Mapped[datetime | None] = mapped_column()
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_outbox_mail_due", "status", "next_attempt_at"),)
 
@@ -601,3 +615,25 @@ class SentFolderAnswer(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "message_key", "lead_id", name="uq_sent_folder_answer_key"),
     )
+
+
+class AnswerTemplate(Base):
+    """A dealer's ready-made answer to a customer (seed 001's lead e-mail template).
+
+    Several named texts per language, picked on the lead page to start an
+    answer; subject and body are Jinja2 sources rendered in the mail sandbox
+    with the customer, the vehicle and the salesperson only
+    (:mod:`mailgate.outbound.answer_templates`), checked when they are saved.
+    """
+
+    __tablename__ = "answer_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(8), default="de")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+
+    __table_args__ = (UniqueConstraint("name", "language", name="uq_answer_template_name"),)

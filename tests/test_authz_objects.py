@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from mailgate.models import Base, InboundMail, Lead, OutboxMail, User, Webhook
+from mailgate.models import AnswerTemplate, Base, InboundMail, Lead, OutboxMail, User, Webhook
 from mailgate.signed_links import link_secret, new_claims, sign
 from mailgate.webui.api.tokens import create_token
 
@@ -73,6 +73,10 @@ class Access:
 
 
 LEAD = {"lead_id": "lead"}
+# a part of one of the lead's mails: the mail must belong to the lead in the URL
+PART_OF_INBOUND = {"lead_id": "lead", "mail_id": "inbound mail", "number": "part number"}
+PART_OF_OUTBOUND = {"lead_id": "lead", "mail_id": "lead's outbox mail", "number": "part number"}
+CUSTOMER = {"customer_id": "customer"}
 RULES: dict[str, Access] = {
     # the lead page and its actions (webui/lead/)
     "lead.detail": Access(LEAD_SCOPE, LEAD),
@@ -94,6 +98,17 @@ RULES: dict[str, Access] = {
     "lead.new_lead": Access(OWN),  # the customer id it posts: test_form_posted_ids below
     "lead_import.lead_import": Access(ADMIN),
     "pool.take": Access(POOL, LEAD),
+    # answering and the conversation's downloads (issue 17 items 8, 9)
+    "lead.answer": Access(LEAD_SCOPE, LEAD, {"body": "Übernommen", "key": "k" * 32}),
+    "lead.inbound_part": Access(LEAD_SCOPE, PART_OF_INBOUND),
+    "lead.outbound_part": Access(LEAD_SCOPE, PART_OF_OUTBOUND),
+    # the customer file (webui/customers/): customer scope = he has a lead in the lead scope
+    "customers.customer_list": Access(OWN),
+    "customers.checks": Access(OWN),
+    "customers.customer_detail": Access(LEAD_SCOPE, CUSTOMER),
+    "customers.merge": Access(LEAD_SCOPE, CUSTOMER, {"other": "{own customer}"}),
+    "customers.check": Access(LEAD_SCOPE, CUSTOMER, {"choose_new": "y"}),
+    "customers.relink": Access(LEAD_SCOPE, LEAD, {"customer": "{own customer}"}),
     "pool.pool": Access(OWN),
     "leads.lead_list": Access(OWN),
     "leads.export_csv": Access(OWN),
@@ -144,12 +159,21 @@ RULES: dict[str, Access] = {
     ),
     "settings.template_reset": Access(ADMIN, {"language": "template", "name": "template"}),
     "settings.transfer": Access(ADMIN),
+    "settings.answers": Access(ADMIN, {}, {"mode": "view_only"}),
+    "settings.answer_new": Access(ADMIN, {}, {"name": "x", "language": "de", "body": "y"}),
+    "settings.answer_edit": Access(
+        ADMIN, {"template_id": "answer template"}, {"name": "x", "language": "de", "body": "y"}
+    ),
+    "settings.answer_delete": Access(ADMIN, {"template_id": "answer template"}),
     "settings.users": Access(ADMIN),
     "settings.user_new": Access(ADMIN),
     "settings.user_edit": Access(
         ADMIN, {"user_id": "user"}, {"name": "Übernommen", "role": "admin", "email": "{me}"}
     ),
     "settings.user_sent_folder": Access(ADMIN, {"user_id": "user"}),
+    "settings.user_switch": Access(
+        ADMIN, {"user_id": "user"}, {"switch": "receives_leads", "value": "0"}
+    ),
     # the REST API: bearer tokens only (a browser session is no API credential)
     "api.openapi": Access(PUBLIC),
     "api.list_leads": Access(API_READ),
@@ -171,12 +195,16 @@ RULES: dict[str, Access] = {
 # What an object argument may be; a new kind needs a fixture object below.
 KINDS = {
     "lead",
+    "customer",
     "inbound mail",
     "outbox mail",
     "api token",
     "webhook",
     "mailbox",
     "template",
+    "answer template",
+    "lead's outbox mail",
+    "part number",
     "user",
     "signed link",
     "password reset link",
@@ -227,6 +255,9 @@ class World:
     webhook: int
     read_token: str
     write_token: str
+    lead_outbox: dict[int, int] = field(default_factory=dict)  # lead id -> one of its mails
+    answer_template: int = 0
+    customers: dict[int, int] = field(default_factory=dict)  # lead id -> its customer id
 
 
 @pytest.fixture(name="world")
@@ -243,12 +274,23 @@ def world_fixture(team: sessionmaker[Session]) -> World:
         }
         outbox = session.scalar(select(OutboxMail.id).where(OutboxMail.lead_id == leads[CARL]))
         users = {u.email: u.id for u in session.scalars(select(User))}
+        customers = {
+            lead.id: lead.customer_id for lead in session.scalars(select(Lead)) if lead.customer_id
+        }
         token, read_token = create_token(session, "crm-lesen", ["read"])
         _, write_token = create_token(session, "crm-schreiben", ["read", "write"])
         hook = Webhook(name="crm", url="https://crm.example/hook", secret="s" * 32, events=[])
         session.add(hook)
         session.flush()
+        answer = AnswerTemplate(name="Angebot", language="de", subject="", body="Hallo")
+        session.add(answer)
+        session.flush()
         ids = (token.id, hook.id)
+        lead_outbox = {
+            lead_id: session.scalar(select(OutboxMail.id).where(OutboxMail.lead_id == lead_id))
+            for lead_id in leads.values()
+        }
+        answer_template = answer.id
     assert all(inbound.values()) and outbox is not None
     return World(
         leads=leads,
@@ -260,6 +302,9 @@ def world_fixture(team: sessionmaker[Session]) -> World:
         webhook=ids[1],
         read_token=read_token,
         write_token=write_token,
+        lead_outbox=lead_outbox,  # type: ignore[arg-type]
+        answer_template=answer_template,
+        customers=customers,
     )
 
 
@@ -273,11 +318,15 @@ def values_for(access: Access, world: World, viewer: str) -> dict[str, object]:
     by_kind: dict[str, object] = {
         "lead": lead,
         "inbound mail": world.inbound[lead],
+        "lead's outbox mail": world.lead_outbox[lead],
+        "part number": 1,
+        "answer template": world.answer_template,
         "outbox mail": world.outbox,
         "api token": world.token,
         "webhook": world.webhook,
         "mailbox": "werkstatt",
         "user": world.users[CARL if viewer != CARL else ANNA],
+        "customer": world.customers[lead],
     }
     values = {}
     for name, kind in access.args.items():
@@ -350,6 +399,16 @@ def clients(app: Flask) -> Iterator[tuple[str, FlaskClient, str]]:
         yield email, client, csrf_token(client, "/account")
 
 
+def _placeholder(value: Any, viewer: str, world: World) -> Any:
+    """``{me}``: the viewer's e-mail; ``{own customer}``: a customer the viewer may see."""
+    if value == "{me}":
+        return viewer
+    if value == "{own customer}":
+        own = {BEN: BEN, BOSS: CARL, ADA: ANNA}[viewer]
+        return str(world.customers[world.leads[own]])
+    return value
+
+
 def test_no_role_reaches_an_object_outside_its_scope(
     team: sessionmaker[Session], app: Flask, world: World
 ) -> None:
@@ -365,7 +424,7 @@ def test_no_role_reaches_an_object_outside_its_scope(
             values = values_for(access, world, viewer)
             path = url(app, endpoint, values)
             secret = world.customer_mail[world.leads[FOREIGN_LEAD[viewer]]]
-            body = {k: (viewer if v == "{me}" else v) for k, v in access.post.items()}
+            body = {k: _placeholder(v, viewer, world) for k, v in access.post.items()}
             api = access.who in (API_READ, API_WRITE)
             for method in methods(rule):
                 before = snapshot(team)

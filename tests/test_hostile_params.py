@@ -31,6 +31,7 @@ from wtforms.fields.core import UnboundField
 
 from mailgate import db
 from mailgate.models import (
+    AnswerTemplate,
     Customer,
     DealerSetting,
     InboundMail,
@@ -192,10 +193,16 @@ def world(dealer: sessionmaker[Session]) -> World:
         # a destination that refuses at once, should a sweep send the webhook a test event
         hook = Webhook(name="crm", url="http://127.0.0.1:9/hook", secret="s" * 32, events=[])
         session.add(hook)
+        answer = AnswerTemplate(name="Angebot", language="de", subject="", body="Hallo")
+        session.add(answer)
         session.flush()
         ids = {
             "lead_id": str(lead.id),
+            "customer_id": str(customer.id),
             "inbound_id": str(inbound.id),
+            "mail_id": str(inbound.id),  # the lead page's downloads: a mail of the lead
+            "number": "1",
+            "template_id": str(answer.id),
             "outbox_id": str(outbox.id),
             "user_id": str(anna),
             "token_id": str(token_row.id),

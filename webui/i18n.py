@@ -108,7 +108,11 @@ def _core_module(name: str) -> Path:
 
 
 # Core modules worded in English whose words the web UI shows: the protocol phrases.
-CORE_SOURCES = {"lead": ("protocol",), "settings": ("dealer_settings",)}
+CORE_SOURCES = {
+    "lead": ("protocol", "escalation.phrases"),
+    "settings": ("dealer_settings",),
+    "customers": ("distribution.customer_file",),
+}
 
 
 def area_sources(area: str) -> Iterator[tuple[Path, str]]:

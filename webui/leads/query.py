@@ -4,9 +4,11 @@ The list, its count and the CSV export use the same conditions, always
 together with the user's lead scope (:func:`..access.lead_scope`), so no
 filter value can widen what a user sees.  The free-text search scans the
 narrow ``lead_search`` table (customer name, e-mail, phone, VIN, listing and
-stock number; kept by triggers, see migration ``0007_lead_search``); a query
-that is a phone number is also searched in its E.164 form, so ``0170 1234567``
-finds ``+49 170 1234567``.
+stock number, make, model, licence plate, the source's lead number; kept by
+triggers, see migrations ``0007_lead_search`` and ``0017_customer_file``); a
+number is searched as typed and, if it is a phone number, also in its E.164
+form, so ``0170 1234567`` finds ``+49 170 1234567`` and ``123456789`` a listing
+id; a number is also the lead number itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from mailgate.distribution.matching import normalise_phone
 from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadSearch, LeadStatus
 
+from ..input_limits import DB_INT_MAX
 from .due import state_condition
 from .filters import OPEN, Filters
 
@@ -48,6 +51,44 @@ def search_terms(query: str, region: str = "DE") -> list[str]:
     return query.split()
 
 
+def search_alternatives(query: str, region: str = "DE") -> list[tuple[str, ...]]:
+    """What must all occur in a lead's search line: per word, the spellings any of which will do.
+
+    A number is ambiguous: ``123456789`` is a mobile.de listing id as likely as
+    a phone number, so a digit string is searched as typed (listing id, stock
+    number, the source's lead number, part of a phone number) *and*, when it
+    is a valid phone number, in its E.164 digits (``0170 1234567`` finds
+    ``+49 170 1234567``).  Reading it only as a phone number found no listing
+    id of 8-10 digits (a 6-digit test did not show it: too short for a phone).
+    """
+    query = query.strip().lower()
+    if not query:
+        return []
+    if PHONE_LIKE.match(query):
+        return [_number_spellings(query, region)]
+    return [
+        _number_spellings(word, region) if word.isdigit() and word.isascii() else (word,)
+        for word in query.split()
+    ]
+
+
+def _number_spellings(text: str, region: str) -> tuple[str, ...]:
+    digits = re.sub(r"[^0-9]", "", text)
+    spellings = [digits] if digits else [text]
+    e164 = normalise_phone(text, region)
+    if e164 and e164.lstrip("+") not in spellings:
+        spellings.append(e164.lstrip("+"))
+    return tuple(spellings)
+
+
+def lead_number(query: str) -> int | None:
+    """The query as a lead number (the list shows it), if it is one the database can hold."""
+    text = query.strip().lstrip("#")
+    if text.isascii() and text.isdigit() and 0 < int(text) <= DB_INT_MAX:
+        return int(text)
+    return None
+
+
 FTS = table("lead_search_fts", column("rowid"), column("text"))  # SQLite only (0006)
 TRIGRAM = 3  # the trigram index answers LIKE for terms of three characters or more
 
@@ -65,10 +106,12 @@ def _term_match(term: str, dialect: str) -> ColumnElement[bool]:
 def search_condition(
     query: str, region: str = "DE", dialect: str = "sqlite"
 ) -> ColumnElement[bool] | None:
-    terms = search_terms(query, region)
-    if not terms:
+    groups = search_alternatives(query, region)
+    if not groups:
         return None
-    return and_(*(_term_match(t, dialect) for t in terms))
+    found = and_(*(or_(*(_term_match(t, dialect) for t in group)) for group in groups))
+    number = lead_number(query)
+    return or_(Lead.id == number, found) if number is not None else found
 
 
 def needs_review() -> ColumnElement[bool]:

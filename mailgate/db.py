@@ -347,6 +347,9 @@ def _sqlite_upgrade_before_write(
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    from mailgate import wakeup
+
+    wakeup.install()  # an outbox row committed through any session wakes the sender
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate import db
+from mailgate import db, wakeup
 from mailgate.config import Settings
 from mailgate.ingest.smtp import IntakeHandler, start_smtp_server
 from mailgate.startup_checks import (
@@ -43,9 +43,18 @@ class Runtime:
     engine: Engine
     factory: sessionmaker[Session]
     stop: threading.Event = field(default_factory=threading.Event)
-    wakeup: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     scheduler_lock: SchedulerLock | None = None  # SQLite: held, or waited on as a standby
+
+    @staticmethod
+    def wake_worker() -> None:
+        """A mail was stored in this process: the worker starts on it at once."""
+        wakeup.channel(wakeup.INBOUND).notify()
+
+    @staticmethod
+    def wake_all() -> None:
+        for name in (wakeup.INBOUND, wakeup.OUTBOX):
+            wakeup.channel(name).notify()
 
     def start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -120,9 +129,7 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         from mailgate.worker import warm_up
 
         await asyncio.to_thread(warm_up)  # before intake opens: see the SMTP note below
-        runtime.start_thread(
-            "worker", lambda: run_worker(factory, settings, runtime.stop, runtime.wakeup)
-        )
+        runtime.start_thread("worker", lambda: run_worker(factory, settings, runtime.stop))
     if "sender" in roles:
         runtime.start_thread("sender", lambda: run_sender(factory, settings, runtime.stop))
         runtime.start_thread("webhooks", lambda: run_webhooks(factory, settings, runtime.stop))
@@ -133,7 +140,7 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
     # starved right after a restart.
     server = None
     if "smtp" in roles and settings.smtp.enabled:
-        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wakeup.set())
+        handler = IntakeHandler(factory, settings.smtp, on_stored=lambda _id: runtime.wake_worker())
         server = await start_smtp_server(handler, settings.smtp)
     if "imap" in roles:
         # Started after the SMTP listener, importing in its own thread: a restart
@@ -149,7 +156,7 @@ async def _serve_async(runtime: Runtime, roles: tuple[str, ...]) -> int:
         server.close()
         handler.close()
     runtime.stop.set()
-    runtime.wakeup.set()
+    runtime.wake_all()
     for thread in runtime.threads:
         await asyncio.to_thread(thread.join, 30)
     if web is not None:
@@ -172,7 +179,7 @@ def _run_scheduler(runtime: Runtime) -> None:
 def _run_imap(runtime: Runtime) -> None:
     from mailgate.imap.service import run_imap
 
-    run_imap(runtime.factory, runtime.settings, runtime.stop, on_stored=runtime.wakeup.set)
+    run_imap(runtime.factory, runtime.settings, runtime.stop, on_stored=runtime.wake_worker)
 
 
 def announce_setup(factory: sessionmaker[Session], settings: Settings, port: int) -> None:

@@ -34,11 +34,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailgate import db, logs, parse_pool, poison
+from mailgate import db, logs, parse_pool, poison, wakeup
 from mailgate.batch import BatchContext, Savepoint, record_outcomes
 from mailgate.config import Settings, WorkerSettings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.distribution.service import USERS_KEY, load_users
+from mailgate.intake_pressure import PRESSURE
 from mailgate.models import InboundMail, InboundStatus, Lead, utcnow
 from mailgate.outbound.outbox import enqueue_deferred
 from mailgate.pipeline import (
@@ -252,7 +253,7 @@ def finish_batch(factory: sessionmaker[Session], batch: StartedBatch, me: str) -
     """Write a started batch chunk by chunk, each chunk in one transaction."""
     report = BatchReport(claimed=len(batch.ids))
     # The next chunk is parsed (in parser processes) while this one is written.
-    for results in batch.results:
+    for results in _after_intake(batch.results):
         chunk = []
         for job, early in results:  # type: ignore[misc]
             job.dealer, job.raw = batch.dealer, batch.raws[job.inbound_id]
@@ -267,6 +268,19 @@ def process_ids(
 ) -> BatchReport:
     """Run the pipeline over claimed mails and record each outcome."""
     return finish_batch(factory, start_batch(factory, ids, now), me)
+
+
+def _after_intake(chunks: Iterator[list[object]]) -> Iterator[list[object]]:
+    """Each chunk only once SMTP intake in this process is not busy (intake first).
+
+    Asked before the chunk is taken, so an in-process parse waits too.
+    """
+    while True:
+        PRESSURE.yield_to_intake()
+        try:
+            yield next(chunks)
+        except StopIteration:
+            return
 
 
 def prepare_chunk(jobs: list[Job]) -> list[tuple[Job, Outcome | None]]:
@@ -472,6 +486,8 @@ def process_pending(
     try:
         while True:
             if ahead is None:
+                if not pending:
+                    PRESSURE.yield_to_intake()  # intake first: claim once a burst let up
                 pending = pending or claim_batch(factory, me, settings.worker, utcnow())
                 if not pending:
                     return total
@@ -524,9 +540,14 @@ def run_worker(
     stop: threading.Event,
     wakeup: threading.Event | None = None,
 ) -> None:
-    """Loop until ``stop``: woken by intake for latency, polling for stranded rows."""
+    """Loop until ``stop``: woken when mail is stored, polling for stranded rows.
+
+    Woken by this process's intake (the ``INBOUND`` channel, or ``wakeup`` if
+    given), by other processes' intake (PostgreSQL NOTIFY, or on SQLite a short
+    poll for received mail), and every ``poll_interval`` anyway.
+    """
     me = worker_identity()
-    wakeup = wakeup or threading.Event()
+    wait = _waiter(factory, stop, wakeup)
     warm_up()
     log.info("worker %s started", me)
     while not stop.is_set():
@@ -546,9 +567,40 @@ def run_worker(
                     log.info("processed %d mails: %s", report.claimed, report.statuses)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
             log.exception("worker pass failed; retrying")
-        wakeup.wait(settings.worker.poll_interval)
-        wakeup.clear()
+            stop.wait(settings.worker.poll_interval)
+            continue
+        wait(settings.worker.poll_interval)
     log.info("worker %s stopped", me)
+
+
+def _waiter(
+    factory: sessionmaker[Session], stop: threading.Event, event: threading.Event | None
+) -> Any:
+    """``wait(timeout)`` for the worker loop (see :mod:`mailgate.wakeup`)."""
+    if event is not None:  # a caller's own wake-up event (tests, embedding)
+
+        def wait_event(timeout: float) -> bool:
+            fired = event.wait(timeout)
+            event.clear()
+            return fired
+
+        return wait_event
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    return wakeup.waiter(url, wakeup.INBOUND, stop, _received_check(url))
+
+
+def _received_check(url: str) -> Any:
+    """On SQLite: is any mail waiting?  One indexed read on a reader connection (no write lock)."""
+    if not url.startswith("sqlite") or ":memory:" in url:
+        return None
+    reader = db.create_db_engine(url, pool_size=1, reader=True)
+    query = select(InboundMail.id).where(InboundMail.status == InboundStatus.RECEIVED).limit(1)
+
+    def has_work() -> bool:
+        with reader.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    return has_work
 
 
 WARM_UP_MAIL = (

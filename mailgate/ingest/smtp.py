@@ -35,19 +35,21 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from mailgate import wakeup
 from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.limits import PaceLimits, SlotTable
 from mailgate.ingest.session import MailgateSMTP
-from mailgate.ingest.store import RawMail, store_raw_batch
+from mailgate.ingest.store import RawMail, StoredMail, insert_raw
 from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
+from mailgate.intake_pressure import PRESSURE
 from mailgate.logs import inbound_context
 
 log = logging.getLogger("mailgate.smtp")
@@ -73,6 +75,20 @@ COMMAND_CALL_LIMIT = {
 }
 MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
 TOO_MANY_ERRORS = "421 4.7.0 Too many refused recipients, closing connection"
+
+
+def store_and_notify(
+    factory: sessionmaker[DbSession], mails: Sequence[RawMail]
+) -> list[StoredMail]:
+    """Store mails in one transaction that also wakes workers in other processes (PostgreSQL).
+
+    The NOTIFY is part of the transaction, so a worker is woken only for mails
+    that are committed; in-process workers are woken by ``on_stored``.
+    """
+    with factory.kw["bind"].begin() as conn:
+        stored = insert_raw(conn, mails)
+        wakeup.notify_stored(conn)
+        return stored
 
 
 def accepts_recipient(address: str, lead_addresses: frozenset[str]) -> bool:
@@ -124,7 +140,7 @@ class IntakeHandler:
         factory: sessionmaker[DbSession],
         settings: SmtpSettings,
         on_stored: Callable[[int], None] | None = None,
-        store_batch: StoreBatch = store_raw_batch,
+        store_batch: StoreBatch = store_and_notify,
         store_timeout: float | None = None,
     ) -> None:
         self._settings = settings
@@ -173,9 +189,10 @@ class IntakeHandler:
             envelope_to=tuple(envelope.rcpt_tos),
         )
         try:
-            stored = await asyncio.wait_for(
-                asyncio.wrap_future(self._writer.submit(mail)), self._store_timeout
-            )
+            with PRESSURE.storing():  # the worker steps aside while sessions wait here
+                stored = await asyncio.wait_for(
+                    asyncio.wrap_future(self._writer.submit(mail)), self._store_timeout
+                )
         except TimeoutError:
             # The mail may still be committed later; the sender re-sends it and
             # gets a second raw row (allowed: it never saw a 250 for the first).

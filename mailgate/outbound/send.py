@@ -21,12 +21,14 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate import db, wakeup
 from mailgate.config import RelaySettings, SenderSettings, Settings
 from mailgate.dealer_settings import DealerConfig, load_dealer_config
 from mailgate.labels import purpose_label
@@ -369,12 +371,23 @@ def _settle(
     return bool(changed)
 
 
-def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threading.Event) -> None:
-    """Send due mails every ``poll_interval`` seconds until ``stop`` is set.
+def run_sender(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    stop: threading.Event,
+    wait: Callable[[float], bool] | None = None,
+) -> None:
+    """Send due mails until ``stop`` is set: at once when a mail is enqueued, else polling.
 
-    Passes start ``poll_interval`` apart (the time a pass took is not added to it).
+    Woken when an outbox row is committed (:mod:`mailgate.wakeup`: in this
+    process, by PostgreSQL NOTIFY from others, on SQLite by a short poll for
+    due rows), so a notification leaves within milliseconds; otherwise passes
+    start ``poll_interval`` apart (the time a pass took is not added to it),
+    which picks up retries that came due.  After a failed pass it waits the
+    whole interval, so a broken database is not hammered.
     """
     log.info("outbox sender started (relay %s)", settings.relay.host or "none: mails suppressed")
+    wait = wait or _waiter(factory, stop)
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -383,5 +396,32 @@ def run_sender(factory: sessionmaker[Session], settings: Settings, stop: threadi
                 log.info("outbox pass: %s", report)
         except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
             log.exception("outbox pass failed; next try in %s s", settings.sender.poll_interval)
-        stop.wait(max(0.0, settings.sender.poll_interval - (time.monotonic() - started)))
+            stop.wait(settings.sender.poll_interval)
+            continue
+        wait(max(0.0, settings.sender.poll_interval - (time.monotonic() - started)))
     log.info("outbox sender stopped")
+
+
+def _waiter(factory: sessionmaker[Session], stop: threading.Event) -> Callable[[float], bool]:
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    return wakeup.waiter(url, wakeup.OUTBOX, stop, _due_check(url))
+
+
+def _due_check(url: str) -> Callable[[], bool] | None:
+    """On SQLite: is a pending mail due?  One indexed read on a reader connection."""
+    if not url.startswith("sqlite") or ":memory:" in url:
+        return None
+    reader = db.create_db_engine(url, pool_size=1, reader=True)
+
+    def has_work() -> bool:
+        query = (
+            select(OutboxMail.id)
+            .where(
+                OutboxMail.status == OutboxStatus.PENDING, OutboxMail.next_attempt_at <= utcnow()
+            )
+            .limit(1)
+        )
+        with reader.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    return has_work

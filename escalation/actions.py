@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailgate.dealer_settings import DealerConfig
+from mailgate.dealer_settings import DealerConfig, parse_duration
 from mailgate.models import SALES_STAGES, Lead, LeadStatus
 from mailgate.protocol import note as note_phrases
 from mailgate.protocol import phrase
@@ -38,6 +38,9 @@ class ActionError(ValueError):
     """The action does not fit the lead (closed, a date in the past, unknown value)."""
 
 
+CONTACT_OUTCOMES = ("reached", "not_reached", "left_message")
+
+
 def log_contact(
     session: Session,
     lead_id: int,
@@ -45,10 +48,33 @@ def log_contact(
     now: datetime,
     channel: str = "phone",
     note: str = "",
-) -> None:
-    """A contact outside mailgate (phone, visit) counts as the response."""
+    *,
+    outcome: str = "reached",
+    dealer: DealerConfig | None = None,
+) -> datetime | None:
+    """A contact outside mailgate (phone, visit): only one that reached the customer counts.
+
+    Seed 000's status ladder separates an attempt from a contact: "not reached"
+    and "left a message" are attempts.  They do not count as the response (the
+    ladder keeps running, the status stays) and schedule a follow-up
+    ``escalation.follow_up_after`` of working time later (``dealer`` needed),
+    which keeps the lead in My day.  Returns that follow-up time, or None.
+    """
+    if outcome not in CONTACT_OUTCOMES:
+        raise ActionError(f"contact outcome is one of {', '.join(CONTACT_OUTCOMES)}")
     lead = _open_lead(session, lead_id)
-    values: dict[str, object] = {"last_activity_at": now}
+    if outcome != "reached":
+        if dealer is None:
+            raise ActionError("a contact attempt needs the dealer's calendar for its follow-up")
+        after = parse_duration(dealer.document["escalation"]["follow_up_after"])
+        follow_up = dealer.calendar.add_working_time(now, after)
+        _change(session, lead_id, {"last_activity_at": now, "follow_up_at": follow_up})
+        code = "contact_not_reached" if outcome == "not_reached" else "contact_left_message"
+        what = [phrase(code, channel=channel, follow_up_at=follow_up), *note_phrases(note)]
+        tz = dealer.timezone
+        log(session, lead_id, actor=actor, action="contact_attempt", what=what, at=now, tz=tz)
+        return follow_up
+    values: dict[str, object] = {"last_activity_at": now, "follow_up_at": None}
     if lead.first_response_at is None:
         values |= {"first_response_at": now, "next_due_at": None}
     if lead.status in (LeadStatus.NEW, LeadStatus.ASSIGNED):
@@ -60,6 +86,7 @@ def log_contact(
         report_status(session, lead_id, entry_id=entry)
     if "first_response_at" in values:
         emit(session, "lead.answered", lead_id, {"by": actor, "how": channel}, key=f"{now}")
+    return None
 
 
 RUNG_COLUMNS = {
@@ -84,7 +111,7 @@ def set_stage(session: Session, lead_id: int, actor: str, now: datetime, stage: 
     was = lead.status
     if was == stage:
         raise ActionError(f"lead {lead_id} is already at {stage}")
-    values: dict[str, object] = {"status": stage, "last_activity_at": now}
+    values: dict[str, object] = {"status": stage, "last_activity_at": now, "follow_up_at": None}
     if lead.first_response_at is None:
         values |= {"first_response_at": now, "next_due_at": None}
     rung = RUNG_COLUMNS.get(stage)

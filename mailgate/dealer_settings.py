@@ -116,15 +116,19 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "escalation": {
         # Reaction time in working time from receipt; then the assignee is told the lead is overdue.
         "stage1": (_DUR, "4h"),
-        # The assignee's reminder comes this much working time before stage 1.
+        # The assignee's reminder comes this much time before stage 1, counted continuously
+        # (seed 002: only stage 1 follows the opening hours); sent at the next opening time.
         "reminder_before": (_DUR, "1h"),
-        # Elapsed time (nights and holidays count) from stage 1 to the mail to the assignee's
-        # supervisor.
+        # Elapsed time (nights and holidays count) from the stage-1 mail to the mail to the
+        # assignee's supervisor.
         "stage2": (_DUR, "24h"),
         # The same, counted from a resubmission date that has passed.
         "stage2_resubmission": (_DUR, "8h"),
         # Count stage2_resubmission in working time instead of elapsed time.
         "respect_hours_for_resubmissions": (_BOOL, False),
+        # A logged call that did not reach the customer is not the answer: try again after this
+        # much working time (the lead stays in My day).
+        "follow_up_after": (_DUR, "4h"),
         # Overrides per source or kind: match = {source = ["oem:*"]} plus any of stage1,
         # reminder_before, stage2, stage2_resubmission; the first matching rule wins.
         "rules": ("rules", []),

@@ -122,8 +122,14 @@ def contact(lead_id: int) -> ResponseReturnValue:
             utcnow(),
             channel=form.channel.data,
             note=form.note.data or "",
+            outcome=form.outcome.data,
+            dealer=dealer(),
         ),
-        lambda: _("Contact logged: the lead counts as answered."),
+        lambda: (
+            _("Contact logged: the lead counts as answered.")
+            if form.outcome.data == "reached"
+            else _("Attempt logged: the lead is not answered yet; try again later (see My day).")
+        ),
     )
 
 

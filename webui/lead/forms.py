@@ -74,8 +74,17 @@ def to_local_input(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
     return moment.astimezone(zone).replace(tzinfo=None) if moment else None
 
 
+OUTCOMES = (
+    ("reached", _l("Customer reached")),
+    ("not_reached", _l("Customer not reached")),
+    ("left_message", _l("Message left")),
+)
+
+
 class ContactForm(FlaskForm):
     channel = SelectField(_l("How"), choices=options(CHANNELS), default="phone")
+    # only a reached customer counts as the answer (seed 000: an attempt is not a contact)
+    outcome = SelectField(_l("Result"), choices=options(OUTCOMES), default="reached")
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
     submit = SubmitField(_l("Log contact"))
 

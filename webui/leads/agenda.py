@@ -3,9 +3,11 @@
 Order of work (DOMAIN: the customer who waits longest comes first):
 1. *overdue* — unanswered leads past their stage-1 time, longest overdue first;
 2. *resubmissions* — leads put aside until today or earlier, earliest first;
-3. *due today* — unanswered leads whose stage-1 time falls later today, soonest first.
-Answered leads without a resubmission, junk (never escalates) and closed leads
-have nothing due and do not appear.
+3. *due today* — unanswered leads whose stage-1 time falls later today, and
+   leads whose follow-up (a logged call that did not reach the customer) is due
+   today or earlier, soonest first.
+Answered leads without a resubmission or follow-up, junk (never escalates) and
+closed leads have nothing due and do not appear.
 """
 
 from __future__ import annotations
@@ -47,11 +49,21 @@ def section_of(lead: AgendaLead, now: datetime, day_end: datetime) -> str | None
     if lead.escalation_stage == RESUBMISSION:
         due = lead.soon_at
         return "resubmission" if due is not None and due < day_end else None
-    if lead.first_response_at is not None or lead.overdue_at is None:
-        return None
-    if lead.overdue_at <= now:
+    unanswered = lead.first_response_at is None and lead.overdue_at is not None
+    if unanswered and lead.overdue_at is not None and lead.overdue_at <= now:
         return "overdue"
-    return "today" if lead.overdue_at < day_end else None
+    due_today = today_key(lead)
+    return "today" if due_today is not None and due_today < day_end else None
+
+
+def today_key(lead: AgendaLead) -> datetime | None:
+    """The earlier of the unanswered lead's stage-1 time and its follow-up (a call that
+    did not reach the customer, seed 000: an attempt is not a contact)."""
+    times = [getattr(lead, "follow_up_at", None)]
+    if lead.first_response_at is None:
+        times.append(lead.overdue_at)
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
 
 
 def plan_day(leads: Iterable[AgendaLead], now: datetime, day_end: datetime) -> Agenda:
@@ -62,5 +74,5 @@ def plan_day(leads: Iterable[AgendaLead], now: datetime, day_end: datetime) -> A
             getattr(agenda, section).append(lead)
     agenda.overdue.sort(key=lambda lead: (lead.overdue_at, lead.id))
     agenda.resubmission.sort(key=lambda lead: (lead.soon_at, lead.id))
-    agenda.today.sort(key=lambda lead: (lead.overdue_at, lead.id))
+    agenda.today.sort(key=lambda lead: (today_key(lead), lead.id))
     return agenda

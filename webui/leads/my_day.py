@@ -48,6 +48,7 @@ def my_day() -> str:
             or_(
                 and_(Lead.escalation_stage == RESUBMISSION, Lead.soon_at < end),
                 and_(Lead.first_response_at.is_(None), Lead.overdue_at < end),
+                Lead.follow_up_at < end,  # a call that did not reach the customer: try again
             ),
         )
         .order_by(Lead.overdue_at)

@@ -56,7 +56,11 @@ def lead_context(
 
 
 def _reply_to(
-    dealer: DealerConfig, lead: Mapping[str, Any], lead_id: int, customer: Mapping[str, Any]
+    dealer: DealerConfig,
+    lead: Mapping[str, Any],
+    lead_id: int,
+    customer: Mapping[str, Any],
+    user_id: int | None = None,
 ) -> list[tuple[str, str]]:
     """The lead's tracking address (per ``reply_mode``), so the answer is seen and counted.
 
@@ -66,7 +70,13 @@ def _reply_to(
     token = lead.get("reply_token")
     if token:
         return notification_reply_to(
-            dealer.reply_mode, dealer.sender_address, lead_id, token, customer.get("name"), email
+            dealer.reply_mode,
+            dealer.sender_address,
+            lead_id,
+            token,
+            customer.get("name"),
+            email,
+            user_id=user_id,  # the token bound to the lead and this user (escalation/authenticity)
         )
     return [(customer.get("name") or "", email)] if email else []
 
@@ -111,7 +121,7 @@ def enqueue_assignment(
     waits in the outbox until the next opening time.
     """
     language = user.language or dealer.language
-    reply_to = _reply_to(dealer, lead, lead_id, customer)
+    reply_to = _reply_to(dealer, lead, lead_id, customer, user.id)
     return enqueue_template(
         session,
         dealer,
@@ -165,7 +175,7 @@ def assignment_mail(
             "reply_reaches_customer": reaches_customer(lead, customer),
         },
         to=[(user.name, user.email)],
-        reply_to=_reply_to(dealer, lead, lead_id, customer),
+        reply_to=_reply_to(dealer, lead, lead_id, customer, user.id),
         lead_id=lead_id,
         send_after=send_after,
     )

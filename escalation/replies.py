@@ -6,8 +6,9 @@ answers from Outlook, Thunderbird or a phone, the answer comes back to us, and
 we know which lead it answers without trusting anything the sender wrote.  The
 token is 128 random bits compared in constant time; the lead id in front only
 says which stored token to compare with.  The ``[Lead 123]`` subject tag is the
-fallback for clients that drop the sub-address, and it only counts for the
-lead's own staff or customer.
+fallback for clients that drop the sub-address; without the token it never
+counts: such a mail becomes a "possible answer" note on the lead
+(:mod:`.authenticity`, ``THREATS.md``).
 """
 
 from __future__ import annotations
@@ -46,14 +47,22 @@ def notification_reply_to(
     token: str,
     customer_name: str | None,
     customer_email: str | None,
+    *,
+    user_id: int | None = None,
 ) -> list[tuple[str, str]]:
     """Where the salesperson's "Reply" goes.
 
     ``relay`` (default): only the tracking address, shown with the customer's
     name, so the answer passes through us and is relayed.  ``cc``: the
     customer *and* the tracking address, so the answer goes straight out and
-    we get a copy that counts as the response.
+    we get a copy that counts as the response.  ``user_id``: the one user the
+    mail is for (the assignee); the address then carries that user's token
+    (:func:`.authenticity.assignee_token`), bound to the lead *and* him.
     """
+    if user_id is not None:
+        from .authenticity import assignee_token
+
+        token = assignee_token(token, user_id)
     tracking = tracking_address(lead_address, lead_id, token)
     if mode == "cc" and customer_email:
         return [(customer_name or "", customer_email), ("Lead-Tracking", tracking)]

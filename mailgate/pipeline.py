@@ -37,7 +37,12 @@ from mailgate.escalation.acknowledge import enqueue_acknowledgement
 from mailgate.escalation.handover import find_by_reference, hand_over
 from mailgate.escalation.ladder import initial_due_times
 from mailgate.escalation.replies import ReplyTarget, find_target
-from mailgate.escalation.tracking import ReplyRejected, handle_direct_answer, handle_reply
+from mailgate.escalation.tracking import (
+    ReplyRejected,
+    handle_direct_answer,
+    handle_reply,
+    notify_kept_aside,
+)
 from mailgate.models import (
     InboundMail,
     Lead,
@@ -103,6 +108,7 @@ class Job:
     batch: BatchContext | None = None  # the worker's batch look-ups and buffered writes
     customer_keys: tuple[str | None, str | None, str | None] | None = None  # see parse()
     acknowledge: bool = True  # a lead typed in by hand tells the customer nothing
+    reply_rejected: ReplyRejected | None = None  # a kept-aside reply: whom to tell, and why
 
     @property
     def db(self) -> Session:
@@ -223,6 +229,7 @@ def track_reply(job: Job) -> None:
             now=job.now,
             auth_failure=failure,
             find_staff=job.batch.staff if job.batch is not None else None,
+            inbound_id=job.inbound_id,
         )
         if direct is not None:
             raise Replied(direct.lead_id, direct.detail)
@@ -240,7 +247,8 @@ def track_reply(job: Job) -> None:
         )
     except ReplyRejected as exc:
         if job.reply_target.via == "address":
-            raise Quarantine(str(exc)) from exc
+            job.reply_rejected = exc  # notify_unassigned tells the assignee or the admin side
+            raise Quarantine(str(exc), notify_unassigned=True) from exc
         job.protocol.append(("note", phrase("tag_ignored", error=str(exc))))
         _lead_or_reject(job.parsed)
         return
@@ -492,7 +500,16 @@ def local_time(value: datetime, dealer: DealerConfig) -> str:
 
 
 def notify_unassigned(job: Job, reason: str) -> None:
-    """Tell the unassigned-inquiry address about a mail no lead could be made from."""
+    """Tell the unassigned-inquiry address about a mail no lead could be made from.
+
+    A reply kept aside is told about by the relay instead (the assignee when
+    the mail carried the lead's token, the reason in words).
+    """
+    if job.reply_rejected is not None:
+        notify_kept_aside(
+            job.db, job.dealer, job.view, job.reply_rejected, inbound_id=job.inbound_id, now=job.now
+        )
+        return
     to = job.dealer.unassigned_notice_to
     if not to:
         return

@@ -30,7 +30,8 @@ from mailgate.models import AppSecret, SignedLinkUse
 SECRET_NAME = "mail_links"  # noqa: S105  # nosec B105  # name of a stored secret, not a secret
 SALT = b"mailgate.signed-action"
 MAC_BYTES = 20  # 160 bits of HMAC-SHA256: far beyond guessing, and a shorter link
-ACTIONS = ("contacted", "resubmit", "take")
+# confirm_reply: an answer from an address not on file is the assignee's (escalation/relay_notices)
+ACTIONS = ("contacted", "resubmit", "take", "confirm_reply")
 VALID_FOR = timedelta(hours=72)
 PATH = "/m/"
 

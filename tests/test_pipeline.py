@@ -91,7 +91,11 @@ def test_inquiry_becomes_assigned_lead_with_notification(dealer: sessionmaker[Se
     assert composed is not None and composed.message_id == mails[0].message_id
     assert b"Auto-Submitted: auto-generated" in composed.raw
     assert f"[Lead {lead.id}]" in composed.subject
-    assert lead.reply_token.encode() in composed.raw  # Reply-To: the tracking address
+    # Reply-To: the tracking address, with the token bound to the lead and its assignee
+    from mailgate.escalation.authenticity import assignee_token
+
+    assert lead.assignee_id is not None
+    assert assignee_token(lead.reply_token, lead.assignee_id).encode() in composed.raw
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
+from mailgate.escalation.authenticity import assignee_token
 from mailgate.escalation.quotes import own_text_of_html, own_words
 from mailgate.escalation.replies import tracking_address
 from mailgate.models import Lead, OutboxMail
@@ -170,8 +171,7 @@ def test_no_relayed_mail_to_a_customer_contains_a_mailgate_link(
         _notification(dealer)
     with dealer() as session:
         lead = session.scalars(select(Lead)).one()
-        token = lead.reply_token
-        lead_id = lead.id
+        token, lead_id, assignee_id = lead.reply_token, lead.id, lead.assignee_id or 0
     with db.session_scope(dealer) as session:  # each example starts without relays (the cap)
         session.execute(delete(OutboxMail).where(OutboxMail.purpose == "relay_to_customer"))
     [row] = rows(dealer, "notification")
@@ -187,7 +187,10 @@ def test_no_relayed_mail_to_a_customer_contains_a_mailgate_link(
         message_id=f"<reply-{next(_ids)}@client.example>",
         html_only=html_only,
     )
-    assert tracking_address(LEAD_ADDRESS, lead_id, token) in str(notification["Reply-To"])
+    # the notification carries the token bound to the lead and its assignee
+    assert tracking_address(LEAD_ADDRESS, lead_id, assignee_token(token, assignee_id)) in str(
+        notification["Reply-To"]
+    )
     inbound = ingest(dealer, raw)
     assert inbound.status == "processed", inbound.status_reason
     [relay] = rows(dealer, "relay_to_customer")

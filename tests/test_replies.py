@@ -213,19 +213,32 @@ def test_spoofed_and_automatic_replies_are_never_counted(
             "Authentication-Results": "mx.autohaus.example; spf=fail smtp.mailfrom=evil.example"
         }
     row = ingest(dealer, reply(sender, address, f"AW: [Lead {lead.id}]", "Erledigt.", headers))
-    assert row.status == ("discarded" if case == "auto_reply" else "quarantined"), row.status_reason
+    if case == "stranger":  # a valid token from an address not on file: to the assignee, marked
+        assert row.status == "processed" and "not on file" in (row.status_reason or "")
+        assert [r.recipients for r in outbox(dealer, "relay_notice")] == [[
+            "anna@autohaus.example"
+        ]]  # fmt: skip
+    else:
+        expected = "discarded" if case == "auto_reply" else "quarantined"
+        assert row.status == expected, row.status_reason
     with dealer() as session:
         assert session.get(Lead, lead.id).first_response_at is None
     assert outbox(dealer, "relay_to_customer") == []
 
 
-def test_subject_tag_counts_for_staff_but_not_for_strangers(dealer: sessionmaker[Session]) -> None:
+def test_subject_tag_is_a_possible_answer_for_staff_and_an_inquiry_for_strangers(
+    dealer: sessionmaker[Session],
+) -> None:
+    """Issue 17 item 3: a tag without the token never counts; from staff it is a note."""
     lead = first_lead(dealer)
     row = ingest(
         dealer,
         reply("anna@autohaus.example", LEAD_ADDRESS, f"AW: [Lead {lead.id}] Anfrage", "Erledigt."),
     )
     assert row.status == "processed" and row.lead_id == lead.id
+    with dealer() as session:
+        assert session.get(Lead, lead.id).first_response_at is None
+    assert outbox(dealer, "relay_to_customer") == []
     stranger = inquiry(2, name="Paul Neu", email="paul@kunden.example").replace(
         b"Subject: Neue Anfrage", f"Subject: [Lead {lead.id}] Neue Anfrage".encode()
     )
@@ -244,7 +257,10 @@ def test_relay_rate_cap_stops_ping_pong(dealer: sessionmaker[Session]) -> None:
     assert len(outbox(dealer, "relay_to_assignee")) == 20
 
 
-def test_direct_answer_with_the_mailbox_in_copy_counts(dealer: sessionmaker[Session]) -> None:
+def test_direct_answer_with_the_mailbox_in_copy_is_a_possible_answer(
+    dealer: sessionmaker[Session],
+) -> None:
+    """Issue 17 item 3: no token, so not counted; the assignee confirms it by a link."""
     lead = first_lead(dealer)
     row = ingest(
         dealer,
@@ -258,9 +274,10 @@ def test_direct_answer_with_the_mailbox_in_copy_counts(dealer: sessionmaker[Sess
     )
     assert row.status == "processed" and row.lead_id == lead.id
     with dealer() as session:
-        assert session.get(Lead, lead.id).first_response_at is not None
+        assert session.get(Lead, lead.id).first_response_at is None
         assert session.scalar(select(func.count()).select_from(Lead)) == 1
     assert outbox(dealer, "relay_to_customer") == []  # the customer already has it
+    assert [r.recipients for r in outbox(dealer, "relay_notice")] == [["anna@autohaus.example"]]
 
 
 def test_notification_reply_to_by_mode() -> None:

@@ -133,15 +133,17 @@ def test_r1_legitimate_replies_are_all_marked_answered(dealer: sessionmaker[Sess
     customer with the lead mailbox in Cc; sender spelled five ways, five subject prefixes,
     passing Authentication-Results of the trusted MX on some — 100 % marked answered."""
     _dealer(dealer)
-    leads = _leads(dealer, 10)
+    leads = _leads(dealer, 12)  # 18 answers each: below the relay cap of 20 an hour
     cases: list[tuple[int, int]] = []  # (inbound id, lead id)
-    shapes = ["to", "cc", "named", "tag", "direct"]
+    # (a subject tag alone or the lead mailbox in Cc carries no token: a "possible answer"
+    # since issue 17, see tests/test_relay_authenticity.py; here: in-reply-to and Cc variants)
+    shapes = ["to", "cc", "named", "in_reply_to", "cc_named"]
     n = 0
     for lead in leads:
         address = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
         customer = f"kunde{lead.id}@kunden.example"
         for shape, sender, prefix in itertools.islice(
-            itertools.product(shapes, SENDERS, PREFIXES), 0, 125, 6
+            itertools.product(shapes, SENDERS, PREFIXES), 0, 125, 7
         ):
             n += 1
             subject = f"{prefix}Ihre Anfrage"
@@ -159,25 +161,27 @@ def test_r1_legitimate_replies_are_all_marked_answered(dealer: sessionmaker[Sess
                 raw = _mail(
                     sender, f'"Kunde (über Autohaus)" <{address}>', subject, headers=headers, n=n
                 )
-            elif shape == "tag":
+            elif shape == "in_reply_to":
+                headers["In-Reply-To"] = f"<notification-{lead.id}@autohaus.example>"
                 raw = _mail(
-                    sender, LEAD_ADDRESS, f"{prefix}[Lead {lead.id}] Anfrage", headers=headers, n=n
+                    sender, address, f"{prefix}[Lead {lead.id}] Anfrage", headers=headers, n=n
                 )
             else:
-                headers["Cc"] = LEAD_ADDRESS
+                headers["Cc"] = f'"Kunde (über Autohaus)" <{address}>'
                 raw = _mail(sender, customer, subject, headers=headers, n=n)
             cases.append((_store(dealer, raw), lead.id))
-    assert len(cases) == 210
+    assert len(cases) == 216
     cases = cases[:200]
     process_pending(dealer, Settings())
     answered = 0
     for inbound_id, lead_id in cases:
         row = _row(dealer, inbound_id)
         ok = row.status == "processed" and row.lead_id == lead_id
+        ok = ok and (row.status_reason or "").startswith("answered")
         answered += ok
         assert ok, (row.status, row.status_reason, row.lead_id, lead_id)
     with dealer() as session:
-        assert session.scalar(select(func.count()).select_from(Lead)) == 10  # no new leads
+        assert session.scalar(select(func.count()).select_from(Lead)) == 12  # no new leads
         assert all(
             session.get(Lead, lead.id).first_response_at is not None  # type: ignore[union-attr]
             for lead in leads
@@ -288,16 +292,18 @@ def test_r2_spoof_matrix_is_never_counted_as_an_answer(dealer: sessionmaker[Sess
     counted: list[str] = []
     for name, inbound_id in ids:
         row = _row(dealer, inbound_id)
+        reason = row.status_reason or ""
         if row.status == "processed" and row.lead_id == lead.id:
-            with dealer() as session:
-                actions = session.scalars(
-                    select(ProtocolEntry.action).where(ProtocolEntry.lead_id == lead.id)
-                ).all()
-            if "customer" not in name:
-                counted.append(f"{name}: {row.status} {actions}")
-        if "token" in name or "From" in name or "A-R" in name:
+            if reason.startswith("answered"):
+                counted.append(f"{name}: {row.status} {reason}")
+        if "token" in name or "A-R" in name:
             if "foreign domain" not in name and "unknown" not in name:
                 assert row.status == "quarantined" and row.status_reason, (name, row.status)
+        if name.startswith("wrong From"):
+            # issue 17 item 4: a valid token from an address not on file goes to the assignee
+            # marked (not counted); a From naming several addresses is kept aside
+            handed = row.status == "processed" and "an address not on file" in reason
+            assert handed or row.status == "quarantined", (name, row.status, reason)
     with dealer() as session:
         first = session.get(Lead, lead.id)
         assert first is not None and first.first_response_at is None

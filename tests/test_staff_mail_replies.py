@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate import db
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.escalation.actions import set_resubmission
+from mailgate.escalation.authenticity import assignee_token
 from mailgate.escalation.replies import tracking_address
 from mailgate.escalation.scheduler import tick
 from mailgate.escalation.subjects import bare_subject, customer_subject
@@ -59,8 +60,11 @@ def _answer(factory: sessionmaker[Session], mail: Message, sender: str, fmt: str
 
 
 def _check_staff_mail(mail: Message, lead: Lead) -> None:
-    tracking = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
-    assert tracking in str(mail["Reply-To"]), (mail["Subject"], mail["Reply-To"])
+    # the assignee's own mails carry his token (bound to lead and assignee), the others the lead's
+    assert lead.assignee_id is not None
+    tokens = (lead.reply_token, assignee_token(lead.reply_token, lead.assignee_id))
+    addresses = [tracking_address(LEAD_ADDRESS, lead.id, token) for token in tokens]
+    assert any(a in str(mail["Reply-To"]) for a in addresses), (mail["Subject"], mail["Reply-To"])
     for kind in ("plain", "html"):
         text = body(mail, kind)
         assert HINT in text, (mail["Subject"], kind)

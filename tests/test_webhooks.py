@@ -371,7 +371,9 @@ def test_an_answer_by_mail_emits_answered_once(dealer: sessionmaker[Session], di
                 "Erika Musterfrau <erika@kunden.example>",
                 f"Ihr Golf {n}",
                 f"Guten Tag, anbei Angebot {n}.",
-                {"Cc": LEAD_ADDRESS},
+                # the tracking address in Cc (reply_mode cc); the plain lead mailbox in Cc
+                # carries no token and is only a possible answer (issue 17)
+                {"Cc": tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)},
             )
         else:
             to = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)

@@ -26,6 +26,8 @@ from mailgate.distribution.actions import pool_leads, take_from_pool
 from mailgate.escalation.actions import ActionError as EscalationError
 from mailgate.escalation.actions import log_contact, set_resubmission
 from mailgate.escalation.calendar import WorkingCalendar
+from mailgate.escalation.confirm_reply import ConfirmError, confirm_reply
+from mailgate.escalation.tracking import ReplyRejected
 from mailgate.models import OPEN_STATUSES, Lead, User, utcnow
 from mailgate.signed_links import LinkClaims, LinkError, link_secret, record_use, verify, was_used
 
@@ -59,6 +61,7 @@ ACTION_TEXT = {
     "contacted": _l("I contacted the customer"),
     "resubmit": _l("Resubmit tomorrow"),
     "take": _l("Take this lead"),
+    "confirm_reply": _l("This was my answer: count it and send it to the customer"),
 }
 
 
@@ -114,6 +117,8 @@ def _check(session: Session, token: str) -> tuple[LinkClaims, User, Lead]:
 def _act(session: Session, config: DealerConfig, claims: LinkClaims, user: User) -> str:
     """Perform the link's action; returns what to tell the user."""
     now = utcnow()
+    if claims.action == "confirm_reply":
+        return _confirm_reply(session, config, claims, user, now)
     if claims.action == "contacted":
         log_contact(session, claims.lead_id, user.email, now, "direct", "confirmed by mail link")
         return _("Noted: you contacted the customer. The escalation for this lead stops.")
@@ -123,6 +128,21 @@ def _act(session: Session, config: DealerConfig, claims: LinkClaims, user: User)
         return _("The lead comes back to you on %(when)s.", when=_format(when, config))
     take_from_pool(session, config, claims.lead_id, user.email, now)
     return _("The lead is yours now.")
+
+
+def _confirm_reply(
+    session: Session, config: DealerConfig, claims: LinkClaims, user: User, now: datetime
+) -> str:
+    """An answer from an address not on file, confirmed: counted and relayed (issue 17)."""
+    try:
+        outcome = confirm_reply(session, config, claims, user, now)
+    except ConfirmError as exc:
+        raise LinkError(str(exc)) from exc
+    except ReplyRejected as exc:  # the relay cap: a loop is running on this lead
+        raise EscalationError(str(exc)) from exc
+    if outcome.action == "too_large":
+        return _("Not sent: the message is larger than allowed. You got a mail about it.")
+    return _("Confirmed: your answer counts and goes to the customer.")
 
 
 def _format(moment: datetime, config: DealerConfig) -> str:

@@ -55,9 +55,14 @@ class RenderedMail:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file to attach.  ``content_id`` (without ``<>``) makes it an inline part the HTML
+    refers to as ``cid:…`` (a pasted image, a signature logo): it then travels inside a
+    ``multipart/related`` with the HTML, as the writer's mail client sent it."""
+
     filename: str
     content: bytes
     mimetype: str = "application/octet-stream"
+    content_id: str | None = None
 
 
 def single_line(value: Any, limit: int = 900) -> str:
@@ -318,11 +323,20 @@ def build_message(
             raise ValueError(f"bad extra header name {name!r}")
         headers.append((name, _header_text(single_line(value))))
 
+    inline = [a for a in attachments if html is not None and _content_id(a.content_id)]
+    files = [a for a in attachments if a not in inline]
     body = _text_part(text, "plain")
     if html is not None:
-        body = _multipart("alternative", [body, _text_part(html, "html")])
-    if attachments:
-        body = _multipart("mixed", [body, *(_attachment_part(item) for item in attachments)])
+        html_part = _text_part(html, "html")
+        if inline:  # RFC 2387: the HTML first, then the images it names by cid:
+            html_part = _multipart(
+                "related",
+                [html_part, *(_attachment_part(item) for item in inline)],
+                'type="text/html"',
+            )
+        body = _multipart("alternative", [body, html_part])
+    if files:
+        body = _multipart("mixed", [body, *(_attachment_part(item) for item in files)])
     headers.append(("MIME-Version", "1.0"))
     return _serialize(headers + body.headers, body.payload)
 
@@ -359,7 +373,7 @@ def _crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def _multipart(subtype: str, parts: Sequence[_Part]) -> _Part:
+def _multipart(subtype: str, parts: Sequence[_Part], params: str = "") -> _Part:
     """Join parts under a random boundary that cannot occur in QP, base64 or our 7bit text."""
     boundary = "=_mg_" + secrets.token_hex(16)
     marker = b"--" + boundary.encode("ascii")
@@ -367,7 +381,23 @@ def _multipart(subtype: str, parts: Sequence[_Part]) -> _Part:
     for part in parts:
         chunks.append(marker + b"\r\n" + _serialize(part.headers, part.payload) + b"\r\n")
     body = b"".join(chunks) + marker + b"--\r\n"
-    return _Part([("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')], body)
+    extra = f"; {params}" if params else ""
+    return _Part([("Content-Type", f'multipart/{subtype}; boundary="{boundary}"{extra}')], body)
+
+
+_CONTENT_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}$")
+
+
+def _content_id(value: str | None) -> str | None:
+    """A Content-ID usable in a header (``msg-id`` characters only), or None.
+
+    It comes from a mail someone sent us: anything with a space, a quote or
+    a line break would be a header injection, so it is not used at all.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip().strip("<>")
+    return value if _CONTENT_ID.match(value) else None
 
 
 def _text_part(text: str, subtype: str) -> _Part:
@@ -430,9 +460,10 @@ def _attachment_part(item: Attachment) -> _Part:
         )
     else:
         disposition = "attachment; filename*=" + encode_rfc2231(filename, "utf-8")
-    headers = [
-        ("Content-Type", mimetype),
-        ("Content-Transfer-Encoding", "base64"),
-        ("Content-Disposition", disposition),
-    ]
+    headers = [("Content-Type", mimetype), ("Content-Transfer-Encoding", "base64")]
+    content_id = _content_id(item.content_id)
+    if content_id:
+        headers.append(("Content-ID", f"<{content_id}>"))
+        disposition = "inline" + disposition[len("attachment") :]
+    headers.append(("Content-Disposition", disposition))
     return _Part(headers, _crlf(base64.encodebytes(bytes(item.content))))

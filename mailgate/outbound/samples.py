@@ -87,6 +87,30 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "reply_reaches_customer": True,
     },
     "relay": {"subject": "AW: Ihre Anfrage", "body": "Guten Tag,\n\ngerne am Montag."},
+    # the relay's notices (escalation/tracking.py): kind unknown_sender, possible_answer,
+    # too_large or kept_aside; why: cc, tag, previous, not_allowed, auth, sender, loop, token
+    "relay_notice": {
+        "notice": {
+            "kind": "unknown_sender",
+            "why": "",
+            "check": "",
+            "lead_id": 4711,
+            "inbound_id": 812,
+            "sender": "a.schmidt@privat.example",
+            "subject": "AW: Ihre Anfrage",
+            "body": "Guten Tag,\n\ngerne am Montag.",
+            "confirm_url": "https://leads.autohaus.example/m/sample-confirm",
+            "confirm_relays": True,
+            "size_mb": "",
+            "limit_mb": "",
+        }
+    },
+    "relay_too_large": {
+        "subject": "AW: Ihre Anfrage",
+        "recipient": "Autohaus Beispiel",
+        "size_mb": "31.2",
+        "limit_mb": "20",
+    },
     "acknowledgement": {"lead": _LEAD, "customer": _CUSTOMER},
     "source_feedback": {
         "lead": {

@@ -62,7 +62,10 @@ def attach_followup(
     """The customer's open lead takes the new mail; its owner is told.
 
     Returns the protocol entries for the lead.  The unique ``dedupe_key`` of
-    :class:`LeadFollowup` keeps a redelivered mail from being attached twice.
+    :class:`LeadFollowup` keeps a redelivered mail from being attached twice,
+    its ``fingerprint`` a re-encoded copy (:mod:`mailgate.duplicates`); a mail
+    without message text is attached without telling anyone (an empty
+    "new message" mail helps nobody).
     """
     session.execute(
         insert(LeadFollowup).values(
@@ -72,6 +75,7 @@ def attach_followup(
             received_at=received_at,
             subject=mail.get("subject"),
             message=mail.get("message"),
+            fingerprint=mail.get("fingerprint"),
         )
     )
     session.execute(
@@ -83,7 +87,10 @@ def attach_followup(
     entries = [("follow-up", phrase("followup_attached", inbound=inbound_id))]
     row = session.execute(select(Lead.__table__).where(Lead.__table__.c.id == lead_id)).first()
     assignee = session.get(User, row.assignee_id) if row and row.assignee_id else None
-    if row is not None and assignee is not None:
+    if not (mail.get("message") or "").strip():
+        # no "new message" mail without a message (issue 17): the mail is on the lead
+        entries.append(("follow-up", phrase("followup_no_text")))
+    elif row is not None and assignee is not None:
         followup = {"subject": mail.get("subject") or "", "message": mail.get("message") or ""}
         notices.enqueue_assignment(
             session,

@@ -68,6 +68,10 @@ MAIL_PURPOSES: dict[str, Words] = {
     "resubmission": ("Wiedervorlage-Erinnerung", "Resubmission reminder"),
     "target_missed": ("Bearbeitungsziel überschritten", "Processing target missed"),
     "delivery_failure": ("Hinweis auf Zustellfehler", "Delivery failure notice"),
+    "relay_bounce": (
+        "Hinweis: Mail an den Kunden unzustellbar",
+        "Notice: mail to the customer bounced",
+    ),
 }
 _MAKER: Words = ("Hersteller", "Manufacturer")
 # brand slugs whose spelling is not just capitalised words

@@ -27,12 +27,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailgate.batch import BatchContext
+from mailgate.bounces import BounceReport, read_bounce
 from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution import notices
 from mailgate.distribution.customers import CustomerMatch, lookup_keys
 from mailgate.distribution.customers import match_customer as find_customer
 from mailgate.distribution.intake import attach_followup, notify_pool
 from mailgate.distribution.service import assign, lead_facts
+from mailgate.duplicates import find_twin
 from mailgate.escalation.acknowledge import enqueue_acknowledgement
 from mailgate.escalation.handover import find_by_reference, hand_over
 from mailgate.escalation.ladder import initial_due_times
@@ -43,6 +45,7 @@ from mailgate.escalation.tracking import (
     handle_reply,
     notify_kept_aside,
 )
+from mailgate.fingerprint import fingerprint
 from mailgate.models import (
     InboundMail,
     Lead,
@@ -60,6 +63,7 @@ from mailgate.parsers.nonlead import non_lead_reason
 from mailgate.parsers.signals import authentication_failed
 from mailgate.protocol import Phrase, phrase
 from mailgate.protocol import row as protocol_row
+from mailgate.relay_bounces import StaffMailBounced, record_bounce
 from mailgate.webhooks.emit import emit_new_lead
 
 
@@ -108,6 +112,9 @@ class Job:
     batch: BatchContext | None = None  # the worker's batch look-ups and buffered writes
     customer_keys: tuple[str | None, str | None, str | None] | None = None  # see parse()
     acknowledge: bool = True  # a lead typed in by hand tells the customer nothing
+    bounce: BounceReport | None = None  # set by classify: a bounce naming an original mail
+    discard_reason: str | None = None  # why classify would have discarded it (bounce)
+    fingerprint: str | None = None  # set by parse: the decoded content (mailgate.fingerprint)
     reply_rejected: ReplyRejected | None = None  # a kept-aside reply: whom to tell, and why
 
     @property
@@ -143,7 +150,12 @@ def classify(job: Job) -> None:
     job.view = load(job.raw)
     reason = non_lead_reason(job.view, job.envelope_from)
     if reason:
-        raise Discard(reason)
+        # a bounce naming an original mail may concern a customer's answer (relay_bounce)
+        job.bounce = read_bounce(job.view) if reason.startswith("bounce") else None
+        if job.bounce is None:
+            raise Discard(reason)
+        job.discard_reason = reason
+        return
     job.reply_target = find_target(
         [*job.envelope_to, *_header_recipients(job.view)],
         job.view.subject,
@@ -164,7 +176,10 @@ def _header_recipients(view: MailView) -> list[str]:
 def parse(job: Job) -> None:
     """Let the registry pick the parser (judged by ``track_reply``, which knows the staff)."""
     assert job.view is not None
+    if job.bounce is not None:
+        return  # never parsed: the original inside a bounce is no new inquiry
     job.parsed = parse_view(job.view, job.dealer.parse_context)
+    job.fingerprint = fingerprint(job.view)
     # pure, and costly (phone numbers): computed here, where parsing runs in parallel
     job.customer_keys = lookup_keys(job.parsed.customer, job.dealer.country)
 
@@ -188,6 +203,24 @@ class Replied(Exception):
         super().__init__(detail)
         self.lead_id = lead_id
         self.detail = detail
+
+
+def relay_bounce(job: Job) -> None:
+    """A bounce of a mail to a customer marks it undelivered on the lead (mailgate.relay_bounces).
+
+    Any other bounce is discarded as before, a staff mail's with a reason naming it.
+    """
+    if job.bounce is None:
+        return
+    try:
+        outcome = record_bounce(
+            job.db, job.dealer, job.bounce, inbound_id=job.inbound_id, now=job.now
+        )
+    except StaffMailBounced as exc:
+        raise Discard(str(exc)) from exc
+    if outcome is None:
+        raise Discard(job.discard_reason or "bounce")
+    raise Replied(outcome.lead_id, outcome.detail)
 
 
 def source_update(job: Job) -> None:
@@ -277,6 +310,11 @@ def dedupe(job: Job) -> None:
         if inbound_id == job.inbound_id:
             raise AlreadyProcessed(lead_id)
         raise Discard(f"duplicate of lead {lead_id}")
+    twin = find_twin(job.db, job.fingerprint, job.received_at)
+    if twin is not None:
+        if twin.inbound_id == job.inbound_id:
+            raise AlreadyProcessed(twin.lead_id)
+        raise Discard(twin.reason())
     parsed = job.parsed
     job.lead = {
         "inbound_id": job.inbound_id,
@@ -297,6 +335,7 @@ def dedupe(job: Job) -> None:
         "created_at": job.now,
         "last_activity_at": job.now,
         "reply_token": secrets.token_urlsafe(16),  # 128 bits
+        "fingerprint": job.fingerprint,
     }
     parsed_as = phrase("parsed", parser=parsed.parser, source=parsed.source, kind=parsed.kind)
     job.protocol.append(("received", parsed_as))
@@ -537,6 +576,7 @@ def notify_unassigned(job: Job, reason: str) -> None:
 
 PREPARE_STAGES: tuple[Stage, ...] = (classify, parse)
 DB_STAGES: tuple[Stage, ...] = (
+    relay_bounce,
     source_update,
     track_reply,
     dedupe,

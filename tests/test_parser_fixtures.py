@@ -33,7 +33,7 @@ from mailgate.parsers.message import load
 from mailgate.parsers.registry import PARSERS, SPECIFIC
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mails"
-NON_PARSER_FOLDERS = {"nonlead", "unseen"}
+NON_PARSER_FOLDERS = {"nonlead", "bounces", "unseen"}  # bounces: tests/test_relay_bounces.py
 # unseen/<group>/: graded by tests/test_parse_unseen.py, one level deeper than */*.eml
 DEALER = ParseContext(
     dealer_addresses=frozenset(

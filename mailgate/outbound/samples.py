@@ -74,6 +74,19 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
             "error": "550 5.1.1 unknown user",
         }
     },
+    "relay_bounce": {
+        "lead": _LEAD,
+        "customer": _CUSTOMER,
+        "assignee": _PERSON,
+        "bounce": {
+            "to": "erika@kunden.example",
+            "reason": "5.1.1 550 5.1.1 <erika@kunden.example>: Recipient address rejected",
+            "subject": "AW: Anfrage zu Ihrem Golf",
+            "sent_at": "27.11.2026 16:30",
+            "taken_back": True,
+            "due_at": "28.11.2026 10:30",
+        },
+    },
     "reminder": _LADDER,
     "stage1": _LADDER,
     "stage2": _LADDER,

@@ -58,7 +58,7 @@ MAIL_PURPOSES: dict[str, Words] = {
         "Customer reply relayed to the assignee",
     ),
     "answer_from_lead_page": (
-        "Antwort an den Kunden (von der Lead-Seite)",
+        "Antwort an den Kunden (über die Anfrageseite)",
         "Answer to the customer (from the lead page)",
     ),
     "unassigned": ("Hinweis: nicht zugewiesen", "Notice: not assigned"),

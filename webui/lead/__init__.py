@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import actions, labels, manual  # noqa: F401 - actions and manual register routes on bp
+from . import (  # noqa: F401 - these register routes on bp
+    actions,
+    attachments,
+    compose,
+    labels,
+    manual,
+)
 from .views import bp
 
 

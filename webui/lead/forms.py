@@ -14,6 +14,8 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
+    HiddenField,
+    MultipleFileField,
     SelectField,
     StringField,
     SubmitField,
@@ -131,6 +133,20 @@ class ReassignForm(FlaskForm):
 class CloseForm(FlaskForm):
     reason = SelectField(_l("Completion reason"), choices=[], validators=[DataRequired()])
     submit = SubmitField(_l("Close lead"))
+
+
+class AnswerForm(FlaskForm):
+    """The answer to the customer (:mod:`.compose`); ``key`` makes a double submit send once."""
+
+    subject = StringField(_l("Subject"), validators=[Optional(), Length(max=300)])
+    body = TextAreaField(
+        _l("Your answer"),
+        validators=[DataRequired(message=_l("Please write your answer.")), Length(max=20_000)],
+    )
+    attachments = MultipleFileField(_l("Attachments (e.g. the offer or the vehicle exposé)"))
+    quote = BooleanField(_l("Quote the customer's message below my answer"), default=True)
+    key = HiddenField()
+    submit = SubmitField(_l("Send to the customer"))
 
 
 class ConfirmForm(FlaskForm):

@@ -36,6 +36,7 @@ EXTRA: dict[str, dict[str, object]] = {
         "visit": _l("Visit at the dealership"),
         "email": _l("E-mail from my own mailbox"),
         "other": _l("Other"),
+        "lead_page": _l("answer sent from the lead page"),
     },
     "match_how": {
         "e-mail": _l("e-mail address"),

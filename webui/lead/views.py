@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from mailgate.completion import completion_reasons, reason_by_code
-from mailgate.models import InboundMail, utcnow
+from mailgate.models import InboundMail, Lead, utcnow
+from mailgate.outbound.answer import tracking_reply_to
 
 from ..access import me, visible_lead
 from ..choices import options
@@ -42,6 +46,25 @@ bp = Blueprint("lead", __name__)
 @login_required
 def detail(lead_id: int) -> str:
     lead = visible_lead(lead_id)
+    return render_detail(lead, template_id=_template_arg())
+
+
+def _template_arg() -> int | None:
+    """``?template=<id>``: the answer template to start the answer with (bounded, else none)."""
+    value = request.args.get("template", type=int)
+    return value if value is not None and 0 < value < 2**31 else None
+
+
+def render_detail(
+    lead: Lead,
+    *,
+    answer_form: FlaskForm | None = None,
+    template_id: int | None = None,
+    status: int = 200,
+) -> Any:
+    """The lead page; ``answer_form`` is a submitted answer shown again with its errors."""
+    from . import compose
+
     config = dealer()
     now = utcnow()
     mail = db().get(InboundMail, lead.inbound_id) if lead.inbound_id else None
@@ -60,12 +83,18 @@ def detail(lead_id: int) -> str:
     if lead.qualification:
         qualification_form.value.data = lead.qualification
     closed_as = reason_by_code(config.document, lead.close_reason) if lead.close_reason else None
-    return render_template(
+    answering = answer_form is not None or compose.may_answer(lead)
+    template_problem = None
+    if answering and answer_form is None:
+        answer_form, template_problem = compose.new_form(lead, template_id)
+    entries, internal = conversation(db(), lead)
+    page = render_template(
         "lead/detail.html",
         lead=lead,
         state=display_state(lead, now),
         steps=steps_ahead(lead, config.calendar),
-        entries=conversation(db(), lead.id, lead.inbound_id),
+        entries=entries,
+        internal_mails=internal,
         mail=mail,
         original=original.describe(mail.raw) if mail is not None else None,
         closed_as=closed_as.label if closed_as else lead.close_reason,
@@ -85,7 +114,15 @@ def detail(lead_id: int) -> str:
         close_form=close_form,
         confirm_form=ConfirmForm(),
         delete_form=DeleteForm(),
+        answer_mode=compose.answer_mode(),
+        answer_form=answer_form if answering else None,
+        answer_templates=compose.template_choices() if answering else [],
+        template_id=template_id,
+        template_problem=template_problem,
+        attachment_limit_mb=compose.attachment_limit() // (1024 * 1024),
+        tracking_address=tracking_reply_to(config, lead),
     )
+    return page if status == 200 else (page, status)
 
 
 def _mail_of(lead_id: int) -> InboundMail:

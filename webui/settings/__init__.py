@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from .. import nav
 from . import (  # noqa: F401 - each module adds its routes to bp
+    answers,
     calendar_views,
     distribution,
     feedback,

@@ -37,6 +37,7 @@ PAGES = (
     ("settings.reasons", "Completion reasons"),
     ("settings.feedback", "Status feedback"),
     ("settings.templates", "Mail templates"),
+    ("settings.answers", "Answers to customers"),
     ("settings.integrations", "Integrations"),
     ("settings.transfer", "Import / export"),
 )

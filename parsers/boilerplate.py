@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from .lexicon import trie_pattern
+
 _FOOTER = re.compile(
     r"^[\s>*_\-–|]*(?:"
     # reply-button and reply-function hints (mobile.de, Kleinanzeigen, AutoScout24)
@@ -74,9 +76,36 @@ _NO_MESSAGE = re.compile(
 _MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((?:https?|mailto):[^()\s]{1,2000}\)")
 
 
+# the first words the alternatives above can start with: a cheap gate in front of the
+# big pattern, which runs for every line of every message block
+FIRST_WORDS = frozenset(
+    "bitte beantworte beantworten antworte antworten nutze nutzen please reply respond answer"
+    " gebruik beantwoord utilisez répondez diese this dit ce questo gesendet sent newsletter"
+    " abmelden abbestellen unsubscribe afmelden se désinscription disiscriviti im in view open"
+    " bekijk voir online-version onlineversion impressum datenschutz datenschutzerklärung"
+    " datenschutzhinweis datenschutzhinweise privacy privacyverklaring mentions informativa"
+    " schütze schützen dein ihr euer je uw votre your the copyright all alle dies".split()
+)
+_FOOTER_START = re.compile(
+    r"[\s>*_\-–|]*(?:" + trie_pattern(set(FIRST_WORDS) | {"l'", "(c)"}) + ")", re.IGNORECASE
+)
+_WORD_END = re.compile(r"[^\w'-]+$")
+
+
 def is_footer(line: str) -> bool:
     """True for a line that starts platform boilerplate (only the first 300 characters count)."""
-    return bool(_FOOTER.match(line[:300]))
+    head = line[:300]
+    first = head[:40].lstrip(" \t>*_-–|").split(" ", 1)[0].lower()
+    if first not in FIRST_WORDS and "rowser" not in head and "©" not in head:
+        first = _WORD_END.sub("", first)
+        if first not in FIRST_WORDS and not first.startswith(("l'", "(c)")):
+            return False
+    return bool(_FOOTER.match(head))
+
+
+def _may_be_footer(line: str) -> bool:
+    """Cheap gate: the footer pattern can only match lines starting with these words."""
+    return bool(_FOOTER_START.match(line)) or "rowser" in line or "©" in line
 
 
 def strip_boilerplate(message: str | None) -> str | None:
@@ -87,11 +116,12 @@ def strip_boilerplate(message: str | None) -> str | None:
     """
     if not message:
         return message
-    message = _MARKDOWN_LINK.sub(r"\1", message)
+    if "](" in message:
+        message = _MARKDOWN_LINK.sub(r"\1", message)
     kept: list[str] = []
     for line in message.splitlines():
         stripped = line.strip()
-        if stripped and is_footer(stripped):
+        if stripped and _may_be_footer(stripped) and is_footer(stripped):
             if any(k.strip() for k in kept):
                 break
             continue

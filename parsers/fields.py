@@ -366,6 +366,8 @@ def _add_general_pairs(text: str, found: dict[str, str]) -> None:
     """
     from .reader import read_text
 
+    if len(text) > 3_000 and all(k in found for k in ("email", "phone", "message")):
+        return  # a long, fully labelled mail: the layers fill the rest (see layers._complete)
     for pair in read_text(text):
         if pair.section != "main" or pair.key in _LEXICON_SKIP:
             continue

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import fields as dc_fields
+from functools import lru_cache
 
 from . import catalogue, reader, scanners
 from .boilerplate import strip_boilerplate
@@ -105,9 +105,11 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     # a quoted earlier mail (the dealer's own offer, phone, price) is never this lead's data
     text = unquoted(view.text)
     markup = view.html if text.strip() == view.text.strip() else None
-    pairs = reader.read_all(text, markup)
-    if markup and (len(view.text) < 600 or sum(p.section == "main" for p in pairs) < 3):
-        pairs += reader.read_text(html_text(markup))
+    pairs: list[reader.Pair] = []
+    if not _complete(lead) or len(view.text) <= _ALWAYS_READ_CHARS:
+        pairs = reader.read_all(text, markup)
+        if markup and (len(view.text) < 600 or sum(p.section == "main" for p in pairs) < 3):
+            pairs += reader.read_text(html_text(markup))
     main = [p for p in pairs if p.section == "main"]
     _fill_message(lead, main)
     _fill_customer(lead, main, ctx)
@@ -115,9 +117,28 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     _fill_vehicle(lead, main)
     _scan(lead, text, view.subject, ctx)
     _catalogue(lead, main, view)
-    _capture_extras(lead, pairs, text)
+    _capture_extras(lead, pairs)
     _settle_lead(lead)
     return lead
+
+
+# Reading costs time in proportion to the text (bench/parse.py keeps parsing at >= 0.4x
+# the bare stdlib): a long mail whose parser already found the whole lead is not re-read
+# for confirmation; a short one (every real lead form) always is.
+_ALWAYS_READ_CHARS = 3_000
+# a VIN is written next to one of these words (or in a VIN-only line of a form)
+_VIN_WORDS = re.compile(r"(?i)\b(?:fin|vin)\b|fahrgestell|chassis|telaio|identifi")
+
+
+def _complete(lead: ParsedLead) -> bool:
+    customer, vehicle = lead.customer, lead.vehicle
+    return bool(
+        customer.name
+        and customer.email
+        and customer.phone
+        and lead.message
+        and (vehicle.model or vehicle.make)
+    )
 
 
 # --- provenance -----------------------------------------------------------------------
@@ -125,10 +146,9 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
 
 def _record_source(lead: ParsedLead) -> None:
     for group, data in (("customer", lead.customer), ("vehicle", lead.vehicle)):
-        for item in dc_fields(data):
-            value = getattr(data, item.name)
-            if value not in (None, "") and f"{group}.{item.name}" not in lead.provenance:
-                lead.provenance[f"{group}.{item.name}"] = Origin(SOURCE, lead.parser, str(value))
+        for name, value in vars(data).items():
+            if value is not None and value != "" and f"{group}.{name}" not in lead.provenance:
+                lead.provenance[f"{group}.{name}"] = Origin(SOURCE, lead.parser, str(value))
     if lead.message and "message" not in lead.provenance:
         lead.provenance["message"] = Origin(SOURCE, lead.parser, lead.message[:80])
 
@@ -154,12 +174,17 @@ def _offer(lead: ParsedLead, path: str, value: object, reader_name: str, detail:
 
 def _same(path: str, left: object, right: object) -> bool:
     if path == "customer.phone":
-        return phone_e164(str(left)) == phone_e164(str(right)) or _digits(left) == _digits(right)
+        return _digits(left) == _digits(right) or _e164(str(left)) == _e164(str(right))
     if path == "vehicle.price":
         return abs(float(left) - float(right)) < 1.0  # type: ignore[arg-type]
     a = re.sub(r"[\W_]+", "", str(left)).lower()
     b = re.sub(r"[\W_]+", "", str(right)).lower()
     return a == b or (bool(a) and bool(b) and (a in b or b in a))
+
+
+@lru_cache(maxsize=256)
+def _e164(value: str) -> str | None:
+    return phone_e164(value)
 
 
 def _digits(value: object) -> str:
@@ -200,12 +225,15 @@ def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
         lead.provenance["message"] = Origin(GENERAL, _detail(best), message[:80])
 
 
+_WORD = re.compile(r"\w{3,}")
+
+
 def _overlap(mine: str, theirs: str) -> float:
     """Share of the words of ``mine`` that ``theirs`` has too (0 when ``mine`` has none)."""
-    words = set(re.findall(r"\w{3,}", mine.lower()[:5000]))
+    words = set(_WORD.findall(mine[:600].lower()))
     if not words:
         return 0.0
-    return len(words & set(re.findall(r"\w{3,}", theirs.lower()[:20000]))) / len(words)
+    return len(words & set(_WORD.findall(theirs[:3000].lower()))) / len(words)
 
 
 def _fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext) -> None:
@@ -361,11 +389,11 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
             if not is_dealer_address(hit.value, ctx.dealer_addresses):
                 _offer(lead, "customer.email", hit.value, SCANNER, f"message: {hit.context!r}")
                 break
-    if not lead.vehicle.vin:
+    if not lead.vehicle.vin and _VIN_WORDS.search(text[: scanners.FIELD_SCAN_CHARS]):
         hit = next(iter(scanners.vins(text)), None)
         if hit:
             _offer(lead, "vehicle.vin", hit.value, SCANNER, f"text: {hit.context!r}")
-    prose = "\n".join(filter(None, (subject, whole)))
+    prose = "\n".join(filter(None, (subject, whole[: scanners.FIELD_SCAN_CHARS])))
     if not lead.vehicle.stock_number:
         hit = next(iter(scanners.stock_numbers(prose)), None)
         if hit:
@@ -450,15 +478,11 @@ def _is_trade_in(lead: ParsedLead, found: catalogue.Vehicle) -> bool:
 # --- extras, conflicts, lead status ----------------------------------------------------------
 
 
-def _capture_extras(lead: ParsedLead, pairs: list[reader.Pair], text: str) -> None:
+def _capture_extras(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
     for pair in pairs:
         if pair.key in ("plate", "contact_time", "contact_way", "appointment"):
             key = f"{pair.section}.{pair.key}" if pair.section != "main" else pair.key
             lead.extras.setdefault(key, pair.value)
-    if "plate" not in lead.extras:
-        hit = next(iter(scanners.plates(text)), None)
-        if hit:
-            lead.extras["plate"] = hit.value
 
 
 def _settle_lead(lead: ParsedLead) -> None:

@@ -624,6 +624,62 @@ SECTION_INDEX: dict[str, str] = _index(SECTION_LABELS)
 MAX_LABEL_WORDS = max(len(label.split()) for labels in FIELD_LABELS.values() for label in labels)
 
 
+# folded first words of every label (and the possessives before them): a line whose first
+# word is none of these starts no "Label value" pair, so the reader skips the prefix search
+FIRST_WORDS: frozenset[str] = frozenset(
+    {fold(label.split()[0]) for labels in FIELD_LABELS.values() for label in labels}
+    | {
+        "ihr",
+        "ihre",
+        "ihren",
+        "dein",
+        "deine",
+        "your",
+        "uw",
+        "je",
+        "jouw",
+        "votre",
+        "vos",
+        "il",
+        "la",
+        "tu",
+        "ton",
+        "ta",
+    }
+)
+
+
+# folded word-prefixes of every label ("stock", "stockno"): the reader extends a
+# "Label value" candidate word by word only while it is still a prefix of some label
+LABEL_PREFIXES: frozenset[str] = frozenset(
+    "".join(fold(word) for word in label.split()[:count])
+    for labels in FIELD_LABELS.values()
+    for label in labels
+    for count in range(1, len(label.split()) + 1)
+)
+
+
+def fold_word(word: str) -> str:
+    """:func:`fold` of one word, cached (prose repeats its words)."""
+    return _fold_word(word)
+
+
+SECTION_FIRST_WORDS: frozenset[str] = frozenset(
+    {fold(label.split()[0]) for labels in SECTION_LABELS.values() for label in labels}
+)
+
+
+def starts_like_label(line: str) -> bool:
+    """Cheap test: could ``line`` start with a known label?"""
+    head = line[:40].replace("_", " ").split(None, 1)
+    return bool(head) and _fold_word(head[0]) in FIRST_WORDS
+
+
+@lru_cache(maxsize=4096)
+def _fold_word(word: str) -> str:
+    return fold(word)
+
+
 @lru_cache(maxsize=8192)
 def field_of(label: str) -> str | None:
     """The field a written label names, or None (cached: forms repeat their labels)."""
@@ -637,9 +693,35 @@ def section_of(line: str) -> str | None:
     stripped = line.strip().strip("#*=-_:[] \t")
     if not stripped or len(stripped) > 50:
         return None
+    if _fold_word(stripped.split(None, 1)[0]) not in SECTION_FIRST_WORDS:
+        return None
     return SECTION_INDEX.get(fold(stripped))
 
 
 def labels_for(key: str) -> tuple[str, ...]:
     """The written labels of one field (for tests and the layout-mutation test)."""
     return FIELD_LABELS.get(key, ())
+
+
+def trie_pattern(words: set[str]) -> str:
+    """One regex alternation for many words, branching per character (a trie).
+
+    A plain ``a|b|c…`` over hundreds of words tries each in turn at every line;
+    the trie decides on the first character, so a prose line fails in one step.
+    """
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict[str, dict]) -> str:
+        ends = "" in node
+        branches = [re.escape(c) + render(child) for c, child in sorted(node.items()) if c]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return render(trie)

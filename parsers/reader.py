@@ -23,10 +23,20 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .fields import EMAIL_PATTERN
-from .lexicon import MAX_LABEL_WORDS, field_of, section_of
+from .lexicon import (
+    LABEL_PREFIXES,
+    MAX_LABEL_WORDS,
+    field_of,
+    fold_word,
+    section_of,
+    starts_like_label,
+    trie_pattern,
+)
 from .message import clean_line
 
 MAX_LINES = 3000
@@ -96,7 +106,15 @@ def plausible(key: str, value: str) -> bool:
 
 
 def read_text(text: str) -> list[Pair]:
-    """Every label/value pair in ``text``, in reading order (see the module docstring)."""
+    """Every label/value pair in ``text``, in reading order (see the module docstring).
+
+    Cached for the last few texts: the generic parser and the layers read the same body.
+    """
+    return list(_read_text(text))
+
+
+@lru_cache(maxsize=8)
+def _read_text(text: str) -> tuple[Pair, ...]:
     pairs: list[Pair] = []
     lines = text.splitlines()[:MAX_LINES]
     section = "main"
@@ -130,15 +148,15 @@ def read_text(text: str) -> list[Pair]:
         cleaned = clean_line(value, 255)
         if cleaned and plausible(key, cleaned):
             pairs.append(Pair(key, cleaned, label, layout, section, index))
-    return pairs
+    return tuple(pairs)
 
 
 def _split(line: str) -> tuple[str, str, str, str] | None:
     """(key, label, value, layout) if ``line`` starts with a known label, else None."""
-    if not line or len(line) > MAX_LINE:
+    if not line or len(line) > MAX_LINE or not starts_like_label(line):
         return None
     match = _SEPARATOR.search(line, 0, 80)
-    if match and match.start() > 0:
+    if match and 0 < match.start() <= 60:
         label = line[: match.start()]
         key = field_of(label)
         if key is not None:
@@ -156,13 +174,20 @@ def _split(line: str) -> tuple[str, str, str, str] | None:
     if key is not None:
         return key, bare, "", "label alone"
     words = line.split(" ", MAX_LABEL_WORDS)
-    for count in range(min(MAX_LABEL_WORDS, len(words) - 1), 0, -1):
+    folded = ""
+    found: list[tuple[str, str]] = []
+    for count in range(1, min(MAX_LABEL_WORDS, len(words) - 1) + 1):
+        folded += fold_word(words[count - 1])
+        if folded not in LABEL_PREFIXES:
+            break
         label = " ".join(words[:count])
         key = field_of(label)
         if key in _SHAPED_KEYS:
-            value = line[len(label) :].strip()
-            if plausible(key, value):
-                return key, label, value, "label value"
+            found.append((key, label))
+    for key, label in reversed(found):  # the longest label first
+        value = line[len(label) :].strip()
+        if plausible(key, value):
+            return key, label, value, "label value"
     return None
 
 
@@ -185,6 +210,11 @@ def _message_lines(first: str, lines: list[str], index: int) -> tuple[str, int]:
     size = len(first)
     while index < len(lines) and size < MAX_MESSAGE:
         line = lines[index]
+        if not _may_end_block(line):
+            body.append(line.rstrip())
+            size += len(line)
+            index += 1
+            continue
         stripped = line.strip()
         if stripped in ("--", "-- ") or (stripped and is_footer(stripped)):
             break
@@ -194,6 +224,37 @@ def _message_lines(first: str, lines: list[str], index: int) -> tuple[str, int]:
         size += len(line)
         index += 1
     return "\n".join(body).strip(), index
+
+
+def _first_words() -> set[str]:
+    from .boilerplate import FIRST_WORDS as FOOTER_WORDS
+    from .lexicon import FIELD_LABELS, SECTION_LABELS
+
+    words = set(FOOTER_WORDS) | {"--", "©", "(c)", "online", "hier", "zur", "click", "klicken"}
+    words |= {"ihr", "ihre", "ihren", "dein", "deine", "your", "uw", "je", "votre", "vos"}
+    for table in (FIELD_LABELS, SECTION_LABELS):
+        for labels in table.values():
+            for label in labels:
+                first = label.split()[0].lower()
+                words.add(first)
+                plain = "".join(
+                    c for c in unicodedata.normalize("NFKD", first) if not unicodedata.combining(c)
+                )
+                words.add(plain)
+                words.add(re.split(r"[-.'/]", first)[0] or first)
+    return {w for w in words if w}
+
+
+# a line that could end a message block: it starts with the first word of a label, a
+# section heading or a footer; every other line is the customer's text (one C-level match)
+_MAY_END = re.compile(
+    r"[ \t>*•·\-–_|\[]*(?:\d{1,2}[.)][ \t]*)?(?:" + trie_pattern(_first_words()) + r")",
+    re.IGNORECASE,
+)
+
+
+def _may_end_block(line: str) -> bool:
+    return bool(_MAY_END.match(line)) or "rowser" in line or "©" in line or not line.strip()
 
 
 def _ends_block(line: str) -> bool:

@@ -23,6 +23,8 @@ from .fields import EMAIL_PATTERN
 from .normalize import parse_price
 
 SCAN_CHARS = 20_000
+# plates and VINs stand in the fields near the top, not deep in a long message
+FIELD_SCAN_CHARS = 6_000
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ PLATE = re.compile(r"(?<![\w-])([A-ZÄÖÜ]{1,3})[- ]([A-Z]{1,2})[- ]?(\d{1,4}[E
 
 
 def plates(text: str) -> list[Hit]:
-    head = text[:SCAN_CHARS]
+    head = text[:FIELD_SCAN_CHARS]
     return [
         Hit(" ".join(m.groups()[:2]) + " " + m.group(3), _context(head, m.start(), m.end()))
         for m in PLATE.finditer(head)
@@ -229,7 +231,7 @@ def is_vin(value: str) -> bool:
 
 
 def vins(text: str) -> list[Hit]:
-    head = text[:SCAN_CHARS]
+    head = text[:FIELD_SCAN_CHARS]
     return [
         Hit(m.group(1), _context(head, m.start(), m.end()))
         for m in _VIN.finditer(head.upper())

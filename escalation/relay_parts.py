@@ -156,6 +156,10 @@ def relay_parts(
     return RelayParts(html, tuple(files), withheld)
 
 
+# mails whose attachments are not ours: the customer's own files relayed to the assignee
+_NOT_OURS = frozenset(CUSTOMER_PURPOSES | {"relay_to_assignee", "relay_notice"})
+
+
 def own_attachment_hashes(session: Session, lead_id: int) -> frozenset[str]:
     """SHA-256 of every attachment of the staff mails we sent about the lead.
 
@@ -166,7 +170,7 @@ def own_attachment_hashes(session: Session, lead_id: int) -> frozenset[str]:
     found: set[str] = set()
     raws = session.scalars(
         select(OutboxMail.raw)
-        .where(OutboxMail.lead_id == lead_id, OutboxMail.purpose.not_in(CUSTOMER_PURPOSES))
+        .where(OutboxMail.lead_id == lead_id, OutboxMail.purpose.not_in(_NOT_OURS))
         .order_by(OutboxMail.id.desc())
         .limit(50)
     )

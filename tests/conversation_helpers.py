@@ -210,3 +210,64 @@ def reply_mail(
         msg.set_content(plain)
         msg.add_alternative(document, subtype="html")
     return msg.as_bytes(policy=policy.SMTP)
+
+
+# --- mails with every kind of part (issue 17 item 1) ---------------------------------------
+
+# A small but real PDF and JPEG: byte-identical arrival is checked on decoded bytes, so the
+# contents include every byte value (a transfer encoding that mangles one would show).
+PDF = (
+    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    + bytes(range(256)) * 40
+    + b"\n%%EOF\n"
+)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + (
+    bytes(range(255, -1, -1)) * 60 + b"\xff\xd9"
+)
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def mail_with_parts(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    files: list[tuple[str, bytes, str]] = (),  # type: ignore[assignment]
+    inline: list[tuple[str, bytes, str, str]] = (),  # type: ignore[assignment]  # name, data, type, cid
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    """A mail as a client sends it: text, optional HTML with inline images, attachments."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id or f"<parts-{abs(hash((sender, to, subject, text)))}@c.example>"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+        html_part = msg.get_payload()[1]  # type: ignore[index]
+        for name, data, mimetype, cid in inline:
+            maintype, subtype = mimetype.split("/")
+            html_part.add_related(data, maintype, subtype, cid=f"<{cid}>", filename=name)
+    for name, data, mimetype in files:
+        maintype, subtype = mimetype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def attachments_of(msg: Message) -> dict[str, bytes]:
+    """Every non-body part's decoded bytes by file name (inline images included)."""
+    found: dict[str, bytes] = {}
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        if name:
+            data = part.get_payload(decode=True)
+            found[name] = data if isinstance(data, bytes) else b""
+    return found

@@ -1,7 +1,9 @@
 """Distribution's side of the pipeline's ``notify`` stage, kept out of pipeline.py.
 
 What happens after distribution decided: a pool lead's notices, and attaching
-a known customer's new mail to his open lead.  Runs in the stage's transaction.
+a known customer's new mail to his open lead - unless the mail carries its own
+source lead number (then it is a lead of its own, linked to the open one).
+Runs in the stage's transaction.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.dealer_settings import DealerConfig
-from mailgate.models import Lead, LeadFollowup, User
+from mailgate.models import OPEN_STATUSES, Lead, LeadFollowup, User
 from mailgate.protocol import Phrase, phrase
+from mailgate.protocol_log import log
 
 from . import notices
+from .customers import CustomerMatch
 from .service import local_day, users_of
 
 
@@ -45,6 +49,55 @@ def notify_pool(
         session, dealer, lead=lead, lead_id=lead_id, customer=customer, recipients=recipients
     )
     return [("notified", phrase("pool_notice_queued", count=sent))]
+
+
+def separate_source_lead(
+    session: Session,
+    match: CustomerMatch | None,
+    lead: dict[str, Any],
+    now: datetime,
+    pool_user: str = "",
+) -> list[tuple[str, Phrase]]:
+    """A mail with its own source lead number is its own lead, never a follow-up mail.
+
+    Seed 003 (Nissan): "In beiden Fällen wird eine Rückmeldung an Nissan mit dem
+    aktuellen Bearbeitungsstatus übermittelt" - every OEM lead gets its own
+    status feedback, so a second OEM lead of a customer with an open lead must
+    not vanish into that lead as an attached mail.  It becomes a lead of its
+    own (``lead["linked_lead_id"]``), goes to the open lead's salesperson as a
+    known customer's inquiry does, and both protocols say so.  A mail naming
+    the number of one of the customer's open leads *is* about that lead: it is
+    attached to that one.  Changes ``match`` and ``lead`` in place.
+    """
+    reference = lead.get("source_ref")
+    if match is None or match.open_lead_id is None or not reference:
+        return []
+    same = session.scalar(
+        select(Lead.id)
+        .where(
+            Lead.customer_id == match.customer["id"],
+            Lead.source == lead["source"],
+            Lead.source_ref == reference,
+            Lead.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Lead.id.desc())
+        .limit(1)
+    )
+    if same is not None:
+        match.open_lead_id = same  # the same OEM lead again: a follow-up of that lead
+        return []
+    open_id = match.open_lead_id
+    owner = session.execute(
+        select(User.email).join(Lead, Lead.assignee_id == User.id).where(Lead.id == open_id)
+    ).scalar()
+    match.open_lead_id = None
+    if owner and owner.lower() != pool_user.lower():  # a pool lead's twin waits in the pool
+        match.owner = owner
+    lead["linked_lead_id"] = open_id
+    back = phrase("oem_lead_link_back", source=lead["source"], reference=reference)
+    log(session, open_id, actor="system", action="linked_lead", what=back, at=now)
+    linked = phrase("oem_lead_linked", source=lead["source"], reference=reference, lead=open_id)
+    return [("linked_lead", linked)]
 
 
 def attach_followup(

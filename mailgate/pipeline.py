@@ -32,7 +32,7 @@ from mailgate.dealer_settings import DealerConfig
 from mailgate.distribution import notices
 from mailgate.distribution.customers import CustomerMatch, lookup_keys
 from mailgate.distribution.customers import match_customer as find_customer
-from mailgate.distribution.intake import attach_followup, notify_pool
+from mailgate.distribution.intake import attach_followup, notify_pool, separate_source_lead
 from mailgate.distribution.service import assign, lead_facts
 from mailgate.duplicates import find_twin
 from mailgate.escalation.acknowledge import enqueue_acknowledgement
@@ -386,6 +386,10 @@ def match_customer(job: Job) -> None:
     job.customer = job.match.customer
     job.lead["customer_id"] = job.customer["id"]
     job.protocol.extend(job.match.protocol())
+    # a mail with its own OEM lead number is its own lead, linked to the open one (seed 003)
+    job.protocol += separate_source_lead(
+        job.db, job.match, job.lead, job.now, pool_user=dist["pool_user"]
+    )
 
 
 def distribute(job: Job) -> None:

@@ -114,16 +114,10 @@ PHRASES: dict[str, str] = {
     "oem_lead_linked": N_(
         "own lead of {source} (their lead {reference}); linked to the customer's open lead #{lead}"
     ),
-    "oem_lead_link_back": N_("the customer's new lead #{lead} of {source} is linked to this one"),
-    "handed_back_owner": N_("handed back from the call centre by {user} to {owner}"),
-    "handed_back_distribution": N_("handed back from the call centre by {user} for distribution"),
-    "target_missed_queued": N_("processing target {target_at} missed: notice to {to} queued"),
-    "contact_not_reached": N_("{channel}: customer not reached; try again on {follow_up_at}"),
-    "contact_left_message": N_("{channel}: message left; try again on {follow_up_at}"),
-    "oem_lead_linked": N_(
-        "own lead of {source} (their lead {reference}); linked to the customer's open lead #{lead}"
+    "oem_lead_link_back": N_(
+        "a new lead of {source} for this customer (their lead {reference}) is its own lead, "
+        "linked to this one"
     ),
-    "oem_lead_link_back": N_("the customer's new lead #{lead} of {source} is linked to this one"),
     "handed_back_owner": N_("handed back from the call centre by {user} to {owner}"),
     "handed_back_distribution": N_("handed back from the call centre by {user} for distribution"),
     "reopened_unanswered": N_("reopened; not answered yet: stage 1 restarted"),

@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("parse", cmd_parse, "parse .eml files and print what would become a lead")
     cmd.add_argument("files", nargs="+", type=Path)
     cmd.add_argument("--json", action="store_true", help="JSON Lines (the default)")
+    cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="print each field with the reader that found it and the values that lost",
+    )
     cmd = add("leads", cmd_leads, "list leads")
     cmd.add_argument("--json", action="store_true")
     cmd = add("outbox", cmd_outbox, "list outgoing mails")
@@ -323,7 +328,13 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as exc:
             print(json.dumps({"file": str(path), "error": str(exc)}))
             continue
-        print(json.dumps(parse_raw(raw).to_json(str(path)), ensure_ascii=False))
+        lead = parse_raw(raw)
+        if args.explain:
+            from mailgate.parsers.explain import explain
+
+            print(explain(lead, str(path)))
+            continue
+        print(json.dumps(lead.to_json(str(path)), ensure_ascii=False))
     return 0
 
 

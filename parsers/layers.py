@@ -430,7 +430,7 @@ def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> No
         if _is_trade_in(lead, found):
             continue
         origin = CATALOGUE if reader_name == SOURCE else reader_name
-        where = f"catalogue via {detail}" if origin != CATALOGUE else f"catalogue: {detail}"
+        where = f"catalogue via {detail}" if origin != CATALOGUE else f"in the {detail}"
         _offer(lead, "vehicle.make", found.make, origin, f"{where} ({found.matched!r})")
         if found.model and not vehicle.model:
             _offer(lead, "vehicle.model", found.model, origin, f"{where} ({found.matched!r})")

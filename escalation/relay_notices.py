@@ -28,7 +28,7 @@ from mailgate.parsers.message import MailView
 from mailgate.signed_links import link_secret, link_url, new_claims, sign
 
 from .quotes import reply_text
-from .relay_parts import relay_parts
+from .relay_parts import max_relay_bytes, relay_parts
 
 BODY_LIMIT = 20_000  # characters of the message shown in a notice
 
@@ -102,7 +102,11 @@ def send_notice(
     files: tuple[Attachment, ...] = ()
     if view is not None and with_message:
         body = (reply_text(view) or view.text or "").strip()[:BODY_LIMIT]
-        files = relay_parts(view, cut_quote=False).attachments
+        parts = relay_parts(view, cut_quote=False)
+        if parts.size(body) <= max_relay_bytes(dealer):
+            files = parts.attachments
+        elif parts.attachments:  # the mail itself is kept; the notice stays deliverable
+            body += f"\n\n[{len(parts.attachments)} Anhang/Anhänge: zu groß zum Weitergeben]"
     subject = (view.subject if view is not None else "") or ""
     for who in recipient_for(session, dealer, lead):
         user = who if isinstance(who, User) else None

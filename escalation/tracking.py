@@ -306,7 +306,7 @@ def handle_direct_answer(
         select(Lead)
         .join(Customer, Customer.id == Lead.customer_id)
         .where(
-            func.lower(Customer.email).in_(others),
+            Customer.email.in_(others),  # stored lower-case; the index is used
             Lead.assignee_id == staff.id,
             Lead.status.in_(OPEN_STATUSES),
         )

@@ -237,3 +237,25 @@ def test_a_hostile_unknown_sender_cannot_inject_headers_into_the_notice(
     assert b"victim" not in head.replace(b"\r\n ", b" ").split(b"Subject:")[0]
     assert b"\r\nBcc:" not in head
     assert len(body(sent_mail(dealer, notice.id), "plain")) < 25_000  # the text is capped
+
+
+def test_an_unknown_senders_oversized_files_stay_in_mailgate_and_the_notice_says_so(
+    dealer: sessionmaker[Session],
+) -> None:
+    toml = DEALER_WITH_LINKS.replace(
+        'language = "de"\n', 'language = "de"\nmax_relay_size_mb = 1\n'
+    )
+    setup_dealer(dealer, toml)
+    ingest(dealer, inquiry(1, name="Erika Musterfrau", email=CUSTOMER))
+    with dealer() as session:
+        lead = session.scalars(select(Lead)).one()
+    good = tracking_address(LEAD_ADDRESS, lead.id, lead.reply_token)
+    big = bytes(range(256)) * 5000
+    raw = mail_with_parts(
+        sender="x@firma.example", to=good, subject="Video", text="Das Video.",
+        files=[("video.mp4", big, "video/mp4")],
+    )  # fmt: skip
+    assert ingest(dealer, raw).status == "processed"
+    [notice] = rows(dealer, "relay_notice")
+    mail = sent_mail(dealer, notice.id)
+    assert attachments_of(mail) == {} and "zu groß zum Weitergeben" in body(mail, "plain")

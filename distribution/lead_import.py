@@ -270,13 +270,14 @@ def rows_to_leads(
     results = []
     for number, row in enumerate(table.rows, start=2):
         values = {name: cell for name, cell in zip(mapping, row, strict=True) if name != IGNORE}
-        results.append(_row(number, values, default_origin, imported_from))
+        results.append(lead_from_values(number, values, default_origin, imported_from))
     return results
 
 
-def _row(
+def lead_from_values(
     line: int, values: Mapping[str, str], default_origin: str, imported_from: str
 ) -> RowResult:
+    """One lead's field values (a row, or an API request) as a lead, or its problems."""
     problems: list[Problem] = []
     customer: dict[str, object] = {
         name: values[name] for name in CUSTOMER_COLUMNS if values.get(name)

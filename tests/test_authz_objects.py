@@ -177,6 +177,9 @@ RULES: dict[str, Access] = {
     # the REST API: bearer tokens only (a browser session is no API credential)
     "api.openapi": Access(PUBLIC),
     "api.list_leads": Access(API_READ),
+    "api.create_lead": Access(
+        API_WRITE, {}, {"customer": {"email": "k@kunden.example"}, "origin": "x"}
+    ),
     "api.get_lead": Access(API_READ, LEAD),
     "api.change_status": Access(API_WRITE, LEAD, {"status": "offer"}),
     "api.add_note": Access(API_WRITE, LEAD, {"text": "von außen"}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mailgate.distribution.manual import KINDS
 from mailgate.models import SALES_STAGES, LeadStatus
 from mailgate.webhooks.emit import EVENTS
 
@@ -17,6 +18,21 @@ from ..input_limits import DB_INT_MAX
 
 MAX_PER_PAGE = 100
 MAX_NOTE = 2000
+# POST /leads: the customer fields and their longest values (the customer table's columns)
+LEAD_IN_CUSTOMER = {
+    "salutation": 64,
+    "title": 64,
+    "first_name": 255,
+    "last_name": 255,
+    "name": 255,
+    "email": 320,
+    "phone": 64,
+    "street": 255,
+    "postcode": 32,
+    "city": 255,
+    "country": 64,
+    "birth_date": 10,
+}
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _TEXT = {"type": ["string", "null"]}
@@ -185,7 +201,29 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                         "400": _problem("a filter or page value is not valid"),
                         **_AUTH,
                     },
-                }
+                },
+                "post": {
+                    "operationId": "createLead",
+                    "summary": (
+                        "Create a lead (distributed, timed and announced like one typed in by "
+                        "hand); with external_id, the same lead is created once however often "
+                        "it is sent"
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/LeadIn"}}
+                        },
+                    },
+                    "responses": {
+                        "201": _json("the lead created", "Lead"),
+                        "200": _json("the lead created earlier with this external_id", "Lead"),
+                        "400": _problem("the body is not a lead"),
+                        "413": _problem("the body is larger than 64 KiB"),
+                        "422": _problem("a field's value cannot be used (the detail names it)"),
+                        **_AUTH,
+                    },
+                },
             },
             "/leads/{lead_id}": {
                 "get": {
@@ -279,6 +317,57 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                             },
                         },
                     ],
+                },
+                "LeadIn": {
+                    "type": "object",
+                    "required": ["customer", "origin"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "customer": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                name: {"type": "string", "maxLength": limit}
+                                for name, limit in LEAD_IN_CUSTOMER.items()
+                            },
+                            "anyOf": [
+                                {"required": [name]}
+                                for name in ("email", "phone", "last_name", "name")
+                            ],
+                            "description": "at least an e-mail address, a phone number or a name;"
+                            " birth_date as YYYY-MM-DD or DD.MM.YYYY",
+                        },
+                        "vehicle": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "make": {"type": "string", "maxLength": 64},
+                                "model": {"type": "string", "maxLength": 255},
+                                "price": {"type": "string", "maxLength": 32},
+                            },
+                        },
+                        "kind": {"type": "string", "enum": list(KINDS)},
+                        "origin": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 64,
+                            "pattern": "[^\\s\\x00]",
+                            "description": "shown as the lead's source, e.g. Website-Chat",
+                        },
+                        "campaign": {"type": "string", "maxLength": 128},
+                        "message": {"type": "string", "maxLength": 4000},
+                        "external_id": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "description": "the sender's own id: a lead is created once per id",
+                        },
+                        "duplicates": {
+                            "type": "string",
+                            "enum": ["update", "keep", "new"],
+                            "description": "a known customer (same e-mail, phone, or name and "
+                            "address): update his data, keep it (default), or create a new one",
+                        },
+                    },
                 },
                 "NoteIn": {
                     "type": "object",

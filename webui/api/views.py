@@ -20,6 +20,8 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import selectinload
 
 from mailgate.completion import completion_reasons
+from mailgate.distribution.lead_import import lead_from_values
+from mailgate.distribution.lead_import_apply import DUPLICATE_POLICIES, import_lead
 from mailgate.escalation.actions import ActionError, close_lead, set_stage
 from mailgate.models import SALES_STAGES, Lead, LeadStatus, ProtocolEntry, User, utcnow
 from mailgate.protocol import phrase
@@ -28,13 +30,21 @@ from mailgate.webhooks.payload import lead_document
 
 from ..context import db, dealer
 from ..input_limits import MAX_JSON_BYTES, JsonError, clamped_day, json_body
-from .openapi import MAX_NOTE, MAX_PER_PAGE, document
+from .openapi import LEAD_IN_CUSTOMER, MAX_NOTE, MAX_PER_PAGE, document
 from .problems import ApiError, problem
 from .tokens import Caller, authenticate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
 DIGITS = re.compile(r"[0-9]{1,9}")
+# lead_import's row problems, as an integration's developer reads them
+ROW_PROBLEMS = {
+    "email": "customer.email is not an e-mail address",
+    "birth_date": "customer.birth_date is not a date (YYYY-MM-DD or DD.MM.YYYY)",
+    "no_contact": "the customer needs an e-mail address, a phone number or a name",
+    "kind": "unknown kind",
+    "no_origin": "origin is empty",
+}
 FILTERS = ("status", "source", "kind", "assignee", "received_from", "received_to")
 
 
@@ -175,6 +185,76 @@ def _lead(lead_id: int) -> Lead:
     if lead is None:
         raise ApiError(404, "Not Found", f"no lead {lead_id}")
     return lead
+
+
+@bp.post("/leads")
+@requires("write")
+def create_lead() -> ResponseReturnValue:
+    """A lead from another system (a website chat, an event app): the rules of the import."""
+    data = _body(
+        {
+            "customer": dict,
+            "vehicle": dict,
+            "kind": str,
+            "origin": str,
+            "campaign": str,
+            "message": str,
+            "external_id": str,
+            "duplicates": str,
+        }
+    )
+    values = {
+        **_strings(data.get("customer", {}), "customer", LEAD_IN_CUSTOMER),
+        **_strings(data.get("vehicle", {}), "vehicle", {"make": 64, "model": 255, "price": 32}),
+    }
+    for name, field, limit in (
+        ("kind", "kind", 32),
+        ("campaign", "origin_detail", 128),
+        ("message", "remark", 4000),
+        ("external_id", "external_id", 64),
+    ):
+        text = str(data.get(name, "")).replace("\x00", "").strip()
+        if len(text) > limit:
+            raise ApiError(400, "Bad Request", f"{name} must be at most {limit} characters")
+        if text:
+            values[field] = text
+    origin = str(data.get("origin", "")).replace("\x00", "").strip()
+    if not origin or len(origin) > 64:
+        raise ApiError(400, "Bad Request", "origin must be 1 to 64 characters")
+    duplicates = data.get("duplicates", "keep")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ApiError(400, "Bad Request", f"duplicates must be one of {list(DUPLICATE_POLICIES)}")
+    row = lead_from_values(1, values, origin, f"API ({caller().name})")
+    if row.lead is None:
+        detail = "; ".join(ROW_PROBLEMS.get(p.code, p.code) for p in row.problems)
+        raise ApiError(422, "Unprocessable Content", detail)
+    outcome = import_lead(
+        db(), dealer(), row.lead, duplicates=duplicates, actor=caller().actor, now=utcnow()
+    )
+    if outcome.result == "refused" or outcome.lead_id is None:
+        db().rollback()
+        raise ApiError(422, "Unprocessable Content", outcome.detail or "the lead was refused")
+    db().commit()
+    status = 201 if outcome.result == "created" else 200
+    return jsonify(lead_document(_lead(outcome.lead_id))), status
+
+
+def _strings(part: Any, name: str, limits: dict[str, int]) -> dict[str, str]:
+    """A nested object of known text fields (customer, vehicle), each within its length."""
+    values = {}
+    for key, value in part.items():
+        if key not in limits:
+            raise ApiError(400, "Bad Request", f"unknown field {name}.{key}")
+        if not isinstance(value, str):
+            raise ApiError(400, "Bad Request", f"{name}.{key} must be a string")
+        text = _usable(f"{name}.{key}", value).replace("\x00", "").strip()
+        if len(text) > limits[key]:
+            raise ApiError(
+                400, "Bad Request", f"{name}.{key} must be at most {limits[key]} characters"
+            )
+        if text:
+            values[key] = text
+    return values
 
 
 @bp.get("/leads/<int:lead_id>")

@@ -11,8 +11,10 @@ Revises: 0016_seed_rules
   customer plus a "please check" task, decided by a person (update / keep /
   new) instead of silently.
 * The search line of ``lead_search`` (migration 0007) gains make, model,
-  licence plate and the source's own lead number, so the list finds a lead by
-  them; triggers are re-created with the wider line and every row rebuilt.
+  licence plate (``vehicle.plate`` / ``licence_plate`` or ``extras.plate``,
+  where the parsers keep a plate) and the source's own lead number, so the
+  list finds a lead by them; triggers are re-created with the wider line and
+  every row rebuilt.
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ def search_expression(dialect: str, keys: tuple[str, ...], source_ref: bool) -> 
     else:
         vehicle = [f"json_extract(l.vehicle, '$.{key}')" for key in keys]
     parts = ["c.name", "c.email", "c.phone", "replace(c.phone_e164, '+', '')", *vehicle]
-    if source_ref:
-        parts.append("l.source_ref")
+    if source_ref:  # the wider line: the source's lead number, a plate kept in the extras
+        plate = (
+            "(l.extras ->> 'plate')"
+            if dialect == "postgresql"
+            else "json_extract(l.extras, '$.plate')"
+        )
+        parts += ["l.source_ref", plate]
     joined = " || ' ' || ".join(f"coalesce(CAST({p} AS TEXT), '')" for p in parts)
     return f"lower({joined})"
 
@@ -104,7 +111,9 @@ def _drop_triggers(dialect: str) -> None:
 def _install(dialect: str, keys: tuple[str, ...], source_ref: bool) -> None:
     """(Re-)create the triggers with this search line and rebuild every row of it."""
     expression = search_expression(dialect, keys, source_ref)
-    lead_columns = "customer_id, vehicle, source_ref" if source_ref else "customer_id, vehicle"
+    lead_columns = (
+        "customer_id, vehicle, source_ref, extras" if source_ref else "customer_id, vehicle"
+    )
     _drop_triggers(dialect)
     if dialect == "postgresql":
         statements = _postgresql_triggers(expression, lead_columns)

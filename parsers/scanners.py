@@ -52,8 +52,10 @@ _NOT_PHONE_BEFORE = re.compile(
     r"|bestand|kommission|lead|vorgang|kunden|auftrag|rechnung|iban|bic)\.?\s*[:#]?\s*$"
 )
 _PHONE_BEFORE = re.compile(
-    r"(?i)(?:tel|telefon|phone|mobil|handy|ruf|rückruf|erreich|nummer|number|gsm|call"
-    r"|bel|téléphone|tél|telefono|cell|whatsapp|unter|at|op|au)\w*\.?\s*[:#]?\s*$"
+    r"(?i)(?:(?<![\w-])(?:tel|telefon|phone|mobil|handy|ruf|rückruf|erreich|gsm|call|bel"
+    r"|téléphone|tél|telefono|cell|whatsapp|unter|at|op|au)\w*"
+    r"|(?:der|die|meine|my|mijn|mon|ma|il\s+mio)\s+(?:nummer|number|numéro|numero))"
+    r"\.?\s*[:#]?\s*$"
 )
 
 

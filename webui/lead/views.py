@@ -20,6 +20,7 @@ from ..context import db, dealer
 from ..leads.query import REVIEW_CONFIDENCE
 from . import original
 from .conversation import conversation
+from .first_look import note_first_look
 from .forms import (
     CloseForm,
     ConfirmForm,
@@ -46,6 +47,7 @@ bp = Blueprint("lead", __name__)
 @login_required
 def detail(lead_id: int) -> str:
     lead = visible_lead(lead_id)
+    note_first_look(lead)
     return render_detail(lead, template_id=_template_arg())
 
 

@@ -52,6 +52,7 @@ from .replies import notification_reply_to
 log = logging.getLogger("mailgate.escalation")
 BATCH = 500
 LINKED_PURPOSES = ("reminder", "stage1")  # mails to the assignee that carry action links
+SUPERVISOR_ACTIONS = ("take_over", "reassign")  # links in the stage-2 mail to the supervisor
 PURPOSE_TEMPLATES = {
     "reminder": "reminder",
     "stage1": "stage1",
@@ -473,7 +474,9 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
         if (stage2_at or row.stage2_at)
         else "",
         "waiting": waiting_for(now - row.received_at, language),
-        "actions": _actions(dealer, secret, purpose, assignee, row.id, now),
+        "actions": _actions(
+            dealer, secret, purpose, recipient if purpose == "stage2" else assignee, row.id, now
+        ),
         "reply_reaches_customer": bool(reply_to and row.customer_email),
     }
     mail = DeferredMail(
@@ -495,15 +498,17 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
 def _actions(
     dealer: DealerConfig, secret: str, purpose: str, assignee: _Person, lead_id: int, now: datetime
 ) -> dict[str, str]:
-    """Signed "contacted" / "resubmit" links for the assignee's reminder and stage-1 mail."""
-    if purpose not in LINKED_PURPOSES or not secret or assignee.id is None:
+    """Signed links: "contacted" / "resubmit" in the assignee's reminder and stage-1 mail,
+    "take over" / "reassign" in the supervisor's stage-2 mail (``assignee``: its recipient)."""
+    linked = purpose in LINKED_PURPOSES or purpose == "stage2"
+    if not linked or not secret or assignee.id is None:
         return {}
     return action_links(
         secret,
         dealer.base_url,
         user_id=assignee.id,
         lead_id=lead_id,
-        actions=("contacted", "resubmit"),
+        actions=SUPERVISOR_ACTIONS if purpose == "stage2" else ("contacted", "resubmit"),
         valid_from=now,
     )
 

@@ -31,7 +31,7 @@ SECRET_NAME = "mail_links"  # noqa: S105  # nosec B105  # name of a stored secre
 SALT = b"mailgate.signed-action"
 MAC_BYTES = 20  # 160 bits of HMAC-SHA256: far beyond guessing, and a shorter link
 # confirm_reply: an answer from an address not on file is the assignee's (escalation/relay_notices)
-ACTIONS = ("contacted", "resubmit", "take", "confirm_reply")
+ACTIONS = ("contacted", "resubmit", "take", "confirm_reply", "take_over", "reassign")
 VALID_FOR = timedelta(hours=72)
 PATH = "/m/"
 

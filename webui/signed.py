@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,6 +31,7 @@ from mailgate.escalation.tracking import ReplyRejected
 from mailgate.models import OPEN_STATUSES, Lead, User, utcnow
 from mailgate.signed_links import LinkClaims, LinkError, link_secret, record_use, verify, was_used
 
+from . import signed_supervisor as supervisor
 from .access import pool_user_id
 from .context import db, dealer
 
@@ -56,11 +57,16 @@ PROBLEMS: dict[str, tuple[int, object]] = {
         _l("Only the oldest lead in the pool may be taken. Please open the pool in mailgate."),
     ),
     "failed": (409, _l("This could not be done: %(detail)s")),
+    "not_supervisor": (403, _l("This link is for a supervisor. Please open the lead in mailgate.")),
+    "already_yours": (409, _l("This lead is already assigned to you; there is nothing to do.")),
+    "bad_choice": (400, _l("Please choose a colleague from the list.")),
 }
 ACTION_TEXT = {
     "contacted": _l("I contacted the customer"),
     "resubmit": _l("Resubmit tomorrow"),
     "take": _l("Take this lead"),
+    "take_over": _l("Take this lead over"),
+    "reassign": _l("Reassign this lead"),
     "confirm_reply": _l("This was my answer: count it and send it to the customer"),
 }
 
@@ -109,6 +115,8 @@ def _check(session: Session, token: str) -> tuple[LinkClaims, User, Lead]:
             waiting = pool_leads(session, dealer(), user.email)
             if waiting and waiting[0].id != lead.id:
                 raise LinkError("not_oldest")
+    elif claims.action in supervisor.SUPERVISOR_ACTIONS:
+        supervisor.check(claims, user, lead)
     elif lead.assignee_id != user.id:
         raise LinkError("not_yours")
     return claims, user, lead
@@ -119,6 +127,12 @@ def _act(session: Session, config: DealerConfig, claims: LinkClaims, user: User)
     now = utcnow()
     if claims.action == "confirm_reply":
         return _confirm_reply(session, config, claims, user, now)
+    if claims.action in supervisor.SUPERVISOR_ACTIONS:
+        chosen = request.form.get("to")
+        target = supervisor.act(session, config, claims, user, chosen, pool_user_id(session))
+        if target.id == user.id:
+            return _("The lead is yours now.")
+        return _("The lead is now assigned to %(name)s.", name=target.name or target.email)
     if claims.action == "contacted":
         log_contact(session, claims.lead_id, user.email, now, "direct", "confirmed by mail link")
         return _("Noted: you contacted the customer. The escalation for this lead stops.")
@@ -168,6 +182,9 @@ def confirm(token: str) -> ResponseReturnValue:
         user=user,
         lead=lead,
         action_text=ACTION_TEXT[claims.action],
+        choices=supervisor.choices(session, lead, pool_user_id(session))
+        if claims.action == "reassign"
+        else [],
     )
 
 

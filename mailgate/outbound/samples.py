@@ -89,7 +89,13 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
     },
     "reminder": _LADDER,
     "stage1": _LADDER,
-    "stage2": _LADDER,
+    "stage2": {  # the supervisor's links (mailgate.signed_links SUPERVISOR actions)
+        **_LADDER,
+        "actions": {
+            "take_over": "https://leads.autohaus.example/m/sample-take-over",
+            "reassign": "https://leads.autohaus.example/m/sample-reassign",
+        },
+    },
     "resubmission": _LADDER,
     "target_missed": {
         "lead": _LEAD,

@@ -70,6 +70,17 @@ def _clean_customer(customer: CustomerData, ctx: ParseContext) -> None:
         customer.email = address
     if customer.phone and not customer.phone_e164:
         customer.phone_e164 = phone_e164(customer.phone, ctx.region)
+    if (
+        customer.last_name
+        and not customer.first_name
+        and not customer.salutation
+        and not customer.title
+        and " " not in customer.last_name
+        and customer.name in (None, customer.last_name)
+    ):
+        # one word and no "Herr"/"Frau"/"Dr." before it: a marketplace user's given name
+        # ("Paula"); with a salutation it is the surname ("Herr Müller")
+        customer.first_name, customer.last_name = customer.last_name, None
     if not customer.name and (customer.first_name or customer.last_name):
         customer.name = clean_line(f"{customer.first_name or ''} {customer.last_name or ''}")
 

@@ -147,8 +147,7 @@ def downgrade() -> None:
     op.drop_index("ix_customer_postcode", table_name="customer")
     op.drop_index("ix_customer_check_since", table_name="customer")
     op.drop_index("ix_customer_merged_into_id", table_name="customer")
-    with op.batch_alter_table("customer") as batch:
-        batch.drop_column("check_candidates")
-        batch.drop_column("check_since")
-        batch.drop_column("merged_at")
-        batch.drop_column("merged_into_id")
+    # plain ALTER TABLE (SQLite 3.35+): batch mode would copy the customer table, which
+    # the leads' foreign key refuses while foreign keys are enforced
+    for column in ("check_candidates", "check_since", "merged_at", "merged_into_id"):
+        op.execute(f"ALTER TABLE customer DROP COLUMN {column}")

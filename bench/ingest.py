@@ -6,12 +6,21 @@ One run, the same generated mails for every measurement:
     (WAL, synchronous=FULL) and answers 250 — the least any durable listener does;
 (b) mailgate's SMTP listener (allowlist, 451-on-failure, store_raw via SQLAlchemy);
 (c) mailgate's worker turning the stored mails into leads with notifications,
-    against the standard library's parse rate (message_from_bytes + get_body).
+    against the standard library's parse rate (message_from_bytes + get_body);
+(d) ``serve``: what users run.  The whole service (``mailgate serve``: listener,
+    worker, sender, web UI in one process, as the README starts it) takes the
+    same burst while its worker processes the backlog, against the ceiling (a),
+    alternating, in the same run (issue 18: target >= 0.8x).  Then the time the
+    worker needs for what was left at the last 250 gives its drain rate
+    (target >= 200 mails/s).  ``--split`` adds the alternative of the issue:
+    listener, worker and sender as separate processes (``smtpd``, ``worker``,
+    ``sender``), the listener with a GIL of its own.
 
 Servers run in a child process so client and server do not share one GIL.
 Prints mails/s for 1, 10 and 50 connections, p99 DATA->250 latency, and ratios.
 
-    python bench/ingest.py [--mails 2000] [--repeat 3] [--parts smtp,worker] [--json]
+    python bench/ingest.py [--mails 2000] [--repeat 3] [--parts smtp,worker,serve] [--json]
+        [--split] [--warm 31] [--database-url postgresql://…]
 
 The worker's parser processes are started before its clock runs (a service
 keeps them for its lifetime); their start time is printed apart.  The worker
@@ -35,6 +44,9 @@ import tempfile
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 LEAD = "leads@autohaus.example"
 DEALER = """
@@ -308,6 +320,102 @@ def measure_worker_part(
     )
 
 
+def _scratch_database(server_url: str) -> str:
+    """A fresh database on that PostgreSQL server for one service run (dropped by the caller)."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from mailgate import db
+
+    name = f"mailgate_bench_{uuid.uuid4().hex[:8]}"
+    admin = db.create_db_engine(server_url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(server_url: str, url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from mailgate import db
+
+    admin = db.create_db_engine(server_url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def measure_service(
+    roles: tuple[str, ...], mails: list[bytes], connections: int, workdir: Path, args: object
+) -> object:
+    """One burst against freshly started service processes; a ``ServeBurst``."""
+    from tests.intake_load import burst_against, stop
+    from tests.procs import make_install, wait_for_port
+
+    server_url = getattr(args, "database_url", None)
+    url = _scratch_database(server_url) if server_url else None
+    install = make_install(workdir / f"{'+'.join(roles)}-{os.urandom(4).hex()}", url, web=True)
+    procs = [install.start(role, log_name=f"{role}.log") for role in roles]
+    try:
+        wait_for_port(install.smtp_port, 60)
+        # The parser processes start 30 s after a service start (parse_pool.HOLD_OFF):
+        # --warm 31 measures a service that has been running, the default a fresh one.
+        time.sleep(getattr(args, "warm", 2.0))
+        return burst_against(install.smtp_port, install.db_url, mails, connections)
+    finally:
+        for proc in procs:
+            stop(proc)
+        if server_url and url:
+            _drop(server_url, url)
+
+
+def measure_serve_part(
+    mails: list[bytes], workdir: Path, args: argparse.Namespace, results: dict[str, object]
+) -> None:
+    """(d): the whole service against the ceiling, alternating, median of ``repeat`` each."""
+    from tests.intake_load import measure_bare
+
+    variants = [("serve",)] + ([("smtpd", "worker", "sender")] if args.split else [])
+    connections = 10
+    bare_runs: list[float] = []
+    runs: dict[str, list[object]] = {"+".join(v): [] for v in variants}
+    loads: list[float] = []
+    for _ in range(args.repeat):
+        bare_runs.append(measure_bare(mails, connections, workdir)[0])
+        for roles in variants:
+            runs["+".join(roles)].append(measure_service(roles, mails, connections, workdir, args))
+        loads.append(os.getloadavg()[0])
+    ceiling = statistics.median_high(bare_runs)
+    backend = "postgresql" if args.database_url else "sqlite"
+    for name, bursts in runs.items():
+        rate = statistics.median_high([b.mails_per_s for b in bursts])  # type: ignore[attr-defined]
+        drain = statistics.median_high([b.drain_rate for b in bursts])  # type: ignore[attr-defined]
+        left = statistics.median_high([b.backlog_at_end for b in bursts])  # type: ignore[attr-defined]
+        p99 = statistics.median_high([b.p99_s for b in bursts])  # type: ignore[attr-defined]
+        results[f"{name}_{backend}_c{connections}"] = {
+            "ceiling_mails_per_s": round(ceiling, 1),
+            "ceiling_runs": [round(r, 1) for r in bare_runs],
+            "mails_per_s": round(rate, 1),
+            "runs": [round(b.mails_per_s, 1) for b in bursts],  # type: ignore[attr-defined]
+            "ratio_over_ceiling": round(rate / ceiling, 3),
+            "p99_ms": round(p99 * 1000, 1),
+            "backlog_at_last_250": left,
+            "drain_mails_per_s": round(drain, 1),
+            "load_average": [round(x, 2) for x in loads],
+        }
+        print(
+            f"{name} ({backend}, {connections} conn, worker running): {rate:8.1f}/s against "
+            f"ceiling {ceiling:8.1f}/s = {rate / ceiling:5.2f}x (target 0.80x)  p99 DATA->250 "
+            f"{p99 * 1000:6.1f} ms; {left} left at the last 250, drained at {drain:6.1f} mails/s "
+            f"(target 200); load average {', '.join(f'{x:.1f}' for x in loads)}",
+            file=sys.stderr,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=2000)
@@ -320,7 +428,21 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--parts", default="smtp,worker", help="smtp (a and b), worker (c); default both"
+        "--parts",
+        default="smtp,worker",
+        help="smtp (a and b), worker (c), serve (d, the whole service); default smtp,worker",
+    )
+    parser.add_argument(
+        "--split", action="store_true", help="serve part: also smtpd + worker + sender processes"
+    )
+    parser.add_argument(
+        "--warm",
+        type=float,
+        default=2.0,
+        help="serve part: seconds between the service's start and the burst (31: parser pool on)",
+    )
+    parser.add_argument(
+        "--database-url", help="serve part: a PostgreSQL server (a scratch database per run)"
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -357,6 +479,8 @@ def main() -> int:
             )
         if "worker" in parts:
             measure_worker_part(mails, workdir, args.repeat, results)
+        if "serve" in parts:
+            measure_serve_part(mails, workdir, args, results)
     print(json.dumps(results, indent=None if args.json else 2))
     return 0
 

@@ -24,6 +24,7 @@ from .fields import (
 )
 from .message import MailView, clean_line
 from .model import CustomerData, ParsedLead, VehicleData
+from .nonlead import non_lead_reason
 from .normalize import known_make, parse_price, split_name
 from .signals import domain_of, lookalike_reason, platform_of, registrable_domain
 
@@ -63,7 +64,11 @@ def matches(view: MailView) -> bool:
 def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     """Labelled fields and free text; a mail imitating a platform is read but never a lead."""
     lead = extract(view, ctx, from_is_customer=not system_sent(view))
-    reason = lookalike_reason(view, dealer_domains(ctx.dealer_addresses))
+    # non_lead_reason already ran on the mail as received; this catches a forwarded
+    # original (an employee forwarding an auto-reply or a bounce files no lead either)
+    reason = lookalike_reason(view, dealer_domains(ctx.dealer_addresses)) or non_lead_reason(
+        view, None
+    )
     if reason:
         lead.is_lead = False
         lead.non_lead_reason = reason

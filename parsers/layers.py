@@ -113,6 +113,7 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     main = [p for p in pairs if p.section == "main"]
     _fill_message(lead, main)
     _fill_customer(lead, main, ctx)
+    _name_from_headline(lead, text)
     _name_from_signoff(lead)
     _fill_vehicle(lead, main)
     _scan(lead, text, view.subject, ctx)
@@ -208,6 +209,14 @@ def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
                 Loser(SOURCE, lead.parser, lead.message[:80], "a labelled message block wins")
             )
             lead.message = None
+    if lead.message and blocks and _holds_fields(lead.message):
+        best = max(blocks, key=lambda p: len(p.value))
+        if len(best.value) < len(lead.message):
+            # the parser took the whole mail (fields and all); the labelled block is the message
+            lead.losers.setdefault("message", []).append(
+                Loser(SOURCE, lead.parser, lead.message[:80], "it holds the mail's field lines")
+            )
+            lead.message = None
     if lead.message:
         cleaned = strip_boilerplate(lead.message)
         if cleaned != lead.message.strip() and cleaned:
@@ -226,6 +235,14 @@ def _fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
 
 
 _WORD = re.compile(r"\w{3,}")
+
+
+def _holds_fields(message: str) -> bool:
+    """Two or more e-mail/phone/name label lines: a message that is really the whole form."""
+    if len(message) > 20_000:
+        return False
+    keys = [p.key for p in reader.read_text(message) if p.key in ("email", "phone", "name")]
+    return len(keys) >= 2
 
 
 def _overlap(mine: str, theirs: str) -> float:
@@ -268,6 +285,26 @@ def _fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext
             _offer(lead, "customer.city", match.group(2), GENERAL, _detail(both[0]))
 
 
+def _name_from_headline(lead: ParsedLead, text: str) -> None:
+    """ "Neue Nachricht von Timo Reichert zu deinem Inserat": a platform's headline names him."""
+    if lead.customer.name or lead.customer.last_name or lead.customer.first_name:
+        return
+    hit = next(iter(scanners.headline_names(text)), None)
+    if hit is None or not reader.plausible("name", hit.value):
+        return
+    _set_name(lead, hit.value, Origin(SCANNER, f"headline: {hit.context!r}", hit.value))
+
+
+def _set_name(lead: ParsedLead, written: str, origin: Origin) -> None:
+    salutation, title, first, last = split_name(written)
+    customer = lead.customer
+    customer.salutation = customer.salutation or salutation
+    customer.title = customer.title or title
+    customer.first_name, customer.last_name = first, last
+    customer.name = clean_line(" ".join(p for p in (first, last) if p)) or written
+    lead.provenance["customer.name"] = Origin(origin.reader, origin.detail, customer.name)
+
+
 def _name_from_signoff(lead: ParsedLead) -> None:
     """A name only in the sign-off ("Viele Grüße\nPeter Lustig") of the customer's message."""
     from .website import signature_name
@@ -275,15 +312,8 @@ def _name_from_signoff(lead: ParsedLead) -> None:
     if lead.customer.name or lead.customer.last_name or not lead.message:
         return
     written = signature_name(lead.message)
-    if not written:
-        return
-    salutation, title, first, last = split_name(written)
-    customer = lead.customer
-    customer.salutation = customer.salutation or salutation
-    customer.title = customer.title or title
-    customer.first_name, customer.last_name = first, last
-    customer.name = clean_line(" ".join(p for p in (first, last) if p)) or written
-    lead.provenance["customer.name"] = Origin(SCANNER, "sign-off of the message", customer.name)
+    if written:
+        _set_name(lead, written, Origin(SCANNER, "sign-off of the message", written))
 
 
 def _first_phone(value: str) -> str:

@@ -116,7 +116,7 @@ def read_text(text: str) -> list[Pair]:
 @lru_cache(maxsize=8)
 def _read_text(text: str) -> tuple[Pair, ...]:
     pairs: list[Pair] = []
-    lines = text.splitlines()[:MAX_LINES]
+    lines = _expand_pipes(text.splitlines()[:MAX_LINES])
     section = "main"
     index = 0
     while index < len(lines):
@@ -149,6 +149,22 @@ def _read_text(text: str) -> tuple[Pair, ...]:
         if cleaned and plausible(key, cleaned):
             pairs.append(Pair(key, cleaned, label, layout, section, index))
     return tuple(pairs)
+
+
+_PIPE = re.compile(r"\s+[|¦]\s+")
+
+
+def _expand_pipes(lines: list[str]) -> list[str]:
+    """``Anrede: Herr | Vorname: Rainer | Nachname: Stolz``: one pair per segment."""
+    if not any(" | " in line for line in lines):
+        return lines
+    out: list[str] = []
+    for line in lines:
+        if " | " in line and line.count(":") >= 2 and len(line) <= MAX_LINE:
+            out.extend(_PIPE.split(line.strip()))
+        else:
+            out.append(line)
+    return out
 
 
 def _split(line: str) -> tuple[str, str, str, str] | None:

@@ -239,3 +239,22 @@ def vins(text: str) -> list[Hit]:
         for m in _VIN.finditer(head.upper())
         if is_vin(m.group(1))
     ]
+
+
+# --- the customer's name in a platform's headline --------------------------------------
+
+_HEADLINE_NAME = re.compile(
+    r"(?im)^[^\S\n]*(?:[^\n]{0,40}?\b)?(?:nachricht|anfrage|message|inquiry|enquiry|request"
+    r"|bericht|aanvraag|vraag|demande|richiesta|messaggio)[^\S\n]+(?:von|from|van|de|di|da)"
+    r"[^\S\n]+((?:[A-ZÄÖÜ][\w'’.-]{0,30}[^\S\n]+){0,3}[A-ZÄÖÜ][\w'’-]{1,30})"
+    r"(?=[^\S\n]+(?:zu|für|zum|zur|about|regarding|for|on|voor|over|pour|concernant|per|su"
+    r"|sull)\b|[^\S\n]*[:,.!]?[^\S\n]*$)"
+)
+
+
+def headline_names(text: str) -> list[Hit]:
+    """ "Neue Nachricht von Timo Reichert zu deinem Inserat": the sender's name in a headline."""
+    head = text[:FIELD_SCAN_CHARS]
+    return [
+        Hit(m.group(1), _context(head, m.start(1), m.end(1))) for m in _HEADLINE_NAME.finditer(head)
+    ]

@@ -69,7 +69,8 @@ class BounceOutcome:
 
 
 class StaffMailBounced(Exception):
-    """The bounce is of a staff mail: no conversation to show it on (discarded with this)."""
+    """The bounce is of a mail that is no answer (a staff mail, the acknowledgement):
+    discarded with this reason, which names the mail."""
 
 
 def record_bounce(
@@ -93,7 +94,7 @@ def record_bounce(
         email = (customer.email or "").lower() if customer else ""
         recipients = [str(r).lower() for r in row.recipients or ()]
         if lead is None or not email or email not in recipients or row.purpose in NOT_ANSWERS:
-            raise StaffMailBounced(_staff_reason(row, failures))
+            raise StaffMailBounced(_other_reason(row, failures, to_customer=email in recipients))
         failed = _failed_for(report, recipients, email)
         if failed is None:
             return BounceOutcome(
@@ -266,9 +267,11 @@ def _notify(
     )
 
 
-def _staff_reason(row: OutboxMail, failures: tuple[Recipient, ...]) -> str:
+def _other_reason(row: OutboxMail, failures: tuple[Recipient, ...], *, to_customer: bool) -> str:
+    """The discard reason for a bounce of a mail that is no answer (it names the mail)."""
     who = ", ".join(sorted({f.address for f in failures if f.address}))[:200] or "?"
+    what = "an automatic mail to the customer" if to_customer else "a staff mail"
     return (
-        f"bounce of a staff mail (outbox {row.id}, {row.purpose}) to {who}: "
+        f"bounce of {what} (outbox {row.id}, {row.purpose}) to {who}: "
         f"{trim(failures[0].reason() or 'no reason given', 200)}"
     )

@@ -18,7 +18,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings, SmtpSettings
@@ -29,7 +29,16 @@ from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, utcnow
 from mailgate.worker import process_pending
 
-from .conversation_helpers import BASE_URL, body, ingest, reply_mail, rows, sent_mail, setup_dealer
+from .conversation_helpers import (
+    BASE_URL,
+    DEALER_WITH_LINKS,
+    body,
+    ingest,
+    reply_mail,
+    rows,
+    sent_mail,
+    setup_dealer,
+)
 from .mails import LEAD_ADDRESS, inquiry
 
 BOUNCES = Path(__file__).parent / "fixtures" / "mails" / "bounces"
@@ -279,12 +288,6 @@ def test_a_bounce_of_a_staff_mail_is_discarded_with_a_reason_naming_it(
     setup_dealer(sqlite_dealer)
     ingest(sqlite_dealer, inquiry(1))
     (notification,) = rows(sqlite_dealer, "notification")
-    with sqlite_dealer.begin() as session:  # give the deferred row the id it is sent with
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == notification.id)
-            .values(message_id=notification.message_id)
-        )
     raw = (BOUNCES / "rfc3464-postfix-headers.eml").read_bytes()
     raw = raw.replace(ORIGINAL_ID, notification.message_id.encode()).replace(
         b"kunde1@kunden.example", b"anna@autohaus.example"
@@ -319,3 +322,24 @@ def test_a_bounce_through_the_real_smtp_listener(sqlite_dealer: sessionmaker[Ses
     mail: Message = sent_mail(sqlite_dealer, notice.id)
     assert "Nicht zugestellt" in str(mail["Subject"])
     assert "5.2.1" in body(mail, "html")
+
+
+def test_a_bounce_of_the_acknowledgement_changes_nothing(
+    sqlite_dealer: sessionmaker[Session],
+) -> None:
+    """The automatic acknowledgement is no answer: its bounce is discarded, with a reason."""
+    setup_dealer(
+        sqlite_dealer,
+        DEALER_WITH_LINKS.replace("[distribution]", 'acknowledge_sources = ["*"]\n[distribution]'),
+    )
+    inbound = ingest(sqlite_dealer, inquiry(1))
+    (ack,) = rows(sqlite_dealer, "acknowledgement")
+    before = _state(sqlite_dealer, inbound.lead_id)
+    bounced = _deliver(
+        sqlite_dealer,
+        (BOUNCES / "qmail-plain.eml").read_bytes().replace(ORIGINAL_ID, ack.message_id.encode()),
+    )
+    assert bounced.status == "discarded"
+    assert "automatic mail to the customer" in (bounced.status_reason or "")
+    assert "acknowledgement" in (bounced.status_reason or "")
+    assert _state(sqlite_dealer, inbound.lead_id) == before

@@ -94,7 +94,9 @@ def record_bounce(
         email = (customer.email or "").lower() if customer else ""
         recipients = [str(r).lower() for r in row.recipients or ()]
         if lead is None or not email or email not in recipients or row.purpose in NOT_ANSWERS:
-            raise StaffMailBounced(_other_reason(row, failures, to_customer=email in recipients))
+            reason = _other_reason(row, failures, to_customer=email in recipients)
+            log.warning("%s", reason)  # a staff address that bounces: the admin should know
+            raise StaffMailBounced(reason)
         failed = _failed_for(report, recipients, email)
         if failed is None:
             return BounceOutcome(

@@ -40,12 +40,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("lead_followup") as batch:
-        batch.drop_index("ix_lead_followup_fingerprint")
-        batch.drop_column("fingerprint")
-    with op.batch_alter_table("lead") as batch:
-        batch.drop_index("ix_lead_fingerprint")
-        batch.drop_column("fingerprint")
-    with op.batch_alter_table("outbox_mail") as batch:
-        batch.drop_column("bounce_reason")
-        batch.drop_column("bounced_at")
+    # plain DROP COLUMN (SQLite >= 3.35): a batch rebuild of ``lead`` would trip over
+    # the lead-search triggers of 0007 that name it
+    op.drop_index("ix_lead_followup_fingerprint", table_name="lead_followup")
+    op.drop_column("lead_followup", "fingerprint")
+    op.drop_index("ix_lead_fingerprint", table_name="lead")
+    op.drop_column("lead", "fingerprint")
+    op.drop_column("outbox_mail", "bounce_reason")
+    op.drop_column("outbox_mail", "bounced_at")

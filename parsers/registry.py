@@ -21,6 +21,7 @@ from . import (
     generic,
     kleinanzeigen,
     mobile_de,
+    oem_brands,
     oem_hyundai,
     oem_mercedes_benz,
     oem_nissan,
@@ -41,6 +42,7 @@ PARSERS: tuple[ModuleType, ...] = (
     oem_volkswagen,
     oem_mercedes_benz,
     oem_hyundai,
+    oem_brands,
     website,
     generic,
 )

@@ -94,7 +94,7 @@ def test_detail_shows_everything_about_the_lead(team: sessionmaker[Session], app
     assert "Fritz Fröhlich" in page and "person1@kunden.example" in page
     assert "<dt>Marke</dt><dd>Opel</dd>" in page and "<dt>Modell</dt><dd>Astra</dd>" in page
     assert "Noch da?" in page
-    assert re.search(r"Parser \w+, Sicherheit \d+ %", page)
+    assert re.search(r"automatisch, Sicherheit \d+ %", page)
     # The conversation: the inquiry and the notification mail from the outbox.
     assert "Benachrichtigung an den Bearbeiter" in page and "form@autohaus-web.example" in page
     # The protocol with German labels; the escalation still ahead, in Berlin time.

@@ -18,10 +18,10 @@ import importlib
 import io
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.mofile import write_mo
@@ -85,10 +85,14 @@ def local_time(value: datetime | None) -> str:
     )
 
 
-def local_date(value: datetime | None) -> str:
+def local_date(value: datetime | date | None) -> str:
+    """A day in the user's language; a stored UTC time first moved to the dealer's zone,
+    a plain date (a birthday) taken as it is."""
     if value is None:
         return "–"
     language = str(get_locale() or DEFAULT_LANGUAGE)
+    if not isinstance(value, datetime):
+        return format_date(value, DATE_PATTERNS.get(language, DATE_PATTERNS["de"]), locale=language)
     return format_datetime(
         value, DATE_PATTERNS.get(language, DATE_PATTERNS["de"]), tzinfo=_tz(), locale=language
     )

@@ -85,6 +85,20 @@ LABELS: dict[str, dict[str, Any]] = {
         "service": _l("Service"),
         "financing": _l("Financing"),
     },
+    # what a manual lead records of the next vehicle and the customer's interests (seed 004)
+    "usage": {
+        "purchase": _l("purchase"),
+        "use": _l("lease / use"),
+        "financing": _l("financing"),
+    },
+    "interest": {
+        "dealer_contact": _l("dealer contact"),
+        "brochure": _l("brochure"),
+        "test_drive": _l("test drive"),
+        "offer": _l("vehicle offer"),
+        "purchase": _l("vehicle purchase"),
+        "accessories": _l("accessories catalogue"),
+    },
     "qualification": {
         "hot": _l("hot"),
         "warm": _l("warm"),

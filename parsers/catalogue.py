@@ -155,7 +155,7 @@ def _model_after(text: str, position: int, make: str, cat: _Catalogue) -> str | 
 # ("1.5", "TSI", "ST-Line", "xDrive30", "kWh", "e-tron"); plain lower-case words are prose
 _TRIM = re.compile(
     r"[ \t]+((?:[A-ZÄÖÜ0-9]|[a-z]+[A-Z0-9])[\w.+/-]{0,24}|kWh|e-tron|quattro)"
-    r"(?=$|[ \t,;:!?)]|\.(?:\s|$))"
+    r"(?=$|[ \t\r\n,;:!?)]|\.(?:\s|$))"
 )
 _STOP_WORDS = frozenset(
     {
@@ -193,6 +193,27 @@ _STOP_WORDS = frozenset(
 )
 
 
+# "Kia Niro 1.6 GDi Hybrid DynamicLine": codes, numbers, CamelCase and hyphenated words
+# are trims by their shape; a plain capitalised word only if it is a known trim word,
+# because in German prose every noun is capitalised
+_PLAIN_WORD = re.compile(r"[A-ZÄÖÜ][a-zäöüßéè]+")
+TRIM_WORDS = frozenset(
+    """hybrid electric elektro plug sport sports sportline touring tourer turnier kombi combi
+    variant avant sportback sportstourer sportsvan sportswagon sportwagon limousine sedan
+    cabrio cabriolet coupé coupe roadster allspace cross crossover active elegance exclusive
+    premium comfort comfortline trend trendline highline titanium vignale life style move united
+    shine feel business executive luxury performance competition launch edition evolution
+    intens techno iconic zen limited platinum dynamic spirit vision pure plus max pro long range
+    standard dark black tekna acenta visia allure line ultimate prestige signature inscription
+    momentum core ultra select advance avantgarde progressive prime ambition scout monte carlo
+    xcellence maxi team pulse cool base basis essential lounge laurin klement trail adventure
+    quattro estate wagon hatchback van kasten kastenwagen doppelkabine automatik automatic
+    diesel benzin turbo lang kurz family city urban first design selection tech techline
+    emotion ambiente connect veloce sprint competizione quadrifoglio lusso tributo
+    techno intens initiale paris rs gt gti""".split()
+)
+
+
 def _variants(text: str, position: int) -> str:
     """Trim and engine words right after the model ("8 GTI", "1.5 TSI FR"), up to six."""
     out = ""
@@ -203,6 +224,49 @@ def _variants(text: str, position: int) -> str:
         word = found.group(1)
         if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+|\d{4,}", word):
             break  # a price or a mileage, not a trim
+        if _PLAIN_WORD.fullmatch(word) and word.lower() not in TRIM_WORDS:
+            break  # a capitalised noun of the sentence ("Angebot", "Mitteilung"), not a trim
         out += " " + word
         position = found.end()
     return out
+
+
+_TITLE_END = re.compile(
+    r"\s+[–—|]\s+|,\s|\s\(|\s(?:€|EUR|CHF)\s?\d|\s\d[\d.,']*\s?(?:€|EUR|CHF)\b|\s+-\s+|\s{2,}|\t"
+)
+_PROSE_WORD = re.compile(
+    r"(?i)\b(?:ist|sind|noch|der|die|das|und|mit|für|ich|wir|is|are|the|and|for|with|het|een"
+    r"|est|le|la|les|il|una?)\b|[?!]"
+)
+
+
+def offer_lines(text: str | None, limit: int = 6_000) -> list[Vehicle]:
+    """Lines that are a vehicle title ("Renault Clio TCe 90 Evolution", "VW Golf 8 GTI –
+    24.990 €"): a make at the line start, then the model and trim up to a price or separator.
+
+    A title line carries the full model with its trim; prose and the subject carry less.
+    """
+    if not text:
+        return []
+    cat = catalogue()
+    found: list[Vehicle] = []
+    for line in text[:limit].splitlines():
+        stripped = line.strip(" \t*•-:>")
+        if not 4 <= len(stripped) <= 100:
+            continue
+        match = cat.alias_pattern.match(stripped)
+        if not match:
+            continue
+        alias = re.sub(r"[\s-]+", " ", match.group(1)).lower()
+        make = "Land Rover" if alias == "range rover" else cat.aliases.get(alias)
+        if make is None or (match.group(1).islower() and len(alias) <= 4):
+            continue
+        rest = _TITLE_END.split(stripped[match.end() :].strip(" -:"), maxsplit=1)[0].strip()
+        if not rest or len(rest.split()) > 8 or _PROSE_WORD.search(rest):
+            continue
+        if _model_after(stripped, match.end(), make, cat) is None:
+            continue  # the words after the make name no model of it
+        if alias == "range rover":
+            rest = f"Range Rover {rest}"
+        found.append(Vehicle(make, rest, match.group(1)))
+    return found

@@ -31,7 +31,7 @@ from .context import ParseContext
 from .fields import EMAIL_PATTERN, is_dealer_address, is_system_address
 from .htmltext import html_text
 from .message import MailView, clean_line
-from .model import Loser, Origin, ParsedLead
+from .model import Loser, Origin, ParsedLead, VehicleData
 from .normalize import clean_vin, normalise_make, parse_price, phone_e164, split_name
 
 SOURCE, GENERAL, SCANNER, CATALOGUE, SUBJECT = (
@@ -109,7 +109,10 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     if not _complete(lead) or len(view.text) <= _ALWAYS_READ_CHARS:
         pairs = reader.read_all(text, markup)
         if markup and (len(view.text) < 600 or sum(p.section == "main" for p in pairs) < 3):
-            pairs += reader.read_text(html_text(markup))
+            from_html = html_text(_BLOCK_ENDS.sub("<br>", markup))
+            pairs += reader.read_text(from_html)
+            if len(view.text) < 600:
+                text = f"{text}\n{from_html}"  # a "view in browser" stub: the HTML is the mail
     main = [p for p in pairs if p.section == "main"]
     _fill_message(lead, main)
     _fill_customer(lead, main, ctx)
@@ -117,7 +120,7 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     _name_from_signoff(lead)
     _fill_vehicle(lead, main)
     _scan(lead, text, view.subject, ctx)
-    _catalogue(lead, main, view)
+    _catalogue(lead, main, view, text)
     _capture_extras(lead, pairs)
     _settle_lead(lead)
     return lead
@@ -437,11 +440,12 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
 # --- layer 4: the catalogue --------------------------------------------------------------
 
 
-def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> None:
+def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView, text: str) -> None:
     vehicle = lead.vehicle
     offer = next((p for p in pairs if p.key == "vehicle"), None)
     if offer is not None and not vehicle.make:
         _offer_line(lead, offer)
+    _title_line(lead, text)
     if vehicle.make and vehicle.model:
         return
     places: list[tuple[str, str, str | None]] = []
@@ -466,6 +470,56 @@ def _catalogue(lead: ParsedLead, pairs: list[reader.Pair], view: MailView) -> No
             _offer(lead, "vehicle.model", found.model, origin, f"{where} ({found.matched!r})")
         if vehicle.make and vehicle.model:
             return
+
+
+def _title_line(lead: ParsedLead, text: str) -> None:
+    """A title line in the body ("Renault Clio TCe 90 Evolution") completes a short model.
+
+    Only the same car counts: the make must agree and the title must start with the
+    model already read ("Clio" from the subject), so a trade-in or another offer
+    never replaces it.
+    """
+    vehicle = lead.vehicle
+    prose = catalogue.find_vehicle(text)
+    for title in catalogue.offer_lines(text) + ([prose] if prose else []):
+        if _is_trade_in(lead, title) or not title.model:
+            continue
+        title = _cut_ids(title, vehicle)
+        if vehicle.make and normalise_make(vehicle.make) != title.make:
+            continue
+        current = (vehicle.model or "").lower()
+        if current and not title.model.lower().startswith(current):
+            continue
+        if len(title.model) <= len(current):
+            return
+        detail = f"title line {title.make!r} {title.model!r}"
+        if vehicle.model:
+            lead.losers.setdefault("vehicle.model", []).append(
+                Loser(
+                    lead.provenance.get("vehicle.model", Origin(SOURCE, "", "")).reader,
+                    "shorter",
+                    vehicle.model,
+                    "a title line in the body names the full model",
+                )
+            )
+            vehicle.model = None
+        _offer(lead, "vehicle.make", title.make, CATALOGUE, detail)
+        _offer(lead, "vehicle.model", title.model, CATALOGUE, detail)
+        return
+
+
+# definition-list and list items end a line of their own (html_to_text glues them)
+_BLOCK_ENDS = re.compile(r"(?i)</(?:dd|dt|li|h[1-6])\s*>")
+_AMOUNT = re.compile(r"\s\d{1,3}(?:[.,' ]\d{3})+(?:,\d{2})?\b.*$|\s(?:€|EUR|CHF)\b.*$")
+
+
+def _cut_ids(title: catalogue.Vehicle, vehicle: VehicleData) -> catalogue.Vehicle:
+    """A title from a table row keeps the columns after it: cut at the stock number or price."""
+    model = _AMOUNT.sub("", title.model or "")
+    for known in (vehicle.stock_number, vehicle.listing_id):
+        if known and f" {known}" in f" {model}":
+            model = model[: f" {model}".index(f" {known}")].strip()
+    return catalogue.Vehicle(title.make, model.strip() or None, title.matched)
 
 
 def _offer_line(lead: ParsedLead, offer: reader.Pair) -> None:

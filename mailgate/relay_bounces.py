@@ -32,7 +32,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailgate.bounces import BounceReport, Recipient, trim
@@ -48,6 +48,7 @@ from mailgate.models import (
     ProtocolEntry,
     User,
 )
+from mailgate.outbound.answer import CHANNEL as LEAD_PAGE_CHANNEL
 from mailgate.outbound.outbox import enqueue_template
 from mailgate.protocol import english, phrase
 from mailgate.protocol_log import log as protocol_log
@@ -162,7 +163,8 @@ def _only_answer(session: Session, lead: Lead, bounced: OutboxMail) -> bool:
     """Whether the bounced mail was the lead's only answer on record.
 
     Other answers: another mail to the customer that has not bounced (and did
-    not fail at our relay), a logged contact or a sales-ladder step, or more
+    not fail at our relay), a logged contact (not the one the lead page's
+    answer form logs for its own mail) or a sales-ladder step, or more
     "answered" protocol lines than mails to the customer (an answer that went
     straight from the salesperson's mail client, seen in Cc or the Sent folder).
     """
@@ -178,19 +180,26 @@ def _only_answer(session: Session, lead: Lead, bounced: OutboxMail) -> bool:
         delivered = other.bounced_at is None and other.status != OutboxStatus.DEAD.value
         if other.id != bounced.id and delivered:
             return False
-    counted = dict(
-        session.execute(
-            select(ProtocolEntry.action, func.count())
-            .where(
-                ProtocolEntry.lead_id == lead.id,
-                ProtocolEntry.action.in_(("answered", *_OTHER_RESPONSES)),
-            )
-            .group_by(ProtocolEntry.action)
-        ).all()
-    )
-    if any(counted.get(action) for action in _OTHER_RESPONSES):
+    mail_answers = others = 0
+    for action, params in session.execute(
+        select(ProtocolEntry.action, ProtocolEntry.params).where(
+            ProtocolEntry.lead_id == lead.id,
+            ProtocolEntry.action.in_(("answered", *_OTHER_RESPONSES)),
+        )
+    ):
+        if action == "answered" or _answered_on_lead_page(action, params):
+            mail_answers += 1
+        else:
+            others += 1
+    return others == 0 and mail_answers <= answers
+
+
+def _answered_on_lead_page(action: str, params: object) -> bool:
+    """The lead page's answer form logs its mail as a contact on channel ``lead_page``."""
+    if action != "contact" or not isinstance(params, list) or not params:
         return False
-    return counted.get("answered", 0) <= answers
+    first = params[0]
+    return isinstance(first, dict) and first.get("channel") == LEAD_PAGE_CHANNEL
 
 
 def _take_back(session: Session, dealer: DealerConfig, lead: Lead, now: datetime) -> bool:

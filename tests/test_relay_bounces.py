@@ -21,12 +21,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate import db
 from mailgate.config import Settings, SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
+from mailgate.escalation.actions import log_contact
 from mailgate.escalation.scheduler import tick
 from mailgate.ingest.smtp import IntakeHandler, SmtpThread
 from mailgate.ingest.store import store_raw
-from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, utcnow
+from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, User, utcnow
+from mailgate.outbound.answer import ANSWER_PURPOSE, Draft, send_answer
 from mailgate.worker import process_pending
 
 from .conversation_helpers import (
@@ -343,3 +346,35 @@ def test_a_bounce_of_the_acknowledgement_changes_nothing(
     assert "automatic mail to the customer" in (bounced.status_reason or "")
     assert "acknowledgement" in (bounced.status_reason or "")
     assert _state(sqlite_dealer, inbound.lead_id) == before
+
+
+def _answer_on_lead_page(factory: sessionmaker[Session], lead_id: int) -> OutboxMail:
+    """The salesperson answers with the lead page's form (mailgate.outbound.answer)."""
+    with db.session_scope(factory) as session:
+        dealer = load_dealer_config(session)
+        staff = session.scalar(select(User).where(User.email == "anna@autohaus.example"))
+        assert staff is not None
+        draft = Draft(subject="", body=ANSWER, key=secrets.token_urlsafe(16))
+        assert send_answer(session, dealer, lead_id, staff, draft, utcnow())
+    (row,) = [r for r in rows(factory, ANSWER_PURPOSE) if r.lead_id == lead_id]
+    return row
+
+
+def test_a_bounced_lead_page_answer_is_taken_back_but_not_a_phone_call(
+    sqlite_dealer: sessionmaker[Session],
+) -> None:
+    setup_dealer(sqlite_dealer)
+    first = ingest(sqlite_dealer, inquiry(1))
+    answer = _answer_on_lead_page(sqlite_dealer, first.lead_id)
+    assert _lead(sqlite_dealer, first.lead_id).status == "contacted"
+    _deliver(sqlite_dealer, _bounce("exchange-ndr.eml", answer))
+    lead = _lead(sqlite_dealer, first.lead_id)
+    assert lead.status == "assigned" and lead.first_response_at is None
+    # a lead answered on the page *and* by phone: the call reached him, the lead stays answered
+    second = ingest(sqlite_dealer, inquiry(2))
+    answer = _answer_on_lead_page(sqlite_dealer, second.lead_id)
+    with db.session_scope(sqlite_dealer) as session:
+        log_contact(session, second.lead_id, "anna@autohaus.example", utcnow(), "phone")
+    _deliver(sqlite_dealer, _bounce("exchange-ndr.eml", answer, 2))
+    assert _outbox(sqlite_dealer, answer.id).bounced_at is not None
+    assert _lead(sqlite_dealer, second.lead_id).status == "contacted"

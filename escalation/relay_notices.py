@@ -124,7 +124,7 @@ def send_notice(
                 "sender": sender,
                 "subject": subject,
                 "body": body,
-                "confirm_url": url,
+                "link": url,
                 "confirm_relays": bool(confirm),
                 "size_mb": notice.size_mb,
                 "limit_mb": notice.limit_mb,

@@ -118,7 +118,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
             "sender": "a.schmidt@privat.example",
             "subject": "AW: Ihre Anfrage",
             "body": "Guten Tag,\n\ngerne am Montag.",
-            "confirm_url": "https://leads.autohaus.example/m/sample-confirm",
+            "link": "https://leads.autohaus.example/m/sample-confirm",
             "confirm_relays": True,
             "size_mb": "",
             "limit_mb": "",

@@ -334,7 +334,11 @@ def _scratch_database(server_url: str) -> str:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = db.create_db_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def _drop(server_url: str, url: str) -> None:

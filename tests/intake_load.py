@@ -250,6 +250,38 @@ def burst_against(
     return ServeBurst(rate, p99, left, drain, len(mails) + before - left)
 
 
+def worker_alone(mails: list[bytes], workdir: Path) -> float:
+    """Mails/s of the worker alone (``process_pending`` in this process) on the same mails.
+
+    Parsing in-process, as a service does for its first 30 s (``parse_pool.hold_off``):
+    the baseline for the service's drain rate, measured in the same run.
+    """
+    from mailgate import parse_pool
+    from mailgate.config import Settings
+    from mailgate.dealer_settings import import_settings
+    from mailgate.ingest.store import store_raw
+    from mailgate.worker import process_pending
+
+    from .conftest import DEALER_TOML
+
+    parse_pool.hold_off()
+    engine = db.create_db_engine(f"sqlite:///{workdir / f'worker-{os.urandom(4).hex()}.sqlite3'}")
+    try:
+        db.upgrade(engine)
+        factory = db.make_session_factory(engine)
+        with db.session_scope(factory) as session:
+            import_settings(session, DEALER_TOML)
+        for raw in mails:
+            store_raw(factory, raw, channel="smtp", envelope_to=[LEAD])
+        started = time.perf_counter()
+        report = process_pending(factory, Settings())
+        elapsed = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    assert report.claimed == len(mails), report
+    return len(mails) / elapsed
+
+
 def stop(proc: object, timeout: float = 60) -> int:
     """SIGTERM a service process and wait for it; its exit code."""
     proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]

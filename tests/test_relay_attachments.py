@@ -265,3 +265,23 @@ def test_build_message_puts_inline_images_beside_the_html() -> None:
 
 def test_relay_cap_constant_is_what_the_e2e_stays_below() -> None:
     assert RELAY_CAP_PER_HOUR >= 20
+
+
+def test_the_size_limit_setting_refuses_what_makes_no_sense(dealer: sessionmaker[Session]) -> None:
+    import pytest
+
+    from mailgate.dealer_settings import SettingsError, import_settings
+
+    for bad, words in (
+        ("0", "between 1 and 50"),
+        ("51", "between 1 and 50"),
+        ("-3", "between 1 and 50"),
+        ('"20"', "whole number"),
+        ("true", "whole number"),
+        ("2.5", "whole number"),
+    ):
+        toml = DEALER_WITH_LINKS.replace(
+            'language = "de"\n', f'language = "de"\nmax_relay_size_mb = {bad}\n'
+        )
+        with pytest.raises(SettingsError, match=words), db.session_scope(dealer) as session:
+            import_settings(session, toml)

@@ -30,7 +30,7 @@ from .conversation_helpers import (
     setup_dealer,
 )
 from .mails import LEAD_ADDRESS, inquiry
-from .webui_helpers import csrf_token, ensure_user, web_app
+from .webui_helpers import csrf_token, ensure_user, logged_in, web_app
 
 TRUSTED = "mx.autohaus.example"
 ANNA = "anna@autohaus.example"
@@ -292,7 +292,13 @@ def test_a_possible_answer_is_counted_and_relayed_only_after_the_assignee_confir
     [notice] = rows(dealer, "relay_notice")
     assert notice.recipients == [ANNA]
     text = body(sent_mail(dealer, notice.id), "plain")
-    assert "Mögliche" in str(sent_mail(dealer, notice.id)["Subject"]) or "mögliche" in text.lower()
+    assert "Mögliche Antwort" in str(sent_mail(dealer, notice.id)["Subject"])
+    assert "nicht als Antwort gezählt und nicht weitergeleitet" in text
+    # the note is on the lead page, in German
+    ensure_user(dealer, ANNA, name="Anna Schmidt")
+    ensure_user(dealer, "ida@autohaus.example", "admin", name="Ida Admin")
+    page = logged_in(web_app(dealer), ANNA).get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert "mögliche Antwort von anna@autohaus.example" in page
     [path] = LINK.findall(text)
     client = web_app(dealer).test_client()
     page = client.get(path)

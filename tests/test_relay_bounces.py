@@ -43,6 +43,7 @@ from .conversation_helpers import (
     setup_dealer,
 )
 from .mails import LEAD_ADDRESS, inquiry
+from .webui_helpers import ensure_user, logged_in, web_app
 
 BOUNCES = Path(__file__).parent / "fixtures" / "mails" / "bounces"
 ORIGINAL_ID = b"<5b2e9f0c41d84a7fa3c6e1d27b9a0f48@autohaus.example>"
@@ -378,3 +379,20 @@ def test_a_bounced_lead_page_answer_is_taken_back_but_not_a_phone_call(
     _deliver(sqlite_dealer, _bounce("exchange-ndr.eml", answer, 2))
     assert _outbox(sqlite_dealer, answer.id).bounced_at is not None
     assert _lead(sqlite_dealer, second.lead_id).status == "contacted"
+
+
+def test_the_lead_page_shows_the_undelivered_answer_in_german(
+    sqlite_dealer: sessionmaker[Session],
+) -> None:
+    setup_dealer(sqlite_dealer)
+    (relay,) = _relayed(sqlite_dealer)
+    _deliver(sqlite_dealer, _bounce("rfc3464-postfix-headers.eml", relay))
+    ensure_user(sqlite_dealer, "ada@autohaus.example", "admin")  # set up: no first-admin page
+    ensure_user(sqlite_dealer, "anna@autohaus.example", "salesperson")
+    client = logged_in(web_app(sqlite_dealer), "anna@autohaus.example")
+    page = client.get(f"/leads/{relay.lead_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Mail nicht zugestellt" in html
+    assert "Recipient address rejected: User unknown" in html  # the reason, as the server said
+    assert "keine Antwort hat den Kunden erreicht" in html

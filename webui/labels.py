@@ -72,6 +72,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "relay_refused": _l("not relayed"),
         "reply_kept_aside": _l("mail to the reply address kept aside"),
         "relayed": _l("reply relayed"),
+        "undelivered": _l("mail not delivered (bounce)"),
         "acknowledged": _l("acknowledgement sent"),
         "followup": _l("follow-up attached"),
         "reminder": _l("reminder"),

@@ -30,6 +30,7 @@ from .boilerplate import strip_boilerplate
 from .context import ParseContext
 from .fields import EMAIL_PATTERN, is_dealer_address, is_system_address
 from .htmltext import html_text
+from .lexicon import is_weak_label
 from .message import MailView, clean_line
 from .model import Loser, Origin, ParsedLead, VehicleData
 from .normalize import clean_vin, normalise_make, parse_price, phone_e164, split_name
@@ -359,8 +360,16 @@ def _name_from_pairs(lead: ParsedLead, names: dict[str, reader.Pair]) -> None:
 
 def _fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
     by_key: dict[str, reader.Pair] = {}
+    weak: reader.Pair | None = None
     for pair in pairs:
+        if pair.key == "stock_number" and is_weak_label(pair.label):
+            weak = weak or pair
+            continue
         by_key.setdefault(pair.key, pair)
+    if weak is not None:
+        # "Fahrzeug-ID" is the dealer's number, unless the dealer's number has its own
+        # label ("Ihre Bestandsnummer"): then it is the portal's id for the car
+        by_key.setdefault("listing_id" if "stock_number" in by_key else "stock_number", weak)
     converters = {
         "vin": clean_vin,
         "price": parse_price,
@@ -426,7 +435,10 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
         hit = next(iter(scanners.vins(text)), None)
         if hit:
             _offer(lead, "vehicle.vin", hit.value, SCANNER, f"text: {hit.context!r}")
-    prose = "\n".join(filter(None, (subject, whole[: scanners.FIELD_SCAN_CHARS])))
+    # a source parser may leave "(Nr. 4711)" in the model it took from a title (finalize
+    # drops it there), so the model is scanned too
+    model = lead.vehicle.model
+    prose = "\n".join(filter(None, (subject, model, whole[: scanners.FIELD_SCAN_CHARS])))
     if not lead.vehicle.stock_number:
         hit = next(iter(scanners.stock_numbers(prose)), None)
         if hit:

@@ -423,6 +423,41 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Numéro de stock",
         "Riferimento",
         "Codice interno",
+        "Fahrzeug-ID",
+        "Fahrzeug ID",
+        "Fahrzeug-Nr. des Händlers",
+        "Fahrzeugnummer des Händlers",
+        "Händler-Fahrzeugnr.",
+        "Händlerfahrzeugnr.",
+        "Händlernummer Fahrzeug",
+        "Händler-Referenz",
+        "Händlerreferenz",
+        "Händler-Ref.",
+        "Eigene Nummer",
+        "Ihre Nummer",
+        "Kommissionsnr.",
+        "Komm.-Nr.",
+        "Kommissions-Nummer",
+        "Int. Nr.",
+        "Interne Nr",
+        "Vehicle number",
+        "Vehicle no.",
+        "Vehicle ID",
+        "Dealer ref.",
+        "Dealer ref",
+        "Dealer vehicle number",
+        "Internal number",
+        "Internal reference",
+        "Referentienummer",
+        "Eigen referentie",
+        "Réf.",
+        "Réf. interne",
+        "Numéro interne",
+        "Référence vendeur",
+        "Rif.",
+        "Rif. concessionario",
+        "Riferimento concessionario",
+        "Codice veicolo",
     ),
     "price": (
         "Preis",
@@ -716,6 +751,17 @@ def section_of(line: str) -> str | None:
     if _fold_word(stripped.split(None, 1)[0]) not in SECTION_FIRST_WORDS:
         return None
     return SECTION_INDEX.get(fold(stripped))
+
+
+# stock-number labels that name the car's id without saying whose: the portal's id when a
+# plainer dealer's number stands beside them
+_WEAK = frozenset(
+    fold(x) for x in ("Fahrzeug-ID", "Vehicle ID", "Deine Fahrzeug-ID", "Fahrzeug ID")
+)
+
+
+def is_weak_label(label: str) -> bool:
+    return fold(label) in _WEAK
 
 
 def labels_for(key: str) -> tuple[str, ...]:

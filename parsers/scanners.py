@@ -181,8 +181,9 @@ def is_plate(value: str) -> bool:
 
 
 _STOCK_IN_PROSE = re.compile(
-    r"(?i)[(\[]\s*(?:nr|no|nummer|ref|referenz|kom(?:m)?(?:issions)?-?nr|bestands-?nr"
-    r"|fzg-?nr|fahrzeug-?nr|stock(?:\s*no)?|art(?:ikel)?-?nr)\.?\s*[:#]?\s*"
+    r"(?i)[(\[]\s*(?:nr|no|nummer|ref|referenz|kom(?:m)?(?:issions)?-?(?:nr|nummer)"
+    r"|bestands-?(?:nr|nummer)|fzg-?nr|fahrzeug-?(?:nr|nummer)|stock(?:\s*(?:no|number))?"
+    r"|art(?:ikel)?-?nr|réf|rif)\.?\s*[:#]?\s*"
     r"([A-Za-z0-9][A-Za-z0-9/-]{1,19})\s*[)\]]"
 )
 

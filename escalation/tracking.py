@@ -51,7 +51,7 @@ from mailgate.protocol_log import log
 from mailgate.webhooks.emit import emit
 
 from . import phrases as _phrases  # noqa: F401 - registers the relay's protocol wordings
-from .authenticity import TokenKind, check_token, may_act
+from .authenticity import TokenKind, assignee_token, check_token, may_act
 from .feedback import report_status
 from .quotes import reply_text
 from .relay_notices import Notice, notify_too_large_sender, send_notice
@@ -479,7 +479,8 @@ def _customer_reply(
         text=text,
         html=parts.html,
         to=[(assignee.name, assignee.email)],
-        reply_to=[(customer.name or "", _tracking(dealer, lead))],
+        # the assignee's own token: his answer to the relayed mail is bound to him
+        reply_to=[(customer.name or "", _tracking(dealer, lead, assignee.id))],
         from_name=f"{customer.name or customer.email} ({dealer.from_name})",
         attachments=parts.attachments,
     )
@@ -628,5 +629,7 @@ def _check_cap(session: Session, lead_id: int, now: datetime) -> None:
         )
 
 
-def _tracking(dealer: DealerConfig, lead: Lead) -> str:
-    return tracking_address(dealer.sender_address, lead.id, lead.reply_token)
+def _tracking(dealer: DealerConfig, lead: Lead, user_id: int | None = None) -> str:
+    """The lead's reply address; with ``user_id`` the one bound to that user."""
+    token = lead.reply_token if user_id is None else assignee_token(lead.reply_token, user_id)
+    return tracking_address(dealer.sender_address, lead.id, token)

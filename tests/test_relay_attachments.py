@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
+from mailgate.escalation.authenticity import assignee_token
 from mailgate.escalation.replies import tracking_address
 from mailgate.escalation.tracking import RELAY_CAP_PER_HOUR
 from mailgate.models import Lead, OutboxMail, ProtocolEntry
@@ -94,7 +95,12 @@ def test_jpeg_in_and_pdf_out_arrive_byte_identical_threaded_and_clean(
     to_anna = sent_mail(dealer, to_anna_row.id)
     assert attachments_of(to_anna) == {"golf.jpg": JPEG, "front.png": PNG}
     assert "Hier die Fotos." in body(to_anna, "html")
-    assert lead_address in str(to_anna["Reply-To"])
+    # Anna's answer to it goes back with her own token (bound to lead and assignee)
+    assert lead.assignee_id is not None
+    bound = tracking_address(
+        LEAD_ADDRESS, lead.id, assignee_token(lead.reply_token, lead.assignee_id)
+    )
+    assert bound in str(to_anna["Reply-To"])
 
     # Anna answers the notification with a PDF offer and a logo in her HTML signature
     raw = _staff_answer(

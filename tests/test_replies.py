@@ -184,7 +184,14 @@ def test_customer_answer_goes_back_to_the_assignee(dealer: sessionmaker[Session]
     [relay] = outbox(dealer, "relay_to_assignee")
     assert relay.recipients == ["anna@autohaus.example"]
     msg = message_from_bytes(relay.raw, policy=policy.default)
-    assert f"[Lead {lead.id}]" in msg["Subject"] and address in msg["Reply-To"]
+    # Reply-To: the tracking address with the assignee's own token (issue 17)
+    from mailgate.escalation.authenticity import assignee_token
+
+    assert lead.assignee_id is not None
+    bound = tracking_address(
+        LEAD_ADDRESS, lead.id, assignee_token(lead.reply_token, lead.assignee_id)
+    )
+    assert f"[Lead {lead.id}]" in msg["Subject"] and bound in msg["Reply-To"]
     assert "Montag passt!" in msg.get_body(("plain",)).get_content()
     with dealer() as session:
         actions = session.scalars(

@@ -146,8 +146,48 @@ def _failed(exc: SettingsError, form: UserForm, index: int) -> None:
 @bp.route("/users")
 @admin_required
 def users() -> ResponseReturnValue:
-    rows = db().scalars(select(User).order_by(User.active.desc(), User.name, User.email)).all()
-    return render_template("settings/users.html", users=rows)
+    """Seed 002's "Benutzer" block: every user's distribution set-up on one page, the two
+    switches editable in place, the solo-distribution and pool warnings beside it."""
+    from .users_overview import overview
+
+    return render_template(
+        "settings/users.html",
+        levels=dict(LEVELS),
+        category_labels=CATEGORY_LABELS,
+        role_labels=dict(ROLES),
+        **overview(db(), load()),
+    )
+
+
+@bp.route("/users/<int:user_id>/switch", methods=["POST"])
+@admin_required
+def user_switch(user_id: int) -> ResponseReturnValue:
+    """Set one switch (receives leads / can be assigned) of one user: a small form per
+    switch, so it works without JavaScript; the value is explicit (a double click sets
+    the same value twice instead of flipping it back)."""
+    from .users_overview import SWITCHES
+
+    user = db().get(User, user_id) or abort(404)
+    name, value = request.form.get("switch", ""), request.form.get("value", "")
+    back = redirect(url_for("settings.users", _anchor=f"user-{user_id}"))
+    if name not in SWITCHES or value not in ("0", "1"):
+        flash(_("Unknown switch: nothing was saved."), "error")
+        return back
+    document = load()
+    email = user.email.lower()
+    entry = next((u for u in document["users"] if u["email"].lower() == email), None)
+    if entry is None:  # inactive users are not in the document
+        flash(_("This user is inactive: change him on his own page."), "error")
+        return back
+    entry[name] = value == "1"
+    try:
+        save(document)
+    except SettingsError as exc:
+        flash(plain(str(exc)), "error")
+        flash(_("Nothing was saved."), "error")
+    else:
+        flash(_("Saved: %(name)s.", name=user.name or user.email), "info")
+    return back
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])

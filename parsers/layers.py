@@ -443,6 +443,10 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
         hit = next(iter(scanners.stock_numbers(prose)), None)
         if hit:
             _offer(lead, "vehicle.stock_number", hit.value, SCANNER, f"text: {hit.context!r}")
+    if not lead.vehicle.listing_id:
+        hit = next(iter(scanners.listing_ids(f"{subject or ''}\n{text}")), None)
+        if hit:
+            _offer(lead, "vehicle.listing_id", hit.value, SCANNER, f"text: {hit.context!r}")
     if lead.vehicle.price is None:
         hit = next(iter(scanners.prices(prose)), None)
         if hit:

@@ -199,6 +199,24 @@ def stock_numbers(text: str) -> list[Hit]:
     return hits
 
 
+_LISTING_IN_PROSE = re.compile(
+    r"(?i)[(\[]\s*(?:anzeigen?-?(?:nr|nummer|id)|inserats?-?(?:nr|nummer|id)"
+    r"|angebots?-?(?:nr|nummer|id)|ad[\s-]?(?:id|no|number)|listing[\s-]?(?:id|no|number)"
+    r"|advertentie-?(?:nr|nummer|id)|annonce\s*n°?|n°\s*d.annonce|annuncio(?:\s*n\.?)?)"
+    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9-]{3,39})\s*[)\]]"
+)
+
+
+def listing_ids(text: str) -> list[Hit]:
+    """``(Anzeigennr. 24681357)``, ``(Inseratsnummer 387766554)``: the ad id in a sentence."""
+    head = text[:FIELD_SCAN_CHARS]
+    return [
+        Hit(m.group(1), _context(head, m.start(), m.end()))
+        for m in _LISTING_IN_PROSE.finditer(head)
+        if any(ch.isdigit() for ch in m.group(1))
+    ]
+
+
 # --- VINs ------------------------------------------------------------------------------
 
 _VIN = re.compile(r"(?<![A-Za-z0-9])([A-HJ-NPR-Z0-9]{17})(?![A-Za-z0-9])")

@@ -17,6 +17,7 @@ from email.message import Message
 from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import EMAIL_PATTERN, is_dealer_address
 from .message import MailView, clean_line, clean_text, remove_banners, strip_subject_tags, view_of
+from .nonlead import non_lead_reason
 
 MAX_FORWARD_DEPTH = 3
 
@@ -91,6 +92,8 @@ def unwrap_forward(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> MailV
 def _unwrap_once(view: MailView, ctx: ParseContext) -> MailView | None:
     if view.message.get_content_type() == "multipart/report":
         return None
+    if non_lead_reason(view, None):
+        return None  # a bounce quotes the mail it returns: that is no forward to follow
     by_dealer = any(is_dealer_address(a, ctx.dealer_addresses) for _, a in view.from_addresses)
     forward_subject = bool(_FORWARD_SUBJECT.match(view.subject or ""))
     attached = _attached_message(view.message)

@@ -334,3 +334,26 @@ def test_a_customer_using_housekeeping_words_is_still_a_lead(subject: str, body:
     raw = _mail(body, sender="Eva Stein <eva.stein@mail.example>", subject=subject)
     lead = parse_raw(raw, ctx=DEALER)
     assert lead.is_lead is True, lead.non_lead_reason
+
+
+def test_an_employee_forwarding_a_bounce_files_no_lead() -> None:
+    """The bounce quotes the dealer's own mail; neither it nor its quote is an inquiry."""
+    bounce = EmailMessage()
+    bounce["From"] = "MAILER-DAEMON@mx.autohaus-beispiel.example"
+    bounce["To"] = "leads@autohaus-beispiel.example"
+    bounce["Subject"] = "Undelivered Mail Returned to Sender"
+    bounce["Return-Path"] = "<>"
+    bounce.set_content(
+        "Your message could not be delivered.\n\n--- Original message ---\n"
+        "From: leads@autohaus-beispiel.example\nTo: kunde@mail.example\nSubject: Ihr Angebot\n\n"
+        "Name: Jana Petersen\nTelefon: 08031 2345678\n"
+    )
+    outer = EmailMessage()
+    outer["From"] = "Michael Huber <m.huber@autohaus-beispiel.example>"
+    outer["To"] = "leads@autohaus-beispiel.example"
+    outer["Subject"] = "WG: Undelivered Mail Returned to Sender"
+    outer.set_content("Bitte prüfen.\n")
+    outer.add_attachment(bounce)
+    lead = parse_raw(bytes(outer), ctx=DEALER)
+    assert lead.is_lead is False
+    assert (lead.non_lead_reason or "").startswith("bounce")

@@ -359,3 +359,26 @@ def test_a_confirmation_link_for_a_mail_of_another_lead_confirms_nothing(
     response = client.post(path, data={"csrf_token": token})
     assert response.status_code in (400, 409), response.status_code
     assert _state(dealer, lead.id)[:2] == (False, 0)
+
+
+def test_a_direct_answer_with_the_mailbox_in_cc_counts_once_confirmed_and_is_not_relayed(
+    dealer: sessionmaker[Session],
+) -> None:
+    """The customer already has a direct answer: confirming it only counts it."""
+    lead = _setup(dealer)
+    raw = _mail(
+        f"Anna <{ANNA}>", f"Erika <{CUSTOMER}>", "Ihr Golf", "Angebot anbei.", Cc=LEAD_ADDRESS
+    )
+    assert ingest(dealer, raw).status == "processed"
+    assert _state(dealer, lead.id)[:2] == (False, 0)
+    [notice] = rows(dealer, "relay_notice")
+    text = body(sent_mail(dealer, notice.id), "plain")
+    assert "nur in Kopie" in text and "erst dann zählt sie als Antwort" in text
+    [path] = LINK.findall(text)
+    client = web_app(dealer).test_client()
+    done = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Bestätigt: Ihre Antwort zählt." in page
+    assert "an den Kunden" not in page
+    answered, relays, actions = _state(dealer, lead.id)
+    assert answered and relays == 0 and actions[-1] == "reply_confirmed"

@@ -26,7 +26,7 @@ from mailgate.distribution.actions import pool_leads, take_from_pool
 from mailgate.escalation.actions import ActionError as EscalationError
 from mailgate.escalation.actions import log_contact, set_resubmission
 from mailgate.escalation.calendar import WorkingCalendar
-from mailgate.escalation.confirm_reply import ConfirmError, confirm_reply
+from mailgate.escalation.confirm_reply import ConfirmError, confirm_reply, parse_token_id
 from mailgate.escalation.tracking import ReplyRejected
 from mailgate.models import OPEN_STATUSES, Lead, User, utcnow
 from mailgate.signed_links import LinkClaims, LinkError, link_secret, record_use, verify, was_used
@@ -156,6 +156,8 @@ def _confirm_reply(
         raise EscalationError(str(exc)) from exc
     if outcome.action == "too_large":
         return _("Not sent: the message is larger than allowed. You got a mail about it.")
+    if not parse_token_id(claims.token_id)[0]:  # a direct answer: the customer has it
+        return _("Confirmed: your answer counts.")
     return _("Confirmed: your answer counts and goes to the customer.")
 
 

@@ -54,6 +54,22 @@ _FOOTER = re.compile(
     r"(?:customer|kunden|interessent)"
     r"|(?:diese\s+e-?mail|this\s+e-?mail|this\s+message)\s+(?:enthält|contains)\s+html"
     r"|.{0,60}?(?:im|in\s+ihrem|in\s+deinem)\s+browser\s+(?:ansehen|anzeigen|öffnen)"
+    # why you get this mail, reply hints, imprint lines, button labels
+    r"|(?:sie\s+erhalten|du\s+erhältst|you\s+(?:are\s+)?receiv\w*|je\s+ontvangt|u\s+ontvangt"
+    r"|vous\s+recevez|ricevi)\s+(?:diese|this|deze|cet|cette|questa)\b"
+    r"|(?:please\s+)?reply\s+(?:directly\s+)?to\s+this\b"
+    r"|(?:bitte\s+)?antworte\w*\s+(?:direkt\s+|einfach\s+)?auf\s+diese"
+    r"|bitte\s+beachten?(?:\s+sie)?\s*:"
+    r"|beantwoorden\s*:|antwoord\s+(?:gewoon\s+|direct\s+)?op\s+deze"
+    r"|répondez\s+(?:directement\s+)?à\s+(?:cet|ce)\b|rispondi\s+(?:direttamente\s+)?a\s+questa"
+    r"|sicherheit\s+bei\s+\S+\s*:"
+    r"|[^\n]{0,60}\b(?:gmbh|b\.v\.|n\.v\.|s\.a\.|s\.p\.a\.|ltd\.?|inc\.|ag|se|kg)\b[^\n]{0,20}"
+    r"[·|•][^\n]{0,120}$"
+    r"|[^\n]{0,40}\b(?:gmbh|b\.v\.|n\.v\.|s\.p\.a\.|ltd|inc)\.?\s*$"
+    r"|(?:[^\n]{0,40}[,.]\s*)?(?:das|the|il|het|le|la|l'|dein|ihr|euer|je|uw|votre|your)\s+"
+    r"(?:[\w.-]+[\s-]){0,2}?(?:team|équipe|squadra)(?:\s+(?:di|van|de|von|of)\s+[\w.-]+)?\s*$"
+    r"|(?:\w+\s+){0,2}(?:ansehen|anzeigen|bekijken|view|voir|visualizza)\s*$"
+    r"|(?:view|zum|zur|bekijk|voir|open|vai\s+al)\s+(?:the\s+|l'|de\s+)?[\w-]+\s*$"
     r"|dies\s+ist\s+eine\s+automatisch|diese\s+e-?mail\s+wurde\s+automatisch"
     r"|this\s+is\s+an\s+automated|bitte\s+antworten\s+sie\s+nicht\s+auf\s+diese"
     r"|please\s+do\s+not\s+reply\s+to\s+this"
@@ -84,10 +100,17 @@ FIRST_WORDS = frozenset(
     " abmelden abbestellen unsubscribe afmelden se désinscription disiscriviti im in view open"
     " bekijk voir online-version onlineversion impressum datenschutz datenschutzerklärung"
     " datenschutzhinweis datenschutzhinweise privacy privacyverklaring mentions informativa"
-    " schütze schützen dein ihr euer je uw votre your the copyright all alle dies".split()
+    " schütze schützen dein ihr euer je uw votre your the copyright all alle dies sie du you"
+    " u vous ricevi antworte antwortet beantwoorden antwoord rispondi sicherheit das il het le la"
+    " zum zur vai met mit cordiali".split()
 )
 _FOOTER_START = re.compile(
     r"[\s>*_\-–|]*(?:" + trie_pattern(set(FIRST_WORDS) | {"l'", "(c)"}) + ")", re.IGNORECASE
+)
+# footers recognised by a word anywhere in the line, not by its first word
+_ANYWHERE = re.compile(
+    r"(?i)rowser|©|\b(?:gmbh|b\.v\.|n\.v\.|s\.p\.a\.|ltd|inc)\b"
+    r"|(?:ansehen|anzeigen|bekijken|view|voir|visualizza)\s*$"
 )
 _WORD_END = re.compile(r"[^\w'-]+$")
 
@@ -96,7 +119,7 @@ def is_footer(line: str) -> bool:
     """True for a line that starts platform boilerplate (only the first 300 characters count)."""
     head = line[:300]
     first = head[:40].lstrip(" \t>*_-–|").split(" ", 1)[0].lower()
-    if first not in FIRST_WORDS and "rowser" not in head and "©" not in head:
+    if first not in FIRST_WORDS and not _ANYWHERE.search(head):
         first = _WORD_END.sub("", first)
         if first not in FIRST_WORDS and not first.startswith(("l'", "(c)")):
             return False
@@ -105,7 +128,7 @@ def is_footer(line: str) -> bool:
 
 def _may_be_footer(line: str) -> bool:
     """Cheap gate: the footer pattern can only match lines starting with these words."""
-    return bool(_FOOTER_START.match(line)) or "rowser" in line or "©" in line
+    return bool(_FOOTER_START.match(line)) or bool(_ANYWHERE.search(line[:300]))
 
 
 def strip_boilerplate(message: str | None) -> str | None:

@@ -644,8 +644,8 @@ SECTION_LABELS: dict[str, tuple[str, ...]] = {
 
 # Possessives and politeness a form puts before a label: "Ihre E-Mail", "Uw naam".
 _POSSESSIVE = re.compile(
-    r"^(?:ihre?|ihren|dein|deine|your|uw|je|jouw|votre|vos|ton|ta|tu|il tuo|la tua"
-    r"|il suo|la sua|il vostro|la vostra)\s+",
+    r"^(?:ihre?|ihren|dein|deine|sein|seine|unsere?|your|his|her|uw|je|jouw|zijn|haar|votre"
+    r"|vos|ton|ta|tu|son|sa|il tuo|la tua|il suo|la sua|il vostro|la vostra)\s+",
 )
 _MARKERS = re.compile(r"\((?:optional|freiwillig|pflichtfeld|required|facultatif|optioneel)\)")
 _NON_ALNUM = re.compile(r"[^0-9a-z#]+")
@@ -687,6 +687,16 @@ FIRST_WORDS: frozenset[str] = frozenset(
         "ihr",
         "ihre",
         "ihren",
+        "sein",
+        "seine",
+        "unser",
+        "unsere",
+        "his",
+        "her",
+        "zijn",
+        "haar",
+        "son",
+        "sa",
         "dein",
         "deine",
         "your",

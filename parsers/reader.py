@@ -247,7 +247,8 @@ def _first_words() -> set[str]:
     from .lexicon import FIELD_LABELS, SECTION_LABELS
 
     words = set(FOOTER_WORDS) | {"--", "©", "(c)", "online", "hier", "zur", "click", "klicken"}
-    words |= {"ihr", "ihre", "ihren", "dein", "deine", "your", "uw", "je", "votre", "vos"}
+    words |= {"ihr", "ihre", "ihren", "dein", "deine", "sein", "seine", "your", "his", "her"}
+    words |= {"uw", "je", "zijn", "haar", "votre", "vos", "son", "sa", "unser", "unsere"}
     for table in (FIELD_LABELS, SECTION_LABELS):
         for labels in table.values():
             for label in labels:

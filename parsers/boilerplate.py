@@ -107,11 +107,17 @@ FIRST_WORDS = frozenset(
 _FOOTER_START = re.compile(
     r"[\s>*_\-–|]*(?:" + trie_pattern(set(FIRST_WORDS) | {"l'", "(c)"}) + ")", re.IGNORECASE
 )
-# footers recognised by a word anywhere in the line, not by its first word
-_ANYWHERE = re.compile(
-    r"(?i)rowser|©|\b(?:gmbh|b\.v\.|n\.v\.|s\.p\.a\.|ltd|inc)\b"
-    r"|(?:ansehen|anzeigen|bekijken|view|voir|visualizza)\s*$"
-)
+# footers recognised by a word anywhere in the line, not by its first word (plain
+# substring tests: a regex alternation searched at every position cost more than the rest)
+_ANYWHERE_WORDS = ("rowser", "©", "gmbh", "b.v.", "n.v.", "s.p.a.", "ltd", "inc.")
+_ANYWHERE_ENDS = ("ansehen", "anzeigen", "bekijken", "view", "voir", "visualizza")
+
+
+def _anywhere(line: str) -> bool:
+    lowered = line[:300].lower()
+    return any(w in lowered for w in _ANYWHERE_WORDS) or lowered.rstrip().endswith(_ANYWHERE_ENDS)
+
+
 _WORD_END = re.compile(r"[^\w'-]+$")
 
 
@@ -119,7 +125,7 @@ def is_footer(line: str) -> bool:
     """True for a line that starts platform boilerplate (only the first 300 characters count)."""
     head = line[:300]
     first = head[:40].lstrip(" \t>*_-–|").split(" ", 1)[0].lower()
-    if first not in FIRST_WORDS and not _ANYWHERE.search(head):
+    if first not in FIRST_WORDS and not _anywhere(head):
         first = _WORD_END.sub("", first)
         if first not in FIRST_WORDS and not first.startswith(("l'", "(c)")):
             return False
@@ -128,7 +134,7 @@ def is_footer(line: str) -> bool:
 
 def _may_be_footer(line: str) -> bool:
     """Cheap gate: the footer pattern can only match lines starting with these words."""
-    return bool(_FOOTER_START.match(line)) or bool(_ANYWHERE.search(line[:300]))
+    return bool(_FOOTER_START.match(line)) or _anywhere(line)
 
 
 def strip_boilerplate(message: str | None) -> str | None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .lexicon import trie_pattern
+
 SCAN_CHARS = 5_000
 
 
@@ -44,8 +46,9 @@ class _Catalogue:
 
 
 def _words(names: list[str]) -> str:
-    ordered = sorted(set(names), key=len, reverse=True)
-    return "|".join(re.escape(n).replace(r"\ ", r"[\s-]?") for n in ordered)
+    """A trie-shaped alternation (see :func:`.lexicon.trie_pattern`): one step per position
+    instead of one try per make, which kept long mails slow."""
+    return trie_pattern({n.lower() for n in names}, space=r"[\s-]?")
 
 
 @lru_cache(maxsize=1)

@@ -779,7 +779,7 @@ def labels_for(key: str) -> tuple[str, ...]:
     return FIELD_LABELS.get(key, ())
 
 
-def trie_pattern(words: set[str]) -> str:
+def trie_pattern(words: set[str], space: str | None = None) -> str:
     """One regex alternation for many words, branching per character (a trie).
 
     A plain ``a|b|c…`` over hundreds of words tries each in turn at every line;
@@ -794,7 +794,11 @@ def trie_pattern(words: set[str]) -> str:
 
     def render(node: dict[str, dict]) -> str:
         ends = "" in node
-        branches = [re.escape(c) + render(child) for c, child in sorted(node.items()) if c]
+        branches = [
+            (space if c == " " and space else re.escape(c)) + render(child)
+            for c, child in sorted(node.items())
+            if c
+        ]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"

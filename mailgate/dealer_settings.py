@@ -111,8 +111,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         # Extra closing days: dates or ranges, e.g. ["2026-12-24..2026-12-31"].
         "closures": (_LIST, []),
     },
-    # Reaction times: the salesperson's reminder and stage 1 in working time from receipt, then
-    # stage 2 (his supervisor) in elapsed time.
+    # Reaction times: stage 1 in working time from receipt; the salesperson's reminder before it
+    # and stage 2 (his supervisor, after the stage-1 mail) in continuous time.
     "escalation": {
         # Reaction time in working time from receipt; then the assignee is told the lead is overdue.
         "stage1": (_DUR, "4h"),

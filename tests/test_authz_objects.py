@@ -95,6 +95,7 @@ RULES: dict[str, Access] = {
     "lead.close": Access(LEAD_SCOPE, LEAD, {"reason": "sold"}),
     "lead.reopen": Access(LEAD_SCOPE, LEAD),
     "lead.delete": Access(ADMIN, LEAD, {"confirm": "y"}),
+    "lead.hand_back": Access(ADMIN, LEAD, {"to": "owner"}),
     "lead.new_lead": Access(OWN),  # the customer id it posts: test_form_posted_ids below
     "lead_import.lead_import": Access(ADMIN),
     "pool.take": Access(POOL, LEAD),

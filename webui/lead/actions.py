@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from mailgate.completion import completion_reasons
 from mailgate.distribution import actions as distribution
+from mailgate.distribution import handback
 from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS, edit_lead
 from mailgate.escalation import actions as escalation
 from mailgate.models import OPEN_STATUSES, Customer, Lead, utcnow
@@ -39,6 +40,7 @@ from .forms import (
     DeleteForm,
     DueForm,
     EditForm,
+    HandBackForm,
     QualificationForm,
     ReassignForm,
     ResubmissionForm,
@@ -256,6 +258,19 @@ def reopen(lead_id: int) -> ResponseReturnValue:
         lead_id,
         lambda: escalation.reopen_lead(db(), dealer(), lead_id, me().email, utcnow()),
         lambda: _("Lead reopened."),
+    )
+
+
+@bp.post("/leads/<int:lead_id>/hand-back")
+@admin_required
+def hand_back(lead_id: int) -> ResponseReturnValue:
+    """Admins hand a lead back from the source's call centre (to its owner or distribution)."""
+    visible_lead(lead_id)
+    form = _validated(HandBackForm(), lead_id)
+    return _run(
+        lead_id,
+        lambda: handback.hand_back(db(), dealer(), lead_id, me().email, utcnow(), to=form.to.data),
+        lambda: _("Handed back from the call centre: the lead can be worked on again."),
     )
 
 

@@ -58,6 +58,22 @@ PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("The source's call centre has taken this lead over: it is read-only."),
     ),
     (
+        re.compile(r"^lead \d+ has no previous owner who can take it$"),
+        lambda m: _("The previous salesperson cannot take leads: hand it to the distribution."),
+    ),
+    (
+        re.compile(r"^lead \d+: the distribution found nobody to take it$"),
+        lambda m: _("The distribution found nobody who can take this lead."),
+    ),
+    (
+        re.compile(r"^lead \d+ is not with the call centre$"),
+        lambda m: _("This lead is not with the call centre."),
+    ),
+    (
+        re.compile(r"^hand back to one of "),
+        lambda m: _("Please choose to whom the lead goes back."),
+    ),
+    (
         re.compile(r"^lead \d+ is already at (?P<status>\w+)$"),
         lambda m: _(
             "The lead already has the status %(status)s.",

@@ -149,6 +149,18 @@ class AnswerForm(FlaskForm):
     submit = SubmitField(_l("Send to the customer"))
 
 
+HAND_BACK_CHOICES = (
+    ("owner", _l("to the previous salesperson")),
+    ("distribution", _l("to the distribution (as a new lead)")),
+)
+
+
+class HandBackForm(FlaskForm):
+    """An admin hands a lead back from the source's call centre (the takeover is not forever)."""
+
+    to = SelectField(_l("Hand back"), choices=options(HAND_BACK_CHOICES), default="owner")
+
+
 class ConfirmForm(FlaskForm):
     """Take, reopen: one button, the token is all there is."""
 

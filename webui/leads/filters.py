@@ -22,6 +22,8 @@ KINDS = ("inquiry", "test_drive", "trade_in", "financing", "service", "other")
 STATUSES = (*OPEN_STATUSES, LeadStatus.CLOSED.value, LeadStatus.DELETED.value)  # ladder order
 OPEN = "open"  # pseudo status: not closed and not deleted
 SORTS = ("newest", "oldest", "activity", "due", "customer")
+CALL_CENTRE = ("taken", "returned")  # with the source's call centre / handed back from it
+TARGETS = ("set", "missed")  # a qualification's processing target (seed 004)
 MAX_SEARCH = 100
 
 
@@ -38,6 +40,8 @@ class Filters:
     date_from: date | None = None
     date_to: date | None = None
     due: str = ""
+    callcentre: str = ""
+    target: str = ""
     review: bool = False
     sort: str = "newest"
 
@@ -87,6 +91,8 @@ def parse(args: Mapping[str, str]) -> Filters:
         date_from=_date(args.get("date_from")),
         date_to=_date(args.get("date_to")),
         due=_choice(args.get("due"), STATES),
+        callcentre=_choice(args.get("callcentre"), CALL_CENTRE),
+        target=_choice(args.get("target"), TARGETS),
         review=args.get("review") in ("1", "on", "true"),
         sort=_choice(args.get("sort"), SORTS) or "newest",
     )

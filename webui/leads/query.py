@@ -168,8 +168,23 @@ def conditions(
         out.append(state_condition(filters.due, now))
     if filters.review:
         out.append(needs_review())
+    out.extend(_seed_conditions(filters, now))
     if found is not None:
         out.append(found)
+    return out
+
+
+def _seed_conditions(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    """Call-centre state (seed 000 §4/5) and the processing target (seed 004)."""
+    out: list[ColumnElement[bool]] = []
+    if filters.callcentre == "taken":
+        out.append(Lead.handed_over_at.is_not(None))
+    elif filters.callcentre == "returned":
+        out.append(Lead.handed_back_at.is_not(None))
+    if filters.target == "set":
+        out.append(Lead.target_at.is_not(None))
+    elif filters.target == "missed":
+        out.append(and_(Lead.target_at <= now, Lead.status.in_(OPEN_STATUSES)))
     return out
 
 

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate.models import InboundMail, Lead, OutboxMail
+from mailgate.models import InboundMail, Lead, OutboxMail, utcnow
 
 from .distribution_helpers import ingest
 from .test_lead_compose import PDF, answers, send
@@ -127,6 +127,8 @@ def test_every_message_both_ways_in_full(team: sessionmaker[Session], app: Flask
     assert "Ich nehme den Astra!" in own and "der Astra ist noch da" not in own
     assert "Zitierten Text anzeigen" in quoted and "der Astra ist noch da" in quoted
     assert f"Kundin &lt;{CUSTOMER}&gt;" in cards[1]
+    # the envelope sender is named where it is not of the From's domain (here: a test relay)
+    assert "Absender laut Umschlag" in cards[1]
     # Anna's relayed answer: shown once (as the customer got it), who wrote it, its state
     assert section.count("Wunderbar, ich melde mich.") == 1
     assert "Geschrieben von" in cards[2] and "Anna" in cards[2]
@@ -208,7 +210,8 @@ def test_the_delivery_state_of_each_answer_is_shown(
     client = logged_in(app, ANNA)
     assert send(client, lead_id, body="Erste Antwort").status_code == 302
     assert send(client, lead_id, body="Zweite Antwort").status_code == 302
-    first, second = answers(team)
+    assert send(client, lead_id, body="Dritte Antwort").status_code == 302
+    first, second, third = answers(team)
     with team.begin() as session:
         session.execute(
             update(OutboxMail)
@@ -216,11 +219,19 @@ def test_the_delivery_state_of_each_answer_is_shown(
             .values(status="dead", last_error="550 5.1.1 unknown user")
         )
         session.execute(update(OutboxMail).where(OutboxMail.id == second.id).values(status="sent"))
+        # sent, then a bounce came back (issue 17 item 6 marks the row)
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == third.id)
+            .values(status="sent", bounced_at=utcnow(), bounce_reason="550 mailbox full")
+        )
     section = conversation_of(client, lead_id)
     cards = section.split('<li class="message-card')[1:]
     assert "fehlgeschlagen" in cards[1] and "550 5.1.1 unknown user" in cards[1]
     assert "delivery-dead" in cards[1]
     assert ">gesendet" in cards[2]
+    assert "unzustellbar (Rückläufer vom" in cards[3] and "550 mailbox full" in cards[3]
+    assert "delivery-bounced" in cards[3] and ">gesendet" not in cards[3]
 
 
 def test_a_lead_without_replies_shows_the_inquiry(team: sessionmaker[Session], app: Flask) -> None:
@@ -228,6 +239,8 @@ def test_a_lead_without_replies_shows_the_inquiry(team: sessionmaker[Session], a
     section = conversation_of(logged_in(app, ANNA), lead_id)
     assert section.count('<li class="message-card') == 1
     assert "Ist das Fahrzeug noch da?" in section
+    # the form's envelope sender is of the From's domain: not worth a line
+    assert "Absender laut Umschlag" not in section
     with team() as session:
         inbound = session.scalar(select(InboundMail.id).where(InboundMail.lead_id == lead_id))
     assert f'id="message-in-{inbound}"' in section

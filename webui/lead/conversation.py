@@ -64,7 +64,9 @@ class Entry:
     text: str | None = None  # the writer's own words
     quoted: str | None = None  # the quoted rest, folded away on the page
     author: str | None = None  # the salesperson, for answers
-    envelope: str | None = None  # the SMTP sender, when it differs from the From header
+    envelope: str | None = None  # the SMTP sender, when not of the From header's domain
+    bounced_at: datetime | None = None  # a bounce came back for it: undelivered after all
+    bounce_reason: str | None = None
     status: str | None = None  # outbox status
     sent_at: datetime | None = None
     error: str | None = None
@@ -123,6 +125,8 @@ def conversation(session: Session, lead: Lead) -> tuple[list[Entry], list[Entry]
                 OutboxMail.sent_at,
                 OutboxMail.last_error,
                 OutboxMail.mail_from,
+                OutboxMail.bounced_at,
+                OutboxMail.bounce_reason,
             )
             .where(OutboxMail.lead_id == lead.id)
             .order_by(OutboxMail.created_at.desc())
@@ -155,6 +159,8 @@ def conversation(session: Session, lead: Lead) -> tuple[list[Entry], list[Entry]
             error=o.last_error,
             source="out",
             mail_id=o.id,
+            bounced_at=o.bounced_at,
+            bounce_reason=o.bounce_reason,
         )
         if o.purpose not in CUSTOMER_PURPOSES:
             internal.append(entry)
@@ -189,8 +195,9 @@ def _inbound(
             name, address = view.from_addresses[0]
             sender = address.lower()
             entry.party = f"{name} <{address}>" if name else address
-        if row.envelope_from and row.envelope_from.lower() != sender:
-            entry.envelope = row.envelope_from
+        envelope = (row.envelope_from or "").lower()
+        if envelope and _domain(envelope) != _domain(sender):
+            entry.envelope = row.envelope_from  # forwarded, or a From that is not the sender's
         entry.subject = view.subject or ""
         _split(entry, view.text)
         entry.parts = attachment_parts(msg)
@@ -209,6 +216,10 @@ def _inbound(
     elif sender and sender == customer_email:
         entry.kind = "customer"
     return entry
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2]
 
 
 def _fill_outbound(entry: Entry, raw: bytes | None) -> None:

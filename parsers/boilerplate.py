@@ -121,6 +121,13 @@ def _anywhere(line: str) -> bool:
 _WORD_END = re.compile(r"[^\w'-]+$")
 
 
+# the same pattern over a whole text, matching at every line start
+_FOOTER_LINES = re.compile(
+    _FOOTER.pattern.replace(r"^[\s>*_\-–|]*", r"^[ \t>*_\-–|]*", 1),
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def is_footer(line: str) -> bool:
     """True for a line that starts platform boilerplate (only the first 300 characters count)."""
     head = line[:300]
@@ -137,6 +144,17 @@ def _may_be_footer(line: str) -> bool:
     return bool(_FOOTER_START.match(line)) or _anywhere(line)
 
 
+def _footer_lines(message: str) -> set[int]:
+    """Numbers of the lines that are footers: one multi-line search over the whole text
+    (the pattern is anchored at line starts) instead of a Python test per line."""
+    found = {message.count("\n", 0, m.start()) for m in _FOOTER_LINES.finditer(message)}
+    if _anywhere(message[:200_000]):
+        for number, line in enumerate(message.splitlines()):
+            if number not in found and _anywhere(line) and is_footer(line.strip()):
+                found.add(number)
+    return found
+
+
 def strip_boilerplate(message: str | None) -> str | None:
     """The message without the platform's footer and header lines.
 
@@ -147,10 +165,11 @@ def strip_boilerplate(message: str | None) -> str | None:
         return message
     if "](" in message:
         message = _MARKDOWN_LINK.sub(r"\1", message)
+    lines = message.splitlines()
+    footers = _footer_lines(message)
     kept: list[str] = []
-    for line in message.splitlines():
-        stripped = line.strip()
-        if stripped and _may_be_footer(stripped) and is_footer(stripped):
+    for number, line in enumerate(lines):
+        if number in footers and line.strip():
             if any(k.strip() for k in kept):
                 break
             continue

@@ -543,3 +543,18 @@ def test_the_mode_is_chosen_under_settings(team: sessionmaker[Session], app: Fla
     assert bad.status_code == 200 and 'class="errors"' in bad.get_data(as_text=True)
     with team() as session:
         assert stored_document(session)["dealer"]["answer_mode"] == "view_only"
+
+
+def test_a_request_beyond_the_upload_limit_is_said_in_german(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    """Beyond the web server's request limit (16 MB) the form never reaches the view."""
+    lead_id = new_lead(team, 1, ANNA)
+    client = logged_in(app, ANNA)
+    huge = b"\0" * (16 * 1024 * 1024 + 1)
+    response = send(client, lead_id, files=[(huge, "riesig.pdf")])
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert 'id="too-large"' in page and "ist zu groß (mit Dateien höchstens 16 MB)" in page
+    assert "Request Entity Too Large" not in page and "Traceback" not in page
+    assert answers(team) == []

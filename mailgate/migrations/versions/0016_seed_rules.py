@@ -41,11 +41,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("lead") as batch:
-        batch.drop_index("ix_lead_linked_lead_id")
-        batch.drop_index("ix_lead_target_at")
-        batch.drop_column("handed_back_at")
-        batch.drop_column("linked_lead_id")
-        batch.drop_column("follow_up_at")
-        batch.drop_column("target_mailed_at")
-        batch.drop_column("target_at")
+    # plain DROP COLUMN (SQLite 3.35+), not a batch: rebuilding the table on SQLite would
+    # break the lead_search triggers of 0007/0017 that name it
+    op.drop_index("ix_lead_linked_lead_id", table_name="lead")
+    op.drop_index("ix_lead_target_at", table_name="lead")
+    for column in ("handed_back_at", "linked_lead_id", "follow_up_at", "target_mailed_at"):
+        op.drop_column("lead", column)
+    op.drop_column("lead", "target_at")

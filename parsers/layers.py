@@ -122,6 +122,7 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     _fill_vehicle(lead, main)
     _scan(lead, text, view.subject, ctx)
     _catalogue(lead, main, view, text)
+    _phone_country(lead, view, ctx)
     _capture_extras(lead, pairs)
     _settle_lead(lead)
     return lead
@@ -451,6 +452,67 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
         hit = next(iter(scanners.prices(prose)), None)
         if hit:
             _offer(lead, "vehicle.price", parse_price(hit.value), SCANNER, f"text: {hit.context!r}")
+
+
+# country-code top-level domains whose numbering plan a national number may follow
+_TLD_REGIONS = {
+    "at": "AT",
+    "be": "BE",
+    "ch": "CH",
+    "nl": "NL",
+    "fr": "FR",
+    "it": "IT",
+    "es": "ES",
+    "lu": "LU",
+    "pl": "PL",
+    "dk": "DK",
+    "se": "SE",
+    "cz": "CZ",
+    "uk": "GB",
+    "ie": "IE",
+    "pt": "PT",
+    "li": "LI",
+    "de": "DE",
+}
+
+
+def _phone_country(lead: ParsedLead, view: MailView, ctx: ParseContext) -> None:
+    """A national number ("0664 …", "06 …") in a mail from another country's portal or
+    customer is that country's: the customer's address domain, then the sender's, decide
+    before the dealer's own region."""
+    phone = lead.customer.phone
+    if not phone or phone.lstrip().startswith(("+", "00")):
+        return
+    regions: list[str] = []
+    addresses = [lead.customer.email or ""] + [a for _, a in view.reply_to + view.from_addresses]
+    for address in addresses:
+        tld = address.rpartition(".")[2].lower()
+        region = _TLD_REGIONS.get(tld)
+        if region and region not in regions:
+            regions.append(region)
+    if not regions or regions[0] == ctx.region.upper():
+        return
+    for region in regions:
+        number = _valid_in(phone, region)
+        if number:
+            if number != _e164(phone):
+                lead.customer.phone_e164 = number
+                lead.losers.setdefault("customer.phone", []).append(
+                    Loser(SOURCE, f"read in {ctx.region}", str(_e164(phone)), f"a {region} mail")
+                )
+            return
+
+
+def _valid_in(phone: str, region: str) -> str | None:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --- layer 4: the catalogue --------------------------------------------------------------

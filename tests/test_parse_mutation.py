@@ -393,7 +393,6 @@ KNOWN_WEAK = {
     "autoscout24/nl-missed-call-phone-only": "HTML as text: the offer UUID in a [text](url) link",
     "autoscout24/nl-replyto-html-uuid": "HTML as text: the offer UUID in a [text](url) link",
     "mobile_de/du-html-only-link-id-bare-label": "HTML as text: ?id= in a [text](url) link",
-    "website/rueckruf-form-phone-only": "wrapped message: the model named across a line break",
 }
 
 

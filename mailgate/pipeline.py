@@ -575,6 +575,8 @@ def notify_unassigned(job: Job, reason: str) -> None:
         },
         to=[("", to)],
         attachments=[Attachment("original.eml", job.raw, "application/octet-stream")],
+        # seed 002: information mails to staff leave only within the opening hours
+        send_after=job.dealer.calendar.send_time(utcnow()),
     )
 
 

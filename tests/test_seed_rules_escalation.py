@@ -354,3 +354,28 @@ def test_target_mail_is_written_to_the_protocol(dealer: sessionmaker[Session]) -
             )
         ).all()
     assert actions == ["target_missed"]
+
+
+def test_unassigned_inquiry_notice_at_night_waits_for_the_opening_time(
+    dealer: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 002: "Informations E-Mails an Nutzer / Vorgesetzte werden nur innerhalb der
+    eingetragenen Öffnungszeiten versendet" - also the notice about a mail no lead could be
+    made from (seed 002 "E-Mail neue nicht zugeordnete Anfrage"): decided at 04:42, sent 08:00."""
+    from mailgate import pipeline
+    from mailgate.config import Settings
+    from mailgate.ingest.store import store_raw
+    from mailgate.worker import process_pending
+
+    from .mails import no_contact
+
+    _setup(dealer)
+    night = at("2026-12-01 04:42")
+    monkeypatch.setattr(pipeline, "utcnow", lambda: night.astimezone(UTC))
+    store_raw(dealer, no_contact(1), channel="smtp", envelope_to=["leads@autohaus.example"])
+    process_pending(dealer, Settings())
+    with dealer() as session:
+        send_after = session.scalars(
+            select(OutboxMail.send_after).where(OutboxMail.purpose == "unassigned")
+        ).one()
+    assert send_after.astimezone(UTC) == at("2026-12-01 08:00").astimezone(UTC)

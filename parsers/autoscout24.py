@@ -61,6 +61,9 @@ _MESSAGE_STARTS = (
     "Message de l’acheteur",
 )
 _TRADE_IN_STARTS = (
+    "Fahrzeug zur Inzahlungnahme",
+    "Inzahlungnahme-Fahrzeug",
+    "Ihr Fahrzeug zur Inzahlungnahme",
     "Inruilaanvraag",
     "Inruilauto",
     "Inzahlungnahme",

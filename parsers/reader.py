@@ -130,6 +130,9 @@ def _read_text(text: str) -> tuple[Pair, ...]:
             heading = section_of(line)
             if heading is not None:
                 section = "main" if heading in ("vehicle", "customer") else heading
+                if heading == "customer":
+                    block, index = _contact_block(lines, index)
+                    pairs.extend(block)
             continue
         key, label, value, layout = found
         if key == "message":
@@ -148,6 +151,9 @@ def _read_text(text: str) -> tuple[Pair, ...]:
         cleaned = clean_line(value, 255)
         if cleaned and plausible(key, cleaned):
             pairs.append(Pair(key, cleaned, label, layout, section, index))
+            if key == "name" and layout == "next line" and section == "main":
+                block, index = _contact_block(lines, index, {"name"})
+                pairs.extend(block)
     return tuple(pairs)
 
 
@@ -205,6 +211,45 @@ def _split(line: str) -> tuple[str, str, str, str] | None:
         if plausible(key, value):
             return key, label, value, "label value"
     return None
+
+
+def _contact_block(
+    lines: list[str], index: int, taken: set[str] | None = None
+) -> tuple[list[Pair], int]:
+    """Unlabelled lines under a customer heading ("Kunde", "Kontaktdaten:"): a name, an
+    address, a phone number, one per line, recognised by their shape."""
+    found: list[Pair] = []
+    taken = set(taken or ())
+    start = index
+    while index < len(lines) and index < start + 6:
+        line = lines[index].strip()
+        if not line:
+            if found:
+                break
+            index += 1
+            continue
+        if _split(line) is not None or section_of(line) is not None:
+            break
+        if "email" not in taken and EMAIL_PATTERN.fullmatch(line.strip("<>")):
+            key = "email"
+        elif "phone" not in taken and plausible("phone", line) and line.lstrip()[:1] in "+0(":
+            key = "phone"
+        elif "name" not in taken and not found and plausible("name", line) and _person(line):
+            key = "name"
+        else:
+            break
+        taken.add(key)
+        found.append(Pair(key, line, "(customer block)", "contact block", "main", index))
+        index += 1
+    return found, (index if found else start)
+
+
+def _person(line: str) -> bool:
+    words = line.split()
+    return 2 <= len(words) <= 5 and all(w[:1].isupper() or w.lower() in _PARTICLES for w in words)
+
+
+_PARTICLES = frozenset({"von", "van", "de", "der", "den", "zu", "du", "la", "le", "di", "da"})
 
 
 def _next_filled(lines: list[str], index: int) -> int | None:

@@ -91,6 +91,7 @@ def test_the_overview_shows_every_users_distribution_setup_in_german(
     assert "augsburg" in carl  # group and location
     assert "Service: nur seine Standorte" in carl or "Service: nur" in carl
     assert "Finanzierung: keine" in carl
+    assert "alle Kategorien: alle Anfragen" in row_of(page, user_id(team, ANNA))
     ada = row_of(page, user_id(team, ADA))
     assert 'aria-pressed="false"' in ada  # receives no leads, cannot be assigned
     for header in ("Bekommt neue Anfragen", "Kann zugewiesen bekommen", "Abwesenheit", "Gruppen"):

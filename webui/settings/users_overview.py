@@ -98,9 +98,11 @@ def overview(
             }
         )
     rows.sort(key=lambda r: (not r["active"], str(r["name"]).lower()))
+    warnings = settings_warnings(document)
     return {
         "users": rows,
-        "warnings": [words([w]) for w in settings_warnings(document)],
+        "warnings": [words([w]) for w in warnings],
+        "solo": any(w.code in ("solo", "group_solo") for w in warnings),
         "mode": document["distribution"].get("mode"),
         "pool_user": document["distribution"].get("pool_user") or "",
     }

@@ -91,7 +91,22 @@ def matches(view: MailView) -> bool:
     return _brand(view) is not None
 
 
+# One pass over the sender and subject before the per-brand checks: most mails name no brand.
+_ANY_BRAND = re.compile(
+    r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in BRANDS) + r")(?![\w-])", re.IGNORECASE
+)
+
+
+def _names_a_brand(view: MailView) -> bool:
+    for display, address in view.from_addresses:
+        if _ANY_BRAND.search(display or "") or _ANY_BRAND.search(address.rpartition("@")[2]):
+            return True
+    return bool(_ANY_BRAND.search(view.subject or ""))
+
+
 def _brand(view: MailView) -> str | None:
+    if not _names_a_brand(view) or sent_by(view, MARKETPLACE_DOMAINS):
+        return None
     word = brand_in_sender(view, _WORDS)
     needed = 2
     if word is None:
@@ -104,7 +119,7 @@ def _brand(view: MailView) -> str | None:
     head = view.text[:_SCAN]
     if _structure(head) >= needed:
         return word
-    if view.html and _structure(html_text(view.html)[:_SCAN]) >= needed:
+    if view.html and len(head.strip()) < 200 and _structure(html_text(view.html)[:_SCAN]) >= needed:
         return word
     return None
 

@@ -27,14 +27,9 @@ from __future__ import annotations
 import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
-from .fields import (
-    EMAIL_PATTERN,
-    FREEMAIL_DOMAINS,
-    is_dealer_address,
-    is_system_address,
-    labelled_fields,
-)
+from .fields import EMAIL_PATTERN, FREEMAIL_DOMAINS, is_dealer_address, is_system_address
 from .generic import customer_text, extract, phone_in_text
+from .lexicon import field_of, starts_like_label
 from .message import MailView, clean_line
 from .model import ParsedLead
 from .normalize import split_name
@@ -224,11 +219,25 @@ def _at(address: str, organisations: set[str]) -> bool:
 
 
 def _form_shaped(text: str) -> bool:
-    """A labelled block with a way to reach someone: what every form mailer writes."""
-    fields = labelled_fields(text[:_SHAPE_CHARS])
-    contact = {"email", "phone"} & fields.keys()
-    person = {"name", "first_name", "last_name"} & fields.keys()
-    return bool(contact) and bool(person or "message" in fields) and len(fields) >= 3
+    """A labelled block with a way to reach someone: what every form mailer writes.
+
+    Counted on ``Label: value`` lines and bare label lines with the lexicon
+    alone -- cheap enough for every mail that reaches this parser; the full
+    reader runs only in :func:`parse`.
+    """
+    keys: set[str] = set()
+    for line in text[:_SHAPE_CHARS].splitlines():
+        head = line.strip()
+        if not head or len(head) > 300:
+            continue
+        label = head.partition(":")[0] if ":" in head else head
+        if len(label) <= 40 and starts_like_label(label):
+            key = field_of(label.strip(" \t*•-=>[]"))
+            if key:
+                keys.add(key)
+    contact = {"email", "phone"} & keys
+    person = {"name", "first_name", "last_name"} & keys
+    return bool(contact) and bool(person or "message" in keys) and len(keys) >= 3
 
 
 def _person_sender(view: MailView) -> bool:

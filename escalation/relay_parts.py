@@ -10,9 +10,11 @@ ours: the HTML is cut at the quote of our notification like the text
 (:func:`mailgate.outbound.hygiene.scrub_html`); an attachment that is one of
 our own staff mails' attachments (or a forwarded mailgate mail) is left out.
 
-:func:`compose_relay` is the one function that turns "who, to whom, what"
-into a sendable mail; the lead page's answer form uses it too, so an answer
-from the web and one from a mail client leave in the same shape.
+:func:`compose_relay` turns "who, to whom, what" into a sendable mail and
+:func:`customer_thread` finds the customer's Message-IDs to thread on; both
+are pure enough for any other sender of answers (the lead page's form) to
+use, so an answer from the web and one from a mail client can leave in the
+same shape.
 """
 
 from __future__ import annotations

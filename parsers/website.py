@@ -192,7 +192,7 @@ def matches(view: MailView) -> bool:
         return True
     if not _form_shaped(view.text):
         return False
-    return bool(own_site and not _person_sender(view)) or bool(
+    return bool(own_site and not _person_sender(view, own_site)) or bool(
         _FORM_WORDS.search(view.subject or "") or _FORM_WORDS.search(view.text[:3000])
     )
 
@@ -204,14 +204,16 @@ def _sender_addresses(view: MailView) -> list[str]:
         found += EMAIL_PATTERN.findall(view.header(name) or "")
     mid = re.search(r"@([\w.-]+)>?\s*$", view.header("Message-ID") or "")
     if mid:
-        found.append(f"message-id@{mid.group(1)}")
+        found.append(f"message-id@{mid.group(1)}")  # where, not who: never a site sender alone
     return found
 
 
 def _site_sender(address: str) -> bool:
     """A mailbox a web site sends from (``noreply@``, ``formular@``, ``anfrage@``)."""
     local = address.partition("@")[0].lower()
-    return local == "message-id" or is_system_address(address) or bool(_SITE_LOCAL.match(local))
+    if local == "message-id":
+        return False
+    return is_system_address(address) or bool(_SITE_LOCAL.match(local))
 
 
 def _at(address: str, organisations: set[str]) -> bool:
@@ -240,10 +242,17 @@ def _form_shaped(text: str) -> bool:
     return bool(contact) and bool(person or "message" in keys) and len(keys) >= 3
 
 
-def _person_sender(view: MailView) -> bool:
-    """An employee writing from the dealer's domain: a person's name, a personal address."""
+def _person_sender(view: MailView, own_site: set[str]) -> bool:
+    """An employee writing from the dealer's domain: a person's name, a personal address.
+
+    A person's From at another domain is a customer (powermail sends with the
+    customer's address); only a person *at the site's own domain* is staff.
+    """
     for display, address in view.from_addresses:
-        if not is_system_address(address) and display and _looks_like_person(display):
+        if not _at(address, own_site) or is_system_address(address):
+            continue
+        local = address.partition("@")[0]
+        if (display and _looks_like_person(display)) or "." in local:
             return True
     return False
 

@@ -357,3 +357,15 @@ def test_an_employee_forwarding_a_bounce_files_no_lead() -> None:
     lead = parse_raw(bytes(outer), ctx=DEALER)
     assert lead.is_lead is False
     assert (lead.non_lead_reason or "").startswith("bounce")
+
+
+def test_a_message_id_at_the_dealers_domain_alone_makes_no_website_form() -> None:
+    """Test corpora and internal Exchange mail share one domain everywhere: no form without shape."""
+    view = load(
+        _mail(
+            "Hallo, anbei die Unterlagen.\nGruß Eva\n",
+            sender="Eva Stein <eva@autohaus-beispiel.example>",
+            headers={"Message-ID": "<abc@autohaus-beispiel.example>"},
+        )
+    )
+    assert pick(view).NAME != "website"

@@ -95,6 +95,22 @@ class WriteLockStats:
 
 
 WRITE_LOCKS = WriteLockStats()
+_LONG_HOLD_EXPECTED = threading.local()  # migrations: a long hold is no news at start-up
+
+
+@contextmanager
+def long_hold_expected() -> Iterator[None]:
+    """This thread's long holds are logged at DEBUG, not as a warning (migrations).
+
+    Why: a migration holds the write lock while nothing else runs yet; on a
+    loaded machine that passes a second, and a warning about waiting web writes
+    would be false (and broke ``--log-format json`` output that expects INFO).
+    """
+    _LONG_HOLD_EXPECTED.on = True
+    try:
+        yield
+    finally:
+        _LONG_HOLD_EXPECTED.on = False
 
 
 class WriterQueue:
@@ -195,7 +211,7 @@ class _TimedConnection(sqlite3.Connection):
         held_ms = (time.perf_counter() - since) * 1000
         holder = threading.current_thread().name
         WRITE_LOCKS.record(held_ms, holder)
-        if held_ms >= SLOW_HOLD_MS:
+        if held_ms >= SLOW_HOLD_MS and not getattr(_LONG_HOLD_EXPECTED, "on", False):
             lock_log.warning(
                 "SQLite write lock held %.0f ms by %s: web writes waited that long",
                 held_ms,
@@ -399,7 +415,7 @@ def upgrade(engine: Engine) -> None:
     """Apply all migrations (idempotent; safe to call on every start)."""
     from alembic import command
 
-    with engine.begin() as conn:
+    with long_hold_expected(), engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             # Two instances starting at once must not both run the migration.
             conn.execute(text("SELECT pg_advisory_xact_lock(72817301)"))

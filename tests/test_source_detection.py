@@ -360,7 +360,7 @@ def test_an_employee_forwarding_a_bounce_files_no_lead() -> None:
 
 
 def test_a_message_id_at_the_dealers_domain_alone_makes_no_website_form() -> None:
-    """Test corpora and internal Exchange mail share one domain everywhere: no form without shape."""
+    """Test corpora and internal Exchange mail share one domain: no form without shape."""
     view = load(
         _mail(
             "Hallo, anbei die Unterlagen.\nGruß Eva\n",

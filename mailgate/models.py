@@ -384,7 +384,7 @@ class OutboxMail(Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(String(998), default="")
-    message_id: Mapped[str] = mapped_column(String(998))
+    message_id: Mapped[str] = mapped_column(String(998), index=True)  # a bounce names it
     # None until composed: bulk producers (the escalation scheduler) store the
     # template and its context, and the sender renders right before sending.
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)

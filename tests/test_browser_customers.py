@@ -100,10 +100,10 @@ def german_only(page: Any) -> None:  # noqa: F811
 def both_widths(page: Any, name: str) -> None:  # noqa: F811
     for width, suffix in ((1366, ""), (390, "-phone")):
         page.set_viewport_size({"width": width, "height": 900})
+        shot(page, f"{name}{suffix}")  # first: a failing page is on file to look at
         german_only(page)
         if width == 390:
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        shot(page, f"{name}{suffix}")
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
@@ -176,3 +176,52 @@ def test_users_overview_switch_in_place_without_javascript(
         both_widths(tab, "users-overview")
     finally:
         context.close()
+
+
+def test_please_check_a_mailed_lead_that_resembles_a_known_customer(
+    page: Any,  # noqa: F811
+    live_web: LiveWeb,  # noqa: F811
+) -> None:
+    known, _other = seed(live_web.factory)
+    with live_web.factory.begin() as session:
+        anna = session.query(User.id).filter(User.email == "anna@autohaus.example").scalar()
+        new = Customer(
+            name="Petra Pauls",
+            email="p.pauls@web.example",
+            postcode="80331",
+            match_name="pauls petra",
+            created_at=NOW,
+            check_since=NOW,
+            check_candidates=[[known, 91]],
+        )
+        session.add(new)
+        session.flush()
+        session.add(
+            Lead(
+                dedupe_key="bc-check",
+                reply_token="bc-token-check",
+                customer_id=new.id,
+                assignee_id=anna,
+                status="assigned",
+                source="autoscout24",
+                vehicle={"make": "Opel", "model": "Corsa"},
+                received_at=NOW,
+            )
+        )
+        new_id = new.id
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/customers")
+    page.get_by_role("link", name="Offene Prüfungen: 1").click()
+    page.get_by_role("link", name="Petra Pauls").click()
+    page.get_by_role("link", name="Vergleichen und entscheiden").click()
+    page.wait_for_url(f"**/customers/{new_id}/check")
+    both_widths(page, "customer-check")
+    page.get_by_label("Vollständiger Name übernehmen").uncheck()  # the mail misspelt it
+    page.get_by_role("button", name="Dieselbe Person: markierte Felder übernehmen").click()
+    page.wait_for_url(f"**/customers/{known}")
+    assert "bekannten Kunden" in page.get_by_role("status").inner_text()
+    assert page.get_by_text("Corsa").first.is_visible()
+    with live_web.factory() as session:
+        kept = session.get(Customer, known)
+        assert kept is not None and kept.email == "p.pauls@web.example"  # ticked: taken over
+        assert kept.name == "Petra Paul"  # differs too, but unticked: stays

@@ -18,10 +18,13 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
+from mailgate.bounces import read_bounce
 from mailgate.config import Settings, SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.escalation.actions import log_contact
@@ -30,6 +33,7 @@ from mailgate.ingest.smtp import IntakeHandler, SmtpThread
 from mailgate.ingest.store import store_raw
 from mailgate.models import InboundMail, Lead, OutboxMail, ProtocolEntry, User, utcnow
 from mailgate.outbound.answer import ANSWER_PURPOSE, Draft, send_answer
+from mailgate.parsers.message import load
 from mailgate.worker import process_pending
 
 from .conversation_helpers import (
@@ -396,3 +400,25 @@ def test_the_lead_page_shows_the_undelivered_answer_in_german(
     assert "Mail nicht zugestellt" in html
     assert "Recipient address rejected: User unknown" in html  # the reason, as the server said
     assert "keine Antwort hat den Kunden erreicht" in html
+
+
+MANGLED_BOUNCES = sorted(BOUNCES.glob("*.eml"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.integers(min_value=0, max_value=len(MANGLED_BOUNCES) - 1),
+    cuts=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=4000), st.binary(max_size=40)), max_size=8
+    ),
+)
+def test_a_mangled_bounce_is_read_without_an_exception(index: int, cuts: list) -> None:
+    """Outside input: whatever a bounce's bytes are, reading it yields a bounded report or None."""
+    raw = bytearray(MANGLED_BOUNCES[index].read_bytes())
+    for position, junk in cuts:
+        position %= len(raw)
+        raw[position : position + len(junk)] = junk
+    report = read_bounce(load(bytes(raw)))
+    if report is not None:
+        assert 0 < len(report.message_ids) <= 5 and len(report.recipients) <= 20
+        assert all(len(r.diagnostic) <= 300 and len(r.address) <= 320 for r in report.recipients)

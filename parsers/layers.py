@@ -110,7 +110,7 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     if not _complete(lead) or len(view.text) <= _ALWAYS_READ_CHARS:
         pairs = reader.read_all(text, markup)
         if markup and (len(view.text) < 600 or sum(p.section == "main" for p in pairs) < 3):
-            from_html = html_text(_BLOCK_ENDS.sub("<br>", markup))
+            from_html = html_text(_BLOCK_ENDS.sub("<br>", markup[:_HTML_READ_CHARS]))
             pairs += reader.read_text(from_html)
             if len(view.text) < 600:
                 text = f"{text}\n{from_html}"  # a "view in browser" stub: the HTML is the mail
@@ -132,6 +132,8 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
 # the bare stdlib): a long mail whose parser already found the whole lead is not re-read
 # for confirmation; a short one (every real lead form) always is.
 _ALWAYS_READ_CHARS = 3_000
+# the HTML a second time as text: its head holds the fields (a form is never 100 KB)
+_HTML_READ_CHARS = 100_000
 # a VIN is written next to one of these words (or in a VIN-only line of a form)
 _VIN_WORDS = re.compile(r"(?i)\b(?:fin|vin)\b|fahrgestell|chassis|telaio|identifi")
 
@@ -246,7 +248,7 @@ def _holds_fields(message: str) -> bool:
     """Two or more e-mail/phone/name label lines: a message that is really the whole form."""
     if len(message) > 20_000:
         return False
-    keys = [p.key for p in reader.read_text(message) if p.key in ("email", "phone", "name")]
+    keys = [p.key for p in reader.read_text(message[:3000]) if p.key in ("email", "phone", "name")]
     return len(keys) >= 2
 
 

@@ -25,6 +25,7 @@ from .normalize import parse_price
 SCAN_CHARS = 20_000
 # plates and VINs stand in the fields near the top, not deep in a long message
 FIELD_SCAN_CHARS = 6_000
+PHONE_SCAN_CHARS = 6_000
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ def phones(text: str, region: str = "DE") -> list[Hit]:
     a *valid* number; numbers right after an id, postcode, price or VIN label
     are ids, not phones, unless a phone word stands there too.
     """
-    head = text[:SCAN_CHARS]
+    # the matcher is slow per character: a long text is read at its head and its end
+    # (the customer's signature), not in the middle
+    head = text if len(text) <= PHONE_SCAN_CHARS else f"{text[:4000]}\n{text[-2000:]}"
     hits: list[Hit] = []
     try:
         matcher = phonenumbers.PhoneNumberMatcher(

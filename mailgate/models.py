@@ -177,6 +177,8 @@ class User(Base):
     absences: Mapped[list[Any]] = mapped_column(default=list)
     permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # category -> level
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # the lead list as the user left it: columns and page size (webui/leads/columns.py)
+    list_prefs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Customer(Base):

@@ -114,6 +114,8 @@ RULES: dict[str, Access] = {
     "leads.lead_list": Access(OWN),
     "leads.export_csv": Access(OWN),
     "leads.bulk_reassign": Access(OWN),  # the lead ids it posts: test_form_posted_ids below
+    "leads.list_view": Access(OWN),  # the user's own list preferences
+    "leads.bulk_delete": Access(ADMIN),
     "my_day.my_day": Access(OWN),
     "reports.index": Access(OWN),
     "reports.export": Access(OWN),

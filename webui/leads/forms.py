@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -19,3 +19,19 @@ class BulkReassignForm(FlaskForm):
 
 class TakeForm(FlaskForm):
     """The pool's take button: only the CSRF token."""
+
+
+class BulkDeleteForm(FlaskForm):
+    """Admins delete the selected open leads (soft: history kept); a box confirms it."""
+
+    lead_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    confirm_delete = BooleanField(_l("Yes, delete the selected leads"), validators=[DataRequired()])
+    back = HiddenField()
+
+
+class ListViewForm(FlaskForm):
+    """The column chooser and page size of the lead list, remembered per user."""
+
+    columns = SelectMultipleField(validate_choice=False)
+    page_size = StringField()
+    back = HiddenField()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import get_month_names
 from flask_babel import format_timedelta, get_locale, gettext
 
+from mailgate.labels import source_label
 from mailgate.models import Lead
 
 from ..i18n import local_time
@@ -34,6 +35,8 @@ class Row:
     status: str
     assignee: str
     source: str
+    vehicle: str
+    phone: str
     received: str
     activity: str
     waiting: str
@@ -53,7 +56,20 @@ class RowFormatter:
         self.statuses = {code: str(text) for code, text in LABELS["lead_status"].items()}
         self.states = {code: str(text) for code, text in DUE_LABELS.items()}
         self.select = gettext("Select lead %(id)s")  # no variables: filled per row
+        self.sources: dict[str, str] = {}
         self.months = get_month_names("abbreviated", locale="en") if self.language == "en" else {}
+
+    def source(self, code: str) -> str:
+        """A source by its name ("Hersteller: Opel"), looked up once per code and request."""
+        if code not in self.sources:
+            self.sources[code] = source_label(code, self.language)
+        return self.sources[code]
+
+    @staticmethod
+    def vehicle(vehicle: dict[str, object] | None) -> str:
+        """Make and model of the vehicle asked about ("VW Golf"), "–" without them."""
+        parts = [str((vehicle or {}).get(key) or "").strip() for key in ("make", "model")]
+        return " ".join(part for part in parts if part) or "–"
 
     def time(self, value: datetime | None) -> str:
         if value is None:
@@ -82,7 +98,9 @@ class RowFormatter:
             kind=self.kinds.get(lead.kind, lead.kind),
             status=self.statuses.get(lead.status, lead.status),
             assignee=(a.name or a.email) if a else "–",
-            source=lead.source,
+            source=self.source(lead.source),
+            vehicle=self.vehicle(lead.vehicle),
+            phone=(c.phone if c else None) or "–",
             received=self.time(lead.received_at),
             activity=self.time(lead.last_activity_at),
             waiting=self.waiting(lead, state),

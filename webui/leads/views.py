@@ -8,7 +8,7 @@ checks the scope of every selected lead again on the server.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import (
     Blueprint,
@@ -23,24 +23,29 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_decimal
+from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
-from mailgate.distribution.actions import ActionError, reassign
+from mailgate.distribution.actions import ActionError, delete_leads, reassign
 from mailgate.distribution.policies import CATEGORIES
-from mailgate.models import Customer, Lead, utcnow
+from mailgate.models import Customer, Lead, User, utcnow
 
-from ..access import lead_scope, me
+from ..access import admin_required, lead_scope, me
 from ..choices import options
 from ..context import db, dealer
+from ..i18n import local_date
+from ..input_limits import DB_INT_MAX
 from ..labels import label
 from ..paging import Page
+from .columns import COLUMNS, PAGE_SIZES, aria_sort, arrangement, chips, header_sort, stored
+from .due import LABELS as DUE_LABELS
 from .errors import explain
 from .filters import FIELD_NAMES, STATUSES, Filters, parse
-from .forms import BulkReassignForm
+from .forms import BulkDeleteForm, BulkReassignForm, ListViewForm
 from .people import display_name, may_reassign, reassign_targets, visible_users
 from .query import conditions, order_by
 from .rows import RowFormatter
@@ -90,7 +95,10 @@ def lead_list() -> str:
     now = utcnow()
     where = _where(filters, now)
     total = count_capped(where)
-    page = Page.from_request(total)
+    account = me()
+    user = db().get(User, account.id)
+    arranged = arrangement(user.list_prefs if user is not None else None)
+    page = Page.from_request(total, size=arranged.page_size)
     # ids first (from the covering index, no wide rows touched), then those 50 leads
     ids = (
         db()
@@ -111,7 +119,6 @@ def lead_list() -> str:
     formatter = RowFormatter(dealer().timezone, now)
     unnamed = _("Lead %(id)s")  # no variables: the template, filled per row
     items = [formatter.row(lead, unnamed) for lead in leads]
-    account = me()
     form = None
     if may_reassign(account):
         form = BulkReassignForm()
@@ -119,13 +126,26 @@ def lead_list() -> str:
             (u.id, display_name(u)) for u in reassign_targets(db(), account)
         )
         form.back.data = request.query_string.decode("ascii", "replace")
+    args = filters.args()
+    view_form = ListViewForm(
+        formdata=None, columns=list(arranged.columns), page_size=str(arranged.page_size)
+    )
+    view_form.back.data = request.query_string.decode("ascii", "replace")
     return render_template(
         "leads/list.html",
         items=items,
         page=page,
         filters=filters,
-        args=filters.args(),
+        args=args,
         form=form,
+        delete_form=BulkDeleteForm() if account.is_admin and form is not None else None,
+        view_form=view_form,
+        columns=arranged.columns,
+        column_labels={name: str(text) for name, text in COLUMNS.items()},
+        page_sizes=PAGE_SIZES,
+        header_sort=header_sort,
+        aria_sort=aria_sort,
+        chips=chips(args, _describe_filter),
         choices=_choices(),
         statuses=STATUSES,
         capped=total > COUNT_CAP,
@@ -167,12 +187,107 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
         locations.update(user.get("locations") or ())
     users = [(str(u.id), display_name(u)) for u in visible_users(session, me())]
     return {
-        "sources": [(s, s) for s in _distinct(Lead.source)],
+        "sources": [(s, str(label(s, "source"))) for s in _distinct(Lead.source)],
         "campaigns": [(c, c) for c in _distinct(Lead.campaign)],
         "channels": [(c, str(label(c, "category"))) for c in CATEGORIES],
         "locations": [(loc, loc) for loc in sorted(locations)],
         "assignees": users,
     }
+
+
+FILTER_TITLES = {
+    "q": _l("Search"),
+    "status": _l("Status"),
+    "due": _l("Due state"),
+    "target": _l("Processing target"),
+    "callcentre": _l("Call centre"),
+    "kind": _l("Kind"),
+    "source": _l("Source"),
+    "campaign": _l("Campaign"),
+    "channel": _l("Channel"),
+    "assignee": _l("Assignee"),
+    "location": _l("Location"),
+    "date_from": _l("Received from"),
+    "date_to": _l("Received until"),
+    "review": _l("Needs review only"),
+}
+
+
+def _describe_filter(key: str, value: str) -> tuple[str, str] | None:
+    """A chip's words for one active filter: its title and the value as the user chose it."""
+    title = FILTER_TITLES.get(key)
+    if title is None:
+        return None
+    shown = value
+    if key == "status":
+        shown = _("open") if value == "open" else str(label(value, "lead_status"))
+    elif key == "due":
+        shown = str(DUE_LABELS.get(value, value))
+    elif key in ("kind", "source"):
+        shown = str(label(value, key))
+    elif key == "channel":
+        shown = str(label(value, "category"))
+    elif key == "assignee":
+        names = dict(_choices()["assignees"])
+        shown = _("nobody (unassigned)") if value == "none" else names.get(value, value)
+    elif key in ("target", "callcentre"):
+        shown = str(CHIP_VALUES.get(value, value))
+    elif key in ("date_from", "date_to"):
+        shown = local_date(date.fromisoformat(value))
+    elif key == "review":
+        shown = _("yes")
+    return str(title), shown
+
+
+CHIP_VALUES = {
+    "set": _l("target set"),
+    "missed": _l("target missed, still open"),
+    "taken": _l("taken over by the call centre"),
+    "returned": _l("handed back from the call centre"),
+}
+
+
+@bp.route("/leads/view", methods=["POST"])
+@login_required
+def list_view() -> ResponseReturnValue:
+    """Store the user's columns and page size; back to the list as it was."""
+    form = ListViewForm()
+    back = url_for("leads.lead_list", **_back_args())
+    if not form.validate_on_submit():
+        abort(400)
+    user = db().get(User, me().id)
+    if user is None:
+        abort(404)
+    user.list_prefs = stored(list(form.columns.data or []), form.page_size.data or "")
+    db().commit()
+    flash(_("The list now shows your choice of columns."), "info")
+    return redirect(back)
+
+
+@bp.route("/leads/delete", methods=["POST"])
+@admin_required
+def bulk_delete() -> ResponseReturnValue:
+    """Admins delete several open leads at once (all or nothing; history kept)."""
+    form = BulkDeleteForm()
+    back = url_for("leads.lead_list", **_back_args())
+    if not form.validate_on_submit():
+        flash(_("Select the leads and tick the box to confirm the deletion."), "error")
+        return redirect(back)
+    ids = list(dict.fromkeys(form.lead_ids.data or []))
+    if not ids:
+        flash(_("No lead selected."), "error")
+        return redirect(back)
+    if not all(0 < i <= DB_INT_MAX for i in ids):
+        abort(404)  # no lead has such an id (and the database could not even look)
+    try:
+        delete_leads(db(), dealer(), ids, actor=me().email, now=utcnow())
+    except ActionError as exc:
+        db().rollback()
+        flash(explain(exc), "error")
+        return redirect(back)
+    db().commit()
+    flash(ngettext("%(num)s lead deleted.", "%(num)s leads deleted.", len(ids)), "info")
+    return redirect(back)
 
 
 @bp.route("/leads/reassign", methods=["POST"])

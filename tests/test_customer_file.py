@@ -441,3 +441,22 @@ def test_a_check_refuses_a_candidate_that_is_not_its_own(
     # Carl sees neither customer: 404 on GET and POST
     carl = logged_in(app, CARL)
     assert carl.get(f"/customers/{new}/check").status_code == 404
+
+
+def test_a_check_whose_candidate_was_merged_meanwhile_names_the_survivor(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    from mailgate.distribution.customer_file import merge_customers
+
+    known, new, mailed = fuzzy_pair(team)
+    survivor = customer(team, name="Hans Meier", email="hans.meier@haupt.example")
+    lead(team, survivor, ANNA)
+    with team.begin() as session:
+        merge_customers(session, survivor, known, [], actor="chef@x", now=NOW)
+    anna = logged_in(app, ANNA)
+    compare = page(anna, f"/customers/{new}/check")
+    assert f"Kunden-Nr. {survivor}" in compare and "hans.meier@haupt.example" in compare
+    body = {"candidate": str(survivor), "choose_keep": "y"}
+    assert post(anna, f"/customers/{new}/check", body).status_code == 302
+    with team() as session:
+        assert session.get(Lead, mailed).customer_id == survivor  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailgate.distribution.customer_file import survivor_of
 from mailgate.distribution.matching import name_key, normalise_email, normalise_phone
 from mailgate.models import (
     Customer,
@@ -320,20 +321,23 @@ def possible_duplicates(
 def check_candidates(session: Session, customer: Customer, account: Account) -> list[Customer]:
     """The known customers a "please check" task names, those the viewer may see."""
     ids = [int(c[0]) for c in customer.check_candidates or () if c and str(c[0]).isdigit()]
-    if not ids:
+    # a candidate merged since lives on in his survivor: the check names the survivor
+    found = {survivor_of(session, i) or i for i in ids} - {customer.id}
+    if not found:
         return []
     return list(
         session.scalars(
             select(Customer)
-            .where(Customer.id.in_(ids), visible_customers(account, session))
+            .where(Customer.id.in_(found), visible_customers(account, session))
             .order_by(Customer.id)
         )
     )
 
 
-def check_scores(customer: Customer) -> dict[int, int]:
-    return {
-        int(c[0]): int(c[1])
-        for c in customer.check_candidates or ()
-        if c and len(c) == 2 and str(c[0]).isdigit()
-    }
+def check_scores(session: Session, customer: Customer) -> dict[int, int]:
+    """Name similarity per candidate (under his survivor's id if he was merged since)."""
+    scores = {}
+    for c in customer.check_candidates or ():
+        if c and len(c) == 2 and str(c[0]).isdigit() and str(c[1]).isdigit():
+            scores[survivor_of(session, int(c[0])) or int(c[0])] = int(c[1])
+    return scores

@@ -291,7 +291,7 @@ def check(customer_id: int) -> ResponseReturnValue:
         customer=customer,
         name=queries.display_name(customer),
         candidates=[(c, queries.display_name(c), _comparison(c, customer)) for c in candidates],
-        scores=queries.check_scores(customer),
+        scores=queries.check_scores(session, customer),
         changeable=changeable,
         form=form,
     )

@@ -151,7 +151,7 @@ def _apply(
     protocol_log(session, lead.id, actor="system", action="undelivered", what=what, at=now)
     assignee = session.get(User, lead.assignee_id) if lead.assignee_id else None
     if assignee is not None and assignee.active:
-        _notify(session, dealer, row, lead, customer, assignee, reason, to, taken_back)
+        _notify(session, dealer, row, lead, customer, assignee, reason, to, taken_back, now)
         queued = phrase("bounce_notice_queued", user=assignee.email)
         protocol_log(session, lead.id, actor="system", action="notified", what=queued, at=now)
     log.info("bounce of outbox mail %s (lead %s) recorded: %s", row.id, lead.id, reason)
@@ -242,6 +242,7 @@ def _notify(
     reason: str,
     to: str,
     taken_back: bool,
+    now: datetime,
 ) -> None:
     language = assignee.language or dealer.language
     values = {c.name: getattr(lead, c.name) for c in Lead.__table__.columns}
@@ -274,7 +275,7 @@ def _notify(
         },
         to=[(assignee.name, assignee.email)],
         lead_id=lead.id,
-        send_after=dealer.calendar.next_open(datetime.now(dealer.timezone)),
+        send_after=dealer.calendar.next_open(now),  # a staff mail: within working hours
     )
 
 

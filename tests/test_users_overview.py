@@ -137,7 +137,8 @@ def test_the_solo_warning_appears_beside_the_table(team: sessionmaker[Session], 
         post(ada, f"/settings/users/{uid}/switch", body, page="/settings/users")
     page = ada.get("/settings/users").get_data(as_text=True)
     assert "Bitte prüfen Sie die Verteilung" in page
-    assert "anna@autohaus.example" in page.split("Bitte prüfen Sie die Verteilung")[1].split("</section>")[0]
+    warnings = page.split("Bitte prüfen Sie die Verteilung")[1].split("</section>")[0]
+    assert "anna@autohaus.example" in warnings and "Einzelverteilung" in warnings
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,14 @@ def _may_be_footer(line: str) -> bool:
 def _footer_lines(message: str) -> set[int]:
     """Numbers of the lines that are footers: one multi-line search over the whole text
     (the pattern is anchored at line starts) instead of a Python test per line."""
-    found = {message.count("\n", 0, m.start()) for m in _FOOTER_LINES.finditer(message)}
+    found: set[int] = set()
+    line, position = 0, 0
+    for match in _FOOTER_LINES.finditer(message):
+        line += message.count("\n", position, match.start())  # matches come in order
+        position = match.start()
+        found.add(line)
+        if len(found) > 1000:
+            break
     if _anywhere(message[:200_000]):
         for number, line in enumerate(message.splitlines()):
             if number not in found and _anywhere(line) and is_footer(line.strip()):

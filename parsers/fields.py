@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .lexicon import field_of, starts_like_label
 from .message import MailView, clean_line
 
 # Label (lower-case, without the colon) -> field key.  German, English, Dutch, French.
@@ -295,8 +296,8 @@ def label_key(label: str) -> str | None:
     found = LABELS.get(text) or LABELS.get(text.rstrip("."))
     if found or len(text) > 60:
         return found
-    from .lexicon import field_of
-
+    if not starts_like_label(text):
+        return None  # cheap: most lines of a long mail start with no label word at all
     key = field_of(text)
     if key is None or key in _LEXICON_SKIP:
         return None

@@ -121,6 +121,10 @@ class _FallbackSuffixes:
         return ".".join(labels[-take:]) if len(labels) >= take else None
 
 
+# Loaded with the module (~60 ms once), not on the first mail: a parse is timed per mail.
+_psl()
+
+
 def same_organisation(a: str, b: str) -> bool:
     """True if two domains share their registrable domain (relaxed DMARC alignment)."""
     if not a or not b:

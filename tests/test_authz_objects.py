@@ -186,6 +186,7 @@ RULES: dict[str, Access] = {
     "api.get_lead": Access(API_READ, LEAD),
     "api.change_status": Access(API_WRITE, LEAD, {"status": "offer"}),
     "api.add_note": Access(API_WRITE, LEAD, {"text": "von außen"}),
+    "api.add_contact": Access(API_WRITE, LEAD, {"outcome": "not_reached"}),
     # capabilities and things that are no stored object
     "signed.confirm": Access(CAPABILITY, {"token": "signed link"}),
     "signed.act": Access(CAPABILITY, {"token": "signed link"}),

@@ -151,3 +151,30 @@ def test_a_hostile_outcome_gets_a_german_error_and_changes_nothing(
     assert "error" in kinds and "<script>x" not in page
     lead = lead_row(team, lead_id)
     assert lead.first_response_at is None and lead.follow_up_at is None
+
+
+def test_the_rest_api_logs_contacts_with_their_outcome(dealer: sessionmaker[Session]) -> None:
+    """The REST API has the same rule: ``outcome = not_reached`` leaves the lead unanswered
+    with a follow-up, ``reached`` counts; unknown values are a 400 and change nothing."""
+    from .test_api import bearer, leads, make_token
+    from .webui_helpers import web_app
+
+    with db.session_scope(dealer) as session:
+        import_settings(session, ESCALATING_DEALER)
+    client = web_app(dealer).test_client()
+    (lead_id,) = leads(dealer, 1)
+    token = make_token(dealer, "crm", ["read", "write"])
+    url = f"/api/v1/leads/{lead_id}/contacts"
+    for bad in ({"outcome": "maybe"}, {"channel": "fax"}, {"outcome": 1}, {"x": "y"}):
+        assert client.post(url, json=bad, headers=bearer(token)).status_code == 400, bad
+    with dealer() as session:
+        assert session.get(Lead, lead_id).follow_up_at is None
+    response = client.post(url, json={"outcome": "not_reached"}, headers=bearer(token))
+    assert response.status_code == 200 and response.get_json()["status"] == "assigned"
+    with dealer() as session:
+        row = session.get(Lead, lead_id)
+        assert row.first_response_at is None and row.follow_up_at is not None
+    response = client.post(url, json={"outcome": "reached", "note": "ok"}, headers=bearer(token))
+    assert response.status_code == 200 and response.get_json()["status"] == "contacted"
+    with dealer() as session:
+        assert session.get(Lead, lead_id).follow_up_at is None

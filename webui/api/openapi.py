@@ -261,6 +261,30 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                     },
                 }
             },
+            "/leads/{lead_id}/contacts": {
+                "post": {
+                    "operationId": "logLeadContact",
+                    "summary": "Log a contact made outside mailgate; only outcome reached "
+                    "counts as the answer, the others schedule a follow-up",
+                    "parameters": [_LEAD_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ContactIn"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("the lead after the contact", "Lead"),
+                        "400": _problem("the body is not a contact"),
+                        "413": _problem("the body is larger than 64 KiB"),
+                        "404": _problem("no such lead"),
+                        "409": _problem("the lead is closed or with the source's call centre"),
+                        **_AUTH,
+                    },
+                }
+            },
             "/leads/{lead_id}/notes": {
                 "post": {
                     "operationId": "addLeadNote",
@@ -367,6 +391,24 @@ def document(reasons: Sequence[str]) -> dict[str, Any]:
                             "description": "a known customer (same e-mail, phone, or name and "
                             "address): update his data, keep it (default), or create a new one",
                         },
+                    },
+                },
+                "ContactIn": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "channel": {
+                            "type": "string",
+                            "enum": ["phone", "visit", "email", "other"],
+                            "default": "phone",
+                        },
+                        "outcome": {
+                            "type": "string",
+                            "enum": ["reached", "not_reached", "left_message"],
+                            "default": "reached",
+                            "description": "only reached counts as the answer (seed 000)",
+                        },
+                        "note": {"type": "string", "maxLength": MAX_NOTE},
                     },
                 },
                 "NoteIn": {

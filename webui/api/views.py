@@ -22,7 +22,13 @@ from sqlalchemy.orm import selectinload
 from mailgate.completion import completion_reasons
 from mailgate.distribution.lead_import import lead_from_values
 from mailgate.distribution.lead_import_apply import DUPLICATE_POLICIES, import_lead
-from mailgate.escalation.actions import ActionError, close_lead, set_stage
+from mailgate.escalation.actions import (
+    CONTACT_OUTCOMES,
+    ActionError,
+    close_lead,
+    log_contact,
+    set_stage,
+)
 from mailgate.models import SALES_STAGES, Lead, LeadStatus, ProtocolEntry, User, utcnow
 from mailgate.protocol import phrase
 from mailgate.protocol_log import log
@@ -308,6 +314,42 @@ def change_status(lead_id: int) -> ResponseReturnValue:
                 "Bad Request",
                 f"status must be one of {[*SALES_STAGES, 'closed']}; a reason only with closed",
             )
+    except ActionError as exc:
+        db().rollback()
+        raise ApiError(409, "Conflict", str(exc)) from None
+    db().commit()
+    return jsonify(lead_document(_lead(lead_id)))
+
+
+CONTACT_CHANNELS = ("phone", "visit", "email", "other")
+
+
+@bp.post("/leads/<int:lead_id>/contacts")
+@requires("write")
+def add_contact(lead_id: int) -> ResponseReturnValue:
+    """A contact made outside mailgate; only ``reached`` counts as the answer (seed 000)."""
+    data = _body({"channel": str, "outcome": str, "note": str})
+    channel = data.get("channel", "phone")
+    outcome = data.get("outcome", "reached")
+    note = str(data.get("note", "")).replace("\x00", "").strip()
+    if channel not in CONTACT_CHANNELS:
+        raise ApiError(400, "Bad Request", f"channel must be one of {list(CONTACT_CHANNELS)}")
+    if outcome not in CONTACT_OUTCOMES:
+        raise ApiError(400, "Bad Request", f"outcome must be one of {list(CONTACT_OUTCOMES)}")
+    if len(note) > MAX_NOTE:
+        raise ApiError(400, "Bad Request", f"note must be at most {MAX_NOTE} characters")
+    _lead(lead_id)
+    try:
+        log_contact(
+            db(),
+            lead_id,
+            caller().actor,
+            utcnow(),
+            channel,
+            note,
+            outcome=outcome,
+            dealer=dealer(),
+        )
     except ActionError as exc:
         db().rollback()
         raise ApiError(409, "Conflict", str(exc)) from None

@@ -379,3 +379,27 @@ def test_unassigned_inquiry_notice_at_night_waits_for_the_opening_time(
             select(OutboxMail.send_after).where(OutboxMail.purpose == "unassigned")
         ).one()
     assert send_after.astimezone(UTC) == at("2026-12-01 08:00").astimezone(UTC)
+
+
+class _Clock:
+    """A lead's stored clock as the lead page reads it."""
+
+    def __init__(self, soon_at: datetime, overdue_at: datetime, stage2_at: datetime) -> None:
+        self.status, self.first_response_at, self.escalation_stage = "assigned", None, 0
+        self.soon_at, self.overdue_at, self.stage2_at = soon_at, overdue_at, stage2_at
+
+
+def test_the_lead_page_plans_the_mails_as_the_scheduler_sends_them() -> None:
+    """Seed 002 on the lead page's plan: a stage-1 mail due at Saturday's closing leaves at
+    13:00, and a reminder that could only leave at stage 1 is not planned."""
+    from mailgate.webui.lead.ladder_view import steps_ahead
+
+    saturday = _Clock(at("2026-11-28 12:00"), at("2026-11-28 13:00"), at("2026-11-29 13:00"))
+    plan = [(s.purpose, s.send_at) for s in steps_ahead(saturday, CALENDAR)]
+    assert plan == [
+        ("reminder", at("2026-11-28 12:00")),
+        ("stage1", at("2026-11-28 13:00")),
+        ("stage2", at("2026-11-30 08:00")),
+    ]
+    skipped = _Clock(at("2026-11-29 22:00"), at("2026-11-30 08:00"), at("2026-12-01 08:00"))
+    assert [s.purpose for s in steps_ahead(skipped, CALENDAR)] == ["stage1", "stage2"]

@@ -132,6 +132,8 @@ class OpenAtNine:
             return moment
         return moment.replace(hour=9, minute=0)
 
+    send_time = next_open  # no closing time in this fake
+
 
 def test_display_state() -> None:
     assert display_state(Clock(), T0) == "ok"

@@ -38,6 +38,7 @@ PURPOSE_LABELS = {
     "stage1": _l("Overdue notice"),
     "stage2": _l("Supervisor escalation"),
     "resubmission": _l("Resubmission"),
+    "target_missed": _l("Processing target missed"),
     "acknowledgement": _l("Confirmation to customer"),
     "relay": _l("Reply to customer"),
     "followup": _l("Follow-up notice"),

@@ -27,7 +27,7 @@ class LeadClock(Protocol):
 
 
 class Opening(Protocol):
-    def next_open(self, moment: datetime) -> datetime: ...
+    def send_time(self, moment: datetime) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Step:
     purpose: str  # reminder | stage1 | stage2 | resubmission
     recipient: str  # assignee | supervisor
     due_at: datetime  # drives the lead's colour
-    send_at: datetime  # the mail leaves then (next opening time)
+    send_at: datetime  # the mail leaves then (next opening time, or at a closing time)
 
 
 def display_state(lead: LeadClock, now: datetime) -> str | None:
@@ -76,8 +76,18 @@ def steps_ahead(lead: LeadClock, calendar: Opening) -> list[Step]:
             ("stage2", "supervisor", lead.stage2_at),
         ]
         planned = ladder[stage:]
-    return [
-        Step(purpose, recipient, due, calendar.next_open(due))
+    steps = [
+        Step(purpose, recipient, due, calendar.send_time(due))
         for purpose, recipient, due in planned
         if due is not None
+    ]
+    # seed 002: a reminder that could only leave at or after stage 1 is not sent
+    return [
+        step
+        for step in steps
+        if not (
+            step.purpose == "reminder"
+            and lead.overdue_at is not None
+            and step.send_at >= lead.overdue_at
+        )
     ]

@@ -229,7 +229,12 @@ def lookalike_reason(view: MailView, own_domains: Iterable[str] = ()) -> str | N
     sender = view.header("Sender") or ""
     return_path = view.header("Return-Path") or ""
     envelope = from_addresses + _ADDRESS.findall(sender) + _ADDRESS.findall(return_path)
-    for address in envelope + [a for _, a in view.reply_to]:
+    checked = envelope + [a for _, a in view.reply_to]
+    if any(platform_of(a) for a in from_addresses):
+        # a platform's own mail may bounce via its mail provider's domain
+        # ("mobile-de.bounces.esp.example"); a forged From is the MX's verdict to catch
+        checked = from_addresses + [a for _, a in view.reply_to]
+    for address in checked:
         platform = imitated_platform(address)
         if platform and registrable_domain(domain_of(address)) not in own:
             return f"look-alike: {domain_of(address)} imitates {platform}"

@@ -369,3 +369,26 @@ def test_a_message_id_at_the_dealers_domain_alone_makes_no_website_form() -> Non
         )
     )
     assert pick(view).NAME != "website"
+
+
+def test_a_platform_mail_bouncing_via_its_mail_provider_is_no_lookalike() -> None:
+    view = load(
+        _mail(
+            LEAD_BODY,
+            sender="mobile.de <noreply@mobile.de>",
+            headers={"Return-Path": "<bounce-77@mobile-de.bounces.esp.example>"},
+        )
+    )
+    assert lookalike_reason(view) is None
+    assert pick(view).NAME == "mobile_de"
+
+
+def test_a_lookalike_reply_to_on_a_platform_from_is_phishing() -> None:
+    view = load(
+        _mail(
+            LEAD_BODY,
+            sender="mobile.de <noreply@mobile.de>",
+            headers={"Reply-To": "support@mobile-de-support.example"},
+        )
+    )
+    assert "imitates mobile.de" in (lookalike_reason(view) or "")

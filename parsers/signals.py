@@ -170,6 +170,27 @@ def _brand_in(text: str) -> str | None:
     return None
 
 
+_SERVICE_WORDS = (
+    "service", "support", "team", "kundendienst", "noreply", "info", "payment", "zahlung",
+    "security", "sicherheit", "verify", "konto", "account", "haendler", "dealer", "kontakt",
+)  # fmt: skip
+
+
+def _local_claim(local: str) -> bool:
+    """A local part that speaks for a platform: ``autoscout24@``, ``mobilede.kundenservice@``.
+
+    A customer's own ``max.autoscout24@`` (a mailbox for car hunting) is no claim.
+    """
+    folded = _fold(local)
+    for tokens in _BRAND_TOKENS.values():
+        for token in tokens:
+            if folded.startswith(token):
+                return True
+            if token in folded and any(word in folded for word in _SERVICE_WORDS):
+                return True
+    return False
+
+
 def _fold(text: str) -> str:
     """Lower case, accents and digit homoglyphs folded, separators dropped."""
     plain = unicodedata.normalize("NFKD", text.lower())
@@ -244,7 +265,7 @@ def lookalike_reason(view: MailView, own_domains: Iterable[str] = ()) -> str | N
         if registrable_domain(domain_of(address)) in own:
             continue
         local = address.rpartition("@")[0]
-        if _PLATFORM_DISPLAY.match(display or "") or _brand_in(local):
+        if _PLATFORM_DISPLAY.match(display or "") or _local_claim(local):
             claimed = _brand_in(display or "") or _brand_in(local)
             return f"look-alike: {address} claims to be {claimed} without its domain"
     for _, address in view.reply_to:

@@ -392,3 +392,18 @@ def test_a_lookalike_reply_to_on_a_platform_from_is_phishing() -> None:
         )
     )
     assert "imitates mobile.de" in (lookalike_reason(view) or "")
+
+
+@pytest.mark.parametrize(
+    ("sender", "lookalike"),
+    [
+        ("X <autoscout24@freemail.example>", True),
+        ("X <mobilede.kundenservice@freemail.example>", True),
+        ("Max Hunter <max.autoscout24@freemail.example>", False),  # a car hunter's own mailbox
+    ],
+)
+def test_a_local_part_claims_a_platform_only_when_it_speaks_for_it(
+    sender: str, lookalike: bool
+) -> None:
+    view = load(_mail(LEAD_BODY, sender=sender))
+    assert (lookalike_reason(view) is not None) is lookalike

@@ -560,6 +560,9 @@ def _title_line(lead: ParsedLead, text: str) -> None:
     never replaces it.
     """
     vehicle = lead.vehicle
+    if vehicle.model and len(vehicle.model.split()) >= 3:
+        return  # already a model with its trim
+    text = text[:3000]
     prose = catalogue.find_vehicle(text)
     for title in catalogue.offer_lines(text) + ([prose] if prose else []):
         if _is_trade_in(lead, title) or not title.model:

@@ -178,3 +178,25 @@ def test_the_rest_api_logs_contacts_with_their_outcome(dealer: sessionmaker[Sess
     assert response.status_code == 200 and response.get_json()["status"] == "contacted"
     with dealer() as session:
         assert session.get(Lead, lead_id).follow_up_at is None
+
+
+def test_the_follow_up_time_is_a_dealer_setting_on_the_escalation_page(
+    dealer: sessionmaker[Session],
+) -> None:
+    """``escalation.follow_up_after`` (default 4h) is set on the escalation settings page;
+    a bad duration is shown at the field in German and nothing is saved."""
+    from .test_webui_settings import errors_of, exported
+    from .webui_helpers import ensure_user, post, web_app
+
+    with db.session_scope(dealer) as session:
+        import_settings(session, ESCALATING_DEALER)
+    ensure_user(dealer, "ada@autohaus.example", "admin")
+    admin = logged_in(web_app(dealer), "ada@autohaus.example")
+    times = {"stage1": "4h", "reminder_before": "1h", "stage2": "24h", "stage2_resubmission": "8h"}
+    page = admin.get("/settings/escalation").get_data(as_text=True)
+    assert "Erneut versuchen nach einem Anruf ohne Kundenkontakt" in page and 'value="4h"' in page
+    assert post(admin, "/settings/escalation", times | {"follow_up_after": "2h"}).status_code == 302
+    assert exported(dealer)["escalation"]["follow_up_after"] == "2h"
+    html = post(admin, "/settings/escalation", times | {"follow_up_after": "zwei Stunden"})
+    assert "zwei Stunden" in errors_of(html.get_data(as_text=True), "follow_up_after")
+    assert exported(dealer)["escalation"]["follow_up_after"] == "2h"

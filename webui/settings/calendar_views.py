@@ -49,7 +49,7 @@ TIME_LABELS = {
 TIME_HINTS = {
     "stage1": _l("Counted in opening hours from receipt, e.g. 4h. Then the lead is overdue."),
     "reminder_before": _l("The salesperson is reminded this long before it is overdue, e.g. 1h."),
-    "stage2": _l("Real time (nights included) after it became overdue, e.g. 24h."),
+    "stage2": _l("Real time (nights included) after the overdue notice went out, e.g. 24h."),
     "stage2_resubmission": _l("Real time after a missed resubmission date, e.g. 8h."),
 }
 
@@ -68,6 +68,10 @@ class EscalationForm(FlaskForm):
     stage2 = StringField(TIME_LABELS["stage2"])
     stage2_resubmission = StringField(TIME_LABELS["stage2_resubmission"])
     respect_hours_for_resubmissions = BooleanField(_l("Resubmissions only during opening hours"))
+    follow_up_after = StringField(
+        _l("Try again after a call that did not reach the customer"),
+        description=_l("Working time, e.g. 4h. Until then the lead stays in My day."),
+    )
 
 
 class HolidaysForm(FlaskForm):
@@ -163,11 +167,14 @@ def escalation() -> ResponseReturnValue:
     if form.validate_on_submit():
         _apply_times(document, {k: getattr(form, k).data or "" for k in TIME_KEYS})
         esc["respect_hours_for_resubmissions"] = bool(form.respect_hours_for_resubmissions.data)
+        # empty (or a form without the field): the setting stays as it was
+        esc["follow_up_after"] = (form.follow_up_after.data or "").strip() or esc["follow_up_after"]
         esc["rules"] = rules = _rules_from(request.form.to_dict())
         try:
             save(document)
         except SettingsError as exc:
-            _fail(exc, {f"escalation.{k}": getattr(form, k) for k in TIME_KEYS})
+            fields = {f"escalation.{k}": getattr(form, k) for k in TIME_KEYS}
+            _fail(exc, fields | {"escalation.follow_up_after": form.follow_up_after})
         else:
             flash(_("Saved."), "info")
             return redirect(url_for("settings.escalation"))

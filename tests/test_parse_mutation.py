@@ -149,7 +149,7 @@ def rewrite_labels(text: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> 
     for line in lines:
         match = _LABEL_LINE.match(line.rstrip("\r"))
         key = field_of(match["label"]) if match else None
-        if match is None or key is None or key == "message":
+        if match is None or key is None or key == "message" or _header_word(match["label"]):
             out.append(line)
             continue
         label = match["label"].strip()
@@ -165,6 +165,18 @@ def rewrite_labels(text: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> 
     return "\n".join(out)
 
 
+# Mail header words: in a quoted forward or Contact Form 7's "From: name <address>" line
+# they are header syntax, not form labels another mailer would word differently.
+_HEADER_WORDS = frozenset(
+    {"from", "von", "van", "de", "to", "an", "aan", "subject", "betreff", "onderwerp", "objet"}
+    | {"date", "datum", "sent", "gesendet", "verzonden", "cc", "reply-to", "antwort an"}
+)
+
+
+def _header_word(label: str) -> bool:
+    return label.strip().lower() in _HEADER_WORDS
+
+
 def reorder_fields(text: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> str:
     """Swap two adjacent known label lines inside a block (forms order fields freely)."""
     lines = text.split("\n")
@@ -178,7 +190,7 @@ def reorder_fields(text: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> 
 def _known(line: str) -> bool:
     match = _LABEL_LINE.match(line.rstrip("\r"))
     key = field_of(match["label"]) if match else None
-    return key is not None and key != "message"
+    return key is not None and key != "message" and not _header_word(match["label"])
 
 
 def wrap_long_lines(text: str) -> str:

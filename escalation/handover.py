@@ -1,10 +1,12 @@
-"""A lead the source took away to its own call centre (seed 000 §4/5): read-only from then on.
+"""A lead the source took away to its own call centre (seed 000 §4/5): read-only until handed back.
 
 OEM lead systems may take a lead the dealer did not work in time and have their
 call centre handle it; their notice names the OEM's lead number.  mailgate then
 stops the clock (no more reminders about a lead nobody here may work), writes
 the protocol and refuses every change to the lead, so the salesperson does not
-call a customer the OEM is already calling.
+call a customer the OEM is already calling.  The takeover is not forever: an
+admin hands the lead back (:mod:`mailgate.distribution.handback`, which lives in
+distribution because it may pick a new owner).
 """
 
 from __future__ import annotations

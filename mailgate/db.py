@@ -31,6 +31,7 @@ the web UI may have to wait.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -227,7 +228,9 @@ class _TimedConnection(sqlite3.Connection):
             )
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> Engine:
+def create_db_engine(
+    url: str, *, pool_size: int = 10, reader: bool = False, busy_timeout_ms: int | None = None
+) -> Engine:
     """Create an engine with the durability pragmas mailgate relies on.
 
     ``reader=True`` (SQLite only; the web UI's engine) starts transactions
@@ -243,7 +246,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, reader: bool = False) -> 
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        timeout_ms = WEB_BUSY_TIMEOUT_MS if reader else SQLITE_BUSY_TIMEOUT_MS
+        timeout_ms = busy_timeout_ms or (WEB_BUSY_TIMEOUT_MS if reader else SQLITE_BUSY_TIMEOUT_MS)
         engine = create_engine(
             url,
             connect_args={
@@ -360,6 +363,28 @@ def _sqlite_upgrade_before_write(
             waited_ms,
             extra={"write_lock_wait_ms": round(waited_ms, 2)},
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _reader_for(url: str) -> sessionmaker[Session]:
+    engine = create_db_engine(url, pool_size=2, reader=True, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+    return make_session_factory(engine)
+
+
+def reader_factory(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions on the same database whose transactions start as readers (SQLite).
+
+    For a background role that mostly reads and sometimes writes (the sender's
+    pass: nothing due most of the time): its reads never hold SQLite's write
+    lock, and a write restarts the transaction as ``BEGIN IMMEDIATE`` first
+    (:func:`_sqlite_upgrade_before_write`), so code that writes must re-check
+    what it read (compare-and-set), as on PostgreSQL.  Same busy timeout as the
+    other background engines.  On PostgreSQL: ``factory`` itself.
+    """
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return factory
+    return _reader_for(engine.url.render_as_string(hide_password=False))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

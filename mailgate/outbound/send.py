@@ -209,9 +209,13 @@ def send_pass(
     owner = f"{me}:{host}:{os.getpid()}:{threading.get_ident()}"
     owner = f"{owner}:{random.getrandbits(32):08x}"[:255]  # nosec B311  # lease tag, not a secret
     lease = _lease_for(settings.relay)
-    with factory() as session:
-        release_dead_claims(session, host)  # a restarted sender resends at once
+    # Reader transactions (SQLite): a pass that finds nothing due, which is most
+    # of them now that every commit of an outbox row wakes the sender, never
+    # takes the write lock; the claim does, briefly, and re-checks (claim_due).
+    with db.reader_factory(factory)() as session:
+        release_dead_claims(session, host)  # a restarted sender resends at once (commits)
         dealer = load_dealer_config(session)
+        session.commit()
         rows = claim_due(
             session, owner, start, limit=limit, lease_seconds=int(lease.total_seconds())
         )

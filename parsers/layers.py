@@ -134,8 +134,23 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
 _ALWAYS_READ_CHARS = 3_000
 # the HTML a second time as text: its head holds the fields (a form is never 100 KB)
 _HTML_READ_CHARS = 100_000
-# a VIN is written next to one of these words (or in a VIN-only line of a form)
-_VIN_WORDS = re.compile(r"(?i)\b(?:fin|vin)\b|fahrgestell|chassis|telaio|identifi")
+# a VIN is written next to one of these words (plain substring tests: cheap on long mails)
+_VIN_WORDS = (
+    "fin:",
+    "fin ",
+    "vin:",
+    "vin ",
+    "vin#",
+    "fahrgestell",
+    "chassis",
+    "telaio",
+    "identifi",
+)
+
+
+def _names_a_vin(text: str) -> bool:
+    lowered = text[: scanners.FIELD_SCAN_CHARS].lower()
+    return any(word in lowered for word in _VIN_WORDS)
 
 
 def _complete(lead: ParsedLead) -> bool:
@@ -434,7 +449,7 @@ def _scan(lead: ParsedLead, text: str, subject: str | None, ctx: ParseContext) -
             if not is_dealer_address(hit.value, ctx.dealer_addresses):
                 _offer(lead, "customer.email", hit.value, SCANNER, f"message: {hit.context!r}")
                 break
-    if not lead.vehicle.vin and _VIN_WORDS.search(text[: scanners.FIELD_SCAN_CHARS]):
+    if not lead.vehicle.vin and _names_a_vin(text):
         hit = next(iter(scanners.vins(text)), None)
         if hit:
             _offer(lead, "vehicle.vin", hit.value, SCANNER, f"text: {hit.context!r}")

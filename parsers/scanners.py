@@ -268,7 +268,7 @@ def vins(text: str) -> list[Hit]:
 _HEADLINE_NAME = re.compile(
     r"(?im)^[^\S\n]*(?:[^\n]{0,40}?\b)?(?:nachricht|anfrage|message|inquiry|enquiry|request"
     r"|bericht|aanvraag|vraag|demande|richiesta|messaggio)[^\S\n]+(?:von|from|van|de|di|da)"
-    r"[^\S\n]+((?:[A-ZÄÖÜ][\w'’.-]{0,30}[^\S\n]+){0,3}[A-ZÄÖÜ][\w'’-]{1,30})"
+    r"[^\S\n]+((?-i:(?:[A-ZÄÖÜ][\w'’.-]{0,30}[^\S\n]+){0,3}[A-ZÄÖÜ][\w'’-]{1,30}))"
     r"(?=[^\S\n]+(?:zu|für|zum|zur|about|regarding|for|on|voor|over|pour|concernant|per|su"
     r"|sull)\b|[^\S\n]*[:,.!]?[^\S\n]*$)"
 )

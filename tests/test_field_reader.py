@@ -252,3 +252,27 @@ def test_reader_is_linear_on_adversarial_input(text: str) -> None:
     read_text(text)
     read_html(text)
     assert time.perf_counter() - started < 3.0
+
+
+def test_pipe_separated_pairs() -> None:
+    text = "Anrede: Herr | Vorname: Rainer | Nachname: Stolz\nE-Mail: r.stolz@kunde.example\n"
+    values = _values(text)
+    assert (values["salutation"], values["first_name"], values["last_name"]) == (
+        "Herr",
+        "Rainer",
+        "Stolz",
+    )
+
+
+def test_unlabelled_contact_block_under_a_customer_heading() -> None:
+    text = (
+        "Kunde\nFrau Claudia Nowak\nclaudia.nowak@kunde.example\n+49 (0)711 2233445\n\n"
+        "Nachricht\nWas ist mein Wagen wert?\n"
+    )
+    values = _values(text)
+    assert values["name"] == "Frau Claudia Nowak"
+    assert values["email"] == "claudia.nowak@kunde.example"
+    assert values["phone"] == "+49 (0)711 2233445"
+    assert values["message"] == "Was ist mein Wagen wert?"
+    # a heading followed by prose reads nothing
+    assert "name" not in _values("Kontaktdaten:\nbitte nur per Mail, danke.\n")

@@ -128,3 +128,17 @@ def test_scanners_are_linear_on_adversarial_input(text: str) -> None:
     ):
         scan(text)
     assert time.perf_counter() - started < 5.0
+
+
+def test_listing_id_in_a_sentence() -> None:
+    text = 'Ihre Anzeige "Mercedes-Benz A 180" (Anzeigennr. 24681357) hat eine Nachricht'
+    assert [h.value for h in scanners.listing_ids(text)] == ["24681357"]
+    assert scanners.listing_ids("(Nr. 4711)") == []  # a dealer's number, not an ad id
+
+
+def test_name_in_a_platform_headline() -> None:
+    text = "Neue Nachricht von Timo Reichert zu deinem Inserat\n"
+    assert [h.value for h in scanners.headline_names(text)] == ["Timo Reichert"]
+    english = "You have a new message from Daniel Whitmore about your listing"
+    assert [h.value for h in scanners.headline_names(english)] == ["Daniel Whitmore"]
+    assert scanners.headline_names("Die Nachricht von gestern war unklar") == []

@@ -272,9 +272,51 @@ FREEMAIL_DOMAINS = frozenset(
 _SPACES = re.compile(r"\s+")
 _MARKER_NOISE = re.compile(r"[*\s]+$|^\s*[*•-]\s*|\s*\((?:optional|pflichtfeld|required)\)", re.I)
 KINDS_BY_KEYWORD: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("test_drive", ("probefahrt", "test drive", "testdrive", "proefrit", "essai")),
-    ("trade_in", ("inzahlungnahme", "inzahlung", "trade-in", "trade in", "ankauf", "inruil")),
-    ("financing", ("finanzierung", "leasing", "financing", "financiering", "finance")),
+    (
+        "test_drive",
+        (
+            "probefahrt",
+            "probe fahren",
+            "probefahren",
+            "test drive",
+            "test-drive",
+            "testdrive",
+            "proefrit",
+            "essai",
+            "prova su strada",
+            "giro di prova",
+        ),
+    ),
+    (
+        "trade_in",
+        (
+            "inzahlungnahme",
+            "inzahlung",
+            "in zahlung",
+            "trade-in",
+            "trade in",
+            "part-exchange",
+            "part exchange",
+            "ankauf",
+            "rückkauf",
+            "eintausch",
+            "inruil",
+            "reprise",
+            "permuta",
+        ),
+    ),
+    (
+        "financing",
+        (
+            "finanzierung",
+            "leasing",
+            "financing",
+            "financiering",
+            "finance",
+            "finanziamento",
+            "financement",
+        ),
+    ),
     ("service", ("werkstatt", "servicetermin", "inspektion", "wartung", "service appointment")),
 )
 

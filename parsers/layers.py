@@ -123,6 +123,7 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     _scan(lead, text, view.subject, ctx)
     _catalogue(lead, main, view, text)
     _phone_country(lead, view, ctx)
+    _kind(lead)
     _capture_extras(lead, pairs)
     _settle_lead(lead)
     return lead
@@ -655,6 +656,24 @@ def _is_trade_in(lead: ParsedLead, found: catalogue.Vehicle) -> bool:
     return normalise_make(trade.make) == found.make or bool(
         trade.model and found.model and trade.model.split()[0] == found.model.split()[0]
     )
+
+
+def _kind(lead: ParsedLead) -> None:
+    """A parser that found no message decided "inquiry" without the customer's words; with
+    the message the general reader found, the kind is decided again the same way."""
+    from .fields import detect_kind
+
+    if lead.kind != "inquiry" or not lead.message:
+        return
+    origin = lead.provenance.get("message")
+    if origin is not None and origin.reader == SOURCE:
+        return
+    kind = detect_kind(" ".join(filter(None, (lead.subject, lead.message))))
+    if kind != "inquiry":
+        lead.kind = kind
+        lead.losers.setdefault("kind", []).append(
+            Loser(SOURCE, lead.parser, "inquiry", "decided before the message was read")
+        )
 
 
 # --- extras, conflicts, lead status ----------------------------------------------------------

@@ -325,7 +325,7 @@ def _target_mail(
         language=language,
         context=context,
         to=[(assignee.name, assignee.email)],
-        reply_to=_reply_to(dealer, row),
+        reply_to=_reply_to(dealer, row, assignee.id),
         lead_id=row.id,
         send_after=now,
     )
@@ -447,7 +447,9 @@ def _mail(  # nosec B107  # '' means no signing secret configured, not a passwor
             return None, phrase("stage2_nobody")
         recipient = boss
     language = recipient.language or dealer.language
-    reply_to = _reply_to(dealer, row)
+    # the assignee's own mails carry his token (bound to the lead and him); a supervisor's
+    # carries the lead's, which any user who may act on the lead can answer with
+    reply_to = _reply_to(dealer, row, recipient.id if recipient is assignee else None)
     context = {
         "lead": {
             "id": row.id,
@@ -534,14 +536,17 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return flat[: cut if cut > limit // 2 else limit].rstrip() + " …"
 
 
-def _reply_to(dealer: DealerConfig, row: Row[Any]) -> list[tuple[str, str]]:
+def _reply_to(
+    dealer: DealerConfig, row: Row[Any], user_id: int | None = None
+) -> list[tuple[str, str]]:
     """The lead's tracking address: answering a reminder or escalation reaches the customer.
 
     Only the tracking address, whatever ``reply_mode``: whichever ladder mail
     the salesperson (or the supervisor) answers, the answer comes to us,
     counts, and is relayed under the conversation's subject — a Reply-To
     naming the customer (``cc`` mode) would send "AW: Überfällig: …" straight
-    to him.  Without a customer address there is nobody to answer.
+    to him.  Without a customer address there is nobody to answer.  ``user_id``: the
+    recipient when he is the assignee (his token, :mod:`.authenticity`).
     """
     if not row.reply_token or not row.customer_email:
         return []
@@ -552,4 +557,5 @@ def _reply_to(dealer: DealerConfig, row: Row[Any]) -> list[tuple[str, str]]:
         row.reply_token,
         row.customer_name,
         row.customer_email,
+        user_id=user_id,
     )

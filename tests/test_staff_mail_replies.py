@@ -280,9 +280,9 @@ def test_in_cc_mode_a_reminder_answer_is_relayed_not_sent_with_its_subject(
     with dealer() as session:
         lead = session.get(Lead, lead_id)
         assert lead is not None
-        assert tracking_address(LEAD_ADDRESS, lead_id, lead.reply_token) in str(
-            reminder["Reply-To"]
-        )
+        # the reminder is the assignee's: it carries his token, bound to the lead and him
+        mine = assignee_token(lead.reply_token, lead.assignee_id)
+        assert tracking_address(LEAD_ADDRESS, lead_id, mine) in str(reminder["Reply-To"])
     _check_relayed(_answer(dealer, reminder, "anna@autohaus.example", "outlook_de"))
 
 

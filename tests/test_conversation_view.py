@@ -10,7 +10,7 @@ mail program (relayed), her answer from the lead page.  Both databases.
 from __future__ import annotations
 
 import re
-from email import policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from flask import Flask
@@ -244,3 +244,27 @@ def test_a_lead_without_replies_shows_the_inquiry(team: sessionmaker[Session], a
     with team() as session:
         inbound = session.scalar(select(InboundMail.id).where(InboundMail.lead_id == lead_id))
     assert f'id="message-in-{inbound}"' in section
+
+
+def test_the_customers_attachments_can_be_sent_along(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    annas = new_lead(team, 1, ANNA, inquiry_with_photo(1))
+    carls = new_lead(team, 2, CARL, inquiry_with_photo(2))
+    client = logged_in(app, ANNA)
+    page = client.get(f"/leads/{annas}").get_data(as_text=True)
+    offered = re.findall(r'name="forward" type="checkbox" value="(\d+:\d+)"', page)
+    assert len(offered) == 2 and "mein Golf.jpg (3 KB)" in page
+    assert send(client, annas, extra={"forward": offered[0]}).status_code == 302
+    [row] = answers(team)
+    msg = message_from_bytes(row.raw, policy=policy.default)
+    [photo] = list(msg.iter_attachments())
+    assert photo.get_filename() == "mein Golf.jpg" and photo.get_payload(decode=True) == JPEG
+    # another lead's mail, or anything that is no choice of this form: refused, nothing sent
+    with team() as session:
+        carl_mail = session.scalar(select(InboundMail.id).where(InboundMail.lead_id == carls))
+    for hostile in (f"{carl_mail}:2", "abc", "1:x", f"{carl_mail}:1", "999999:1"):
+        response = send(client, annas, extra={"forward": hostile})
+        assert response.status_code == 400, hostile
+        assert "Traceback" not in response.get_data(as_text=True)
+    assert len(answers(team)) == 1

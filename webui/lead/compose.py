@@ -28,13 +28,14 @@ from werkzeug.datastructures import FileStorage
 from mailgate.escalation.actions import ActionError
 from mailgate.escalation.replies import quote
 from mailgate.escalation.subjects import customer_subject
-from mailgate.models import OPEN_STATUSES, AnswerTemplate, Customer, Lead, User, utcnow
+from mailgate.models import OPEN_STATUSES, AnswerTemplate, Customer, InboundRaw, Lead, User, utcnow
 from mailgate.outbound import answer_templates
 from mailgate.outbound.answer import AnswerError, Draft, already_sent, send_answer
 from mailgate.outbound.compose import Attachment
 
 from ..access import me, visible_lead
 from ..context import db, dealer
+from .conversation import attachment_parts, lead_inbound_ids, parse, part_bytes
 from .errors import explain
 from .filenames import safe_filename
 from .forms import AnswerForm
@@ -78,7 +79,41 @@ class Uploads:
     problem: str | None = None
 
 
-def read_uploads(files: list[FileStorage]) -> Uploads:
+def forwardable(lead: Lead) -> list[tuple[str, str]]:
+    """The attachments of the lead's own stored mails, as ``("<mail id>:<part>", label)``.
+
+    The form's only choices: a value naming another lead's mail is not among
+    them, so it fails validation before any bytes are read.
+    """
+    choices = []
+    for mail_id in reversed(lead_inbound_ids(db(), lead)):
+        raw = db().scalar(select(InboundRaw.raw).where(InboundRaw.inbound_id == mail_id))
+        msg = parse(raw)
+        if msg is None:
+            continue
+        for part in attachment_parts(msg):
+            size = f"{max(1, -(-part.size // 1024))} KB"
+            choices.append((f"{mail_id}:{part.number}", f"{part.filename} ({size})"))
+    return choices
+
+
+def forwarded(values: list[str]) -> list[Attachment]:
+    """The chosen customer attachments' bytes (values already checked against the choices)."""
+    out = []
+    for value in values:
+        mail_id, _, number = value.partition(":")
+        raw = db().scalar(select(InboundRaw.raw).where(InboundRaw.inbound_id == int(mail_id)))
+        found = part_bytes(raw, int(number)) if raw is not None else None
+        if found is None:
+            continue
+        part, data = found
+        name = safe_filename(part.filename, int(number))
+        mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        out.append(Attachment(name, data, mimetype))
+    return out
+
+
+def read_uploads(files: list[FileStorage], already: int = 0) -> Uploads:
     """The uploaded files as attachments, or the German reason they are refused.
 
     Read in chunks up to the limit: a file larger than allowed is never held
@@ -89,7 +124,9 @@ def read_uploads(files: list[FileStorage]) -> Uploads:
     if len(chosen) > MAX_FILES:
         return Uploads([], _("At most %(n)s files can be attached.", n=MAX_FILES))
     limit = attachment_limit()
-    total = 0
+    total = already
+    if total > limit:
+        return Uploads([], too_large(limit))
     out: list[Attachment] = []
     for number, upload in enumerate(chosen, start=1):
         data = upload.stream.read(limit - total + 1)
@@ -117,6 +154,7 @@ def new_form(lead: Lead, template_id: int | None) -> tuple[AnswerForm, str | Non
     Returns the form and a German problem when the template could not be used.
     """
     form = AnswerForm(formdata=None)
+    form.forward.choices = forwardable(lead)
     form.key.data = secrets.token_urlsafe(24)
     config = dealer()
     conversation = {"subject": lead.subject, "vehicle": lead.vehicle or {}}
@@ -177,6 +215,7 @@ def answer(lead_id: int) -> ResponseReturnValue:
         )
         return redirect(url_for("lead.detail", lead_id=lead_id))
     form = AnswerForm()
+    form.forward.choices = forwardable(lead)
     if not form.validate_on_submit():
         return render_detail(lead, answer_form=form, status=400)
     key = form.key.data or ""
@@ -186,14 +225,17 @@ def answer(lead_id: int) -> ResponseReturnValue:
             return redirect(url_for("lead.detail", lead_id=lead_id) + "#conversation")
     except AnswerError:
         abort(400)  # the hidden key was tampered with: no form of ours sends that
-    uploads = read_uploads(request.files.getlist(form.attachments.name))
+    along = forwarded(form.forward.data or [])
+    uploads = read_uploads(
+        request.files.getlist(form.attachments.name), sum(len(a.content) for a in along)
+    )
     if uploads.problem:
         form.attachments.errors = [uploads.problem]
         return render_detail(lead, answer_form=form, status=400)
     body = form.body.data or ""
     if form.quote.data:
         body = _with_quote(body, lead)
-    draft = Draft(form.subject.data or "", body, uploads.files, key)
+    draft = Draft(form.subject.data or "", body, [*along, *uploads.files], key)
     staff = db().get(User, me().id)
     assert staff is not None  # a logged-in account is a user row
     try:

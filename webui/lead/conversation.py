@@ -180,14 +180,14 @@ def _inbound(
     followups: dict[int | None, LeadFollowup],
     staff: dict[str, str],
     customer_email: str,
-    parse: bool,
+    full: bool,
 ) -> Entry:
     entry = Entry(
         row.received_at, "in", "other", row.envelope_from or "", "", source="in", mail_id=row.id
     )
     msg = None
-    if parse:
-        msg = _parse(session.scalar(select(InboundRaw.raw).where(InboundRaw.inbound_id == row.id)))
+    if full:
+        msg = parse(session.scalar(select(InboundRaw.raw).where(InboundRaw.inbound_id == row.id)))
     sender = ""
     if msg is not None:
         view = view_of(msg)
@@ -224,7 +224,7 @@ def _domain(address: str) -> str:
 
 def _fill_outbound(entry: Entry, raw: bytes | None) -> None:
     """Text and attachments of a mail we sent (None raw: a deferred row not yet composed)."""
-    msg = _parse(raw)
+    msg = parse(raw)
     if msg is None:
         return
     view = view_of(msg)
@@ -235,7 +235,8 @@ def _fill_outbound(entry: Entry, raw: bytes | None) -> None:
     entry.parts = attachment_parts(msg)
 
 
-def _parse(raw: bytes | None) -> Message | None:
+def parse(raw: bytes | None) -> Message | None:
+    """A stored mail, parsed within the pipeline's shape caps (None: not parseable)."""
     if raw is None:
         return None
     try:
@@ -283,7 +284,7 @@ def part_bytes(raw: bytes, number: int) -> tuple[Part, bytes] | None:
     Any leaf part, not only the listed attachments: a body part downloaded as
     a file is harmless, and the numbers stay those of the original-mail view.
     """
-    msg = _parse(raw)
+    msg = parse(raw)
     if msg is None or number < 1:
         return None
     for index, part in enumerate(leaf_parts(msg), start=1):

@@ -17,11 +17,13 @@ from wtforms import (
     HiddenField,
     MultipleFileField,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from mailgate.distribution.edits import CUSTOMER_EDIT_FIELDS, VEHICLE_EDIT_FIELDS
 
@@ -144,6 +146,13 @@ class AnswerForm(FlaskForm):
         validators=[DataRequired(message=_l("Please write your answer.")), Length(max=20_000)],
     )
     attachments = MultipleFileField(_l("Attachments (e.g. the offer or the vehicle exposé)"))
+    # the customer's own attachments, sent along (choices: only this lead's, see .compose)
+    forward = SelectMultipleField(
+        _l("Send the customer's attachments along"),
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
     quote = BooleanField(_l("Quote the customer's message below my answer"), default=True)
     key = HiddenField()
     submit = SubmitField(_l("Send to the customer"))

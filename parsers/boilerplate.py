@@ -66,6 +66,7 @@ _FOOTER = re.compile(
     r"|[^\n]{0,60}\b(?:gmbh|b\.v\.|n\.v\.|s\.a\.|s\.p\.a\.|ltd\.?|inc\.|ag|se|kg)\b[^\n]{0,20}"
     r"[·|•][^\n]{0,120}$"
     r"|[^\n]{0,40}\b(?:gmbh|b\.v\.|n\.v\.|s\.p\.a\.|ltd|inc)\.?\s*$"
+    r"|[^\n]{0,40}\b(?:gmbh|ag|se|kg|b\.v\.|ltd|inc)\.?,\s[^\n]{0,60}\b\d{4,5}\s+\w[^\n]{0,40}$"
     r"|(?:[^\n]{0,40}[,.]\s*)?(?:das|the|il|het|le|la|l'|dein|ihr|euer|je|uw|votre|your)\s+"
     r"(?:[\w.-]+[\s-]){0,2}?(?:team|équipe|squadra)(?:\s+(?:di|van|de|von|of)\s+[\w.-]+)?\s*$"
     r"|(?:\w+\s+){0,2}(?:ansehen|anzeigen|bekijken|view|voir|visualizza)\s*$"
@@ -109,7 +110,7 @@ _FOOTER_START = re.compile(
 )
 # footers recognised by a word anywhere in the line, not by its first word (plain
 # substring tests: a regex alternation searched at every position cost more than the rest)
-_ANYWHERE_WORDS = ("rowser", "©", "gmbh", "b.v.", "n.v.", "s.p.a.", "ltd", "inc.")
+_ANYWHERE_WORDS = ("rowser", "©", "gmbh", "b.v.", "n.v.", "s.p.a.", "ltd", "inc.", " ag,", " se,")
 _ANYWHERE_ENDS = ("ansehen", "anzeigen", "bekijken", "view", "voir", "visualizza")
 
 

@@ -68,6 +68,8 @@ _SHAPED_KEYS = frozenset(
     {"phone", "email", "price", "vin", "listing_id", "stock_number", "mileage", "postcode"}
 )
 _SINGLE_LINE_LIMIT = 200
+# in a "Label value" form the value starts with a capital or a digit ("First name Maximilian")
+_CAPITAL = re.compile(r"\s+(?:[A-ZÄÖÜ0-9+]|(?:von|van|de|der|den|zu|di|da|du|le|la)\s)")
 
 
 def plausible(key: str, value: str) -> bool:
@@ -115,6 +117,16 @@ def read_text(text: str) -> list[Pair]:
 
 @lru_cache(maxsize=8)
 def _read_text(text: str) -> tuple[Pair, ...]:
+    pairs = _read(text, loose=False)
+    if sum(p.layout == "label value" for p in pairs) >= 2:
+        # a form of "Label value" lines (bold labels without colons): its other labels
+        # ("First name Maximilian", "Comments I would like …") are read the same way
+        keys = {p.key for p in pairs}
+        pairs += tuple(p for p in _read(text, loose=True) if p.key not in keys)
+    return pairs
+
+
+def _read(text: str, *, loose: bool) -> tuple[Pair, ...]:
     pairs: list[Pair] = []
     lines = _expand_pipes(text.splitlines()[:MAX_LINES])
     section = "main"
@@ -125,7 +137,7 @@ def _read_text(text: str) -> tuple[Pair, ...]:
         if len(raw) > MAX_LINE or not raw.strip():
             continue
         line = _BULLET.sub("", raw, count=1).strip()
-        found = _split(line)
+        found = _split(line, loose=loose)
         if found is None:
             heading = section_of(line)
             if heading is not None:
@@ -173,7 +185,7 @@ def _expand_pipes(lines: list[str]) -> list[str]:
     return out
 
 
-def _split(line: str) -> tuple[str, str, str, str] | None:
+def _split(line: str, *, loose: bool = False) -> tuple[str, str, str, str] | None:
     """(key, label, value, layout) if ``line`` starts with a known label, else None."""
     if not line or len(line) > MAX_LINE or not starts_like_label(line):
         return None
@@ -204,7 +216,7 @@ def _split(line: str) -> tuple[str, str, str, str] | None:
             break
         label = " ".join(words[:count])
         key = field_of(label)
-        if key in _SHAPED_KEYS:
+        if key in _SHAPED_KEYS or (loose and key is not None and _CAPITAL.match(line, len(label))):
             found.append((key, label))
     for key, label in reversed(found):  # the longest label first
         value = line[len(label) :].strip()

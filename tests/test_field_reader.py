@@ -276,3 +276,16 @@ def test_unlabelled_contact_block_under_a_customer_heading() -> None:
     assert values["message"] == "Was ist mein Wagen wert?"
     # a heading followed by prose reads nothing
     assert "name" not in _values("Kontaktdaten:\nbitte nur per Mail, danke.\n")
+
+
+def test_label_value_forms_read_every_label_the_same_way() -> None:
+    """Bold labels without colons: once two shaped values show the layout, names and the
+    message are read the same way; prose with a label word in front stays prose."""
+    text = (
+        "First name Maximilian\nLast name von Berg\nE-mail max.berg@kunde.example\n"
+        "Phone +49 89 44556677\n\nComments I would like a test drive next week.\n"
+    )
+    values = _values(text)
+    assert (values["first_name"], values["last_name"]) == ("Maximilian", "von Berg")
+    assert values["message"] == "I would like a test drive next week."
+    assert "first_name" not in _values("First name Maximilian\nHallo zusammen\n")

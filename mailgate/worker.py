@@ -228,7 +228,9 @@ def start_batch(
 ) -> StartedBatch:
     """Load claimed mails and hand their pure stages to the parser processes."""
     now = now or utcnow()
-    with factory() as session:
+    # Only reads (raw bytes included): on SQLite not under the write lock that
+    # intake and the web UI wait for.
+    with db.reader_factory(factory)() as session:
         dealer = load_dealer_config(session)
         users = load_users(session)  # shared by the batch's transactions: one read
         inbound_rows = list(

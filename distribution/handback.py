@@ -25,6 +25,7 @@ from mailgate.protocol_log import log
 
 from . import notices
 from .actions import ActionError, _customer_values, _lead_values
+from .categories import dealer_categories
 from .policies import LeadFacts
 from .service import assign
 
@@ -121,6 +122,7 @@ def _target(
         kind=lead.kind,
         make=(lead.vehicle or {}).get("make"),
         location=lead.location,
+        categories=dealer_categories(dealer.document),
     )
     chosen, decision = assign(session, dealer, facts, now=now)
     if chosen is None:

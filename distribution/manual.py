@@ -28,9 +28,9 @@ from mailgate.protocol import Phrase, phrase
 
 from . import matching
 from .actions import ActionError
+from .categories import categorise, dealer_categories
 from .customers import CustomerMatch, _Finder, _owner
 from .edits import CUSTOMER_EDIT_FIELDS, CUSTOMER_LIMITS, _customer_keys, vehicle_changes
-from .policies import category_of
 
 MANUAL_FIELDS = (*CUSTOMER_EDIT_FIELDS, "birth_date")  # what the duplicate view compares
 USAGES = ("purchase", "use", "financing")
@@ -136,7 +136,9 @@ def create_manual_lead(
     job.protocol.append(("customer", what))
     creator = session.scalar(select(User).where(User.email == actor, User.active))
     if keep and creator is not None and creator.can_be_assigned:
-        job.lead["category"] = category_of(lead.kind)
+        job.lead["category"] = categorise(
+            job.lead.get("source") or "", lead.kind, dealer_categories(dealer.document)
+        )
         job.lead["assignee_id"] = creator.id
         job.lead["status"] = LeadStatus.ASSIGNED.value
         job.assignee = creator

@@ -26,8 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from mailgate.protocol import Phrase, english, phrase
+
+if TYPE_CHECKING:
+    from .categories import Category
 
 CATEGORIES = ("sales", "service", "financing")
 PERMISSIONS = ("all", "own_location", "none")
@@ -35,7 +39,10 @@ GROUP_MATCH_KEYS = ("source", "kind", "make", "location", "category")
 
 
 def category_of(kind: str) -> str:
-    """The permission category of a lead kind: the dealership's departments."""
+    """The built-in permission category of a lead kind: the dealership's departments.
+
+    The fallback when the dealer defines no ``[[categories]]`` or none fits
+    (:mod:`mailgate.distribution.categories`)."""
     if kind == "service":
         return "service"
     if kind == "financing":
@@ -87,10 +94,13 @@ class LeadFacts:
     kind: str = "inquiry"
     make: str | None = None
     location: str | None = None
+    categories: tuple[Category, ...] = ()  # the dealer's [[categories]], first match wins
 
     @property
     def category(self) -> str:
-        return category_of(self.kind)
+        from .categories import categorise
+
+        return categorise(self.source, self.kind, self.categories)
 
     def value(self, key: str) -> str | None:
         return self.category if key == "category" else getattr(self, key)

@@ -23,6 +23,7 @@ from mailgate.dealer_settings import DealerConfig
 from mailgate.models import DistributionState, User, utcnow
 from mailgate.protocol import Phrase, phrase
 
+from .categories import dealer_categories
 from .policies import (
     Absence,
     Candidate,
@@ -143,6 +144,7 @@ def lead_facts(
         kind=lead.get("kind") or "inquiry",
         make=vehicle.get("make"),
         location=location,
+        categories=dealer_categories(dealer.document),
     )
     return facts, note
 

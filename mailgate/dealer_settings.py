@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailgate.distribution.policies import CATEGORIES, GROUP_MATCH_KEYS, PERMISSIONS
+from mailgate.distribution.categories import all_codes, check_categories, dealer_categories
+from mailgate.distribution.policies import GROUP_MATCH_KEYS, PERMISSIONS
 from mailgate.models import DealerSetting, User, UserRole
 from mailgate.protocol import N_, Phrase, phrase, register
 from mailgate.toml_writer import dump_settings_toml
@@ -192,8 +193,10 @@ USER_KEYS: dict[str, tuple[str, Any]] = {
     # Absences: [{from = 2026-12-01, until = 2026-12-05, substitute = "ben@autohaus.example"}];
     # while absent he gets no new leads, his substitute (or the next in a chain) does.
     "absences": ("absences", []),
-    # Lead category -> all | own_location | none, e.g. {service = "none"} (default: all); a user
-    # never receives leads he may not see.
+    # Lead category (built-in or [[categories]] code) -> all | own_location | none, e.g.
+    # {service = "none", nissan = "all"}. "all": he sees every lead of it, "own_location": its
+    # leads of his locations, "none": none; no entry: his own (team's, pool's) leads. A user never
+    # receives leads he may not see.
     "permissions": ("permissions", {}),
     # Watch his IMAP Sent folder for answers (off): a mail from his own mail program to the customer
     # of one of his open leads counts as the answer.
@@ -299,13 +302,27 @@ FEEDBACK_KEYS: dict[str, tuple[str, Any]] = {
     # With false, nothing is reported (the entry stays in the settings).
     "enabled": (_BOOL, True),
 }
-LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons", "feedback")
+# A lead category of the dealer's own (seed 003: permissions per user and lead category), e.g.
+# "Siebel – NISSAN" for every Nissan lead; a new lead gets the first whose rule fits, else the
+# built-in sales / service / financing by its kind.
+CATEGORY_KEYS: dict[str, tuple[str, Any]] = {
+    # Short code (a-z, 0-9, _, -; at most 32) stored on the lead and used in users' permissions.
+    "code": (_STR, None),
+    # The name shown in the lead list, its channel filter and the reports.
+    "name": (_STR, ""),
+    # Source patterns whose leads belong here, e.g. ["oem:nissan"] (* and ? as wildcards).
+    "sources": (_LIST, []),
+    # Lead kinds that belong here, e.g. ["financing"]; with sources as well, both must fit.
+    "kinds": (_LIST, []),
+}
+LIST_SECTIONS = ("users", "groups", "imap", "completion_reasons", "feedback", "categories")
 _LIST_KEYS = (
     ("users", USER_KEYS),
     ("groups", GROUP_KEYS),
     ("imap", IMAP_KEYS),
     ("completion_reasons", REASON_KEYS),
     ("feedback", FEEDBACK_KEYS),
+    ("categories", CATEGORY_KEYS),
 )
 _REASON_CODE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -363,11 +380,7 @@ def _check_value(where: str, kind: str, value: Any) -> Any:
     elif kind == "permissions":
         if not isinstance(value, dict):
             raise SettingsError(f"{where} must be a table of category = level")
-        for category, level in value.items():
-            if category not in CATEGORIES:
-                raise SettingsError(
-                    f"{where}.{category}: unknown lead category (one of {', '.join(CATEGORIES)})"
-                )
+        for category, level in value.items():  # dealer categories: _check_permission_categories
             if level not in PERMISSIONS:
                 raise SettingsError(f"{where}.{category} must be {', '.join(PERMISSIONS)}")
     elif kind == "absences":
@@ -504,6 +517,7 @@ def _check_semantics(doc: dict[str, Any]) -> None:
         ref = doc["distribution"][key]
         if ref and ref.lower() not in emails:
             raise SettingsError(f"distribution.{key}: no user {ref!r}")
+    _check_lead_categories(doc)
     _check_distribution(doc, emails)
     names: set[str] = set()
     for i, mailbox in enumerate(doc["imap"]):
@@ -652,11 +666,31 @@ def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:
                 )
     active = [u for u in doc["users"] if u["active"]]
     if active:
-        for category in CATEGORIES:
+        names_of = {c["code"]: c["name"] or c["code"] for c in doc["categories"]}
+        for category in all_codes(dealer_categories(doc)):
             if not any(u["permissions"].get(category, "all") == "all" for u in active):
+                named = f" ({names_of[category]!r})" if category in names_of else ""
                 raise SettingsError(
-                    f"users[*].permissions.{category}: nobody sees all {category} leads "
-                    "(at least one user must, so no lead is overlooked)"
+                    f"users[*].permissions.{category}: nobody sees all {category} leads{named} "
+                    "(seed rule: at least one user per category must have ALL, so no lead "
+                    "is overlooked)"
+                )
+
+
+def _check_lead_categories(doc: dict[str, Any]) -> None:
+    """``[[categories]]`` well-formed, and users' permissions name only known categories."""
+    from mailgate.labels import KINDS
+
+    problem = check_categories(doc["categories"], KINDS)
+    if problem:
+        raise SettingsError(problem)
+    codes = all_codes(dealer_categories(doc))
+    for i, user in enumerate(doc["users"]):
+        for category in user["permissions"]:
+            if category not in codes:
+                raise SettingsError(
+                    f"users[{i}].permissions.{category}: unknown lead category "
+                    f"(one of {', '.join(codes)})"
                 )
 
 
@@ -743,7 +777,7 @@ def apply_document(session: Session, document: dict[str, Any]) -> dict[str, Any]
     existing = {u.email: u for u in session.scalars(select(User))}
     check_keeps_an_admin(existing, clean["users"])
     session.execute(delete(DealerSetting))
-    for section in (*SCHEMA, "groups", "imap", "completion_reasons", "feedback"):
+    for section in (*SCHEMA, "groups", "imap", "completion_reasons", "feedback", "categories"):
         data = clean[section] if section in SCHEMA else {"items": clean[section]}
         session.add(DealerSetting(section=section, data=data))
     had_admin = any(u.role == UserRole.ADMIN for u in existing.values())
@@ -877,6 +911,7 @@ def stored_document(session: Session) -> dict[str, Any]:
     document["imap"] = rows.get("imap", {}).get("items", [])
     document["completion_reasons"] = rows.get("completion_reasons", {}).get("items", [])
     document["feedback"] = rows.get("feedback", {}).get("items", [])
+    document["categories"] = rows.get("categories", {}).get("items", [])
     sent_folders = rows.get(SENT_FOLDERS_SECTION, {}).get("items", {})
     users = session.scalars(select(User).where(User.active).order_by(User.id))
     document["users"] = [

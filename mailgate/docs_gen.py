@@ -207,6 +207,7 @@ _TABLES = (
     ("imap", "IMAP_KEYS", "[[imap]]"),
     ("completion_reasons", "REASON_KEYS", "[[completion_reasons]]"),
     ("feedback", "FEEDBACK_KEYS", "[[feedback]]"),
+    ("categories", "CATEGORY_KEYS", "[[categories]]"),
 )
 
 

@@ -157,7 +157,13 @@ _USER_FIELDS = (
     ("permissions", "permissions"),
 )
 # List sections: the key that names an entry in the diff.
-_ENTRY_KEYS = {"groups": "name", "imap": "name", "completion_reasons": "code", "feedback": "source"}
+_ENTRY_KEYS = {
+    "groups": "name",
+    "imap": "name",
+    "completion_reasons": "code",
+    "feedback": "source",
+    "categories": "code",
+}
 _SECRET_WORDS = ("password", "token", "secret")
 
 

@@ -30,7 +30,7 @@ def dump_settings_toml(document: dict[str, Any], sections: Iterable[str]) -> str
             lines.append("[[escalation.rules]]")
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in rule.items())
         lines.append("")
-    for section in ("users", "groups", "imap", "completion_reasons", "feedback"):
+    for section in ("users", "groups", "imap", "completion_reasons", "feedback", "categories"):
         for item in document.get(section, []):
             lines.append(f"[[{section}]]")
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())

@@ -82,6 +82,7 @@ def test_every_dealer_setting_is_documented_once_with_a_meaning() -> None:
         "[[imap]]": dealer_settings.IMAP_KEYS,
         "[[completion_reasons]]": dealer_settings.REASON_KEYS,
         "[[feedback]]": dealer_settings.FEEDBACK_KEYS,
+        "[[categories]]": dealer_settings.CATEGORY_KEYS,
     }
     assert set(rows) == set(expected)
     for heading, keys in expected.items():

@@ -6,11 +6,14 @@ A customer has no owner of his own: who may see (and change) a customer
 follows from his leads (:func:`customer_scope`), so there is one rule, not
 two that drift apart; changing his data needs all of his leads in sight
 (:func:`may_change_customer`), as colleagues' replies go to his address.  On
-top of that, a user's category permissions (sales / service / financing: all,
-own location, none) from the distribution settings apply to every role but
-admin.  The scope is a SQL condition, so lists, counts, exports and single
-lead lookups all use the same rule and a lead outside it is a 404, never a
-page with a hidden menu entry.
+top of that, a user's category permissions (built-in sales / service /
+financing or the dealer's ``[[categories]]``: all, own location, none) apply to
+every role but admin: "none" and "own_location" narrow what he owns, an
+explicit "all" or "own_location" also widens it to the category's leads of
+everyone (of his locations) — seed 003's ALLE.  The scope is a SQL
+condition, so lists, counts, exports and single lead lookups all use the
+same rule and a lead outside it is a 404, never a page with a hidden menu
+entry.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import AppSecret, Customer, Lead, LeadStatus, User, UserRole
 
 from .context import db, dealer
@@ -187,8 +189,7 @@ def pool_user_id(session: Session) -> int | None:
 
 def _category_condition(account: Account) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
-    for category in CATEGORIES:
-        level = account.permission(category)
+    for category, level in account.permissions:  # no entry: no restriction
         if level == "none":
             conditions.append(Lead.category != category)
         elif level == "own_location":
@@ -196,6 +197,23 @@ def _category_condition(account: Account) -> ColumnElement[bool]:
                 or_(Lead.category != category, Lead.location.in_(account.locations or ("",)))
             )
     return and_(true(), *conditions)
+
+
+def _category_grants(account: Account) -> ColumnElement[bool]:
+    """Leads seen through a category permission, whoever owns them (seed 003).
+
+    "Je Benutzer und Lead-Art die Berechtigung ALLE oder je Standort": an
+    explicit "all" shows every lead of the category, "own_location" its leads
+    of the user's locations.  Only explicit entries grant: a user without one
+    keeps seeing his own, his team's and the pool's leads, as before.
+    """
+    grants: list[ColumnElement[bool]] = []
+    for category, level in account.permissions:
+        if level == "all":
+            grants.append(Lead.category == category)
+        elif level == "own_location" and account.locations:
+            grants.append(and_(Lead.category == category, Lead.location.in_(account.locations)))
+    return or_(false(), *grants)
 
 
 def lead_scope(account: Account, session: Session | None = None) -> ColumnElement[bool]:
@@ -208,7 +226,7 @@ def lead_scope(account: Account, session: Session | None = None) -> ColumnElemen
     if pool is not None:
         owners.append(pool)
     owned = Lead.assignee_id.in_(owners) if owners else false()
-    return and_(owned, _category_condition(account))
+    return or_(and_(owned, _category_condition(account)), _category_grants(account))
 
 
 def visible_lead(lead_id: int) -> Lead:

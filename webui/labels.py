@@ -126,7 +126,27 @@ def label(code: str | None, kind: str) -> str:
         return "–"
     if kind == "source":  # any source, also ``oem:<brand>`` (not a fixed list)
         return core_labels.source_label(code, str(get_locale() or "de"))
+    if kind == "category":  # the dealer's own [[categories]] by their name
+        named = {c.code: c.name for c in _dealer_categories()}.get(code)
+        if named:
+            return named
     return str(LABELS.get(kind, {}).get(code, code))
+
+
+def _dealer_categories() -> tuple[Any, ...]:
+    from mailgate.distribution.categories import dealer_categories
+
+    from .context import dealer
+
+    return dealer_categories(dealer().document)
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """Every category a lead can have here (the dealer's first, then the built-in), labelled:
+    the lead list's channel filter and the reports offer what the dealer defined."""
+    from mailgate.distribution.categories import all_codes
+
+    return [(c, label(c, "category")) for c in all_codes(_dealer_categories())]
 
 
 def vehicle_value(value: Any, key: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 
-from mailgate.distribution.policies import CATEGORIES
+from mailgate.distribution.categories import CODE as CATEGORY_CODE
 from mailgate.models import OPEN_STATUSES, LeadStatus
 
 from ..input_limits import DB_INT_MAX, day
@@ -32,7 +32,7 @@ class Filters:
     q: str = ""
     source: str = ""
     campaign: str = ""
-    channel: str = ""  # sales / service / financing (the lead's permission category)
+    channel: str = ""  # the lead's permission category (built-in or the dealer's)
     kind: str = ""
     status: str = ""  # "" = everything but deleted
     assignee: str = ""  # a user id, or "none" for unassigned
@@ -76,6 +76,11 @@ def _choice(value: str | None, allowed: tuple[str, ...]) -> str:
     return value if value in allowed else ""
 
 
+def _category(value: str | None) -> str:
+    """Any well-formed category code: the dealer defines them, and an unknown one lists nothing."""
+    return value if value and CATEGORY_CODE.match(value) else ""
+
+
 def parse(args: Mapping[str, str]) -> Filters:
     """Filters from request arguments; invalid values are ignored, never an error."""
     assignee = (args.get("assignee") or "").strip()
@@ -83,7 +88,7 @@ def parse(args: Mapping[str, str]) -> Filters:
         q=" ".join((args.get("q") or "").split())[:MAX_SEARCH],
         source=(args.get("source") or "").strip()[:64],
         campaign=(args.get("campaign") or "").strip()[:128],
-        channel=_choice(args.get("channel"), CATEGORIES),
+        channel=_category(args.get("channel")),
         kind=_choice(args.get("kind"), KINDS),
         status=_choice(args.get("status"), (OPEN, *STATUSES)),
         assignee=_user_id(assignee),

@@ -31,7 +31,6 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from mailgate.distribution.actions import ActionError, delete_leads, reassign
-from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import Customer, Lead, User, utcnow
 
 from ..access import admin_required, lead_scope, me
@@ -39,7 +38,7 @@ from ..choices import options
 from ..context import db, dealer
 from ..i18n import local_date
 from ..input_limits import DB_INT_MAX
-from ..labels import label
+from ..labels import category_choices, label
 from ..paging import Page
 from .columns import COLUMNS, PAGE_SIZES, aria_sort, arrangement, chips, header_sort, stored
 from .due import LABELS as DUE_LABELS
@@ -189,7 +188,7 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
     return {
         "sources": [(s, str(label(s, "source"))) for s in _distinct(Lead.source)],
         "campaigns": [(c, c) for c in _distinct(Lead.campaign)],
-        "channels": [(c, str(label(c, "category"))) for c in CATEGORIES],
+        "channels": category_choices(),
         "locations": [(loc, loc) for loc in sorted(locations)],
         "assignees": users,
     }

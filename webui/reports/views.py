@@ -11,14 +11,13 @@ from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from mailgate.csv_safe import csv_text
-from mailgate.distribution.policies import CATEGORIES
 from mailgate.models import Lead, utcnow
 
 from ..access import lead_scope, me, pool_user_id
 from ..choices import options
 from ..context import db, dealer
 from ..i18n import local_time
-from ..labels import LABELS, label
+from ..labels import LABELS, category_choices, label
 from . import charts
 from .data import Report, build_report
 from .formatting import day_label, hours, share, week_label
@@ -41,11 +40,10 @@ NARROWING_COLUMNS = {
 
 def _offer_options(form: RangeForm, session: Session, scope: ColumnElement[bool]) -> None:
     """The narrowing choices: values as they occur in the leads the user may see (a source
-    only in a colleague's leads is not offered; channels: the three; types: the six kinds)."""
+    only in a colleague's leads is not offered; channels: the dealer's categories and the built-in
+    three; types: the six kinds)."""
     everything = [("", _("all"))]
-    form.channel.choices = options(
-        [*everything, *((c, str(label(c, "category"))) for c in CATEGORIES)]
-    )
+    form.channel.choices = options([*everything, *category_choices()])
     form.type.choices = options([*everything, *((k, str(text)) for k, text in KINDS.items())])
     for name in ("source", "campaign", "location"):
         column = NARROWING_COLUMNS[name]

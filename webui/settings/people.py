@@ -114,7 +114,9 @@ def _apply(form: UserForm, entry: dict[str, Any]) -> None:
         entry[key] = bool(getattr(form, key).data)
     entry["groups"] = list(form.groups.data or [])
     entry["locations"] = split_list(form.locations.data or "")
-    entry["permissions"] = {
+    old = entry.get("permissions") or {}
+    kept = {c: level for c, level in old.items() if c not in CATEGORIES}
+    entry["permissions"] = kept | {  # the form edits the built-in three; [[categories]]' stay
         c: getattr(form, f"perm_{c}").data
         for c in CATEGORIES
         if getattr(form, f"perm_{c}").data != "all"

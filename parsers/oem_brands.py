@@ -20,6 +20,7 @@ import re
 from .adf_xml import contains_adf
 from .context import DEFAULT_CONTEXT, ParseContext
 from .htmltext import html_text
+from .lexicon import field_of
 from .message import MailView
 from .model import ParsedLead
 from .oem_common import (
@@ -130,11 +131,24 @@ def _structure(text: str) -> int:
         LEAD_NUMBER.search(text)
         or _LEAD_NUMBER_INTL.search(text)
         or _LEAD_NUMBER_COLUMN.search(text)
+        or _lexicon_lead_number(text)
     )
     deadline = bool(DEADLINE.search(text) or _DEADLINE_INTL.search(text))
     if not (number or deadline):
         return 0
     return number + deadline + bool(_SYSTEM_MARKER.search(text))
+
+
+# "Label: value", "Label :value", "Label<tab>value", "Label   value", or the value on the next line
+_LABELLED = re.compile(
+    r"(?m)^[ \t]*([^\n:\t]{2,40}?)(?:[ \t]*:[ \t]*|\t+[ \t]*| {2,}|[ \t]*:?[ \t]*\n[ \t]*)"
+    r"(?=[A-Z0-9][\w/-]{3,})"  # a lookahead: the value line may be the next label
+)
+
+
+def _lexicon_lead_number(text: str) -> bool:
+    """A ``Label: value`` line whose label the lexicon knows as a lead number, in any wording."""
+    return any(field_of(m[1]) == "lead_number" for m in _LABELLED.finditer(text[:4000]))
 
 
 def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:

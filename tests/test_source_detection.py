@@ -407,3 +407,25 @@ def test_a_local_part_claims_a_platform_only_when_it_speaks_for_it(
 ) -> None:
     view = load(_mail(LEAD_BODY, sender=sender))
     assert (lookalike_reason(view) is not None) is lookalike
+
+
+@pytest.mark.parametrize(
+    "number_line",
+    ["Lead-ID: TLM-4488", "ANFRAGE-ID\tTLM-4488", "Vorgangsnummer\nTLM-4488", "Lead number :TLM-1"],
+)
+def test_an_oem_lead_is_recognised_in_any_wording_of_its_number(number_line: str) -> None:
+    body = (
+        f"Toyota Lead Management\n{number_line}\nBitte innerhalb von 24 Stunden kontaktieren.\n\n"
+        "Vorname: Henrik\nNachname: Gellert\nE-Mail: henrik.gellert@mailbox.example\n"
+    )
+    view = load(_mail(body, sender="Toyota Lead Management <leads@toyota-partner.example>"))
+    assert pick(view).NAME == "oem_brands"
+    assert parse_raw(_mail(body, sender="Toyota <leads@toyota-partner.example>")).source == (
+        "oem:toyota"
+    )
+
+
+def test_a_brand_in_the_vehicle_text_makes_no_oem_lead() -> None:
+    body = "Lead-ID: X-1234\nFahrzeug: Toyota Yaris\nName: Eva Stein\nE-Mail: eva@mail.example\n"
+    view = load(_mail(body, sender="Eva Stein <eva@mail.example>", subject="Frage"))
+    assert pick(view).NAME != "oem_brands"

@@ -59,6 +59,22 @@ _FREE_FORM_SOURCES = ("website", "unknown")
 _STRUCTURED = frozenset({"adf"})
 # the marketplace parsers' reason when they recognised nothing ("mobile.de notice: <subject>")
 _NOTHING_FOUND = re.compile(r"^(?:mobile\.de|kleinanzeigen|autoscout24) notice: ")
+_PERSON_KEYS = frozenset(
+    {
+        "name",
+        "first_name",
+        "last_name",
+        "salutation",
+        "email",
+        "phone",
+        "street",
+        "postcode",
+        "city",
+        "postcode_city",
+        "country",
+        "message",
+    }
+)
 _NO_CONTACT = ("without a customer e-mail", "no customer e-mail")
 
 
@@ -114,7 +130,13 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
             pairs += reader.read_text(from_html)
             if len(view.text) < 600:
                 text = f"{text}\n{from_html}"  # a "view in browser" stub: the HTML is the mail
-    main = [p for p in pairs if p.section == "main"]
+    # a trade-in or financing block holds the customer's car and money, never another person:
+    # customer fields count wherever they stand
+    main = [
+        p
+        for p in pairs
+        if p.section == "main" or (p.key in _PERSON_KEYS and p.section != "marketing")
+    ]
     _fill_message(lead, main)
     _fill_customer(lead, main, ctx)
     _name_from_headline(lead, text)
@@ -282,7 +304,15 @@ def _fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext
     by_key: dict[str, list[reader.Pair]] = {}
     for pair in pairs:
         by_key.setdefault(pair.key, []).append(pair)
+    one_word = len((customer.name or "").split()) == 1 and not customer.salutation
     if not customer.name and not customer.last_name and names:
+        _name_from_pairs(lead, names)
+    elif one_word and "first_name" in names and ("last_name" in names or "name" in names):
+        # "Nom : Dubois" read alone as the whole name; "Prénom : Amélie" completes it
+        lead.losers.setdefault("customer.name", []).append(
+            Loser(SOURCE, lead.parser, customer.name or "", "first and last name are labelled")
+        )
+        customer.name = customer.first_name = customer.last_name = None
         _name_from_pairs(lead, names)
     elif names.get("name"):
         _offer(lead, "customer.name", names["name"].value, GENERAL, _detail(names["name"]))

@@ -580,7 +580,13 @@ def test_status_feedback_entries_add_edit_remove(
     added = post(
         admin,
         "/settings/feedback",
-        {"new-source": "oem:*", "new-to": "status@oem.example", "new-language": "de"},
+        {
+            "new-source": "oem:*",
+            "new-to": "status@oem.example",
+            "new-language": "de",
+            "new-dealer_number": " DE0621.00 ",
+            "new-customer_data": "y",
+        },
     )
     assert added.status_code == 302
     assert exported(dealer)["feedback"] == [
@@ -590,8 +596,12 @@ def test_status_feedback_entries_add_edit_remove(
             "webhook": "",
             "language": "de",
             "enabled": True,
+            "dealer_number": "DE0621.00",
+            "customer_data": True,
         }
     ]
+    page = admin.get("/settings/feedback").get_data(as_text=True)
+    assert 'name="fb-0-dealer_number" value="DE0621.00"' in page
     bad = post(
         admin,
         "/settings/feedback",
@@ -613,6 +623,8 @@ def test_status_feedback_entries_add_edit_remove(
             "webhook": "",
             "language": "",
             "enabled": False,
+            "dealer_number": "",
+            "customer_data": False,
         }
     ]
     removed = post(

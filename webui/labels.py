@@ -45,6 +45,12 @@ LABELS: dict[str, dict[str, Any]] = {
     },
     "action": {
         "received": _l("received"),
+        "opened": _l("opened by the salesperson"),
+        "edited": _l("data corrected"),
+        "note": _l("note"),
+        "handed_over": _l("taken over by the call centre"),
+        "outbox_resend": _l("mail sent again"),
+        "reprocessed": _l("mail processed again"),
         "assigned": _l("assigned"),
         "unassigned": _l("not assigned"),
         "notified": _l("notified"),

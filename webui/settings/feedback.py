@@ -34,6 +34,8 @@ def _from_form(count: int) -> list[dict[str, Any]]:
                 "webhook": form.get(f"fb-{i}-webhook", ""),
                 "language": form.get(f"fb-{i}-language", ""),
                 "enabled": form.get(f"fb-{i}-enabled") == "y",
+                "dealer_number": form.get(f"fb-{i}-dealer_number", "").strip(),
+                "customer_data": form.get(f"fb-{i}-customer_data") == "y",
             }
         )
     source, to = form.get("new-source", "").strip(), form.get("new-to", "").strip()
@@ -41,7 +43,15 @@ def _from_form(count: int) -> list[dict[str, Any]]:
     if source or to or webhook:
         language = form.get("new-language", "")
         rows.append(
-            {"source": source, "to": to, "webhook": webhook, "language": language, "enabled": True}
+            {
+                "source": source,
+                "to": to,
+                "webhook": webhook,
+                "language": language,
+                "enabled": True,
+                "dealer_number": form.get("new-dealer_number", "").strip(),
+                "customer_data": form.get("new-customer_data") == "y",
+            }
         )
     return rows
 

@@ -666,14 +666,17 @@ def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:
                 )
     active = [u for u in doc["users"] if u["active"]]
     if active:
+        # A built-in category defaults to "all" (settings written before categories keep
+        # working); a dealer's own category needs someone given "all" on it by name.
         names_of = {c["code"]: c["name"] or c["code"] for c in doc["categories"]}
         for category in all_codes(dealer_categories(doc)):
-            if not any(u["permissions"].get(category, "all") == "all" for u in active):
+            default = "" if category in names_of else "all"
+            if not any(u["permissions"].get(category, default) == "all" for u in active):
                 named = f" ({names_of[category]!r})" if category in names_of else ""
                 raise SettingsError(
                     f"users[*].permissions.{category}: nobody sees all {category} leads{named} "
-                    "(seed rule: at least one user per category must have ALL, so no lead "
-                    "is overlooked)"
+                    "(at least one user per category must have ALL, so no lead is overlooked: "
+                    f'give one permissions = {{ {category} = "all" }})'
                 )
 
 

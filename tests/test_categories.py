@@ -51,7 +51,10 @@ def nissan_mail(kind: str = "Probefahrt", n: int = 1) -> bytes:
 
 
 def team(factory: sessionmaker[Session], users: dict[str, str] | None = None) -> None:
-    """The team with passwords and the Nissan category; ``users`` adds TOML per user."""
+    """The team with passwords and the Nissan category; ``users`` adds TOML per user.
+
+    Chris Chef has ALL on it (seed 003: at least one user must)."""
+    users = {"chef": 'permissions = { nissan = "all" }', **(users or {})}
     text = team_toml('pool_user = "pool@autohaus.example"', users, extra=POOL_TOML + NISSAN)
     setup(factory, text)
     for email, role in ((ANNA, "salesperson"), (BEN, "salesperson"), (ADA, "admin")):
@@ -100,7 +103,8 @@ def test_kinds_rule_and_first_match_wins() -> None:
     """A rule by kind; with source and kind both must fit; the first fitting category wins."""
     extra = NISSAN.replace('sources = ["oem:nissan"]', 'sources = ["oem:*"]\nkinds = ["financing"]')
     extra += '\n[[categories]]\ncode = "marken"\nname = "Marken"\nsources = ["oem:*"]\n'
-    config = validate(tomllib.loads(team_toml(extra=extra)))
+    boss = {"ada": 'permissions = { nissan = "all", marken = "all" }'}
+    config = validate(tomllib.loads(team_toml(users=boss, extra=extra)))
     from mailgate.dealer_settings import config_from_document
 
     dealer = config_from_document(config)
@@ -165,6 +169,7 @@ def test_location_permission_shows_the_category_of_his_locations(
             NISSAN,
             r"nobody sees all nissan leads \('Siebel – NISSAN'\).*at least one user",
         ),
+        ({}, NISSAN, r"nobody sees all nissan leads.*permissions = \{ nissan = \"all\" \}"),
         ({"anna": 'permissions = { toyota = "all" }'}, NISSAN, r"users\[0\]\.permissions\.toyota"),
         ({}, NISSAN.replace('sources = ["oem:nissan"]', ""), r"categories\[0\]: give sources"),
         ({}, NISSAN.replace('"nissan"', '"Nissan Leads"'), r"categories\[0\]\.code"),
@@ -173,7 +178,10 @@ def test_location_permission_shows_the_category_of_his_locations(
         ({}, NISSAN + 'farbe = "rot"\n', r"unknown key categories\[0\]\.farbe"),
         ({}, NISSAN.replace("Siebel", "x" * 90), r"categories\[0\]\.name"),
     ],
-    ids=["no-all", "unknown-category", "no-rule", "bad-code", "duplicate", "kind", "key", "name"],
+    ids=[
+        *("no-all", "nobody-given-all", "unknown-category", "no-rule", "bad-code"),
+        *("duplicate", "kind", "key", "name"),
+    ],
 )
 def test_settings_refuse_a_category_nobody_sees_whole_and_bad_categories(
     users: dict[str, str], extra: str, message: str

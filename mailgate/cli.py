@@ -522,6 +522,7 @@ def cmd_distribution_simulate(args: argparse.Namespace, settings: Settings) -> i
     from datetime import date
 
     from mailgate.dealer_settings import load_dealer_config, settings_warnings
+    from mailgate.distribution.categories import dealer_categories
     from mailgate.distribution.policies import LeadFacts
     from mailgate.distribution.service import local_day, simulate
     from mailgate.models import utcnow
@@ -547,7 +548,8 @@ def cmd_distribution_simulate(args: argparse.Namespace, settings: Settings) -> i
             )
             engine.dispose()
             return 2
-        facts = LeadFacts(args.source, args.kind, args.make, args.location)
+        categories = dealer_categories(dealer.document)  # the category a real lead would get
+        facts = LeadFacts(args.source, args.kind, args.make, args.location, categories)
         decisions = simulate(session, dealer, args.leads, day, facts)
         for warning in settings_warnings(dealer.document):
             print(f"warning: {english([warning])}", file=sys.stderr)

@@ -163,7 +163,7 @@ def _read(text: str, *, loose: bool) -> tuple[Pair, ...]:
         cleaned = clean_line(value, 255)
         if cleaned and plausible(key, cleaned):
             pairs.append(Pair(key, cleaned, label, layout, section, index))
-            if key == "name" and layout == "next line" and section == "main":
+            if key == "name" and layout == "next line":
                 block, index = _contact_block(lines, index, {"name"})
                 pairs.extend(block)
     return tuple(pairs)

@@ -289,3 +289,19 @@ def test_label_value_forms_read_every_label_the_same_way() -> None:
     assert (values["first_name"], values["last_name"]) == ("Maximilian", "von Berg")
     assert values["message"] == "I would like a test drive next week."
     assert "first_name" not in _values("First name Maximilian\nHallo zusammen\n")
+
+
+def test_customer_after_a_trade_in_block_is_still_the_customer() -> None:
+    raw = (
+        b"From: AutoScout24 <noreply@autoscout24.de>\nTo: leads@autohaus-beispiel.example\n"
+        b"Subject: Neue Anfrage\nMessage-ID: <t1@autoscout24.de>\n"
+        b"Content-Type: text/plain; charset=utf-8\n\n"
+        b"Ihr Angebot\nSkoda Superb Combi 2.0 TDI\n\nFahrzeug zur Inzahlungnahme\n"
+        b"Marke/Modell: Audi Q5 2.0 TDI\nKilometerstand: 98.000 km\n\n"
+        b"Kunde\nFrau Claudia Nowak\nclaudia.nowak@kunde.example\n+49 711 2233445\n\n"
+        b"Nachricht\nWas ist mein Q5 wert?\n"
+    )
+    lead = parse_raw(raw, ctx=DEALER)
+    assert (lead.customer.name, lead.customer.phone_e164) == ("Claudia Nowak", "+497112233445")
+    assert lead.vehicle.make == "Škoda" and lead.vehicle.mileage is None
+    assert lead.message == "Was ist mein Q5 wert?"

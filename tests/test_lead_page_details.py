@@ -40,6 +40,9 @@ def test_a_manual_leads_details_are_on_its_page(team: sessionmaker[Session], app
     page = body(anna, f"/leads/{lead_id}")
     customer = section(page, "Kunde")
     assert "Geburtsdatum 02.03.1985" in customer
+    link = re.search(r'<a href="(/customers/\d+)" id="customer-file-link">', page)
+    assert link is not None and "Kundenakte" in customer
+    assert "Karla" in body(anna, link.group(1))  # her customer file opens for her
     inquiry = section(page, "Anfrage")
     assert "Nächstes Fahrzeug Finanzierung" in inquiry
     assert "Interessiert an" in inquiry and "Probefahrt" in inquiry and "Prospekt" in inquiry

@@ -16,6 +16,7 @@ category "Siebel – NISSAN" for every ``oem:nissan`` lead.  Both databases.
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.db import session_scope
 from mailgate.dealer_settings import SettingsError, export_settings, load_dealer_config, validate
+from mailgate.distribution.manual import CustomerChoice, ManualLead, create_manual_lead
 from mailgate.distribution.service import lead_facts
 from mailgate.models import Lead
 
@@ -33,6 +36,7 @@ from .test_webui_lead import ADA, ANNA, BEN, CARL, CHEF, POOL_TOML, new_lead
 from .webui_helpers import ensure_user, logged_in, web_app
 
 NISSAN = '\n[[categories]]\ncode = "nissan"\nname = "Siebel – NISSAN"\nsources = ["oem:nissan"]\n'
+NOW = datetime.now(UTC).replace(microsecond=0)
 NISSAN_MAIL = Path(__file__).parent / "fixtures/mails/oem_nissan/probefahrt-latin1-qp.eml"
 
 
@@ -97,6 +101,33 @@ def test_dealer_category_by_source_holds_nissan_financing_and_test_drives(
     plain.document["categories"] = []
     facts = [lead_facts(plain, {"source": "oem:nissan", "kind": k})[0] for k in kinds.values()]
     assert sorted(f.category for f in facts) == ["financing", "sales", "sales"]
+
+
+def test_leads_entered_by_hand_get_the_dealer_category_too(factory: sessionmaker[Session]) -> None:
+    """The rule decides when the lead is created, whichever way: a lead typed in with the
+    origin "oem:nissan" (kept by its creator, or distributed) is a Nissan lead as well."""
+    team(factory)
+    ids = []
+    for n, keep in ((1, True), (2, False)):
+        lead = ManualLead(
+            customer={"last_name": f"Handeingabe{n}"}, origin="oem:nissan", kind="financing"
+        )
+        with session_scope(factory) as session:
+            dealer = load_dealer_config(session)
+            ids.append(
+                create_manual_lead(
+                    session, dealer, lead, CustomerChoice("new"), actor=ANNA, now=NOW, keep=keep
+                )
+            )
+    walk_in = ManualLead(customer={"last_name": "Laufkunde"}, origin="Walk-in", kind="financing")
+    with session_scope(factory) as session:
+        dealer = load_dealer_config(session)
+        ids.append(
+            create_manual_lead(
+                session, dealer, walk_in, CustomerChoice("new"), actor=ANNA, now=NOW, keep=True
+            )
+        )
+    assert [category(factory, i) for i in ids] == ["nissan", "nissan", "financing"]
 
 
 def test_kinds_rule_and_first_match_wins() -> None:

@@ -194,12 +194,17 @@ def test_worker_sender_tick_and_reprocess_commands(install: Install, tmp_path: P
     assert json.loads(install.run("worker", "--once").stdout)["claimed"] == 0
     # no relay configured: the notification is recorded, not sent
     assert json.loads(install.run("sender", "--once").stdout)["suppressed"] == 1
-    # days later, unanswered: stage 1 and the supervisor's stage 2 (no hours set: the
-    # clock runs continuously), recorded but not sent
+    # days later, unanswered: stage 1 (no hours set: the clock runs continuously),
+    # recorded but not sent; the supervisor's stage 2 counts from the moment stage 1
+    # actually left (seed 002 / issue 20 #3), so it waits for a later tick
     later = (datetime.now(UTC) + timedelta(days=3)).isoformat(timespec="seconds")
     ticked = json.loads(install.run("tick", "--now", later).stdout)
-    assert ticked["escalation"]["mails"] == {"stage1": 1, "stage2": 1}
-    assert (ticked["sent"], ticked["dead"], ticked["suppressed"]) == (0, 0, 2)
+    assert ticked["escalation"]["mails"] == {"stage1": 1}
+    assert (ticked["sent"], ticked["dead"], ticked["suppressed"]) == (0, 0, 1)
+    much_later = (datetime.now(UTC) + timedelta(days=6)).isoformat(timespec="seconds")
+    ticked = json.loads(install.run("tick", "--now", much_later).stdout)
+    assert ticked["escalation"]["mails"] == {"stage2": 1}
+    assert (ticked["sent"], ticked["dead"], ticked["suppressed"]) == (0, 0, 1)
     again = json.loads(install.run("tick", "--now", "2026-12-01T09:05:00+01:00").stdout)
     assert again["escalation"]["mails"] == {} and again["suppressed"] == 0
     assert install.run("tick", "--now", "2026-12-01T09:00").returncode == 2  # no offset

@@ -174,6 +174,14 @@ def test_all_shows_every_lead_of_the_category_and_no_other(factory: sessionmaker
     assert sees(anna, annas, "person6@kunden.example") == (True, True, True)  # still her own
 
 
+def test_users_overview_names_the_dealer_category(factory: sessionmaker[Session]) -> None:
+    """The users overview shows a permission on the dealer's category by its name."""
+    team(factory, {"carl": 'permissions = { nissan = "own_location" }'})
+    page = logged_in(web_app(factory), ADA).get("/settings/users").get_data(as_text=True)
+    carl = page.split(">Carl Clausen</a>", 1)[1].split("</tr>", 1)[0]
+    assert "Siebel – NISSAN: nur seiner Standorte" in carl
+
+
 def test_location_permission_shows_the_category_of_his_locations(
     factory: sessionmaker[Session],
 ) -> None:

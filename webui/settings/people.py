@@ -29,6 +29,7 @@ from ..access import admin_required
 from ..accounts.views import LINKS_NOT_SET_UP_ADMIN, links_configured, queue_reset_mail
 from ..choices import options
 from ..context import db
+from ..labels import category_choices
 from ..passwords import MIN_LENGTH, hash_password
 from .common import attach_error, bp, load, plain, save
 from .rows import form_rows, split_list
@@ -155,7 +156,7 @@ def users() -> ResponseReturnValue:
     return render_template(
         "settings/users.html",
         levels=dict(LEVELS),
-        category_labels=CATEGORY_LABELS,
+        category_labels={**CATEGORY_LABELS, **dict(category_choices())},
         role_labels=dict(ROLES),
         **overview(db(), load()),
     )

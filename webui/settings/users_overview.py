@@ -47,6 +47,12 @@ def current_absence(absences: list[dict[str, Any]], today: date) -> dict[str, An
     return {"from": start, "until": until, "substitute": substitute, "now": start <= today}
 
 
+def _permissions(given: dict[str, str]) -> list[tuple[str, str]]:
+    """The built-in categories (default all), then what he was given on the dealer's own."""
+    builtin = [(c, given.get(c, "all")) for c in CATEGORIES]
+    return builtin + [(c, level) for c, level in given.items() if c not in CATEGORIES]
+
+
 def overview(
     session: Session, document: dict[str, Any], today: date | None = None
 ) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def overview(
                 "groups": list(entry.get("groups") or []),
                 "locations": list(entry.get("locations") or []),
                 "absence": absence,
-                "permissions": [(c, permissions.get(c, "all")) for c in CATEGORIES],
+                "permissions": _permissions(permissions),
             }
         )
     listed = {r["email"] for r in rows}
@@ -94,7 +100,7 @@ def overview(
                 "groups": list(user.groups or []),
                 "locations": list(user.locations or []),
                 "absence": None,
-                "permissions": [(c, (user.permissions or {}).get(c, "all")) for c in CATEGORIES],
+                "permissions": _permissions(user.permissions or {}),
             }
         )
     rows.sort(key=lambda r: (not r["active"], str(r["name"]).lower()))

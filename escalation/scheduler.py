@@ -159,21 +159,11 @@ def _advance_batch(
     )
     query = (
         select(
-            lead.id,
+            *_mail_columns(),
             lead.escalation_stage,
             lead.soon_at,
             lead.overdue_at,
             lead.stage2_at,
-            lead.received_at,
-            lead.source,
-            lead.kind,
-            lead.assignee_id,
-            lead.reply_token,
-            lead.vehicle,
-            lead.message,
-            customer.name.label("customer_name"),
-            customer.email.label("customer_email"),
-            customer.phone.label("customer_phone"),
         )
         .outerjoin(Customer.__table__, customer.id == lead.customer_id)
         .where(
@@ -231,21 +221,7 @@ def _target_batch(
     """
     lead, customer = Lead.__table__.c, Customer.__table__.c
     query = (
-        select(
-            lead.id,
-            lead.source,
-            lead.kind,
-            lead.assignee_id,
-            lead.reply_token,
-            lead.vehicle,
-            lead.message,
-            lead.received_at,
-            lead.target_at,
-            lead.qualification,
-            customer.name.label("customer_name"),
-            customer.email.label("customer_email"),
-            customer.phone.label("customer_phone"),
-        )
+        select(*_mail_columns(), lead.target_at, lead.qualification)
         .outerjoin(Customer.__table__, customer.id == lead.customer_id)
         .where(
             lead.target_at <= due_by,
@@ -534,6 +510,24 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
         return flat
     cut = flat.rfind(" ", 0, limit)
     return flat[: cut if cut > limit // 2 else limit].rstrip() + " …"
+
+
+def _mail_columns() -> tuple[Any, ...]:
+    """The lead and customer columns every staff mail about a lead is written from."""
+    lead, customer = Lead.__table__.c, Customer.__table__.c
+    return (
+        lead.id,
+        lead.source,
+        lead.kind,
+        lead.assignee_id,
+        lead.reply_token,
+        lead.vehicle,
+        lead.message,
+        lead.received_at,
+        customer.name.label("customer_name"),
+        customer.email.label("customer_email"),
+        customer.phone.label("customer_phone"),
+    )
 
 
 def _reply_to(

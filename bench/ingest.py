@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import multiprocessing
 import os
-import quopri
-import random
 import sqlite3
 import statistics
 import sys
@@ -60,49 +57,8 @@ fallback_user = "anna@autohaus.example"
 email = "anna@autohaus.example"
 name = "Anna Schmidt"
 """
-WORDS = (
-    "Fahrzeug Probefahrt Angebot Finanzierung Inzahlungnahme Golf Passat Kombi "
-    "Ausstattung Garantie Termin Rückruf Preis verfügbar schön grüße"
-).split()
-
-
-def generate_mails(count: int, seed: int = 7) -> list[bytes]:
-    """Inquiries of 3-20 KB on the wire: plain 8bit, quoted-printable and base64 bodies."""
-    rng = random.Random(seed)
-    mails = []
-    for n in range(count):
-        size = rng.randint(3000, 20000)
-        words = [rng.choice(WORDS) for _ in range(size // 8)]
-        raw = _inquiry(n, seed, words)
-        while len(raw) > size and len(words) > 10:  # trim to the drawn size on the wire
-            words = words[: int(len(words) * size / len(raw))]
-            raw = _inquiry(n, seed, words)
-        mails.append(raw)
-    return mails
-
-
-def _inquiry(n: int, seed: int, words: list[str]) -> bytes:
-    text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
-    body = (
-        f"Name: Kunde Nummer{n}\nE-Mail: kunde{n}@kunden.example\n"
-        f"Telefon: +49 170 {1000000 + n}\nModell: Golf\nPreis: 24.890 €\n"
-        f"Nachricht: {text}\n"
-    ).encode()
-    style = n % 3
-    if style == 0:
-        part, cte = body, "8bit"
-    elif style == 1:
-        part, cte = quopri.encodestring(body), "quoted-printable"
-    else:
-        part, cte = base64.encodebytes(body), "base64"
-    head = (
-        f"From: Formular <noreply@web.example>\r\nTo: {LEAD}\r\n"
-        f"Subject: Anfrage {n}\r\nMessage-ID: <bench-{n}-{seed}@web.example>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Transfer-Encoding: {cte}\r\n\r\n"
-    ).encode()
-    return head + part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
+# the mails and the MTA-like client are the ones the intake test uses
+from tests.intake_load import drive, free_port, generate_mails  # noqa: E402
 
 # --- servers (child processes) ------------------------------------------------
 
@@ -154,69 +110,6 @@ def run_mailgate_server(port: int, db_url: str, ready: multiprocessing.Event) ->
 
 
 # --- client --------------------------------------------------------------------
-
-
-async def _expect(reader: asyncio.StreamReader, prefix: bytes) -> bytes:
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError("server closed the connection")
-        if line[3:4] != b"-":
-            if not line.startswith(prefix):
-                raise RuntimeError(f"expected {prefix!r}, got {line!r}")
-            return line
-
-
-async def _session(port: int, mails: list[bytes], latencies: list[float]) -> None:
-    """Like an MTA: reuse the connection, but open a new one every 500 mails."""
-    for start in range(0, len(mails), 500):
-        await _connection(port, mails[start : start + 500], latencies)
-
-
-async def _connection(port: int, mails: list[bytes], latencies: list[float]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await _expect(reader, b"220")
-    writer.write(b"EHLO bench.example\r\n")
-    await _expect(reader, b"250")
-    for raw in mails:
-        writer.write(b"MAIL FROM:<noreply@web.example>\r\n")
-        await _expect(reader, b"250")
-        writer.write(f"RCPT TO:<{LEAD}>\r\n".encode())
-        await _expect(reader, b"250")
-        writer.write(b"DATA\r\n")
-        await _expect(reader, b"354")
-        stuffed = raw.replace(b"\r\n.", b"\r\n..")
-        writer.write(stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n"))
-        started = time.perf_counter()
-        writer.write(b".\r\n")
-        await _expect(reader, b"250")
-        latencies.append(time.perf_counter() - started)
-    writer.write(b"QUIT\r\n")
-    await writer.drain()
-    writer.close()
-
-
-def drive(port: int, mails: list[bytes], connections: int) -> tuple[float, float]:
-    """Deliver all mails over ``connections`` sessions; returns (mails/s, p99 seconds)."""
-    latencies: list[float] = []
-    shares = [mails[i::connections] for i in range(connections)]
-
-    async def main() -> float:
-        started = time.perf_counter()
-        await asyncio.gather(*(_session(port, share, latencies) for share in shares if share))
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(main())
-    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
-    return len(mails) / elapsed, p99
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def measure_server(

@@ -87,11 +87,13 @@ def test_the_overview_shows_every_users_distribution_setup_in_german(
     ben = row_of(page, user_id(team, BEN))
     assert "abwesend bis 31.12.2099" in ben and "Vertretung: Anna Schmidt" in ben
     assert "muenchen" in ben  # his location
+    assert "eigene, Team- und Pool-Anfragen" in ben  # no permission entries: no ALL anywhere
     carl = row_of(page, user_id(team, CARL))
     assert "augsburg" in carl  # group and location
     assert "Service: nur seine Standorte" in carl or "Service: nur" in carl
     assert "Finanzierung: keine" in carl
-    assert "alle Kategorien: alle Anfragen" in row_of(page, user_id(team, ANNA))
+    anna = row_of(page, user_id(team, ANNA))  # no entries: no ALL anywhere (seed 003)
+    assert "eigene, Team- und Pool-Anfragen" in anna and "alle Anfragen" not in anna
     ada = row_of(page, user_id(team, ADA))
     assert 'aria-pressed="false"' in ada  # receives no leads, cannot be assigned
     for header in ("Bekommt neue Anfragen", "Kann zugewiesen bekommen", "Abwesenheit", "Gruppen"):

@@ -310,9 +310,9 @@ def user_form(**changes: object) -> dict[str, object]:
         "receives_leads": "y",
         "can_be_assigned": "y",
         "locations": "",
-        "perm_sales": "all",
-        "perm_service": "all",
-        "perm_financing": "all",
+        "perm_sales": "",  # no entry: his own, team and pool leads
+        "perm_service": "",
+        "perm_financing": "",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -330,6 +330,7 @@ def test_user_switches_permissions_and_absence(
     form = user_form(
         receives_leads=None,
         locations="Nord",
+        perm_sales="all",  # seed 003 "ALLE": every sales lead, stored as an explicit grant
         perm_service="own_location",
         **{"absence-0-from": "2026-12-01", "absence-0-until": "2026-12-05"},
         **{"absence-0-substitute": CHEF},
@@ -338,7 +339,7 @@ def test_user_switches_permissions_and_absence(
     anna = next(u for u in exported(dealer)["users"] if u["email"] == ANNA)
     assert anna["receives_leads"] is False
     assert anna["locations"] == ["Nord"]
-    assert anna["permissions"] == {"service": "own_location"}
+    assert anna["permissions"] == {"sales": "all", "service": "own_location"}
     assert anna["absences"] == [{"from": "2026-12-01", "until": "2026-12-05", "substitute": CHEF}]
     bad = post(
         admin,

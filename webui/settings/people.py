@@ -39,7 +39,10 @@ ROLES = [
     (UserRole.SUPERVISOR.value, _l("Supervisor")),
     (UserRole.ADMIN.value, _l("Admin")),
 ]
+# "" = no entry: his own, his team's and the pool's leads; "all" grants every lead of the
+# category (seed 003 "ALLE"), so it is a choice of its own, never the unstated default
 LEVELS = [
+    ("", _l("own, team and pool leads")),
     ("all", _l("all leads")),
     ("own_location", _l("only of his locations")),
     ("none", _l("none")),
@@ -104,7 +107,7 @@ def _choices(form: UserForm, document: dict[str, Any], email: str) -> None:
 def _form_data(entry: dict[str, Any]) -> dict[str, Any]:
     data = {**entry, "locations": ", ".join(entry["locations"])}
     for category in CATEGORIES:
-        data[f"perm_{category}"] = entry["permissions"].get(category, "all")
+        data[f"perm_{category}"] = entry["permissions"].get(category, "")
     return data
 
 
@@ -120,7 +123,7 @@ def _apply(form: UserForm, entry: dict[str, Any]) -> None:
     entry["permissions"] = kept | {  # the form edits the built-in three; [[categories]]' stay
         c: getattr(form, f"perm_{c}").data
         for c in CATEGORIES
-        if getattr(form, f"perm_{c}").data != "all"
+        if getattr(form, f"perm_{c}").data
     }
     entry["absences"] = [
         {k: v for k, v in row.items() if v or k != "substitute"}

@@ -48,8 +48,8 @@ def current_absence(absences: list[dict[str, Any]], today: date) -> dict[str, An
 
 
 def _permissions(given: dict[str, str]) -> list[tuple[str, str]]:
-    """The built-in categories (default all), then what he was given on the dealer's own."""
-    builtin = [(c, given.get(c, "all")) for c in CATEGORIES]
+    """His entries, built-in categories first; none at all: his own, team and pool leads."""
+    builtin = [(c, given[c]) for c in CATEGORIES if c in given]
     return builtin + [(c, level) for c, level in given.items() if c not in CATEGORIES]
 
 

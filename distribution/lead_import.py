@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -215,6 +216,38 @@ def read_table(data: bytes) -> Table:
         raise ImportFileError("no_rows", "the file has a header line but no leads")
     width = len(headers)
     return Table(headers, [(row + [""] * width)[:width] for row in body])
+
+
+def table_as_json(table: Table) -> str:
+    """The table as the import's later steps carry it in the form (whatever was uploaded)."""
+    return json.dumps({"headers": table.headers, "rows": table.rows}, ensure_ascii=False)
+
+
+def table_from_json(text: str) -> Table:
+    """The table a form carried back; checked like an upload (a tampered field gains nothing)."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES * 2:
+        raise ImportFileError("too_large", "the file is too large", mb=MAX_BYTES // (1024 * 1024))
+    try:
+        data = json.loads(text)
+        headers, rows = data["headers"], data["rows"]
+    except (ValueError, TypeError, KeyError):
+        raise ImportFileError("csv", "the carried file is not readable") from None
+    table = [headers, *rows] if isinstance(headers, list) and isinstance(rows, list) else None
+    if table is None or not all(
+        isinstance(row, list) and all(isinstance(cell, str) for cell in row) for row in table
+    ):
+        raise ImportFileError("csv", "the carried file is not readable")
+    if len(rows) > MAX_ROWS:
+        raise ImportFileError("rows", f"more than {MAX_ROWS} rows", n=MAX_ROWS)
+    for number, row in enumerate(table, start=1):
+        if len(row) > MAX_COLUMNS:
+            raise ImportFileError("columns", "too many columns", n=MAX_COLUMNS, line=number)
+        if any(len(cell) > MAX_CELL or "\x00" in cell for cell in row):
+            raise ImportFileError("cell", "a cell is too long", n=MAX_CELL, line=number)
+    if not rows:
+        raise ImportFileError("no_rows", "the file has a header line but no leads")
+    width = len(headers)
+    return Table(headers, [(row + [""] * width)[:width] for row in rows])
 
 
 def _decode(data: bytes) -> str:

@@ -9,6 +9,7 @@ decision (update / keep / new) applies to identifying matches only.  Both databa
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -245,7 +246,8 @@ def test_a_mapping_the_admin_changes_is_checked_again(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"PK\x03\x04", "Das ist keine CSV-Textdatei"),
+        (b"PK\x03\x04", "Die Excel-Datei lässt sich nicht lesen"),
+        (b"\x00\x01binary", "weder eine CSV-Textdatei noch eine Excel-Arbeitsmappe"),
         (b"", "Die Datei ist leer."),
         (b"Vorname;Nachname\r\n", "Die Datei hat eine Kopfzeile, aber keine Leads."),
         (b"Marke;Modell\r\nVW;Golf\r\n", "Bitte eine Spalte für E-Mail-Adresse"),
@@ -266,8 +268,14 @@ def test_a_tampered_content_field_is_checked_like_an_upload(
 ) -> None:
     admin = logged_in(app, ADA)
     token = csrf_token(admin, PAGE)
-    huge = "E-Mail\n" + "a@b.example\n" * (MAX_ROWS + 5)
-    for content, message in ((huge, "mehr als 2.000 Zeilen"), ("E-Mail\n\x00\n", "NUL-Zeichen")):
+    huge = json.dumps({"headers": ["E-Mail"], "rows": [["a@b.example"]] * (MAX_ROWS + 5)})
+    odd = json.dumps({"headers": ["E-Mail"], "rows": [[{"__class__": 1}]]})
+    for content, message in (
+        (huge, "mehr als 2.000 Zeilen"),
+        ("E-Mail\na@b.example\n", "lässt sich nicht als CSV lesen"),  # not what a step carries
+        (odd, "lässt sich nicht als CSV lesen"),
+        ("E-Mail\n\x00\n", "NUL-Zeichen"),
+    ):
         response = admin.post(
             PAGE,
             data={"csrf_token": token, "content": content, "origin": "X", "action": "import"},
@@ -287,3 +295,96 @@ def test_only_admins_import(team: sessionmaker[Session], app: Flask) -> None:
     assert 'id="import-leads"' in admin.get("/leads").get_data(as_text=True)
     anonymous = app.test_client()
     assert anonymous.get(PAGE).status_code == 302
+
+
+# --- Excel workbooks ----------------------------------------------------------------------------
+
+
+def workbook(rows: list[list[object]]) -> bytes:
+    """An .xlsx as Excel writes it (openpyxl), first sheet only."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_an_excel_workbook_reads_like_its_csv() -> None:
+    from datetime import datetime
+
+    from mailgate.distribution.lead_workbook import read_workbook
+
+    data = workbook(
+        [
+            ["Vorname", "Nachname", "E-Mail", "Geburtsdatum", "Preis", "Lead-ID", None],
+            ["Jörg", "Müller", "joerg@kunden.example", datetime(1980, 5, 17), 28490.0, 4711],
+            ["Ilse", "Ömer", None, None, None, "EV-2"],
+        ]
+    )
+    table = read_workbook(data)
+    assert table.headers == ["Vorname", "Nachname", "E-Mail", "Geburtsdatum", "Preis", "Lead-ID"]
+    assert table.rows[0] == [
+        "Jörg",
+        "Müller",
+        "joerg@kunden.example",
+        "1980-05-17",
+        "28490",
+        "4711",
+    ]
+    rows = rows_to_leads(
+        table, guess_mapping(table.headers), default_origin="Messe", imported_from="x.xlsx"
+    )
+    assert rows[0].lead is not None and rows[0].lead.customer["birth_date"].year == 1980
+    assert rows[1].lead is not None and rows[1].lead.external_id == "EV-2"
+
+
+def test_a_zip_bomb_or_an_old_xls_is_refused_before_it_is_unpacked() -> None:
+    import zipfile
+
+    from mailgate.distribution.lead_workbook import read_workbook
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"<" * (80 * 1024 * 1024))
+    with pytest.raises(ImportFileError) as caught:
+        read_workbook(bomb.getvalue())
+    assert caught.value.code == "xlsx"
+    for data, code in (
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "xls"),
+        (b"PK\x03\x04junk", "xlsx"),
+    ):
+        with pytest.raises(ImportFileError) as caught:
+            read_workbook(data)
+        assert caught.value.code == code
+
+
+def test_an_admin_imports_an_excel_file(team: sessionmaker[Session], app: Flask) -> None:
+    admin = logged_in(app, ADA)
+    data = workbook(
+        [
+            ["Vorname", "Nachname", "E-Mail", "Telefon", "Marke", "Modell", "Lead-ID"],
+            ["Karla", "Kundin", "karla.kundin@kunden.example", "0171 5550101", "VW", "Golf", "X-1"],
+        ]
+    )
+    token = csrf_token(admin, PAGE)
+    response = admin.post(
+        PAGE,
+        data={
+            "csrf_token": token,
+            "origin": "Herbstmesse",
+            "duplicates": "keep",
+            "file": (io.BytesIO(data), "messe.xlsx"),
+        },
+        content_type="multipart/form-data",
+    )
+    preview = response.get_data(as_text=True)
+    assert response.status_code == 200 and "1 Zeile kann importiert werden." in preview
+    done = confirm(admin, preview)
+    assert "1 Lead angelegt." in done
+    with team() as session:
+        lead = session.scalar(select(Lead).where(Lead.source_ref == "X-1"))
+        assert lead is not None and lead.vehicle == {"make": "VW", "model": "Golf"}

@@ -37,8 +37,11 @@ from mailgate.distribution.lead_import import (
     guess_mapping,
     read_table,
     rows_to_leads,
+    table_as_json,
+    table_from_json,
 )
 from mailgate.distribution.lead_import_apply import RowOutcome, import_lead
+from mailgate.distribution.lead_workbook import is_workbook, read_workbook
 from mailgate.models import utcnow
 
 from ..access import admin_required, me
@@ -76,13 +79,15 @@ FIELD_LABELS: dict[str, Any] = {
 FILE_ERRORS: dict[str, Any] = {
     "empty": _l("The file is empty."),
     "too_large": _l("The file is larger than %(mb)s MB: please split it."),
-    "binary": _l("This is not a CSV text file. In Excel, save it as “CSV (UTF-8)”."),
+    "binary": _l("This is neither a CSV text file nor an Excel workbook (.xlsx)."),
     "rows": _l("The file has more than %(n)s rows: please split it."),
     "columns": _l("Line %(line)s has more than %(n)s columns."),
     "cell": _l("A cell in line %(line)s is longer than %(n)s characters."),
     "csv": _l("The file cannot be read as CSV."),
     "no_rows": _l("The file has a header line but no leads."),
     "encoding": _l("The file is neither UTF-8 nor Windows-1252 text."),
+    "xls": _l("This is an old Excel file (.xls): please save it as .xlsx or CSV."),
+    "xlsx": _l("The Excel file cannot be read (damaged, or far larger than a lead list)."),
 }
 PROBLEMS: dict[str, Any] = {
     "mapping_width": _l("The column mapping does not fit the file."),
@@ -103,7 +108,7 @@ DUPLICATE_CHOICES = (
 
 
 class UploadForm(FlaskForm):
-    file = FileField(_l("CSV file"))
+    file = FileField(_l("CSV or Excel file (.xlsx)"))
     content = HiddenField()  # the decoded file of an earlier step
     filename = HiddenField()
     origin = StringField(
@@ -162,28 +167,25 @@ def _table(form: UploadForm) -> tuple[Table | None, str]:
         data = upload.read(MAX_BYTES + 1)
         form.filename.data = (upload.filename or "")[:120]
     elif form.content.data:
-        data = form.content.data.encode("utf-8", "surrogatepass")
+        data = b""
     else:
-        return None, _("Please choose a CSV file.")
+        return None, _("Please choose a CSV or Excel file.")
+    uploaded = upload is not None and bool(getattr(upload, "filename", ""))
     try:
-        table = read_table(data)
+        if not uploaded:
+            table = table_from_json(form.content.data or "")
+        elif is_workbook(data):
+            table = read_workbook(data)
+        else:
+            table = read_table(data)
     except ImportFileError as exc:
         shown = {k: format_number(v) if k in ("n", "mb") else v for k, v in exc.params.items()}
         return None, str(FILE_ERRORS[exc.code]) % shown
     except UnicodeEncodeError:
         return None, str(FILE_ERRORS["encoding"])
-    if upload is not None and getattr(upload, "filename", ""):
-        form.content.data = _text_of(data)
+    if uploaded:
+        form.content.data = table_as_json(table)  # the later steps carry it as text
     return table, ""
-
-
-def _text_of(data: bytes) -> str:
-    """The file as text for the next step (read_table accepted it: one of its encodings)."""
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252")
 
 
 def _mapping(table: Table) -> list[str]:

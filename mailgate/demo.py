@@ -45,6 +45,8 @@ admin_address = "admin@demo.example"
 unassigned_notice_to = "zentrale@demo.example"
 send_mails = false                        # a demo never sends real mail
 reply_mode = "relay"
+answer_mode = "both"                      # answers from the mail client and the lead page
+max_relay_size_mb = 20                    # the largest mail the relay passes, attachments incl.
 base_url = "http://127.0.0.1:8025"
 # Authentication-Results authserv-ids of the dealer's own MX; empty: none trusted.
 trusted_authserv_ids = []
@@ -72,6 +74,7 @@ reminder_before = "1h"
 stage2 = "24h"
 stage2_resubmission = "8h"
 respect_hours_for_resubmissions = false
+follow_up_after = "4h"                    # try again after "not reached" (working time)
 
 [[escalation.rules]]
 match = {{ source = ["oem:*"] }}
@@ -147,7 +150,7 @@ INQUIRIES: tuple[DemoInquiry, ...] = (
     DemoInquiry(
         key="mobile-de",
         # Marketplaces send from their own system address; the customer is in Reply-To.
-        sender="mobile.de <noreply@mobile-de.example>",
+        sender="mobile.de <noreply@mobile.de>",
         reply_to="Jan Kowalski <jan.kowalski@kunden.example>",
         subject="Anfrage zu Ihrem Inserat: Volkswagen Golf 1.5 TSI Life",
         body="Sie haben eine neue Anfrage zu Ihrem Inserat erhalten.\n\n"
@@ -159,7 +162,7 @@ INQUIRIES: tuple[DemoInquiry, ...] = (
     ),
     DemoInquiry(
         key="autoscout24",
-        sender="AutoScout24 <kontakt@autoscout24-demo.example>",
+        sender="AutoScout24 <noreply@autoscout24.de>",
         reply_to="Maria Rossi <maria.rossi@kunden.example>",
         subject="Neue Kontaktanfrage: BMW 320d Touring",
         body="Ein Interessent hat Ihnen eine Nachricht geschickt.\n\n"

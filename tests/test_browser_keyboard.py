@@ -288,7 +288,10 @@ def test_a_keyboard_only_day(page: Any, live_web: LiveWeb) -> None:  # noqa: F81
     # Log a contact: choose the channel with the arrow keys, type a note, submit with Enter.
     tab_to(page, r"^select#channel")
     page.keyboard.press("ArrowDown")
-    assert page.locator("#form-contact select").input_value() == "visit"
+    assert page.locator("#form-contact select#channel").input_value() == "visit"
+    page.keyboard.press("Tab")  # the outcome: "reached" is preselected (seed 000's ladder)
+    assert _active(page).startswith("select#outcome")
+    assert page.locator("#form-contact select#outcome").input_value() == "reached"
     page.keyboard.press("Tab")
     assert _active(page) == "input#contact-note[name=note]"
     page.keyboard.type("Kam zur Probefahrt")

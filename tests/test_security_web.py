@@ -159,10 +159,14 @@ def world(factory: sessionmaker[Session]) -> World:
     return World(factory, web_app(factory), *ids, user_b=user_b, **extra)
 
 
-def _url(rule: Rule, w: World, lead: int | None = None) -> str:
+def _url(rule: Rule, w: World, lead: int | None = None, customer: int | None = None) -> str:
     """The rule's URL with real ids: by default objects that are *not* salesperson A's."""
     values = {
         "lead_id": lead if lead is not None else w.lead_b,
+        "customer_id": customer if customer is not None else w.customer_b,
+        "mail_id": w.inbound,  # a part of one of the lead's mails: 404 unless it is the lead's
+        "number": 1,
+        "template_id": 1,  # an answer template (none exists: 404, admins only anyway)
         "inbound_id": w.inbound,
         "outbox_id": w.outbox,
         "user_id": w.user_b,
@@ -256,13 +260,29 @@ ANY_USER = {
     "leads.bulk_reassign",
     "my_day.my_day",
     "lead.new_lead",
+    "leads.list_view",  # the user's own list preferences
+    "customers.customer_list",  # lists scoped by query, like the lead list
+    "customers.checks",
 }
-LEAD_SCOPED_PREFIXES = ("lead.", "pool.take")
+LEAD_SCOPED_PREFIXES = ("lead.", "pool.take", "customers.relink")
+CUSTOMER_SCOPED = {"customers.customer_detail", "customers.merge", "customers.check"}
 ADMIN_PREFIXES = ("settings.", "inbound.", "outbox.")
-ADMIN_ONLY = {"lead.delete"}
+ADMIN_ONLY = {"lead.delete", "lead.hand_back", "leads.bulk_delete", "lead_import.lead_import"}
 # GET routes that answer 404 without query arguments (which report) or serve raw mail.
 # (and the one mailbox route: the test dealer has no IMAP mailbox, so it is a 404 for all).
-NEEDS_QUERY = {"reports.export", "lead.original_html", "lead.original_eml", "settings.mailbox_edit"}
+NEEDS_QUERY = {
+    "reports.export",
+    "lead.original_html",
+    "lead.original_eml",
+    "settings.mailbox_edit",
+    # a part of a mail, an answer template, a pending check, a merge partner: 404 without one
+    "lead.inbound_part",
+    "lead.outbound_part",
+    "settings.answer_edit",
+    "settings.answer_delete",
+    "customers.check",
+    "customers.merge",
+}
 READ_ONLY = {"lead.detail", "lead.original_eml", "lead.original_html", "lead.take", "pool.take"}
 
 
@@ -276,7 +296,7 @@ def _expect(endpoint: str, role: str, lead_owner: str) -> str:
         return "allow" if role == "admin" else "deny"
     if endpoint in ANY_USER:
         return "allow"
-    if endpoint.startswith(LEAD_SCOPED_PREFIXES):
+    if endpoint.startswith(LEAD_SCOPED_PREFIXES) or endpoint in CUSTOMER_SCOPED:
         if lead_owner == "pool" and role.startswith("salesperson") and endpoint not in READ_ONLY:
             return "deny"  # a salesperson sees a pool lead but takes it before acting on it
         visible = {
@@ -313,6 +333,7 @@ def test_w4_authorisation_matrix_over_every_route(world: World) -> None:
     refused answer leaks none of the object's data; allowed GETs answer 200."""
     secrets = {"a": "Annasgeheimnis", "b": "Bertsgeheimnis", "pool": "Poolkunde"}
     leads = {"a": world.lead_a, "b": world.lead_b, "pool": world.lead_pool}
+    customers = {"a": world.customer_a, "b": world.customer_b}
     clients: dict[str, FlaskClient] = {
         role: logged_in(world.app, email) for role, email in ACCOUNT.items()
     }
@@ -323,9 +344,13 @@ def test_w4_authorisation_matrix_over_every_route(world: World) -> None:
     }
     denied = forbidden = allowed_ok = 0
     for rule in _rules(world.app):
-        owners = ("a", "b", "pool") if "lead_id" in rule.arguments else ("b",)
+        owners: tuple[str, ...] = ("b",)
+        if "lead_id" in rule.arguments:
+            owners = ("a", "b", "pool")
+        elif "customer_id" in rule.arguments:
+            owners = ("a", "b")
         for owner in owners:
-            url = _url(rule, world, leads[owner])
+            url = _url(rule, world, leads[owner], customers.get(owner))
             for role in ROLES:
                 verdict = _expect(rule.endpoint, role, owner)
                 if verdict == "public":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 import urllib.request
 from datetime import timedelta
@@ -96,7 +97,13 @@ def test_list_shows_the_lead_with_customer_and_due_state(
     body = page(client, "/leads")
     assert "Fritz Fröhlich" in body and "Anna Schmidt" in body
     assert 'class="due due-ok">ok</span>' in body
-    assert '<th scope="col">Kunde</th>' in body and '<th scope="col">Fälligkeit</th>' in body
+    # the headers sort the list (a link each), customer name and due date among them
+    assert re.search(
+        r'<th scope="col"><a href="[^"]*sort=customer[^"]*" class="sort">Kunde</a>', body
+    )
+    assert re.search(
+        r'<th scope="col"><a href="[^"]*sort=due[^"]*" class="sort">Fälligkeit</a>', body
+    )
 
 
 def test_due_state_is_colour_and_text(dealer: sessionmaker[Session], client: FlaskClient) -> None:

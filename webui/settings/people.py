@@ -121,9 +121,7 @@ def _apply(form: UserForm, entry: dict[str, Any]) -> None:
     old = entry.get("permissions") or {}
     kept = {c: level for c, level in old.items() if c not in CATEGORIES}
     entry["permissions"] = kept | {  # the form edits the built-in three; [[categories]]' stay
-        c: getattr(form, f"perm_{c}").data
-        for c in CATEGORIES
-        if getattr(form, f"perm_{c}").data
+        c: getattr(form, f"perm_{c}").data for c in CATEGORIES if getattr(form, f"perm_{c}").data
     }
     entry["absences"] = [
         {k: v for k, v in row.items() if v or k != "substitute"}

@@ -95,6 +95,7 @@ def test_the_overview_shows_every_users_distribution_setup_in_german(
     anna = row_of(page, user_id(team, ANNA))  # no entries: no ALL anywhere (seed 003)
     assert "eigene, Team- und Pool-Anfragen" in anna and "alle Anfragen" not in anna
     ada = row_of(page, user_id(team, ADA))
+    assert "alle Anfragen (Admin)" in ada  # an admin sees every lead, whatever his entries
     assert 'aria-pressed="false"' in ada  # receives no leads, cannot be assigned
     for header in ("Bekommt neue Anfragen", "Kann zugewiesen bekommen", "Abwesenheit", "Gruppen"):
         assert header in page, header

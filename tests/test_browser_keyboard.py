@@ -269,6 +269,10 @@ def test_a_keyboard_only_day(page: Any, live_web: LiveWeb) -> None:  # noqa: F81
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: "/login" not in url)
 
+    # An admin lands on the overview; the menu's "Anfragen" opens the list from the keyboard.
+    tab_to(page, r'^a "Anfragen"$')
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/leads$"))
     # The list: the customer's name is a link that Tab reaches and Enter opens.
     tab_to(page, r'^a "Fritz Fröhlich"$')
     page.keyboard.press("Enter")

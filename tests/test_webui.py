@@ -37,7 +37,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 EXPECTED_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

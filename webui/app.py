@@ -26,6 +26,7 @@ from . import (
     api,
     busy,
     customers,
+    dashboard,
     i18n,
     inbound,
     input_limits,
@@ -37,6 +38,7 @@ from . import (
     reports,
     security,
     signed,
+    system,
 )
 from . import settings as settings_area
 from .context import close_session, db
@@ -46,6 +48,7 @@ log = logging.getLogger("mailgate.webui")
 
 # Areas in menu order; each has init_app(app).
 AREAS: tuple[ModuleType, ...] = (
+    dashboard,
     leads,
     lead,
     lead_import,
@@ -54,6 +57,7 @@ AREAS: tuple[ModuleType, ...] = (
     reports,
     outbox,
     settings_area,
+    system,
     signed,
     api,
 )
@@ -83,10 +87,13 @@ def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:
 
 
 def _home() -> ResponseReturnValue:
-    """The lead list is the home page; before login, the login page."""
+    """Salespeople land on *My day*, supervisors and admins on the team overview; before
+    login, the login page."""
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login"))
-    return redirect(url_for("leads.lead_list"))
+    if current_user.role in ("supervisor", "admin"):
+        return redirect(url_for("dashboard.overview"))
+    return redirect(url_for("my_day.my_day"))
 
 
 def _error_page(exc: HTTPException) -> ResponseReturnValue:

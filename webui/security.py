@@ -31,7 +31,7 @@ log = logging.getLogger("mailgate.webui")
 SESSION_SECRET = "web_session"  # noqa: S105  # nosec B105  # name of a stored secret, not one
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

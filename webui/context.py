@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
@@ -43,3 +44,21 @@ def close_session(_exc: BaseException | None) -> None:
     session: Any = g.pop("db", None)
     if session is not None:
         session.close()
+
+
+def pool_configured() -> bool:
+    """Whether the dealer has a pool (a pool user in the distribution settings): the menu
+    shows "Pool" only then."""
+    return bool(dealer().document["distribution"].get("pool_user"))
+
+
+def dealer_name() -> str:
+    """The dealership's name for the page header and title, "mailgate" until one is set.
+
+    The frame is also rendered for the busy-database and error pages, so a database that
+    cannot answer gives the fallback rather than a second error.
+    """
+    try:
+        return dealer().name.strip() or "mailgate"
+    except SQLAlchemyError:
+        return "mailgate"

@@ -10,6 +10,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from .. import nav
+from ..context import pool_configured
 from . import my_day, views
 from . import pool as pool_views
 from .due import state_label
@@ -22,7 +23,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["due_label"] = state_label
     nav.register(app, nav.NavEntry("my_day.my_day", _l("My day"), order=5))
     nav.register(app, nav.NavEntry("leads.lead_list", _l("Leads"), order=10))
-    nav.register(app, nav.NavEntry("pool.pool", _l("Pool"), order=15))
+    nav.register(app, nav.NavEntry("pool.pool", _l("Pool"), order=15, visible=pool_configured))
 
 
 __all__ = ["init_app"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import email
 import re
 import tomllib
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.completion import reason_by_code
 from mailgate.config import Settings
 from mailgate.dealer_settings import SCHEMA, USER_KEYS, load_dealer_config, validate
 from mailgate.demo import (
@@ -23,12 +26,14 @@ from mailgate.demo import (
     demo_mails,
     seed_demo,
 )
+from mailgate.distribution.actions import pool_leads
 from mailgate.models import InboundMail, Lead, OutboxMail, User
+from mailgate.webui.leads.due import state_of
 
 from .webui_helpers import logged_in, web_app
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # a Monday morning
-PLATFORM_DOMAINS = {"mobile.de", "autoscout24.de"}
+PLATFORM_DOMAINS = {"mobile.de", "autoscout24.de", "mail.kleinanzeigen.de"}
 _DOMAIN = re.compile(rb"@([A-Za-z0-9.-]+)")
 
 
@@ -49,16 +54,16 @@ def test_settings_document_is_complete_and_valid() -> None:
     assert clean["hours"]["sat"] == ["09:00-13:00"] and clean["hours"]["sun"] == []
     assert (clean["holidays"]["country"], clean["holidays"]["subdivision"]) == ("DE", "BY")
     roles = sorted(user["role"] for user in clean["users"])
-    assert roles == ["admin", "salesperson", "salesperson", "supervisor"]
+    assert roles == ["admin", "salesperson", "salesperson", "salesperson", "supervisor"]
     by_email = {user["email"]: user for user in clean["users"]}
     assert by_email[clean["distribution"]["fallback_user"]]["role"] == "salesperson"
 
 
 def test_demo_mails_are_varied_and_invented() -> None:
     mails = demo_mails(NOW)
-    assert len(mails) == 12
+    assert len(mails) == 13
     messages = [parsed(raw) for raw in mails]
-    assert len({m["Message-ID"] for m in messages}) == 12
+    assert len({m["Message-ID"] for m in messages}) == 13
     for raw in mails:
         domains = {d.decode().lower().rstrip(".") for d in _DOMAIN.findall(raw)}
         # people and the dealership are invented (.example); the platforms' own sender
@@ -77,13 +82,13 @@ def test_demo_mails_are_varied_and_invented() -> None:
 
 def test_seeding_makes_a_working_dealership(factory: sessionmaker[Session]) -> None:
     counts = seed_demo(factory, Settings(), now=NOW)
-    assert counts == {"discarded": 2, "processed": 10}
+    assert counts == {"discarded": 2, "processed": 11}
     with factory() as session:
         config = load_dealer_config(session)
         assert config.name == DEMO_DEALER_NAME and config.send_mails is False
-        assert session.scalar(select(func.count()).select_from(User)) == 4
+        assert session.scalar(select(func.count()).select_from(User)) == 5  # + the pool
         leads = session.scalars(select(Lead)).all()
-        assert len(leads) >= 10
+        assert len(leads) == 11
         assert all(lead.assignee is not None for lead in leads)
         assert {"test_drive", "trade_in", "financing", "service", "inquiry"} <= {
             lead.kind for lead in leads
@@ -91,7 +96,12 @@ def test_seeding_makes_a_working_dealership(factory: sessionmaker[Session]) -> N
         notified = session.scalars(
             select(OutboxMail.lead_id).where(OutboxMail.purpose == "notification")
         ).all()
-        assert set(notified) == {lead.id for lead in leads}
+        # pool leads wait without a mail (pool_notice is off); the taker is told in the UI
+        in_pool = {
+            lead.id for lead in leads if lead.assignee.email == "pool.werkstatt@demo.example"
+        }
+        assert len(in_pool) == 1
+        assert set(notified) == {lead.id for lead in leads} - in_pool
         discarded = dict(
             session.execute(
                 select(InboundMail.message_id, InboundMail.status_reason).where(
@@ -143,3 +153,41 @@ def test_demo_users_can_log_in_to_the_web_ui(factory: sessionmaker[Session]) -> 
     lena = logged_in(app, "lena.verkauf@demo.example", DEMO_PASSWORD)
     assert lena.get("/leads").status_code == 200
     assert lena.get("/inbound").status_code == 403
+
+
+def test_the_demo_tells_the_story(factory: sessionmaker[Session]) -> None:
+    """What the product is for, at a glance: every due state, every kind of source, a pool,
+    a resubmission, a won and a lost lead, the supervisor's escalations to come."""
+    seed_demo(factory, Settings(), now=NOW)
+    with factory() as session:
+        leads = session.scalars(select(Lead).order_by(Lead.received_at)).all()
+        states = Counter(state_of(lead, NOW) for lead in leads)
+        assert states["overdue"] >= 2 and states["soon"] >= 1 and states["ok"] >= 2, states
+        assert states["closed"] == 2 and states["resubmission"] == 1, states
+        sources = {lead.source for lead in leads}
+        assert {"mobile.de", "autoscout24", "kleinanzeigen", "oem:volkswagen", "website"} <= sources
+        assert "unknown" not in sources, "every demo inquiry is written as its sender sends it"
+        outcomes = {
+            reason.outcome
+            for lead in leads
+            if lead.close_reason and (reason := reason_by_code({}, lead.close_reason))
+        }
+        assert outcomes == {"won", "lost"}
+        arrivals = [lead.received_at for lead in leads]
+        assert max(arrivals) - min(arrivals) > timedelta(days=3), "spread over several days"
+        assert len(set(arrivals)) == len(arrivals)
+        config = load_dealer_config(session)
+        pool = pool_leads(session, config, "lena.verkauf@demo.example")
+        assert [lead.kind for lead in pool] == ["service"]
+        contacted = [lead for lead in leads if lead.first_response_at is not None]
+        assert len(contacted) >= 3 and all(
+            lead.first_response_at > lead.received_at for lead in contacted
+        )
+
+
+def test_demo_links_follow_the_configured_web_port(factory: sessionmaker[Session]) -> None:
+    settings = Settings()
+    settings = replace(settings, web=replace(settings.web, host="0.0.0.0", port=8111))  # noqa: S104
+    seed_demo(factory, settings, now=NOW)
+    with factory() as session:
+        assert load_dealer_config(session).base_url == "http://127.0.0.1:8111"

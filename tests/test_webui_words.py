@@ -106,7 +106,8 @@ def test_visible_text_skips_what_is_not_the_uis_own_words() -> None:
     html = (
         "<p>Quelle: mobile.de</p><pre>None of your business</pre><textarea>{{ x }}</textarea>"
         "<select><option value='unknown'>Unbekannt</option></select><div class='customer-text'>"
-        "unknown</div><p title='unknown'>Status: neu</p><details id='technical'><p>None</p></details>"
+        "unknown</div><p title='unknown'>Status: neu</p>"
+        "<details id='technical'><p>None</p></details>"
     )
     assert visible_text(html) == "Quelle: Status: neu"
     assert CODES.search("Quelle: unknown") and CODES.search("Betreff =?utf-8?q?Gr=C3=BC=C3=9Fe?=")

@@ -6,6 +6,7 @@ Name, price, make and phone normalisers are in :mod:`.normalize`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .lexicon import field_of, starts_like_label
 from .message import MailView, clean_line
@@ -479,6 +480,12 @@ def is_relay_address(address: str) -> bool:
 
 def dealer_domains(dealer_addresses: frozenset[str]) -> frozenset[str]:
     """The domains the dealer owns: those of its addresses, minus mailbox providers."""
+    return _dealer_domains(frozenset(dealer_addresses))
+
+
+@lru_cache(maxsize=64)
+def _dealer_domains(dealer_addresses: frozenset[str]) -> frozenset[str]:
+    """:func:`dealer_domains`, once per dealer (every address check asks it)."""
     domains = {a.rpartition("@")[2].lower() for a in dealer_addresses if "@" in a}
     return frozenset(d for d in domains if d and d not in FREEMAIL_DOMAINS)
 

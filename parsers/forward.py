@@ -16,6 +16,7 @@ from email.message import Message
 
 from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import EMAIL_PATTERN, is_dealer_address
+from .gate import gated
 from .message import MailView, clean_line, clean_text, remove_banners, strip_subject_tags, view_of
 from .nonlead import non_lead_reason
 
@@ -25,16 +26,24 @@ _FORWARD_SUBJECT = re.compile(
     r"^\s*(?:(?:wg|fwd?|fw|tr|doorst|wtr|rv|enc)\s*:|\[fwd?:)", re.IGNORECASE
 )
 # A separator line that only a forward writes (replies use "Am … schrieb …").
-_EXPLICIT_SEPARATOR = re.compile(
+_EXPLICIT_SEPARATOR = gated(
     r"(?im)^[ \t>]*(?:-{2,}\s*(?:forwarded message|weitergeleitete nachricht|doorgestuurd bericht"
     r"|message transf[ée]r[ée]|mensaje reenviado)\s*-{2,}"
     r"|begin forwarded message\s*:|anfang der weitergeleiteten nachricht\s*:"
-    r"|d[ée]but du message r[ée]exp[ée]di[ée]\s*:|begin doorgestuurd bericht\s*:)[ \t]*$"
+    r"|d[ée]but du message r[ée]exp[ée]di[ée]\s*:|begin doorgestuurd bericht\s*:)[ \t]*$",
+    (
+        "--",
+        "begin forwarded message",
+        "anfang der weitergeleiteten",
+        "but du message r",
+        "begin doorgestuurd",
+    ),
 )
 # Outlook's separator, used for replies as well as forwards.
-_OUTLOOK_SEPARATOR = re.compile(
+_OUTLOOK_SEPARATOR = gated(
     r"(?im)^[ \t>]*(?:-{2,}\s*(?:urspr[üu]ngliche nachricht|original message|originalnachricht"
-    r"|oorspronkelijk bericht|message d.origine|original-nachricht)\s*-{2,}|_{10,})[ \t]*$"
+    r"|oorspronkelijk bericht|message d.origine|original-nachricht)\s*-{2,}|_{10,})[ \t]*$",
+    ("--", "_" * 10),
 )
 _HEADER_KEYS = {
     "from": "from",

@@ -22,6 +22,7 @@ from .fields import (
     label_key,
     labelled_fields,
 )
+from .gate import gated
 from .message import MailView, clean_line
 from .model import CustomerData, ParsedLead, VehicleData
 from .nonlead import non_lead_reason
@@ -31,12 +32,22 @@ from .signals import domain_of, lookalike_reason, platform_of, registrable_domai
 NAME = "generic"
 
 # Where the customer's own words end: quoted replies, forwards, signatures.
-_QUOTE_HEADER = re.compile(
+_QUOTE_HEADER = gated(
     r"(?im)^[ \t]*(?:am\s.{4,80}\sschrieb\s.{0,120}:|on\s.{4,80}\swrote:|op\s.{4,80}\sschreef"
     r"\s.{0,120}:|le\s.{4,80}\sa\s[ée]crit\s?:|-{2,}\s*(?:urspr[üu]ngliche nachricht|original "
     r"message|forwarded message|weitergeleitete nachricht|oorspronkelijk bericht|message d.origine"
     r")\s*-{2,}|_{10,}|begin forwarded message:"
-    r"|gesendet:\s.{4,60}\b(?:um\s)?\d{1,2}:\d{2}(?:\s?uhr)?)\s*$"
+    r"|gesendet:\s.{4,60}\b(?:um\s)?\d{1,2}:\d{2}(?:\s?uhr)?)\s*$",
+    (
+        "schrieb",
+        "wrote:",
+        "schreef",
+        "crit",
+        "--",
+        "_" * 10,
+        "begin forwarded message:",
+        "gesendet:",
+    ),
 )
 # Relay mails whose text part was generated from HTML keep "[text](https://…)" links.
 _MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((?:https?|mailto):[^()\s]{1,2000}\)")

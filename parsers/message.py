@@ -107,9 +107,20 @@ class MailView:
     text: str
     html: str | None
     warnings: list[str] = field(default_factory=list)
+    # Results of pure checks on this view (non-lead verdict, lowered text ...):
+    # several stages ask the same question of the same mail.
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
-        return safe_header(self.message, name, self.warnings)
+        """``safe_header`` once per name: every matcher and check asks for the same few."""
+        key = ("header", name.lower())
+        if key in self.memo:
+            return self.memo[key]  # type: ignore[return-value]
+        noted = len(self.warnings)
+        value = safe_header(self.message, name, self.warnings)
+        if len(self.warnings) == noted:  # an unreadable header warns on every read, as before
+            self.memo[key] = value
+        return value
 
 
 _HEADER_REGISTRY = HeaderRegistry()

@@ -138,6 +138,7 @@ def domain_matches(address: str, suffixes: Iterable[str]) -> bool:
     return any(domain == s or domain.endswith("." + s) for s in suffixes)
 
 
+@lru_cache(maxsize=4096)
 def platform_of(address: str) -> str | None:
     """The platform whose registrable domain the address is at, or None."""
     domain = registrable_domain(domain_of(address))
@@ -147,6 +148,7 @@ def platform_of(address: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def imitated_platform(address: str) -> str | None:
     """The platform a *non*-platform address borrows the name of (in its domain), or None.
 
@@ -191,6 +193,7 @@ def _local_claim(local: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
     """Lower case, accents and digit homoglyphs folded, separators dropped."""
     plain = unicodedata.normalize("NFKD", text.lower())

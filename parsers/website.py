@@ -28,6 +28,7 @@ import re
 
 from .context import DEFAULT_CONTEXT, ParseContext
 from .fields import EMAIL_PATTERN, FREEMAIL_DOMAINS, is_dealer_address, is_system_address
+from .gate import gated
 from .generic import customer_text, extract, phone_in_text
 from .lexicon import field_of, starts_like_label
 from .message import MailView, clean_line
@@ -41,10 +42,11 @@ NAME = "website"
 _WEBSERVER_SENDERS = frozenset(
     {"wordpress", "www-data", "wwwrun", "apache", "nginx", "httpd", "php", "typo3", "joomla"}
 )
-_CF7_FOOTER = re.compile(
+_CF7_FOOTER = gated(
     r"(?i)(?:this e-?mail was sent from a contact form on|diese e-?mail wurde (?:von|über) "
     r"(?:einem|das|ein) kontaktformular|deze e-?mail is verzonden via een contactformulier"
-    r"|cet e-?mail a été envoyé depuis un formulaire de contact)"
+    r"|cet e-?mail a été envoyé depuis un formulaire de contact)",
+    ("form",),
 )
 _MARKETING = re.compile(
     r"(?im)^[ \t]*(?:marketing[ -]?informationen?|marketing information)[ \t:]*$"
@@ -112,10 +114,11 @@ _PORTALS = frozenset(
 )
 # Senders that are services, never a customer (see generic.system_sent).
 SYSTEM_DOMAINS = _FORM_SERVICES | _PORTALS
-_FORM_WORDS = re.compile(
+_FORM_WORDS = gated(
     r"(?i)(?:kontakt-?formular|contact ?form|formulareinsendung|formulareinreichung|form submission"
     r"|neue einsendung|new submission|neuer eintrag|web-?formular|online-?formular"
-    r"|contactformulier|formulaire de contact|\bformular\b)"
+    r"|contactformulier|formulaire de contact|\bformular\b)",
+    ("form", "einsendung", "submission", "eintrag"),
 )
 _SITE_LOCAL = re.compile(
     r"^(?:kontakt|contact|anfragen?|inquir(?:y|ies)|enquir(?:y|ies)|termin|service-?termin"

@@ -58,7 +58,7 @@ def test_add_a_user(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
     page.get_by_label("E-Mail-Adresse").fill("bert@autohaus.example")
     page.get_by_label("Name", exact=True).fill("Bert Berger")
     page.get_by_label("Rolle").select_option("salesperson")
-    page.get_by_label("Vorgesetzte/r").select_option(label="Ada Admin")
+    page.get_by_label("Teamleitung").select_option(label="Ada Admin")
     page.get_by_label("Anfangspasswort").fill("Bert-sein-Passwort-9")
     page.get_by_role("button", name="Benutzer anlegen").click()
     assert page.get_by_role("status").inner_text() == "Benutzer angelegt."

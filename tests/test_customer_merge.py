@@ -219,7 +219,7 @@ def test_a_salesperson_may_compare_but_not_merge(team: sessionmaker[Session], ap
     anna = logged_in(app, ANNA)
     assert f"/merge?other={duplicate}" not in page(anna, f"/customers/{survivor}")
     compare = page(anna, f"/customers/{survivor}/merge?other={duplicate}")
-    assert "Vorgesetzten" in compare and "Kunden zusammenführen</button>" not in compare
+    assert "Teamleitung" in compare and "Kunden zusammenführen</button>" not in compare
     token = csrf_token(anna, f"/customers/{survivor}")
     data = {"other": str(duplicate), "csrf_token": token}
     assert anna.post(f"/customers/{survivor}/merge", data=data).status_code == 403

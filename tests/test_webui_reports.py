@@ -209,7 +209,7 @@ def test_csv_export_for_german_excel(app: Flask) -> None:
     body = response.data
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][0] == "Verkäufer/in" and rows[0][3] == "Median (Arbeitsstunden)"
+    assert rows[0][0] == "Verkäufer:in" and rows[0][3] == "Median (Arbeitsstunden)"
     anna = next(row for row in rows if row[0] == "Anna Schmidt")
     # stage 1 is 4 h (default): the 6 h answer was late -> 2 of 3 before stage 1
     assert anna[1:8] == ["3", "3", "2,0", "5,2", "2", "3", "67"]

@@ -33,6 +33,7 @@ from . import (
     lead,
     lead_import,
     leads,
+    live,
     nav,
     outbox,
     reports,
@@ -41,7 +42,7 @@ from . import (
     system,
 )
 from . import settings as settings_area
-from .context import close_session, db
+from .context import close_session, db, dealer_name
 from .labels import VEHICLE_FIELDS, label, vehicle_value
 
 log = logging.getLogger("mailgate.webui")
@@ -60,6 +61,7 @@ AREAS: tuple[ModuleType, ...] = (
     system,
     signed,
     api,
+    live,
 )
 
 
@@ -81,7 +83,9 @@ def create_app(factory: sessionmaker[Session], settings: Settings) -> Flask:
     busy.init_app(app)  # a busy database: one retry, then 503 "try again", never a 500
     app.jinja_env.filters.update(label=label, value=vehicle_value)
     app.jinja_env.globals.update(
-        VEHICLE_FIELDS=VEHICLE_FIELDS, nav_entries=lambda: nav.entries_for_current_user(app)
+        VEHICLE_FIELDS=VEHICLE_FIELDS,
+        nav_entries=lambda: nav.entries_for_current_user(app),
+        dealer_name=dealer_name,
     )
     return app
 

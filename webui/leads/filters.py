@@ -24,6 +24,8 @@ OPEN = "open"  # pseudo status: not closed and not deleted
 SORTS = ("newest", "oldest", "activity", "due", "customer")
 CALL_CENTRE = ("taken", "returned")  # with the source's call centre / handed back from it
 TARGETS = ("set", "missed")  # a qualification's processing target (seed 004)
+ANSWERED = ("yes", "no")  # a first response (mail, call or logged contact) was recorded
+ESCALATIONS = ("stage1", "stage2")  # the ladder's escalation rungs (protocol actions)
 MAX_SEARCH = 100
 
 
@@ -44,6 +46,11 @@ class Filters:
     target: str = ""
     review: bool = False
     sort: str = "newest"
+    # the supervisor overview's links (issue 21): each of its numbers is a list of leads
+    due_today: bool = False  # the rest of a salesperson's day: "My day" less the overdue
+    answered: str = ""  # yes / no: a first response is recorded
+    escalated: date | None = None  # escalated (stage 1 or 2) on this local day
+    escalation: str = ""  # narrows ``escalated`` to one rung: stage1 / stage2
 
     def args(self) -> dict[str, str]:
         """The query-string form of the values that differ from the defaults."""
@@ -100,6 +107,10 @@ def parse(args: Mapping[str, str]) -> Filters:
         target=_choice(args.get("target"), TARGETS),
         review=args.get("review") in ("1", "on", "true"),
         sort=_choice(args.get("sort"), SORTS) or "newest",
+        due_today=args.get("due_today") in ("1", "on", "true"),
+        answered=_choice(args.get("answered"), ANSWERED),
+        escalated=_date(args.get("escalated")),
+        escalation=_choice(args.get("escalation"), ESCALATIONS),
     )
 
 

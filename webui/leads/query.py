@@ -14,18 +14,19 @@ id; a number is also the lead number itself.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Text, and_, cast, column, or_, select, table
+from sqlalchemy import ColumnElement, Text, and_, cast, column, not_, or_, select, table
 from sqlalchemy.sql.elements import UnaryExpression
 
 from mailgate.distribution.matching import normalise_phone
-from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadSearch, LeadStatus
+from mailgate.escalation.ladder import NEVER, RESUBMISSION
+from mailgate.models import OPEN_STATUSES, Customer, Lead, LeadSearch, LeadStatus, ProtocolEntry
 
 from ..input_limits import DB_INT_MAX
 from .due import state_condition
-from .filters import OPEN, Filters
+from .filters import ESCALATIONS, OPEN, Filters
 
 REVIEW_CONFIDENCE = 0.5  # parses below this confidence are flagged "needs review"
 NOT_DELETED = tuple(s.value for s in LeadStatus if s != LeadStatus.DELETED)
@@ -169,6 +170,7 @@ def conditions(
     if filters.review:
         out.append(needs_review())
     out.extend(_seed_conditions(filters, now))
+    out.extend(_overview_conditions(filters, now, zone))
     if found is not None:
         out.append(found)
     return out
@@ -185,6 +187,53 @@ def _seed_conditions(filters: Filters, now: datetime) -> list[ColumnElement[bool
         out.append(Lead.target_at.is_not(None))
     elif filters.target == "missed":
         out.append(and_(Lead.target_at <= now, Lead.status.in_(OPEN_STATUSES)))
+    return out
+
+
+def due_today_condition(now: datetime, zone: ZoneInfo) -> ColumnElement[bool]:
+    """What is left of a salesperson's day: *My day* (:func:`.agenda.section_of`: due
+    resubmissions, stage-1 times and follow-ups before tonight) less the leads already
+    in the due state "overdue", so "overdue" and "due today" never count a lead twice."""
+    end = day_start(now.astimezone(zone).date() + timedelta(days=1), zone)
+    resubmission = and_(Lead.escalation_stage == RESUBMISSION, Lead.soon_at < end)
+    unanswered = and_(Lead.first_response_at.is_(None), Lead.overdue_at < end)
+    today = and_(Lead.escalation_stage != RESUBMISSION, or_(Lead.follow_up_at < end, unanswered))
+    return and_(
+        Lead.status.in_(OPEN_STATUSES),
+        Lead.escalation_stage < NEVER,
+        or_(resubmission, today),
+        not_(state_condition("overdue", now)),
+    )
+
+
+def escalated_condition(
+    day: date | None, rungs: tuple[str, ...], zone: ZoneInfo
+) -> ColumnElement[bool]:
+    """Leads with an escalation (the protocol's ``stage1``/``stage2`` lines) on ``day``
+    (a local calendar day; None: ever)."""
+    entries = select(ProtocolEntry.lead_id).where(ProtocolEntry.action.in_(rungs))
+    if day is not None:
+        entries = entries.where(
+            ProtocolEntry.at >= day_start(day, zone),
+            ProtocolEntry.at < day_start(day + timedelta(days=1), zone),
+        )
+    return Lead.id.in_(entries)
+
+
+def _overview_conditions(
+    filters: Filters, now: datetime, zone: ZoneInfo
+) -> list[ColumnElement[bool]]:
+    """The supervisor overview's filters (issue 21): due today, answered, escalated."""
+    out: list[ColumnElement[bool]] = []
+    if filters.due_today:
+        out.append(due_today_condition(now, zone))
+    if filters.answered == "yes":
+        out.append(Lead.first_response_at.is_not(None))
+    elif filters.answered == "no":
+        out.append(Lead.first_response_at.is_(None))
+    if filters.escalated or filters.escalation:
+        rungs = (filters.escalation,) if filters.escalation else ESCALATIONS
+        out.append(escalated_condition(filters.escalated, rungs, zone))
     return out
 
 

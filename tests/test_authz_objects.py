@@ -112,6 +112,7 @@ RULES: dict[str, Access] = {
     "customers.relink": Access(LEAD_SCOPE, LEAD, {"customer": "{own customer}"}),
     "pool.pool": Access(OWN),
     "leads.lead_list": Access(OWN),
+    "live.overdue": Access(OWN),  # the overdue count of the user's own scope (the menu badge)
     "leads.export_csv": Access(OWN),
     "leads.bulk_reassign": Access(OWN),  # the lead ids it posts: test_form_posted_ids below
     "leads.list_view": Access(OWN),  # the user's own list preferences

@@ -247,10 +247,10 @@ def test_due_state_filter_agrees_with_the_shown_state(
     for state in STATES:
         assert set(listed(client, f"/leads?due={state}")) == expected[state], state
     page = body(client, "/leads")
-    assert 'class="due due-overdue">überfällig</span>' in page
-    assert 'class="due due-resubmission due-grey">Wiedervorlage</span>' in page
-    assert 'class="due due-paused due-grey">pausiert</span>' in page
-    assert 'class="due due-closed due-grey">abgeschlossen</span>' in page
+    assert 'class="badge due due-overdue">überfällig</span>' in page
+    assert 'class="badge due due-resubmission due-grey">Wiedervorlage</span>' in page
+    assert 'class="badge due due-paused due-grey">pausiert</span>' in page
+    assert 'class="badge due due-closed due-grey">abgeschlossen</span>' in page
 
 
 def test_sort_orders_and_pages_keep_the_filter(app: Flask, team: sessionmaker[Session]) -> None:
@@ -479,7 +479,7 @@ def test_pool_take_oldest_only(pool_app: Flask, factory: sessionmaker[Session]) 
     client = logged_in(pool_app, EMAILS["anna"])
     page = body(client, "/pool")
     assert "Olga Älteste" in page and "Nina Neuer" in page
-    assert page.count('type="submit" class="primary" aria-label="Anfrage von') == 1
+    assert page.count('type="submit" class="btn btn-primary btn-sm" aria-label="Anfrage von') == 1
     assert page.count("disabled") == 1 and "nur die älteste" in page
     assert f'action="/pool/{older}/take"' in page and f'action="/pool/{newer}/take"' not in page
     # the pool leads are in her list too (own + pool)
@@ -573,8 +573,8 @@ def test_count_stops_at_the_cap(
 
     made = [make_lead(team, "anna") for _ in range(7)]
     client = logged_in(app, EMAILS["ada"])
-    assert "<small>(7)</small>" in body(client, "/leads")
+    assert '<small id="lead-count">(7)</small>' in body(client, "/leads")
     monkeypatch.setattr(views, "COUNT_CAP", 5)
     page = body(client, "/leads")
-    assert "<small>(mehr als 5)</small>" in page
+    assert '<small id="lead-count">(mehr als 5)</small>' in page
     assert set(listed(client, "/leads")) == set(made)  # the page itself is complete

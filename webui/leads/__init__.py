@@ -11,13 +11,14 @@ from flask_babel import lazy_gettext as _l
 
 from .. import nav
 from ..context import pool_configured
-from . import my_day, views
+from . import live, my_day, views
 from . import pool as pool_views
 from .due import state_label
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(live.bp)
     app.register_blueprint(pool_views.bp)
     app.register_blueprint(my_day.bp)
     app.jinja_env.filters["due_label"] = state_label

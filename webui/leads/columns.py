@@ -27,7 +27,16 @@ COLUMNS: dict[str, Any] = {
     "waiting": _l("Waiting since"),
     "due": _l("Due"),
 }
-DEFAULT_COLUMNS = ("kind", "status", "assignee", "source", "received", "waiting", "due")
+DEFAULT_COLUMNS = (
+    "kind",
+    "status",
+    "assignee",
+    "source",
+    "vehicle",
+    "received",
+    "waiting",
+    "due",
+)
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 # A header that sorts: the column -> the sort it asks for (received toggles its direction).

@@ -6,9 +6,12 @@ The selection in SQL is generous (open, own, something due before tonight);
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time, timedelta
+from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
@@ -17,10 +20,12 @@ from mailgate.distribution.actions import ActionError, pool_leads
 from mailgate.escalation.ladder import NEVER, RESUBMISSION
 from mailgate.models import OPEN_STATUSES, Lead, utcnow
 
-from ..access import me
+from ..access import Account, me
 from ..context import db, dealer
-from .agenda import plan_day
+from .agenda import SECTIONS, Agenda, plan_day
 from .due import state_of
+from .fragments import fragment_login
+from .rows import RowFormatter
 
 bp = Blueprint("my_day", __name__)
 MAX_LEADS = 500  # more than a day's work; the list's filters show the rest
@@ -33,10 +38,8 @@ def day_end(now: datetime) -> datetime:
     return datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
 
 
-@bp.route("/my-day")
-@login_required
-def my_day() -> str:
-    now, user = utcnow(), me()
+def day_context(now: datetime, user: Account) -> dict[str, Any]:
+    """The agenda of ``user`` at ``now`` and what the page says about it."""
     end = day_end(now)
     candidates = db().scalars(
         select(Lead)
@@ -55,14 +58,43 @@ def my_day() -> str:
         .limit(MAX_LEADS)
     )
     agenda = plan_day(candidates, now, end)
+    return {
+        "agenda": agenda,
+        "state_of": lambda lead: state_of(lead, now),
+        "vehicle": RowFormatter.vehicle,
+        "capped": len(agenda) >= MAX_LEADS,
+        "known": signature(agenda, now),
+    }
+
+
+def signature(agenda: Agenda, now: datetime) -> str:
+    """A short fingerprint of what the agenda shows: the live poll swaps only when it changes."""
+    shown = [
+        f"{section}:{lead.id}:{lead.status}:{state_of(lead, now)}"  # type: ignore[arg-type]
+        for section in SECTIONS
+        for lead in getattr(agenda, section)
+    ]
+    return hashlib.sha256("|".join(shown).encode()).hexdigest()[:16]
+
+
+@bp.route("/my-day")
+@login_required
+def my_day() -> str:
+    now, user = utcnow(), me()
     try:
         waiting_in_pool = len(pool_leads(db(), dealer(), user.email))
     except ActionError:
         waiting_in_pool = 0
     return render_template(
-        "leads/my_day.html",
-        agenda=agenda,
-        state_of=lambda lead: state_of(lead, now),
-        waiting_in_pool=waiting_in_pool,
-        capped=len(agenda) >= MAX_LEADS,
+        "leads/my_day.html", waiting_in_pool=waiting_in_pool, **day_context(now, user)
     )
+
+
+@bp.route("/my-day/agenda")
+@fragment_login(poll=True)
+def agenda_fragment() -> ResponseReturnValue:
+    """The agenda alone, for the live poll; 204 (nothing to swap) while it is unchanged."""
+    context = day_context(utcnow(), me())
+    if request.args.get("known") == context["known"]:
+        return Response(status=204)
+    return render_template("leads/_agenda.html", oob=True, **context)

@@ -21,6 +21,7 @@ from ..context import db, dealer
 from .due import state_of
 from .errors import explain
 from .forms import TakeForm
+from .rows import RowFormatter
 
 bp = Blueprint("pool", __name__)
 
@@ -47,6 +48,7 @@ def pool() -> str:
         oldest_only=oldest_only,
         error=error,
         form=TakeForm(),
+        vehicle=RowFormatter.vehicle,
     )
 
 

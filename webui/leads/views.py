@@ -8,6 +8,7 @@ checks the scope of every selected lead again on the server.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import (
@@ -42,12 +43,13 @@ from ..labels import category_choices, label
 from ..paging import Page
 from .columns import COLUMNS, PAGE_SIZES, aria_sort, arrangement, chips, header_sort, stored
 from .due import LABELS as DUE_LABELS
+from .due import STATES as DUE_STATES
 from .errors import explain
-from .filters import FIELD_NAMES, STATUSES, Filters, parse
+from .filters import FIELD_NAMES, KINDS, STATUSES, Filters, parse
 from .forms import BulkDeleteForm, BulkReassignForm, ListViewForm
 from .people import display_name, may_reassign, reassign_targets, visible_users
 from .query import conditions, order_by
-from .rows import RowFormatter
+from .rows import Row, RowFormatter
 
 bp = Blueprint("leads", __name__)
 
@@ -87,15 +89,23 @@ def _back_args() -> dict[str, str]:
     return {k: v for k, v in parse_qsl(raw) if k in (*FIELD_NAMES, "page")}
 
 
-@bp.route("/leads")
-@login_required
-def lead_list() -> str:
-    filters = parse(request.args)
+@dataclass(frozen=True)
+class Table:
+    """One page of the list as the table shows it, and the newest lead the filter finds."""
+
+    items: list[Row]
+    page: Page
+    total: int
+    columns: tuple[str, ...]
+    newest: int  # the highest lead id in scope and filter: the live notice counts above it
+
+
+def table(filters: Filters) -> Table:
+    """The current page of leads in the user's scope and filter (list and its live refresh)."""
     now = utcnow()
     where = _where(filters, now)
     total = count_capped(where)
-    account = me()
-    user = db().get(User, account.id)
+    user = db().get(User, me().id)
     arranged = arrangement(user.list_prefs if user is not None else None)
     page = Page.from_request(total, size=arranged.page_size)
     # ids first (from the covering index, no wide rows touched), then those 50 leads
@@ -117,7 +127,36 @@ def lead_list() -> str:
     leads = [found[i] for i in ids if i in found]
     formatter = RowFormatter(dealer().timezone, now)
     unnamed = _("Lead %(id)s")  # no variables: the template, filled per row
+    newest = db().scalar(select(func.max(Lead.id)).where(where)) or 0
     items = [formatter.row(lead, unnamed) for lead in leads]
+    return Table(items, page, total, arranged.columns, newest)
+
+
+def table_context(filters: Filters, shown: Table) -> dict[str, object]:
+    """What the table and its live parts (count, pager, notice) need to render."""
+    return {
+        "items": shown.items,
+        "page": shown.page,
+        "filters": filters,
+        "args": filters.args(),
+        "columns": shown.columns,
+        "column_labels": {name: str(text) for name, text in COLUMNS.items()},
+        "header_sort": header_sort,
+        "aria_sort": aria_sort,
+        "selectable": may_reassign(me()),
+        "capped": shown.total > COUNT_CAP,
+        "cap": format_decimal(COUNT_CAP),
+        "total": format_decimal(shown.total),
+        "newest": shown.newest,
+    }
+
+
+@bp.route("/leads")
+@login_required
+def lead_list() -> str:
+    filters = parse(request.args)
+    account = me()
+    shown = table(filters)
     form = None
     if may_reassign(account):
         form = BulkReassignForm()
@@ -125,30 +164,23 @@ def lead_list() -> str:
             (u.id, display_name(u)) for u in reassign_targets(db(), account)
         )
         form.back.data = request.query_string.decode("ascii", "replace")
-    args = filters.args()
     view_form = ListViewForm(
-        formdata=None, columns=list(arranged.columns), page_size=str(arranged.page_size)
+        formdata=None, columns=list(shown.columns), page_size=str(shown.page.size)
     )
     view_form.back.data = request.query_string.decode("ascii", "replace")
+    args = filters.args()
     return render_template(
         "leads/list.html",
-        items=items,
-        page=page,
-        filters=filters,
-        args=args,
         form=form,
         delete_form=BulkDeleteForm() if account.is_admin and form is not None else None,
         view_form=view_form,
-        columns=arranged.columns,
-        column_labels={name: str(text) for name, text in COLUMNS.items()},
         page_sizes=PAGE_SIZES,
-        header_sort=header_sort,
-        aria_sort=aria_sort,
         chips=chips(args, _describe_filter),
         choices=_choices(),
         statuses=STATUSES,
-        capped=total > COUNT_CAP,
-        cap=format_decimal(COUNT_CAP),
+        kinds=KINDS,
+        due_states=DUE_STATES,
+        **table_context(filters, shown),
     )
 
 

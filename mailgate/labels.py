@@ -42,6 +42,8 @@ SOURCES: dict[str, Words] = {
     "adf": ("ADF-Schnittstelle", "ADF interface"),
     "website": ("Website", "Website"),
     "unknown": ("Unbekannt", "Unknown"),
+    # the default origin of a lead entered by hand (webui/lead/manual_forms.py)
+    "Walk-in": ("Laufkundschaft", "Walk-in"),
 }
 # what an outbox mail was for (OutboxMail.purpose): the outbox page, the lead's mail list
 # and the admin's delivery-failure notice

@@ -578,3 +578,21 @@ def test_count_stops_at_the_cap(
     page = body(client, "/leads")
     assert '<small id="lead-count">(mehr als 5)</small>' in page
     assert set(listed(client, "/leads")) == set(made)  # the page itself is complete
+
+
+def test_sources_show_by_name_never_as_codes(app: Flask, team: sessionmaker[Session]) -> None:
+    """Issue 21 finding 2: "Quelle: unknown", "Walk-in", raw codes on lists and My day."""
+    now = utcnow()
+    late = {"soon_at": now - timedelta(hours=2), "overdue_at": now - timedelta(hours=1)}
+    for source in ("unknown", "Walk-in", "oem:nissan", "autoscout24"):
+        make_lead(
+            team, "anna", source=source, vehicle={"make": "Nissan", "model": "Qashqai"}, **late
+        )
+    anna = logged_in(app, EMAILS["anna"])
+    for url in ("/leads", "/my-day"):
+        page = body(anna, url)
+        cells = re.findall(r'<td data-label="Quelle">([^<]*)</td>', page)
+        assert sorted(cells) == ["AutoScout24", "Hersteller: Nissan", "Laufkundschaft", "Unbekannt"]
+        assert page.count("Nissan Qashqai") == 4, url  # the vehicle column
+    options = body(anna, "/leads").split('id="f-source"', 1)[1].split("</select>", 1)[0]
+    assert ">Unbekannt<" in options and ">Laufkundschaft<" in options and ">unknown<" not in options

@@ -1,0 +1,85 @@
+"""Layer 2, the vehicle: VIN, ids, price, mileage, make and model from labelled pairs.
+
+Labels say which number is which; a licence plate is never a stock number.
+The extras (plate, contact time, appointment) are captured for the salesperson.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import reader, scanners
+from .lexicon import is_weak_label
+from .merge import GENERAL, offer_value, pair_detail
+from .message import clean_line
+from .model import ParsedLead
+from .normalize import clean_vin, normalise_make, parse_price
+
+_VEHICLE_KEYS = (
+    "vin",
+    "listing_id",
+    "stock_number",
+    "price",
+    "mileage",
+    "first_registration",
+)
+
+
+def fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
+    by_key: dict[str, reader.Pair] = {}
+    weak: reader.Pair | None = None
+    for pair in pairs:
+        if pair.key == "stock_number" and is_weak_label(pair.label):
+            weak = weak or pair
+            continue
+        by_key.setdefault(pair.key, pair)
+    if weak is not None:
+        # "Fahrzeug-ID" is the dealer's number, unless the dealer's number has its own
+        # label ("Ihre Bestandsnummer"): then it is the portal's id for the car
+        by_key.setdefault("listing_id" if "stock_number" in by_key else "stock_number", weak)
+    converters = {
+        "vin": clean_vin,
+        "price": parse_price,
+        "mileage": _mileage,
+        "listing_id": _token,
+        "stock_number": _stock,
+        "first_registration": lambda v: clean_line(v, 32),
+    }
+    for key in _VEHICLE_KEYS:
+        pair = by_key.get(key)
+        if pair is not None:
+            offer_value(
+                lead, f"vehicle.{key}", converters[key](pair.value), GENERAL, pair_detail(pair)
+            )
+    make, model = by_key.get("make"), by_key.get("model")
+    if make:
+        offer_value(lead, "vehicle.make", normalise_make(make.value), GENERAL, pair_detail(make))
+    if model:
+        value = model.value
+        if make and value.lower().startswith(make.value.lower() + " "):
+            value = value[len(make.value) + 1 :]
+        offer_value(lead, "vehicle.model", value, GENERAL, pair_detail(model))
+
+
+def _mileage(value: str) -> int | None:
+    found = re.search(r"\d{1,3}(?:[.,' \u00a0]\d{3})+|\d+", value)
+    return int(re.sub(r"\D", "", found.group(0))) if found else None
+
+
+def _token(value: str) -> str | None:
+    token = value.split()[0].strip(".,;:()#") if value.split() else ""
+    return token if any(ch.isdigit() for ch in token) and len(token) <= 40 else None
+
+
+def _stock(value: str) -> str | None:
+    """A dealer's stock number; a licence plate never is one."""
+    if scanners.is_plate(value):
+        return None
+    return _token(value)
+
+
+def capture_extras(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
+    for pair in pairs:
+        if pair.key in ("plate", "contact_time", "contact_way", "appointment"):
+            key = f"{pair.section}.{pair.key}" if pair.section != "main" else pair.key
+            lead.extras.setdefault(key, pair.value)

@@ -113,6 +113,8 @@ RULES: dict[str, Access] = {
     "pool.pool": Access(OWN),
     "leads.lead_list": Access(OWN),
     "live.overdue": Access(OWN),  # the overdue count of the user's own scope (the menu badge)
+    "dashboard.overview": Access(OWN),  # supervisors and admins: figures of their own scope
+    "dashboard.live": Access(OWN),  # the overview's figures block (htmx poll)
     "leads.export_csv": Access(OWN),
     "leads.bulk_reassign": Access(OWN),  # the lead ids it posts: test_form_posted_ids below
     "leads.list_view": Access(OWN),  # the user's own list preferences

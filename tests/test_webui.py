@@ -96,7 +96,7 @@ def test_list_shows_the_lead_with_customer_and_due_state(
     ingest(dealer, inquiry(1, name="Fritz Fröhlich", message="Gibt es den auch in Blau?"))
     body = page(client, "/leads")
     assert "Fritz Fröhlich" in body and "Anna Schmidt" in body
-    assert 'class="due due-ok">ok</span>' in body
+    assert 'class="badge due due-ok">ok</span>' in body
     # the headers sort the list (a link each), customer name and due date among them
     assert re.search(
         r'<th scope="col"><a href="[^"]*sort=customer[^"]*" class="sort">Kunde</a>', body
@@ -123,8 +123,8 @@ def test_due_state_is_colour_and_text(dealer: sessionmaker[Session], client: Fla
             .values(soon_at=now - timedelta(minutes=5), overdue_at=now + timedelta(hours=1))
         )
     body = page(client, "/leads")
-    assert 'class="due due-overdue">überfällig</span>' in body
-    assert 'class="due due-soon">bald fällig</span>' in body
+    assert 'class="badge due due-overdue">überfällig</span>' in body
+    assert 'class="badge due due-soon">bald fällig</span>' in body
     assert "überfällig" in page(client, f"/leads/{overdue}")
 
 

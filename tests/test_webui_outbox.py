@@ -26,9 +26,9 @@ def add_mail(
             purpose="notification",
             mail_from="leads@autohaus.example",
             recipients=[f"person{n}@kunden.example"],
-            subject=f"Betreff {n}",
+            subject=values.pop("subject", f"Betreff {n}"),
             message_id=f"<test-{n}@autohaus.example>",
-            raw=b"From: leads@autohaus.example\r\nSubject: Betreff\r\n\r\nText",
+            raw=values.pop("raw", b"From: leads@autohaus.example\r\nSubject: Betreff\r\n\r\nText"),
             status=status,
             attempts=5 if status == "dead" else 0,
             last_error=error,
@@ -134,3 +134,50 @@ def test_a_failing_mail_waiting_for_its_retry_can_be_sent_now(
     with dealer() as session:
         row = session.get(OutboxMail, mail)
         assert row.status == "pending" and row.next_attempt_at <= utcnow()
+
+
+def composed(subject: str, text: str, html: str | None = None) -> bytes:
+    """A mail as the outbox stores it: MIME, encoded headers, quoted-printable or base64."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "leads@autohaus.example"
+    msg["To"] = "kunde@kunden.example"
+    msg["Subject"] = subject
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg.as_bytes().replace(b"\n", b"\r\n")
+
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def test_a_queued_mail_can_be_read_before_it_goes_out(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    """Issue 21 finding 7: subject, recipient and text of a queued mail; headers decoded."""
+    subject = f"Ihre Anfrage zum Mégane {SCRIPT}"
+    raw = composed(subject, f"Guten Tag Frau Öztürk,\n\nvielen Dank. {SCRIPT}\n", "<p>HTML</p>")
+    mail = add_mail(dealer, 7, "pending", raw=raw, subject=subject)
+    client = logged_in(app, ADMIN)
+    listing = client.get("/outbox").get_data(as_text=True)
+    assert f'href="/outbox/{mail}">Ihre Anfrage zum Mégane &lt;script&gt;' in listing
+    assert 'class="badge text-bg-info outbox-status outbox-pending">wartet</span>' in listing
+    detail = client.get(f"/outbox/{mail}").get_data(as_text=True)
+    preview = detail.split('id="preview"', 1)[1].split("</section>", 1)[0]
+    assert "person7@kunden.example" in preview  # the stored recipients
+    assert "Guten Tag Frau Öztürk," in preview and "<details open>" in preview
+    assert "<script>alert" not in detail and "vielen Dank. &lt;script&gt;" in preview
+    assert "<p>HTML</p>" not in detail  # the text part, not the HTML
+    headers = detail.split("Technische Details", 1)[1]
+    assert "Ihre Anfrage zum Mégane &lt;script&gt;" in headers and "=?utf-8?" not in headers
+    anna = logged_in(app, ANNA)
+    assert anna.get(f"/outbox/{mail}").status_code == 403  # admins only, as before
+
+
+def test_a_mail_without_a_readable_text_says_so(app: Flask, dealer: sessionmaker[Session]) -> None:
+    broken = add_mail(dealer, 8, "pending", raw=b"Content-Type: multipart/mixed\r\n\r\n--")
+    client = logged_in(app, ADMIN)
+    detail = client.get(f"/outbox/{broken}").get_data(as_text=True)
+    assert "keinen Textteil" in detail

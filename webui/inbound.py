@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -28,18 +29,45 @@ from . import nav
 from .access import admin_required, me
 from .context import db, factory
 from .inbound_reasons import explain_reason
+from .inbound_summary import EMPTY, summaries
 from .lead import original
 from .paging import Page
 
 INBOUND_HEADERS = ("From", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID")
 REPROCESSABLE = (InboundStatus.FAILED, InboundStatus.QUARANTINED, InboundStatus.DISCARDED)
+# how a mail came in, in words (InboundMail.channel)
+CHANNELS = {
+    "smtp": _l("delivered by mail server"),
+    "pipe": _l("handed over by the local mail server"),
+    "imap": _l("fetched from a mailbox"),
+    "demo": _l("demo mail"),
+}
+# the badge beside each state's word (the word carries the meaning, the colour repeats it)
+STATUS_BADGES = {
+    "received": "text-bg-info",
+    "processing": "text-bg-info",
+    "processed": "text-bg-success",
+    "discarded": "text-bg-secondary",
+    "quarantined": "text-bg-warning",
+    "failed": "text-bg-danger",
+}
 bp = Blueprint("inbound", __name__)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.jinja_env.filters.update(reason=explain_reason)
+    app.jinja_env.filters.update(
+        reason=explain_reason,
+        inbound_channel=lambda code: str(CHANNELS.get(code, code)),
+        inbound_badge=lambda code: STATUS_BADGES.get(code, "text-bg-secondary"),
+        kilobytes=kilobytes,
+    )
     nav.register(app, nav.NavEntry("inbound.inbound_list", _l("Inbox"), ("admin",), order=60))
+
+
+def kilobytes(size: int) -> str:
+    """A mail's size in KB, in the user's notation (12,3 KB)."""
+    return _("%(size)s KB", size=format_decimal(size / 1024, format="#,##0.0"))
 
 
 @bp.route("/inbound")
@@ -63,7 +91,14 @@ def inbound_list() -> str:
         .offset(page.offset)
         .limit(page.size)
     )
-    return render_template("inbound/list.html", rows=rows.all(), page=page)
+    found = rows.all()
+    return render_template(
+        "inbound/list.html",
+        rows=found,
+        page=page,
+        summaries=summaries(db(), (row.id for row in found)),
+        empty=EMPTY,
+    )
 
 
 class ReprocessForm(FlaskForm):

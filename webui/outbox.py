@@ -17,13 +17,23 @@ from sqlalchemy import func, select
 
 from mailgate.models import OutboxMail, utcnow
 from mailgate.outbound.admin import ResendError, resend, resendable
+from mailgate.parsers.message import clean_line, decode_words
 
 from . import nav
 from .access import admin_required, me
 from .context import db
+from .outbox_preview import text_body
 from .paging import Page
 
 bp = Blueprint("outbox", __name__)
+# the badge beside each state's word (the word carries the meaning, the colour repeats it)
+STATUS_BADGES = {
+    "pending": "text-bg-info",
+    "sending": "text-bg-info",
+    "sent": "text-bg-success",
+    "suppressed": "text-bg-warning",
+    "dead": "text-bg-danger",
+}
 STATUS_LABELS = {
     "pending": _l("waiting"),
     "sending": _l("being sent"),
@@ -99,6 +109,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.filters.update(
         outbox_status=lambda code: STATUS_LABELS.get(code, code),
+        outbox_badge=lambda code: STATUS_BADGES.get(code, "text-bg-secondary"),
         outbox_purpose=lambda code: PURPOSE_LABELS.get(code, code),
         plain_error=plain_error,
     )
@@ -154,7 +165,8 @@ def outbox_list() -> str:
 def outbox_detail(outbox_id: int) -> str:
     mail = db().get(OutboxMail, outbox_id) or abort(404)
     headers = _headers(mail.raw) if mail.raw else []
-    return render_template("outbox/detail.html", mail=mail, headers=headers)
+    body = text_body(mail.raw) if mail.raw else None
+    return render_template("outbox/detail.html", mail=mail, headers=headers, body=body)
 
 
 @bp.post("/outbox/<int:outbox_id>/resend")
@@ -175,7 +187,8 @@ def outbox_resend(outbox_id: int) -> ResponseReturnValue:
 
 
 def _headers(raw: bytes) -> list[tuple[str, str]]:
-    """The composed mail's header block, unfolded (the body is not shown: it may be large)."""
+    """The composed mail's header block, unfolded and decoded (``=?utf-8?q?...?=`` as words)."""
     head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     lines = re.sub(r"\r\n[ \t]+", " ", head).split("\r\n")
-    return [tuple(line.split(":", 1)) for line in lines if ":" in line]  # type: ignore[misc]
+    pairs = [line.split(":", 1) for line in lines if ":" in line]
+    return [(name, clean_line(decode_words(value.strip())) or "") for name, value in pairs]

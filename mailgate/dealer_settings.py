@@ -330,6 +330,19 @@ _ADDRESS = re.compile(r"^[^@\s\"<>()]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
+def is_plain_address(text: str) -> bool:
+    """A lead address as ``dealer.addresses`` accepts it: no display name, no +tag, one line.
+
+    For the web UI's own check before saving (it names the refused entry); ``fullmatch``
+    so that nothing after a line break passes.
+    """
+    return (
+        isinstance(text, str)
+        and _ADDRESS.fullmatch(text) is not None
+        and "+" not in text.split("@")[0]
+    )
+
+
 def parse_duration(text: str) -> timedelta:
     """``"90m"``, ``"4h"``, ``"1h30m"``, ``"2d"`` -> timedelta (elapsed time)."""
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None

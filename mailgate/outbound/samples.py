@@ -184,6 +184,19 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "link": "https://leads.autohaus.example/password/reset/abc123",
         "valid_minutes": 60,
     },
+    "invitation": {
+        "name": "Anna Schmidt",
+        "email": "anna.schmidt@autohaus.example",
+        "inviter": "Ada Admin",
+        "role_label": "Verkäufer:in",
+        "link": "https://leads.autohaus.example/invite/abc123",
+        "valid_days": 7,
+    },
+    "test_mail": {
+        "name": "Ada Admin",
+        "relay": "mail.autohaus.example:587",
+        "requested_at": "07.12.2026 12:00",
+    },
     "trade_in_forward": {
         "lead": _LEAD,
         "customer": _CUSTOMER,

@@ -194,7 +194,8 @@ def test_the_follow_up_time_is_a_dealer_setting_on_the_escalation_page(
     admin = logged_in(web_app(dealer), "ada@autohaus.example")
     times = {"stage1": "4h", "reminder_before": "1h", "stage2": "24h", "stage2_resubmission": "8h"}
     page = admin.get("/settings/escalation").get_data(as_text=True)
-    assert "Erneut versuchen nach einem Anruf ohne Kundenkontakt" in page and 'value="4h"' in page
+    assert "Erneut versuchen nach einem Anruf ohne Kundenkontakt" in page
+    assert 'name="follow_up_after-hours" value="4"' in page  # hours + minutes inputs
     assert post(admin, "/settings/escalation", times | {"follow_up_after": "2h"}).status_code == 302
     assert exported(dealer)["escalation"]["follow_up_after"] == "2h"
     html = post(admin, "/settings/escalation", times | {"follow_up_after": "zwei Stunden"})

@@ -15,6 +15,7 @@ from . import (  # noqa: F401 - each module adds its routes to bp
     distribution,
     feedback,
     general,
+    holiday_views,
     integrations,
     mailboxes,
     mailtemplates,

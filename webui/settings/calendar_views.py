@@ -1,34 +1,36 @@
-"""Working hours, holidays and escalation times, with the timeline preview.
+"""Working hours and escalation times, with the timeline preview.
 
-The preview JSON endpoint takes the page's unsaved inputs, so the admin sees
-what a change would do before saving it (``static/settings.js`` asks it).
+Hours are edited as shift rows of time inputs (:mod:`.shifts`), durations as
+hours + minutes (:mod:`.durations`), rule matches as choices of real sources and
+kinds (:mod:`.match_choices`); all of them are turned back into the stored
+document's strings before :func:`save` validates it.  The preview JSON endpoint
+takes the page's unsaved inputs, so the admin sees what a change would do before
+saving it (``static/settings.js`` asks it).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from babel.dates import format_date
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, Field, ValidationError
 
 from mailgate.dealer_settings import SettingsError
 from mailgate.escalation.calendar import WEEKDAYS
 from mailgate.escalation.ladder import TIME_KEYS
-from mailgate.models import utcnow
 
 from ..access import admin_required
-from ..choices import options
 from ..i18n import local_time
-from ..input_limits import FIRST_DAY, LAST_DAY
-from . import regions
+from . import durations, match_choices, shifts
 from .common import attach_error, bp, load, plain, save
-from .rows import form_rows, split_list
+from .durations import DurationField, DurationInputError
 from .timeline import preview
 
 DAY_LABELS = {
@@ -47,61 +49,82 @@ TIME_LABELS = {
     "stage2_resubmission": _l("Escalation after a missed resubmission"),
 }
 TIME_HINTS = {
-    "stage1": _l("Counted in opening hours from receipt, e.g. 4h. Then the lead is overdue."),
-    "reminder_before": _l("The salesperson is reminded this long before it is overdue, e.g. 1h."),
-    "stage2": _l("Real time (nights included) after the overdue notice went out, e.g. 24h."),
-    "stage2_resubmission": _l("Real time after a missed resubmission date, e.g. 8h."),
+    "stage1": _l("Counted in opening hours from receipt. Then the lead is overdue."),
+    "reminder_before": _l("The salesperson is reminded this long before the lead is overdue."),
+    "stage2": _l("Real time (nights included) after the overdue notice went out."),
+    "stage2_resubmission": _l("Real time after a missed resubmission date."),
 }
+FOLLOW_UP_HINT = _l("Working time. Until then the lead stays in My day.")
+
+
+def _required(form: FlaskForm, field: Field) -> None:
+    if not field.data and not field.process_errors:
+        raise ValidationError(_("Please give a duration (hours and minutes)."))
 
 
 class HoursForm(FlaskForm):
-    pass
-
-
-for _day in WEEKDAYS:
-    setattr(HoursForm, _day, StringField(DAY_LABELS[_day]))
+    """Only the CSRF token: the shift rows are read by :func:`shifts.read_week`."""
 
 
 class EscalationForm(FlaskForm):
-    stage1 = StringField(TIME_LABELS["stage1"])
-    reminder_before = StringField(TIME_LABELS["reminder_before"])
-    stage2 = StringField(TIME_LABELS["stage2"])
-    stage2_resubmission = StringField(TIME_LABELS["stage2_resubmission"])
+    stage1 = DurationField(TIME_LABELS["stage1"], [_required])
+    reminder_before = DurationField(TIME_LABELS["reminder_before"], [_required])
+    stage2 = DurationField(TIME_LABELS["stage2"], [_required])
+    stage2_resubmission = DurationField(TIME_LABELS["stage2_resubmission"], [_required])
     respect_hours_for_resubmissions = BooleanField(_l("Resubmissions only during opening hours"))
-    follow_up_after = StringField(
-        _l("Try again after a call that did not reach the customer"),
-        description=_l("Working time, e.g. 4h. Until then the lead stays in My day."),
-    )
+    follow_up_after = DurationField(_l("Try again after a call that did not reach the customer"))
 
 
-class HolidaysForm(FlaskForm):
-    country = SelectField(_l("Country"))
-    subdivision = SelectField(_l("Region"))
-    categories = StringField(_l("Holiday kinds"))
-    closures = TextAreaField(_l("Company closure days"))
+# ---- escalation rules: rule-<n>-source (choices), -source-expert, -<time>-hours/-minutes
+
+_RULE = re.compile(r"^rule-(\d{1,3})-")
 
 
-def _apply_hours(document: dict[str, Any], values: dict[str, str]) -> None:
-    for day in WEEKDAYS:
-        if day in values:
-            document["hours"][day] = split_list(values[day].replace(" - ", "-"))
+class RuleError(ValueError):
+    """A rule row cannot be read; German, naming the row."""
 
 
-def _apply_times(document: dict[str, Any], values: dict[str, str]) -> None:
-    for key in TIME_KEYS:
-        if key in values:
-            document["escalation"][key] = values[key].strip()
-
-
-RULE_KEYS = ("source", "kind", *TIME_KEYS)
-
-
-def _rules_from(form: dict[str, str]) -> list[dict[str, Any]]:
+def _rules_from(form: MultiDict[str, str], document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The posted rule rows as stored rules; empty rows are dropped (that deletes a rule)."""
     rules = []
-    for row in form_rows(form, "rule", RULE_KEYS):
-        match = {k: split_list(row[k]) for k in ("source", "kind") if row[k]}
-        rules.append({"match": match, **{k: row[k] for k in TIME_KEYS if row[k]}})
+    indexes = sorted({int(m.group(1)) for name in form if (m := _RULE.match(name))})
+    for position, index in enumerate(indexes, start=1):
+        prefix = f"rule-{index}"
+        match = {}
+        for key in ("source", "kind"):
+            patterns = match_choices.join_patterns(
+                form.getlist(f"{prefix}-{key}"), form.get(f"{prefix}-{key}-expert", "")
+            )
+            if patterns:
+                match[key] = patterns
+        times = {}
+        for key in TIME_KEYS:
+            try:
+                value = durations.read(form, f"{prefix}-{key}")
+            except DurationInputError as exc:
+                what = TIME_LABELS[key]
+                message = _("Rule %(n)s, %(what)s: %(error)s", n=position, what=what, error=exc)
+                raise RuleError(message) from exc
+            if value:
+                times[key] = value
+        if match or times:
+            rules.append({"match": match, **times})
     return rules
+
+
+def _rule_rows(rules: list[dict[str, Any]], document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rules as the page shows them (+ one empty row): picked choices, expert text, pairs."""
+    rows = []
+    for rule in [*rules, {"match": {}}]:
+        row: dict[str, Any] = {"times": {}}
+        for key in ("source", "kind"):
+            choices = match_choices.choices_for(key, document)
+            picked, expert = match_choices.split_patterns(rule["match"].get(key, []), choices)
+            row[key] = {"choices": choices, "picked": picked, "expert": expert}
+        for key in TIME_KEYS:
+            row["times"][key] = durations.split(rule[key]) if rule.get(key) else ("", "")
+        rows.append(row)
+    return rows
 
 
 def _timeline_view(document: dict[str, Any], source: str = "", kind: str = "") -> dict[str, Any]:
@@ -115,8 +138,22 @@ def _timeline_view(document: dict[str, Any], source: str = "", kind: str = "") -
         "reminder_at": local_time(line["reminder_at"]),
         "stage1_at": local_time(line["stage1_at"]),
         "stage2_at": local_time(line["stage2_at"]),
-        "rule": line["rule"] or "",
+        "rule": _rule_name(line["rule"]),
     }
+
+
+def _rule_name(code: str | None) -> str:
+    """``escalation.rules[0]`` -> "Rule 1" (as the page numbers them); "" for the defaults."""
+    found = re.search(r"\[(\d+)\]", code or "")
+    return _("Rule %(n)s", n=int(found.group(1)) + 1) if found else ""
+
+
+def _apply_times(document: dict[str, Any], values: Mapping[str, str]) -> None:
+    """Durations from the page (pairs or text) into ``escalation``; raises DurationInputError."""
+    for key in TIME_KEYS:
+        value = durations.read(values, key)
+        if value:
+            document["escalation"][key] = value
 
 
 @bp.route("/preview.json")
@@ -124,11 +161,18 @@ def _timeline_view(document: dict[str, Any], source: str = "", kind: str = "") -
 def preview_json() -> ResponseReturnValue:
     """The preview for the stored settings changed by the (unsaved) inputs in the query."""
     document = load()
-    args = request.args.to_dict()
-    _apply_hours(document, args)
-    _apply_times(document, args)
-    if any(name.startswith("rule-") for name in args):
-        document["escalation"]["rules"] = _rules_from(args)
+    args = request.args
+    week, errors = shifts.read_week(args.to_dict())
+    if errors:
+        day = next(iter(errors))
+        return jsonify(error=f"{DAY_LABELS[day]}: {errors[day]}")
+    document["hours"].update(week)
+    try:
+        _apply_times(document, args.to_dict())
+        if any(name.startswith("rule-") for name in args):
+            document["escalation"]["rules"] = _rules_from(args, document)
+    except (DurationInputError, RuleError) as exc:
+        return jsonify(error=str(exc))
     return jsonify(_timeline_view(document, args.get("source", ""), args.get("kind", "")))
 
 
@@ -142,18 +186,35 @@ def _fail(exc: SettingsError, fields: dict[str, Any]) -> None:
 @admin_required
 def hours() -> ResponseReturnValue:
     document = load()
-    form = HoursForm(data={day: ", ".join(document["hours"][day]) for day in WEEKDAYS})
-    if form.validate_on_submit():
-        _apply_hours(document, {day: getattr(form, day).data or "" for day in WEEKDAYS})
-        try:
-            save(document)
-        except SettingsError as exc:
-            _fail(exc, {f"hours.{day}": getattr(form, day) for day in WEEKDAYS})
-        else:
-            flash(_("Saved."), "info")
-            return redirect(url_for("settings.hours"))
+    form = HoursForm()
+    errors: dict[str, str] = {}
+    submitted = form.validate_on_submit()
+    if submitted:
+        week, errors = shifts.read_week(request.form.to_dict())
+        if not errors:
+            document["hours"].update(week)
+            try:
+                save(document)
+            except SettingsError as exc:
+                flash(plain(str(exc)), "error")
+            else:
+                flash(_("Saved."), "info")
+                return redirect(url_for("settings.hours"))
+        flash(_("Nothing was saved: please correct the marked field."), "error")
+    days = []
+    for day in WEEKDAYS:
+        typed = shifts.posted_rows(request.form.to_dict(), day) if submitted else None
+        rows = typed if typed is not None else shifts.stored_to_rows(document["hours"][day])
+        days.append(
+            {
+                "code": day,
+                "label": DAY_LABELS[day],
+                "rows": shifts.rows_for_page(rows),
+                "error": errors.get(day),
+            }
+        )
     return render_template(
-        "settings/hours.html", form=form, days=WEEKDAYS, timeline=_timeline_view(document)
+        "settings/hours.html", form=form, days=days, timeline=_timeline_view(load())
     )
 
 
@@ -165,93 +226,36 @@ def escalation() -> ResponseReturnValue:
     form = EscalationForm(data=esc)
     rules = esc["rules"]
     if form.validate_on_submit():
-        _apply_times(document, {k: getattr(form, k).data or "" for k in TIME_KEYS})
+        for key in TIME_KEYS:
+            esc[key] = getattr(form, key).data
         esc["respect_hours_for_resubmissions"] = bool(form.respect_hours_for_resubmissions.data)
         # empty (or a form without the field): the setting stays as it was
-        esc["follow_up_after"] = (form.follow_up_after.data or "").strip() or esc["follow_up_after"]
-        esc["rules"] = rules = _rules_from(request.form.to_dict())
+        esc["follow_up_after"] = form.follow_up_after.data or esc["follow_up_after"]
         try:
+            esc["rules"] = rules = _rules_from(request.form, document)
             save(document)
+        except RuleError as exc:
+            flash(str(exc), "error")
+            flash(_("Nothing was saved: please correct the marked field."), "error")
         except SettingsError as exc:
             fields = {f"escalation.{k}": getattr(form, k) for k in TIME_KEYS}
             _fail(exc, fields | {"escalation.follow_up_after": form.follow_up_after})
         else:
             flash(_("Saved."), "info")
             return redirect(url_for("settings.escalation"))
+    elif form.is_submitted():
+        flash(_("Nothing was saved: please correct the marked field."), "error")
     return render_template(
         "settings/escalation.html",
         preview_source=request.args.get("source", ""),
         preview_kind=request.args.get("kind", ""),
+        source_choices=match_choices.source_choices(),
+        kind_choices=match_choices.kind_choices(),
         form=form,
         hints=TIME_HINTS,
-        rules=rules,
+        follow_up_hint=FOLLOW_UP_HINT,
+        rules=_rule_rows(rules, document),
         time_keys=TIME_KEYS,
         time_labels=TIME_LABELS,
         timeline=_timeline_view(document),
-    )
-
-
-@bp.route("/regions.json")
-@admin_required
-def regions_json() -> ResponseReturnValue:
-    """A country's regions and holiday kinds, for the picker (``static/settings.js``)."""
-    country = request.args.get("country", "").upper()
-    return jsonify(
-        regions=[{"code": c, "name": n} for c, n in regions.subdivisions(country)],
-        categories=list(regions.categories(country)) if country else [],
-    )
-
-
-@bp.route("/holidays", methods=["GET", "POST"])
-@admin_required
-def holidays() -> ResponseReturnValue:
-    document = load()
-    cal = document["holidays"]
-    form = HolidaysForm(
-        data={
-            "country": cal["country"],
-            "subdivision": cal["subdivision"],
-            "categories": ", ".join(cal["categories"]),
-            "closures": "\n".join(cal["closures"]),
-        }
-    )
-    country = (form.country.data or cal["country"] or "").upper()
-    form.country.choices = options(
-        [("", _("No public holidays")), *regions.countries(str(get_locale() or "de"))]
-    )
-    form.subdivision.choices = options([("", _("Whole country")), *regions.subdivisions(country)])
-    if form.validate_on_submit():
-        cal["country"] = country
-        cal["subdivision"] = form.subdivision.data or ""
-        cal["categories"] = split_list(form.categories.data or "") or ["public"]
-        cal["closures"] = [
-            line.strip() for line in (form.closures.data or "").splitlines() if line.strip()
-        ]
-        try:
-            save(document)
-        except SettingsError as exc:
-            fields = {f"holidays.{k}": getattr(form, k) for k in ("categories", "closures")}
-            fields["hours/holidays"] = form.subdivision
-            _fail(exc, fields)
-        else:
-            flash(_("Saved."), "info")
-            return redirect(url_for("settings.holidays"))
-    year = request.args.get("year", type=int) or utcnow().year
-    if not FIRST_DAY.year <= year <= LAST_DAY.year:  # a year the holiday tables can compute
-        year = utcnow().year
-    language = str(get_locale() or "de")
-    pattern = "EEEE, dd.MM.yyyy" if language == "de" else "EEEE, d MMM yyyy"
-    try:
-        days = [
-            (format_date(day, pattern, locale=language), _("Company closure") if closure else why)
-            for day, why, closure in regions.days_off(document, year, language)
-        ]
-    except ValueError:
-        days = []
-    return render_template(
-        "settings/holidays.html",
-        form=form,
-        year=year,
-        days=days,
-        categories=regions.categories(country) if country else (),
     )

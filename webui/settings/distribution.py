@@ -6,6 +6,7 @@ same list the import prints) is shown on the page after every save.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -13,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from mailgate.dealer_settings import GROUP_KEYS, SettingsError, settings_warnings
@@ -21,8 +23,9 @@ from mailgate.distribution.policies import GROUP_MATCH_KEYS
 from ..access import admin_required
 from ..choices import options
 from ..phrases import words
+from . import match_choices
 from .common import attach_error, bp, load, plain, save
-from .rows import form_rows, split_list
+from .rows import split_list
 
 MODES = [
     ("rolling", _l("Rolling: new leads go to the next salesperson in turn")),
@@ -74,12 +77,39 @@ def _parse_locations(text: str) -> dict[str, list[str]]:
     return result
 
 
-def _groups_from(form: dict[str, str]) -> list[dict[str, Any]]:
+_GROUP = re.compile(r"^group-(\d{1,3})-")
+
+
+def _groups_from(form: MultiDict[str, str]) -> list[dict[str, Any]]:
+    """The posted group rows: picked choices + expert patterns per match key; a row
+    without a name and without any match is dropped (that deletes the group)."""
     groups = []
-    for row in form_rows(form, "group", ("name", *GROUP_MATCH_KEYS)):
-        match = {k: split_list(row[k]) for k in GROUP_MATCH_KEYS if row[k]}
-        groups.append({"name": row["name"], "match": match})
+    for index in sorted({int(m.group(1)) for name in form if (m := _GROUP.match(name))}):
+        prefix = f"group-{index}"
+        name = form.get(f"{prefix}-name", "").strip()
+        match = {}
+        for key in GROUP_MATCH_KEYS:
+            patterns = match_choices.join_patterns(
+                form.getlist(f"{prefix}-{key}"), form.get(f"{prefix}-{key}-expert", "")
+            )
+            if patterns:
+                match[key] = patterns
+        if name or match:
+            groups.append({"name": name, "match": match})
     return groups
+
+
+def _group_rows(groups: list[dict[str, Any]], document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups as the page shows them (+ one empty row): per key the choices and the rest."""
+    rows = []
+    for group in [*groups, {"name": "", "match": {}}]:
+        row: dict[str, Any] = {"name": group["name"], "match": {}}
+        for key in GROUP_MATCH_KEYS:
+            choices = match_choices.choices_for(key, document)
+            picked, expert = match_choices.split_patterns(group["match"].get(key, []), choices)
+            row["match"][key] = {"choices": choices, "picked": picked, "expert": expert}
+        rows.append(row)
+    return rows
 
 
 @bp.route("/distribution", methods=["GET", "POST"])
@@ -111,7 +141,7 @@ def distribution() -> ResponseReturnValue:
             dist[key] = bool(getattr(form, key).data)
         dist["locations"] = _parse_locations(form.locations.data or "")
         dist["relay_domains"] = split_list(form.relay_domains.data or "")
-        document["groups"] = groups = _groups_from(request.form.to_dict())
+        document["groups"] = groups = _groups_from(request.form)
         try:
             save(document)
         except SettingsError as exc:
@@ -127,7 +157,7 @@ def distribution() -> ResponseReturnValue:
         "settings/distribution.html",
         form=form,
         hints=HINTS,
-        groups=groups,
+        groups=_group_rows(groups, document),
         match_keys=GROUP_MATCH_KEYS,
         match_labels=MATCH_LABELS,
         warnings=[words([w]) for w in settings_warnings(document)],

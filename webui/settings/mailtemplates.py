@@ -26,7 +26,7 @@ from mailgate.outbound.template_check import TemplateProblem, allowed_variables
 
 from ..access import admin_required
 from ..context import dealer, settings
-from . import overrides
+from . import overrides, template_catalog
 from .common import bp, load, plain, save
 from .jinja_messages import german_detail
 
@@ -53,8 +53,53 @@ def _target_dir() -> Path:
 @bp.route("/templates")
 @admin_required
 def templates() -> ResponseReturnValue:
+    """The templates by title and purpose, grouped by who receives them; both languages."""
+    groups: dict[str, list[dict[str, object]]] = {}
+    by_name: dict[str, dict[str, object]] = {}
+    for item in overrides.listing(_override_dir()):
+        entry = by_name.get(item.name)
+        if entry is None:
+            entry = by_name[item.name] = {
+                "name": item.name,
+                "title": template_catalog.title(item.name),
+                "purpose": template_catalog.purpose(item.name),
+                "languages": [],
+            }
+            groups.setdefault(template_catalog.audience(item.name), []).append(entry)
+        entry["languages"].append(item)  # type: ignore[attr-defined]
+    for entries in groups.values():
+        entries.sort(key=lambda e: str(e["title"]).lower())
+    return render_template("settings/templates.html", groups=groups, form=ResetForm())
+
+
+def _edited_sources(form: TemplateForm) -> dict[str, str]:
+    return {
+        "subject.txt": (form.subject.data or "").strip(),
+        "txt": form.text.data or "",
+        "html": form.html.data or "",
+    }
+
+
+@bp.route("/templates/<language>/<name>/preview", methods=["POST"])
+@admin_required
+def template_preview(language: str, name: str) -> ResponseReturnValue:
+    """The live preview (htmx): the posted, unsaved text rendered in the mail sandbox.
+
+    Returns the preview fragment: the problems in German, or subject, text and the
+    HTML version (in a sandboxed frame) — all escaped; nothing is written.
+    """
+    if not overrides.is_template(language, name):
+        abort(404)
+    form = TemplateForm()
+    if not form.validate_on_submit():
+        abort(400)
+    found, preview = overrides.check_and_preview(
+        language, name, _edited_sources(form), dealer().name or "Autohaus"
+    )
     return render_template(
-        "settings/templates.html", items=overrides.listing(_override_dir()), form=ResetForm()
+        "settings/_template_preview.html",
+        problems=[describe(problem, name) for problem in found],
+        preview=preview,
     )
 
 
@@ -69,11 +114,7 @@ def template_edit(language: str, name: str) -> ResponseReturnValue:
     )
     sources, submitted = current, form.validate_on_submit()
     if submitted:
-        sources = {
-            "subject.txt": (form.subject.data or "").strip(),
-            "txt": form.text.data or "",
-            "html": form.html.data or "",
-        }
+        sources = _edited_sources(form)
     found, preview = overrides.check_and_preview(
         language, name, sources, dealer().name or "Autohaus"
     )
@@ -101,6 +142,9 @@ def template_edit(language: str, name: str) -> ResponseReturnValue:
         reset_form=ResetForm(),
         language=language,
         name=name,
+        title=template_catalog.title(name),
+        purpose=template_catalog.purpose(name),
+        variables=template_catalog.variables(name),
         problems=problems,
         preview=preview,
         overridden=any(

@@ -12,6 +12,8 @@ from typing import Any
 
 import holidays as holiday_data
 from babel import Locale
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 
 from mailgate.escalation.calendar import WorkingCalendar
 
@@ -56,6 +58,34 @@ def categories(country: str) -> tuple[str, ...]:
         return tuple(holiday_data.country_holidays(country.upper()).supported_categories)
     except (NotImplementedError, KeyError, ValueError):
         return ("public",)
+
+
+# The holidays package's category codes, said in words (the checklist on the holidays page).
+CATEGORY_NAMES: dict[str, LazyString] = {
+    "public": _l("Public holidays"),
+    "catholic": _l("Catholic holidays"),
+    "protestant": _l("Protestant holidays"),
+    "christian": _l("Christian holidays"),
+    "orthodox": _l("Orthodox holidays"),
+    "islamic": _l("Islamic holidays"),
+    "hebrew": _l("Jewish holidays"),
+    "hindu": _l("Hindu holidays"),
+    "school": _l("School holidays"),
+    "bank": _l("Bank holidays"),
+    "government": _l("Public service holidays"),
+    "half_day": _l("Half-day holidays"),
+    "optional": _l("Optional holidays"),
+    "armed_forces": _l("Armed forces holidays"),
+    "unofficial": _l("Unofficial holidays"),
+    "workday": _l("Commemoration days (working days)"),
+    "de_facto": _l("De facto holidays"),
+}
+
+
+def category_choices(country: str) -> list[tuple[str, str]]:
+    """(code, name in words) of the country's holiday categories, public holidays first."""
+    codes = sorted(categories(country) if country else (), key=lambda c: (c != "public", c))
+    return [(code, str(CATEGORY_NAMES.get(code, code.replace("_", " ")))) for code in codes]
 
 
 def _holiday_language(country: str, language: str) -> str | None:

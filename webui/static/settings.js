@@ -10,14 +10,14 @@
     if (!section || !form) { return; }
     var url = section.getAttribute("data-preview-url");
     var timer = null;
-    var extra = section.querySelectorAll("input[name]");
+    var extra = section.querySelectorAll("input[name], select[name]");
     function refresh() {
       var params = new URLSearchParams();
-      var fields = Array.prototype.slice.call(form.elements).concat(Array.prototype.slice.call(extra));
-      fields.forEach(function (el) {
-        if (el.name && el.name !== "csrf_token" && el.type !== "checkbox" && el.type !== "submit") {
-          params.append(el.name, el.value);
-        }
+      new FormData(form).forEach(function (value, name) {
+        if (name !== "csrf_token" && typeof value === "string") { params.append(name, value); }
+      });
+      Array.prototype.forEach.call(extra, function (el) {
+        if (el.name) { params.append(el.name, el.value); }
       });
       fetch(url + "?" + params.toString(), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
@@ -42,7 +42,11 @@
       timer = setTimeout(refresh, 300);
     }
     form.addEventListener("input", later);
-    Array.prototype.forEach.call(extra, function (el) { el.addEventListener("input", later); });
+    form.addEventListener("change", later);
+    Array.prototype.forEach.call(extra, function (el) {
+      el.addEventListener("input", later);
+      el.addEventListener("change", later);
+    });
   }
 
   function regionPicker() {
@@ -65,8 +69,34 @@
             region.appendChild(option);
           });
           region.value = "";
+          kinds(data.categories);
         });
     });
+
+    // The holiday categories of the new country as a checklist (public holidays ticked).
+    function kinds(categories) {
+      var list = form.querySelector("[data-categories]");
+      if (!list) { return; }
+      list.innerHTML = "";
+      categories.forEach(function (item, i) {
+        var box = document.createElement("div");
+        box.className = "form-check";
+        var input = document.createElement("input");
+        input.type = "checkbox";
+        input.className = "form-check-input";
+        input.name = "categories";
+        input.value = item.code;
+        input.id = "category-" + i;
+        input.checked = item.code === "public";
+        var label = document.createElement("label");
+        label.className = "form-check-label";
+        label.htmlFor = input.id;
+        label.textContent = item.name;
+        box.appendChild(input);
+        box.appendChild(label);
+        list.appendChild(box);
+      });
+    }
   }
 
   timelinePreview();

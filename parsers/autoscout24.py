@@ -23,6 +23,7 @@ from .marketplace import (
     decode_words,
     first_line_index,
     label_value,
+    link_markup,
     mailto_after,
     mileage_from,
     person,
@@ -161,7 +162,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     labelled_email = label_value(main, ("E-mail", "E-Mail", "E-mailadres", "Adresse e-mail"))
     if not labelled_email or "@" not in labelled_email:
         labelled_email = mailto_after(
-            view.html, ("Antwoorden op", "Antworten an", "Répondre à")
+            link_markup(view), ("Antwoorden op", "Antworten an", "Répondre à")
         ) or label_value(main, ("Antwoorden op", "Antworten an", "Répondre à"))
     customer.email = choose_email(labelled_email, view, ctx, DOMAINS, ())
     customer.phone = label_value(
@@ -178,7 +179,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     )
 
     lead.customer = customer
-    lead.vehicle = _vehicle(main, view.html, subject, headline)
+    lead.vehicle = _vehicle(main, link_markup(view), subject, headline)
     if trade_at is not None:
         lead.trade_in = _trade_in(text[trade_at:])
     missed_call = any(m in lowered for m in _MISSED_CALL)

@@ -18,6 +18,7 @@ from .marketplace import (
     customer_text,
     display_name,
     label_value,
+    link_markup,
     mileage_from,
     person,
     platform_lead,
@@ -91,7 +92,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     vehicle = VehicleData(
         make=make,
         model=model,
-        listing_id=_listing_id(text, view.html),
+        listing_id=_listing_id(text, link_markup(view)),
         price=price_from(label_value(text, ("Preis", "Verkaufspreis"))),
         mileage=mileage_from(label_value(text, ("Kilometerstand",))),
         first_registration=label_value(text, ("Erstzulassung",), max_len=32),

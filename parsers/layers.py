@@ -39,6 +39,7 @@ from .layer_customer import fill_customer, name_from_headline, name_from_signoff
 from .layer_message import decide_kind, fill_message
 from .layer_scan import phone_country, scan
 from .layer_vehicle import capture_extras, fill_vehicle
+from .marketplace import strip_markdown_links
 from .merge import (
     CATALOGUE,
     CONFLICT_PENALTY,
@@ -144,7 +145,9 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     name_from_signoff(lead)
     fill_vehicle(lead, main)
     scan(lead, text, view.subject, ctx)
-    fill_from_catalogue(lead, main, view, text)
+    # a text part made from HTML writes a title as "[Cupra Formentor 1.5 TSI](https://…)":
+    # the catalogue reads the link's words (the scanners above still saw its target)
+    fill_from_catalogue(lead, main, view, strip_markdown_links(text) if "](" in text else text)
     phone_country(lead, view, ctx)
     decide_kind(lead)
     capture_extras(lead, pairs)

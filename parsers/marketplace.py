@@ -309,13 +309,31 @@ def choose_email(
     return None
 
 
+def link_markup(view: MailView) -> str | None:
+    """Where a mail's link targets are: the HTML part, else a text part with ``[text](url)`` links.
+
+    A text alternative generated from HTML keeps each link as ``[text](url)``;
+    the fields' text has them reduced to their words (:func:`body_text`), so an
+    ad's id in a link target or a ``mailto:`` address is looked for here, the
+    way it is looked for in the HTML of a mail that has one.
+    """
+    if view.html:
+        return view.html
+    if "](" in view.text:
+        return view.text
+    return None
+
+
 def mailto_after(markup: str | None, labels: Iterable[str]) -> str | None:
-    """The ``mailto:`` address of a link following a label in HTML (``Antwoorden op:``)."""
+    """The ``mailto:`` address of a link following a label (``Antwoorden op:``).
+
+    ``markup`` is HTML or a text with ``[text](mailto:…)`` links (:func:`link_markup`).
+    """
     if not markup:
         return None
     for label in labels:
         found = re.search(
-            re.escape(label) + r".{0,600}?mailto:([^\"'>?\s]+)", markup, re.IGNORECASE | re.DOTALL
+            re.escape(label) + r".{0,600}?mailto:([^\"'>?\s)]+)", markup, re.IGNORECASE | re.DOTALL
         )
         if found:
             return found.group(1)

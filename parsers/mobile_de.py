@@ -21,6 +21,7 @@ from .marketplace import (
     decode_words,
     display_name,
     label_value,
+    link_markup,
     mileage_from,
     person,
     platform_lead,
@@ -100,7 +101,7 @@ def parse(view: MailView, ctx: ParseContext = DEFAULT_CONTEXT) -> ParsedLead:
     )
     customer.phone = label_value(text, ("Telefon", "Telefonnummer", "Tel.", "Mobil", "Handy"))
 
-    vehicle = _vehicle(text, view.html, subject)
+    vehicle = _vehicle(text, link_markup(view), subject)
     message = _message(text)
     inquiry = relay or "nachricht:" in text.lower() or "anfrage" in subject.lower()
     return platform_lead(

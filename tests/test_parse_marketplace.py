@@ -80,6 +80,33 @@ def test_autoscout_listing_id_is_the_offer_uuid_never_the_plate() -> None:
     assert autoscout24.listing_id("Advertentienr.: 41-998877 (intern)", None) == "41-998877"
 
 
+def test_a_text_part_made_from_html_keeps_its_link_targets() -> None:
+    """HTML-to-text mailers write links as [text](url): the ad id and the reply address
+    in a link target count as they do in the HTML (a mutation of every HTML fixture)."""
+    uuid = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
+    autoscout = (
+        "Nouvelle demande de Mme Aline Vercauteren pour Skoda Octavia Combi 2.0 TDI\n\n"
+        "Nom: Mme Aline Vercauteren\n\nMessage de l'acheteur\n\n"
+        "Bonjour, la voiture est-elle encore disponible ?\n\n"
+        "Répondre à : [Aline Vercauteren](mailto:aline.vercauteren@client.example)\n\n"
+        f"[Voir l'annonce](https://www.autoscout24.be/fr/offres/skoda-octavia-gris-{uuid})\n"
+    )
+    lead = parse_raw(_mail("AutoScout24 <noreply@autoscout24.be>", autoscout))
+    assert lead.parser == "autoscout24"
+    assert lead.customer.email == "aline.vercauteren@client.example"
+    assert lead.vehicle.listing_id == uuid
+    mobile = (
+        "Hallo Autohaus Beispiel,\n\nJonas Brettschneider hat eine Frage zu deinem Inserat:\n\n"
+        "[Cupra Born 58 kWh e-Boost](https://suchen.mobile.de/fahrzeuge/details.html?id=398877665)"
+        "\n31.900 €\n\nNachricht\n\nIst der Born unfallfrei?\n"
+    )
+    lead = parse_raw(_mail("Jonas Brettschneider <buyer-zz81@kontakt.mobile.de>", mobile))
+    assert lead.parser == "mobile_de"
+    assert lead.vehicle.listing_id == "398877665"
+    assert (lead.vehicle.make, lead.vehicle.model) == ("Cupra", "Born 58 kWh e-Boost")
+    assert "](" not in (lead.message or "")
+
+
 def test_vehicle_titles_split_into_make_and_model() -> None:
     assert split_vehicle("Land Rover Defender 110") == ("Land Rover", "Defender 110")
     assert split_vehicle("VW Golf 8 GTI") == ("VW", "Golf 8 GTI")

@@ -129,9 +129,9 @@ def test_charts_are_drawn_with_the_tables_numbers(app: Flask) -> None:
 @pytest.mark.parametrize(
     ("who", "count", "scope", "absent"),
     [
-        (ANNA, 3, "Ihre eigenen Anfragen.", ["Bert Brandt", "autoscout24"]),
-        (CHEF, 3, "Die Anfragen Ihres Teams.", ["Bert Brandt", "autoscout24"]),
-        (BERT, 1, "Ihre eigenen Anfragen.", ["Anna Schmidt", "website", "mobile.de"]),
+        (ANNA, 3, "Ihre eigenen Anfragen.", ["Bert Brandt", "AutoScout24"]),
+        (CHEF, 3, "Die Anfragen Ihres Teams.", ["Bert Brandt", "AutoScout24"]),
+        (BERT, 1, "Ihre eigenen Anfragen.", ["Anna Schmidt", "Website", "mobile.de"]),
     ],
 )
 def test_each_role_gets_only_its_numbers(

@@ -105,9 +105,9 @@ def test_admin_sees_all_leads_with_charts_and_matching_tables(app: Flask) -> Non
     outcomes = {row[0]: row for row in cells(html, "table-outcomes")[1:]}
     assert outcomes["mobile.de"][1:5] == ["1", "1", "0", "0"]
     assert outcomes["mobile.de"][5] == "50 %"
-    assert outcomes["autoscout24"][1:5] == ["0", "0", "0", "1"]
+    assert outcomes["AutoScout24"][1:5] == ["0", "0", "0", "1"]  # display names, not codes
     sources = cells(html, "table-sources")
-    assert sources[0][1:] == ["mobile.de", "autoscout24", "website", "Summe"]
+    assert sources[0][1:] == ["mobile.de", "AutoScout24", "Website", "Summe"]
     assert sum(int(row[-1]) for row in sources[1:]) == 4
 
 
@@ -127,8 +127,8 @@ def test_sales_ladder_counts_the_leads_that_reached_each_step(
     ]  # fmt: skip
     rows = {row[0]: row[1:] for row in table[1:]}
     assert rows["mobile.de"] == ["2", "2", "0", "1", "0", "1"]  # sold counts as won
-    assert rows["website"] == ["1", "1", "1", "0", "0", "0"]
-    assert rows["autoscout24"] == ["1", "0", "0", "0", "0", "0"]  # never answered
+    assert rows["Website"] == ["1", "1", "1", "0", "0", "0"]
+    assert rows["AutoScout24"] == ["1", "0", "0", "0", "0", "0"]  # never answered
     assert rows["Summe"] == ["4", "3", "1", "1", "0", "1"]
     assert '<title id="chart-ladder-title">' in html
     exported = client.get("/reports.csv?table=ladder").get_data(as_text=True)
@@ -171,7 +171,7 @@ def test_each_role_sees_only_its_scope(app: Flask) -> None:
     assert ": 3." in chef and "Anna Schmidt" in chef and "Bert Brandt" not in chef
     bert = logged_in(app, BERT).get("/reports").get_data(as_text=True)
     assert ": 1." in bert and "Anna Schmidt" not in bert
-    assert "autoscout24" in bert and "website" not in bert
+    assert "AutoScout24" in bert and "Website" not in bert
 
 
 def test_reports_need_a_login(app: Flask) -> None:

@@ -36,7 +36,7 @@ def header() -> list[str]:
         _("Assignee"),
         _("Location"),
         _("Last activity"),
-        _("Due"),
+        _("Due at"),  # the stage-1 time; "Due" is German "Fälligkeit" like "Due state"
         _("Due state"),
         _("Make"),
         _("Model"),
@@ -45,6 +45,7 @@ def header() -> list[str]:
         _("Listing no."),
         _("Confidence"),
         _("Qualification"),
+        _("Source code"),  # the stored code, for an integration or a re-import
     ]
 
 
@@ -58,7 +59,7 @@ def row(lead: Lead, now: datetime, zone: ZoneInfo) -> list[object]:
         c.email if c else "",
         c.phone if c else "",
         label(lead.kind, "kind"),
-        lead.source,
+        label(lead.source, "source"),
         label(lead.status, "lead_status"),
         (lead.assignee.name or lead.assignee.email) if lead.assignee else "",
         lead.location or "",
@@ -72,6 +73,7 @@ def row(lead: Lead, now: datetime, zone: ZoneInfo) -> list[object]:
         v.get("listing_id") or "",
         german_number(lead.confidence),
         label(lead.qualification, "qualification") if lead.qualification else "",
+        lead.source,
     ]
 
 

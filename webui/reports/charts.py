@@ -1,4 +1,4 @@
-"""The report's four charts, from a :class:`.data.Report` (texts in the user's language)."""
+"""The report's five charts, from a :class:`.data.Report` (texts in the user's language)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,31 @@ def _hours(value: float) -> str:
     return format_decimal(round(value, 1), format="#,##0.0") + " h"
 
 
+def count(value: float) -> str:
+    """An axis or bar value in the UI's notation (de: ``6,25``, ``1.200``; en: ``6.25``)."""
+    return format_decimal(value, format="#,##0.##")
+
+
+def source_name(code: str) -> str:
+    """A source by its display name (``Unbekannt``, ``Hersteller: Nissan``), never the code."""
+    return str(label(code, "source"))
+
+
+OTHERS = "\x00others"  # top_keys' key for the summed rest (no source or kind is called so)
+
+
+def _legend_source(key: str) -> str:
+    return _("others") if key == OTHERS else source_name(key)
+
+
+def _legend_kind(key: str) -> str:
+    return _("others") if key == OTHERS else str(label(key, "kind"))
+
+
 def rung_label(rung: str) -> str:
     """A ladder rung's column name: the lead statuses' words, plus received and won."""
     if rung == "received":
-        return _("received")
+        return _("received leads")  # its own msgid: "received" is an inbound mail's state too
     if rung == "won":
         return _("won")
     return str(label(rung, "lead_status"))
@@ -32,8 +53,8 @@ def all_charts(report: Report, weeks: list[str], *, flat: bool = False) -> dict[
     span = _(
         "%(start)s to %(end)s", start=weeks[0] if weeks else "", end=weeks[-1] if weeks else ""
     )
-    sources = top_keys(report.sources, MAX_LINES, _("others"))
-    kinds = top_keys(report.kinds, MAX_LINES, _("others"))
+    sources = top_keys(report.sources, MAX_LINES, OTHERS)
+    kinds = top_keys(report.kinds, MAX_LINES, OTHERS)
     people = [s.person for s in report.responses]
     outcome_sources = list(report.outcomes)
     return {
@@ -45,8 +66,9 @@ def all_charts(report: Report, weeks: list[str], *, flat: bool = False) -> dict[
                 span=span,
             ),
             weeks,
-            [Series(name, values) for name, values in sources.items()],
+            [Series(_legend_source(name), values) for name, values in sources.items()],
             y_label=_("Leads"),
+            fmt=count,
         ),
         "kinds": line_chart(
             "chart-kinds",
@@ -57,8 +79,9 @@ def all_charts(report: Report, weeks: list[str], *, flat: bool = False) -> dict[
                 span=span,
             ),
             weeks,
-            [Series(str(label(name, "kind")), values) for name, values in kinds.items()],
+            [Series(_legend_kind(name), values) for name, values in kinds.items()],
             y_label=_("Leads"),
+            fmt=count,
         ),
         "response": bar_chart(
             "chart-response",
@@ -84,17 +107,19 @@ def all_charts(report: Report, weeks: list[str], *, flat: bool = False) -> dict[
             ),
             [rung_label(rung) for rung in LADDER_RUNGS],
             [Series(_("All sources"), column_totals(report.ladder) or [0] * len(LADDER_RUNGS))],
+            fmt=count,
             flat=flat,
         ),
         "outcomes": bar_chart(
             "chart-outcomes",
             _("Won and lost per source"),
             _("Bar chart: closed leads won and lost per source; the numbers are in the table."),
-            outcome_sources,
+            [source_name(s) for s in outcome_sources],
             [
                 Series(_("Won"), [o.won for o in report.outcomes.values()]),
                 Series(_("Lost"), [o.lost for o in report.outcomes.values()]),
             ],
+            fmt=count,
             flat=flat,
         ),
     }

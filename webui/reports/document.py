@@ -112,7 +112,10 @@ def report_document(
             svg["sources"],
             [
                 _per_week(
-                    _("Leads per source and week"), report.sources, list(report.sources), weeks
+                    _("Leads per source and week"),
+                    report.sources,
+                    [charts.source_name(s) for s in report.sources],
+                    weeks,
                 )
             ],
         ),
@@ -180,7 +183,9 @@ def _response(report: Report, chart: str) -> Section:
 
 def _ladder(report: Report, chart: str) -> Section:
     header = [_("Source"), *(charts.rung_label(rung) for rung in LADDER_RUNGS)]
-    rows = [[source, *map(str, counts)] for source, counts in report.ladder.items()]
+    rows = [
+        [charts.source_name(source), *map(str, counts)] for source, counts in report.ladder.items()
+    ]
     rows.append([_("Total"), *map(str, column_totals(report.ladder))])
     caption = _("Leads of the period that reached each step, per source")
     return Section(_("Sales ladder"), chart, [Table(caption, header, rows)])
@@ -190,7 +195,14 @@ def _outcomes(report: Report, chart: str) -> Section:
     heading = _("Won and lost per source")
     header = [_("Source"), _("Won"), _("Lost"), _("Other"), _("Open"), _("Win rate")]
     rows = [
-        [source, str(o.won), str(o.lost), str(o.other), str(o.open), share(o.win_rate)]
+        [
+            charts.source_name(source),
+            str(o.won),
+            str(o.lost),
+            str(o.other),
+            str(o.open),
+            share(o.win_rate),
+        ]
         for source, o in report.outcomes.items()
     ]
     return Section(heading, chart, [Table(heading, header, rows)])

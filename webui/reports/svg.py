@@ -31,6 +31,23 @@ PATTERNS = ("solid", "hatch", "dots", "cross", "vertical", "solid", "hatch")
 FONT = "sans-serif"
 
 
+Format = Callable[[float], str]
+
+
+def plain_number(value: float) -> str:
+    """The default label of a value: ``12``, ``6.25`` (callers pass the UI's own notation)."""
+    return f"{value:g}"
+
+
+def axis_steps(top_value: float) -> int:
+    """How many gridline intervals up to ``top_value``: five when that gives round steps
+    and four does not (25 -> 5, 10, 15 …, not 6.25, 12.5 …), else four."""
+    quarter, fifth = top_value / 4, top_value / 5
+    if quarter != int(quarter) and (fifth == int(fifth) or fifth * 2 == int(fifth * 2)):
+        return 5
+    return 4
+
+
 @dataclass(frozen=True)
 class Series:
     name: str
@@ -128,6 +145,7 @@ def line_chart(
     y_label: str = "",
     width: int = 640,
     height: int = 300,
+    fmt: Format = plain_number,
 ) -> Markup:
     """Lines over the weeks: one per series, each with its own dash and marker, legend below."""
     left, right, top = 44, 12, 26
@@ -145,7 +163,7 @@ def line_chart(
         return top + plot_h - (v / top_value) * plot_h
 
     out = _head(uid, width, height, title, desc)
-    out += _y_axis(left, top, plot_w, plot_h, top_value, y_label)
+    out += _y_axis(left, top, plot_w, plot_h, top_value, y_label, fmt)
     label_every = max(1, (n + 7) // 8)
     for i, text in enumerate(x_labels):
         if i % label_every == 0:
@@ -173,7 +191,7 @@ def bar_chart(
     categories: Sequence[str],
     series: Sequence[Series],
     *,
-    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    fmt: Format = plain_number,
     width: int = 640,
     flat: bool = False,
 ) -> Markup:
@@ -216,17 +234,18 @@ def bar_chart(
 
 
 def _y_axis(
-    left: int, top: int, plot_w: int, plot_h: int, top_value: float, y_label: str
+    left: int, top: int, plot_w: int, plot_h: int, top_value: float, y_label: str, fmt: Format
 ) -> list[str]:
     out = []
-    for i in range(5):
-        value = top_value * i / 4
-        y = top + plot_h - plot_h * i / 4
+    steps = axis_steps(top_value)
+    for i in range(steps + 1):
+        value = top_value * i / steps
+        y = top + plot_h - plot_h * i / steps
         out.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
             f'stroke="{"#555" if i == 0 else "#ddd"}"/>'
         )
-        out.append(_text(left - 6, y + 4, f"{value:g}", font_size=11, text_anchor="end"))
+        out.append(_text(left - 6, y + 4, fmt(value), font_size=11, text_anchor="end"))
     if y_label:
         out.append(_text(4, 12, y_label, font_size=11))
     return out

@@ -50,7 +50,8 @@ def _offer_options(form: RangeForm, session: Session, scope: ColumnElement[bool]
         found = session.scalars(
             select(column).where(scope, column.is_not(None)).distinct().order_by(column).limit(200)
         )
-        getattr(form, name).choices = options([*everything, *((v, v) for v in found if v)])
+        shown = charts.source_name if name == "source" else str
+        getattr(form, name).choices = options([*everything, *((v, shown(v)) for v in found if v)])
 
 
 def _report() -> tuple[RangeForm, Report]:
@@ -103,6 +104,7 @@ def index() -> str:
         },
         rungs=LADDER_RUNGS,
         rung_label=charts.rung_label,
+        source_name=charts.source_name,
         ladder_totals=column_totals(report.ladder),
     )
 
@@ -157,11 +159,26 @@ def _decimal(value: float | None, digits: int = 1) -> str:
     return "" if value is None else f"{value:.{digits}f}".replace(".", ",")
 
 
+def unique_names(names: list[str], codes: list[str]) -> list[str]:
+    """Column names as shown, each once: a name two codes share gets its code added
+    (a spreadsheet keyed by column name would otherwise merge or drop one)."""
+    taken = [_("Week from"), _("Total")]
+    out = []
+    for name, code in zip(names, codes, strict=True):
+        out.append(f"{name} ({code})" if name in taken or names.count(name) > 1 else name)
+        taken.append(out[-1])
+    return out
+
+
 def _rows(table: str, report: Report) -> Iterator[list[object]]:
     if table in ("sources", "kinds"):
         series = report.sources if table == "sources" else report.kinds
-        names = list(series) if table == "sources" else [str(label(k, "kind")) for k in series]
-        yield [_("Week from"), *names, _("Total")]
+        codes = list(series)
+        if table == "sources":
+            names = [charts.source_name(code) for code in codes]
+        else:
+            names = [str(label(code, "kind")) for code in codes]
+        yield [_("Week from"), *unique_names(names, codes), _("Total")]
         for i, monday in enumerate(report.weeks):
             values = [series[key][i] for key in series]
             yield [monday.isoformat(), *values, sum(values)]
@@ -192,10 +209,10 @@ def _rows(table: str, report: Report) -> Iterator[list[object]]:
     if table == "ladder":
         yield [_("Source"), *(charts.rung_label(rung) for rung in LADDER_RUNGS)]
         for source, counts in report.ladder.items():
-            yield [source, *counts]
+            yield [charts.source_name(source), *counts]
         yield [_("Total"), *column_totals(report.ladder)]
         return
     yield [_("Source"), _("Won"), _("Lost"), _("Other"), _("Open"), _("Win rate (%)")]
     for source, o in report.outcomes.items():
         rate = None if o.win_rate is None else 100 * o.win_rate
-        yield [source, o.won, o.lost, o.other, o.open, _decimal(rate, 0)]
+        yield [charts.source_name(source), o.won, o.lost, o.other, o.open, _decimal(rate, 0)]

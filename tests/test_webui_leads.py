@@ -414,6 +414,7 @@ def test_csv_export_opens_cleanly_in_german_excel(app: Flask, team: sessionmaker
         received_at=received,
         confidence=0.85,
         kind="test_drive",
+        source="oem:skoda",
     )
     make_lead(team, "anna", kind="inquiry")
     client = logged_in(app, EMAILS["ada"])
@@ -436,6 +437,8 @@ def test_csv_export_opens_cleanly_in_german_excel(app: Flask, team: sessionmaker
     assert row["Modell"] == "Octavia; Combi"  # the separator inside a cell is quoted
     assert row["Preis"] == "18990,50" and row["Erkennungssicherheit"] == "0,85"
     assert row["FIN"] == "TMBJJ7NE0L0123456" and row["Bearbeiter"] == "Anna Schmidt"
+    assert row["Quelle"] == "Hersteller: Skoda" and row["Quellen-Code"] == "oem:skoda"
+    assert len(set(header)) == len(header)  # no column name twice
     english = logged_in(app, EMAILS["ben"])
     with team.begin() as session:
         session.execute(update(User).where(User.email == EMAILS["ben"]).values(language="en"))

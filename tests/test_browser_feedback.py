@@ -4,6 +4,7 @@ in the outbox, in German."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ def test_status_changes_reach_the_oem_through_the_outbox(page: Any, live_web: Li
         lead_id = session.scalar(select(Lead.id))
     log_in(page, live_web.url, ADA)
     page.goto(f"{live_web.url}/leads/{lead_id}")
+    page.locator("#action-status").click()
     stage = page.locator("#form-stage")
     stage.get_by_label("Neuer Status").select_option(label="Angebot")
     stage.get_by_role("button", name="Status setzen").click()
+    page.locator("#action-close").click()
     close = page.locator("#form-close")
     close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
     close.get_by_role("button", name="Anfrage abschließen").click()
@@ -42,5 +45,7 @@ def test_status_changes_reach_the_oem_through_the_outbox(page: Any, live_web: Li
     assert rows.count() == 2  # the offer and the close, once each
     assert rows.first.get_by_text("Statusmeldung an die Quelle").is_visible()
     screenshot(page, "outbox-source-feedback")
-    rows.last.get_by_role("link").click()  # the older one: the offer (newest first)
+    rows.last.get_by_role(
+        "link", name=re.compile(r"^Statusmeldung")
+    ).click()  # the older one: the offer (newest first)
     assert "Statusmeldung zu Lead 2718281: Angebot" in page.locator("dl").first.inner_text()

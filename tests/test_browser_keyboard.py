@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from playwright.sync_api import expect
+
 from .browser import LiveWeb, browser, live_web, log_in, page  # noqa: F401 (fixtures)
 from .test_browser_tour import ADMIN, PUBLIC_PAGES, reset_page, seed_tour, tour_pages
 from .webui_helpers import PASSWORD
@@ -279,18 +281,11 @@ def test_a_keyboard_only_day(page: Any, live_web: LiveWeb) -> None:  # noqa: F81
     page.wait_for_url(re.compile(r"/leads/\d+$"))
     assert "Fritz Fröhlich" in page.locator("h1").inner_text()
 
-    # Disclosures open and close from the keyboard: the original mail's headers.
-    summary = tab_to(page, r'^summary "Kopfzeilen')
-    headers = page.locator("details.headers")
-    assert headers.evaluate("d => d.open") is False, summary
+    # Log a contact: the action bar opens its dialog with Enter, the focus lands on the first
+    # field; choose the channel with the arrow keys, type a note, submit with Enter.
+    tab_to(page, r'^a#action-contact "Kontakt eintragen"$')
     page.keyboard.press("Enter")
-    assert headers.evaluate("d => d.open") is True
-    assert page.locator("dl.headers").is_visible()
-    page.keyboard.press("Space")
-    assert headers.evaluate("d => d.open") is False
-
-    # Log a contact: choose the channel with the arrow keys, type a note, submit with Enter.
-    tab_to(page, r"^select#channel")
+    expect(page.locator("select#channel")).to_be_focused()
     page.keyboard.press("ArrowDown")
     assert page.locator("#form-contact select#channel").input_value() == "visit"
     page.keyboard.press("Tab")  # the outcome: "reached" is preselected (seed 000's ladder)
@@ -300,13 +295,37 @@ def test_a_keyboard_only_day(page: Any, live_web: LiveWeb) -> None:  # noqa: F81
     assert _active(page) == "input#contact-note[name=note]"
     page.keyboard.type("Kam zur Probefahrt")
     page.keyboard.press("Tab")
-    assert _active(page) == 'input#submit[name=submit] "Kontakt eintragen"'
+    assert _active(page) == 'input#contact-submit[name=submit] "Kontakt eintragen"'
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.get_by_role("status").first.inner_text() == (
         "Kontakt eingetragen: Die Anfrage gilt als beantwortet."
     )
     assert page.locator("#lead-status").inner_text() == "kontaktiert"
+
+    # A dialog closes with Escape and gives the focus back to the button that opened it.
+    tab_to(page, r'^a#action-status "Status"$')
+    page.keyboard.press("Enter")
+    expect(page.locator("select#stage")).to_be_focused()
+    page.keyboard.press("Escape")
+    page.locator("#dlg-status").wait_for(state="hidden")
+    expect(page.locator("#action-status")).to_be_focused()
+
+    # Disclosures open and close from the keyboard: the admin's technical details, and in
+    # them the original mail's headers.
+    summary = tab_to(page, r'^summary "Technische Details')
+    technical = page.locator("details#technical")
+    assert technical.evaluate("d => d.open") is False, summary
+    page.keyboard.press("Enter")
+    assert technical.evaluate("d => d.open") is True
+    summary = tab_to(page, r'^summary "Kopfzeilen')
+    headers = page.locator("details.headers")
+    assert headers.evaluate("d => d.open") is False, summary
+    page.keyboard.press("Enter")
+    assert headers.evaluate("d => d.open") is True
+    assert page.locator("dl.headers").is_visible()
+    page.keyboard.press("Space")
+    assert headers.evaluate("d => d.open") is False
 
 
 def test_every_page_is_keyboard_navigable(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
@@ -331,24 +350,35 @@ def test_language_switch_by_keyboard(page: Any, live_web: LiveWeb) -> None:  # n
     assert _active(page) == "input#email[name=email]"
 
 
-def test_on_a_phone_the_actions_are_one_jump_away(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
-    """On a phone the lead page shows details first and actions after them, in the same order
-    as Tab walks them; a link at the top jumps to the actions for keyboard and touch alike."""
+def test_on_a_phone_the_action_bar_comes_first_and_stays(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """On a phone the lead page's action bar comes right after the heading, in the visual
+    order and in the Tab order, and stays at the top of the screen while the page scrolls."""
     seed_tour(live_web)
     log_in(page, live_web.url, ADMIN)
-    page.set_viewport_size({"width": 375, "height": 800})
+    page.set_viewport_size({"width": 390, "height": 844})
     lead_path = next(p for p in tour_pages(live_web) if re.fullmatch(r"/leads/\d+", p))
     page.goto(live_web.url + lead_path)
-    actions = page.locator("aside.lead-actions").bounding_box()
-    details = page.locator(".lead-main").bounding_box()
-    assert actions and details and actions["y"] > details["y"]  # visual order = DOM order
+    bar = page.locator("nav#lead-actions")
+    conversation = page.locator("#conversation").bounding_box()
+    top = bar.bounding_box()
+    assert top and conversation and top["y"] < conversation["y"]  # before the work
+    assert top["y"] + top["height"] < 844  # on the first screen
+    # every action is on screen at once (no sideways scrolling inside the bar)
+    for button in bar.locator("a, button").all():
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, button.inner_text()
     page.keyboard.press("Tab")  # the skip link
     page.keyboard.press("Enter")
-    page.keyboard.press("Tab")
-    assert _active(page) == 'a "Zu den Aktionen"'
-    page.keyboard.press("Enter")
-    page.keyboard.press("Tab")
-    inside = page.evaluate("() => !!document.activeElement.closest('aside.lead-actions')")
-    assert inside, _active(page)
-    page.set_viewport_size({"width": 1280, "height": 900})  # beside the details: no jump link
-    assert not page.get_by_role("link", name="Zu den Aktionen").is_visible()
+    stops = []
+    for _press in range(3):  # the customer's phone and address at most, then the bar
+        page.keyboard.press("Tab")
+        stops.append(_active(page))
+        if page.evaluate("() => !!document.activeElement.closest('nav#lead-actions')"):
+            break
+    assert stops[-1] == 'a#action-answer "Antworten"', stops
+    # scrolled far down, the bar is still at the top edge
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    stuck = bar.bounding_box()
+    assert stuck and abs(stuck["y"]) <= 1 and bar.is_visible()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    assert not page.get_by_role("link", name="Zu den Aktionen").count()

@@ -3,10 +3,12 @@ and a hostile mail that must stay inert (no dialog, no request to another host).
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from mailgate.models import Lead
@@ -35,7 +37,11 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     assert page.locator("#lead-status").inner_text() == "zugewiesen"
 
     # A phone call counts as the answer: the badge says "ok" and the status "contacted".
+    # The action bar opens the contact dialog; its first field has the focus.
+    page.locator("#action-contact").click()
     contact = page.locator("#form-contact")
+    contact.wait_for()
+    expect(contact.locator("select#channel")).to_be_focused()
     contact.get_by_label("Wie").select_option(label="Telefonat")
     contact.get_by_label("Notiz (optional)").fill("Probefahrt am Samstag")
     contact.get_by_role("button", name="Kontakt eintragen").click()
@@ -48,6 +54,7 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     assert page.get_by_role("cell", name=logged).is_visible()
 
     # Reassign to Ben (in the supervisor's team, so the page stays open for him).
+    page.locator("#action-forward").click()
     reassign = page.locator("#form-reassign")
     reassign.get_by_label("An", exact=True).select_option(label=f"Ben Berger <{BEN}>")
     reassign.get_by_role("button", name="Neu zuweisen").click()
@@ -56,6 +63,7 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     screenshot(page, "lead-detail")
 
     # Close with a completion reason; then the lead offers only "reopen".
+    page.locator("#action-close").click()
     close = page.locator("#form-close")
     close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
     close.get_by_role("button", name="Anfrage abschließen").click()
@@ -73,7 +81,38 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     page.reload()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
+    # the protocol starts folded there (a short page); one tap opens it
+    reason = page.locator("#protocol td", has_text="Grund: Fahrzeug verkauft")
+    assert not reason.is_visible()
+    page.locator("#protocol > summary").click()
+    assert page.locator("#protocol").evaluate("d => d.open")
+    reason.wait_for()
     screenshot(page, "lead-detail-phone")
+
+
+def test_a_refused_action_reopens_its_dialog_with_the_reason(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """A resubmission in the past is refused: the page comes back with the same dialog open
+    as a modal, the reason inside it and the focus on its first field."""
+    _team(live_web)
+    ingest(live_web.factory, form_mail(4, name="Rita Rück", message="Bitte später melden"))
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.get_by_role("link", name="Rita Rück").click()
+    page.locator("#action-followup").click()
+    dialog = page.locator("#dlg-followup")
+    dialog.wait_for()
+    assert dialog.get_by_role("heading", name="Wiedervorlage und Fälligkeit").is_visible()
+    when = dialog.locator("#resubmission-when")
+    when.fill(f"{date.today() - timedelta(days=1):%Y-%m-%d}T09:30")
+    dialog.locator("#resubmission-submit").click()
+    page.wait_for_load_state()
+    reason = "Nicht ausgeführt: Das Wiedervorlagedatum muss in der Zukunft liegen."
+    expect(dialog.locator("#resubmission-when")).to_be_focused()
+    assert dialog.is_visible() and reason in dialog.locator(".alert-danger").inner_text()
+    assert dialog.get_attribute("aria-modal") == "true"  # a modal again, not a section
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    assert page.locator("#lead-status").inner_text() == "zugewiesen"  # nothing changed
 
 
 def test_a_hostile_lead_stays_inert(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
@@ -132,6 +171,7 @@ def test_move_a_lead_up_the_sales_ladder(page: Any, live_web: LiveWeb) -> None: 
     stage = page.locator("#form-stage")
     assert stage.get_by_label("Neuer Status").input_value() == "contacted"  # the next step
     for label, status in (("Probefahrt", "Probefahrt"), ("Angebot", "Angebot")):
+        page.locator("#action-status").click()
         stage.get_by_label("Neuer Status").select_option(label=label)
         stage.get_by_role("button", name="Status setzen").click()
         assert page.get_by_role("status").first.inner_text() == f"Status gesetzt: {status}."
@@ -141,6 +181,7 @@ def test_move_a_lead_up_the_sales_ladder(page: Any, live_web: LiveWeb) -> None: 
     done = page.locator("#sales-ladder li.rung-done .rung-name").all_inner_texts()
     assert done == ["neu", "kontaktiert", "Probefahrt"]
     assert page.get_by_role("cell", name="Status Probefahrt → Angebot").is_visible()
+    page.locator("#action-close").click()
     close = page.locator("#form-close")
     close.get_by_label("Abschlussgrund").select_option(label="Fahrzeug verkauft")
     close.get_by_role("button", name="Anfrage abschließen").click()

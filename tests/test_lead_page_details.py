@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.labels import source_label
 from mailgate.models import Lead
 
 from .distribution_helpers import ingest
@@ -46,7 +47,7 @@ def test_a_manual_leads_details_are_on_its_page(team: sessionmaker[Session], app
     inquiry = section(page, "Anfrage")
     assert "Nächstes Fahrzeug Finanzierung" in inquiry
     assert "Interessiert an" in inquiry and "Probefahrt" in inquiry and "Prospekt" in inquiry
-    assert "Quelle Walk-in (Herbstausstellung 2026)" in inquiry
+    assert f"Quelle {source_label('Walk-in')} (Herbstausstellung 2026)" in inquiry
     assert "Erkannt von Hand erfasst" in inquiry and "manual" not in inquiry
     current = section(page, "Aktuelles Fahrzeug")
     assert "Opel" in current and "Corsa" in current
@@ -62,5 +63,5 @@ def test_a_sources_name_is_shown_not_its_code(team: sessionmaker[Session], app: 
     page = body(logged_in(app, ADA), f"/leads/{lead_id}")
     inquiry = section(page, "Anfrage")
     assert "Quelle Hersteller: Opel" in inquiry and "oem:opel" not in inquiry
-    assert re.search(r"Erkannt automatisch, Sicherheit \d+ %", inquiry)
-    assert "oem_opel" not in inquiry and "Parser" not in inquiry
+    assert "Erkannt automatisch aus der E-Mail" in inquiry
+    assert "oem_opel" not in inquiry and "Parser" not in inquiry and "Sicherheit" not in inquiry

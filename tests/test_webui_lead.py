@@ -94,7 +94,7 @@ def test_detail_shows_everything_about_the_lead(team: sessionmaker[Session], app
     assert "Fritz Fröhlich" in page and "person1@kunden.example" in page
     assert "<dt>Marke</dt><dd>Opel</dd>" in page and "<dt>Modell</dt><dd>Astra</dd>" in page
     assert "Noch da?" in page
-    assert re.search(r"automatisch, Sicherheit \d+ %", page)
+    assert "automatisch aus der E-Mail" in page
     # The conversation: the inquiry (its sender) and the notification mail from the outbox.
     conversation = page.split('id="h-conversation"', 1)[1].split("</section>", 1)[0]
     assert "Benachrichtigung an den Bearbeiter" in conversation
@@ -104,10 +104,20 @@ def test_detail_shows_everything_about_the_lead(team: sessionmaker[Session], app
     ahead = page.split('id="h-ahead"', 1)[1].split("</section>", 1)[0]
     assert "Erinnerung" in ahead and "Eskalation Stufe 1" in ahead
     assert "Eskalation an die Teamleitung" in ahead and "fällig" in ahead
-    # The original mail: headers, MIME parts and the .eml link.
-    assert "<dt>Message-ID</dt>" in page and "&lt;form-1@autohaus-web.example&gt;" in page
-    assert "text/plain" in page
-    assert f'href="/leads/{lead_id}/original.eml"' in page
+    # A salesperson never sees the internals: parser, confidence, MIME parts, headers.
+    for internal in ("Parser", "Sicherheit", "MIME", "send_mails", "Message-ID", "text/plain"):
+        assert internal not in page, internal
+    assert f'href="/leads/{lead_id}/original.eml"' not in page
+    assert "Technische Details" not in page
+    # An admin finds them behind the "Technische Details" disclosure, collapsed.
+    admin_page = body(logged_in(app, ADA), f"/leads/{lead_id}")
+    technical = admin_page.split('<details class="lead-history card" id="technical">', 1)[1]
+    assert "Technische Details" in technical and re.search(r"Erkennungssicherheit", technical)
+    assert re.search(r'id="tech-confidence">\d+ %', technical)
+    assert "<dt>Message-ID</dt>" in technical
+    assert "&lt;form-1@autohaus-web.example&gt;" in technical and "text/plain" in technical
+    assert f'href="/leads/{lead_id}/original.eml"' in technical
+    assert "Parser" not in admin_page.split('id="technical"', 1)[0]  # nowhere else
     # Anna's own lead: the actions are offered (each form with its CSRF token).
     for action in ACTIONS[:-1]:
         assert f'action="/leads/{lead_id}/{action}"' in page, action
@@ -303,3 +313,50 @@ def test_pool_oldest_only_is_explained_in_german(team: sessionmaker[Session], ap
     )
     assert expected in page
     assert lead_row(team, newer).assignee.email == POOL  # type: ignore[union-attr]
+
+
+def test_header_values_are_decoded_and_stay_text(team: sessionmaker[Session], app: Flask) -> None:
+    """Encoded words (RFC 2047) are shown decoded, a glued or spaced one too; a header that
+    decodes to markup is shown as text."""
+    raw = (
+        b"From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@kunden.example>\r\n"
+        b"To: leads@autohaus.example\r\n"
+        b"Subject: =?utf-8?q?Anfrage_zum_Gr=C3=BC=C3=9Fe-Paket?=\r\n"
+        b"Message-ID: <enc-1@kunden.example>\r\n"
+        b"X-Glued: Vorab=?utf-8?q?_K=C3=B6ln?=\r\n"
+        b"X-Evil: =?utf-8?b?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?=\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Name: J\xc3\xbcrgen M\xc3\xbcller\r\nE-Mail: juergen@kunden.example\r\n"
+        b"Nachricht: Guten Tag\r\n"
+    )
+    lead_id = new_lead(team, 1, ANNA, raw)
+    for who in (ANNA, ADA):
+        page = body(logged_in(app, who), f"/leads/{lead_id}")
+        assert "=?utf-8?" not in page, who
+        assert "Anfrage zum Grüße-Paket" in page
+        assert "<script>alert(1)" not in page
+    admin = body(logged_in(app, ADA), f"/leads/{lead_id}")
+    technical = admin.split('id="technical"', 1)[1]
+    assert '<dt>X-Glued</dt><dd class="wrap">Vorab Köln</dd>' in technical
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in technical  # decoded, shown escaped
+    assert "Jürgen Müller &lt;juergen@kunden.example&gt;" in technical
+
+
+def test_a_salesperson_never_sees_sending_internals(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    """With sending switched off the notification is "not sent (sending is off)": in words,
+    never the outbox's technical note."""
+    lead_id = new_lead(team, 1, ANNA)
+    with team.begin() as session:
+        from mailgate.models import OutboxMail
+
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.lead_id == lead_id)
+            .values(status="suppressed", last_error="send_mails is off")
+        )
+    page = body(logged_in(app, ANNA), f"/leads/{lead_id}")
+    assert "nicht gesendet (Versand ist aus)" in page
+    for internal in ("send_mails", "Parser", "Sicherheit", "MIME"):
+        assert internal not in page, internal

@@ -37,7 +37,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def protocol_cells(page: str) -> list[str]:
     """The "Details" column of the protocol table, as text."""
-    section = page.split('id="h-protocol"', 1)[1].split("</section>", 1)[0]
+    section = page.split('id="h-protocol"', 1)[1].split("</table>", 1)[0]
     cells = re.findall(r'<td data-label="(?:Details|Einzelheiten)"[^>]*>(.*?)</td>', section, re.S)
     return [html.unescape(c).strip() for c in cells]
 
@@ -56,7 +56,9 @@ def test_protocol_is_worded_in_the_readers_language(
     act(ada, lead_id, "reassign", {"to": BEN, "note": "spricht Italienisch"})
 
     german = protocol_cells(body(ada, f"/leads/{lead_id}"))
-    assert any(c.startswith("erkannt von ") for c in german), german
+    # the intake line: where the lead came from, in words; never the parser's name
+    assert "eingegangen als Anfrage; Quelle nicht erkannt" in german, german
+    assert not any("generic" in c or "unknown" in c for c in german), german
     assert "Kontakt erfasst: Telefonat; Notiz: Rückruf am Abend" in german
     assert f"Wiedervorlage am {when:%d.%m.%Y} 09:30" in german
     assert f"von {ANNA} an {BEN}; Notiz: spricht Italienisch" in german
@@ -69,6 +71,39 @@ def test_protocol_is_worded_in_the_readers_language(
     assert "contact logged: Phone call; note: Rückruf am Abend" in english
     assert f"resubmission on {when.day} {when:%b %Y}, 09:30" in english
     assert f"from {ANNA} to {BEN}; note: spricht Italienisch" in english
+    assert "received as Inquiry; the source was not recognised" in english
+
+
+def test_the_intake_line_names_the_source_not_the_parser(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    """Rows stored as "parsed by <parser> as <source>/<kind>" (every intake line ever
+    written) read as where the lead came from and what it asks for."""
+    lead_id = new_lead(team, 3, ANNA)
+    stored = [
+        {"code": "parsed", "parser": "mobile_de", "source": "mobile.de", "kind": "test_drive"},
+        {"code": "parsed", "parser": "oem_opel", "source": "oem:opel", "kind": "inquiry"},
+        {"code": "parsed", "parser": "generic", "source": "unknown", "kind": "inquiry"},
+    ]
+    with team.begin() as session:
+        for params in stored:
+            session.add(
+                ProtocolEntry(
+                    lead_id=lead_id,
+                    at=utcnow(),
+                    actor="system",
+                    action="received",
+                    detail="parsed by x as y/z",
+                    params=[params],
+                )
+            )
+    cells = protocol_cells(body(logged_in(app, ANNA), f"/leads/{lead_id}"))
+    assert "eingegangen über mobile.de als Probefahrt" in cells
+    assert "eingegangen über Hersteller: Opel als Anfrage" in cells
+    assert "eingegangen als Anfrage; Quelle nicht erkannt" in cells
+    joined = " ".join(cells)
+    for code in ("mobile_de", "oem_opel", "generic", "oem:opel", "test_drive", "unknown"):
+        assert code not in joined, code
 
 
 def test_lines_without_phrases_show_their_stored_text(

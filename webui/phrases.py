@@ -24,6 +24,7 @@ from .labels import label
 # parameter name -> label kind (webui.labels.LABELS) whose words show the stored code
 LABELLED = {
     "kind": "kind",
+    "source": "source",  # "mobile.de", "Hersteller: Opel", "Unbekannt": never the code
     "qualification": "qualification",
     "status": "lead_status",
     "previous_status": "lead_status",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -32,6 +32,7 @@ from ..access import admin_required, lead_scope, may_change_customer, me, visibl
 from ..choices import options
 from ..context import db, dealer
 from ..labels import label
+from . import dialogs
 from .errors import explain
 from .forms import (
     CloseForm,
@@ -74,10 +75,12 @@ def _back(lead_id: int) -> Response:
     return redirect(url_for("lead.detail", lead_id=lead_id))
 
 
-def _form_errors(form: FlaskForm) -> None:
-    for field in form:
-        for error in field.errors:
-            flash(f"{field.label.text}: {error}", "error")
+def _form_errors(form: FlaskForm, lead_id: int) -> None:
+    """Each error flashed, and the form's dialog opens again on the lead with them inside."""
+    said = [f"{field.label.text}: {error}" for field in form for error in field.errors]
+    for message in said:
+        flash(message, "error")
+    dialogs.reopen(lead_id, request.endpoint or "", said)
 
 
 def _validated(form: F, lead_id: int) -> F:
@@ -86,7 +89,7 @@ def _validated(form: F, lead_id: int) -> F:
     ``abort`` with a response ends the request with that redirect (not an error page).
     """
     if not form.validate_on_submit():
-        _form_errors(form)
+        _form_errors(form, lead_id)
         abort(redirect(url_for("lead.detail", lead_id=lead_id)))
     return form
 
@@ -97,7 +100,9 @@ def _run(lead_id: int, act: Callable[[], object], success: Callable[[], str]) ->
         act()
     except ACTION_ERRORS as exc:
         db().rollback()
-        flash(_("Not done: %(why)s", why=explain(str(exc))), "error")
+        said = _("Not done: %(why)s", why=explain(str(exc)))
+        flash(said, "error")
+        dialogs.reopen(lead_id, request.endpoint or "", [said])
         return redirect(url_for("lead.detail", lead_id=lead_id))
     db().commit()
     flash(success(), "success")
@@ -199,7 +204,9 @@ def reassign(lead_id: int) -> ResponseReturnValue:
     to, note = form.to.data, (form.note.data or "").strip()
     if form.forward.data:
         if not note:
-            flash(_("Forwarding needs a note for the colleague."), "error")
+            said = _("Forwarding needs a note for the colleague.")
+            flash(said, "error")
+            dialogs.reopen(lead_id, request.endpoint or "", [said])
             return redirect(url_for("lead.detail", lead_id=lead_id))
         return _run(
             lead_id,
@@ -280,7 +287,9 @@ def delete(lead_id: int) -> ResponseReturnValue:
     visible_lead(lead_id)
     form = DeleteForm()
     if not form.validate_on_submit():
-        flash(_("Tick the box to confirm the deletion."), "error")
+        said = _("Tick the box to confirm the deletion.")
+        flash(said, "error")
+        dialogs.reopen(lead_id, request.endpoint or "", [said])
         return redirect(url_for("lead.detail", lead_id=lead_id))
     return _run(
         lead_id,

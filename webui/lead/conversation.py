@@ -38,6 +38,7 @@ from mailgate.parsers.message import (
 )
 
 from .filenames import safe_filename
+from .headers import decoded
 
 MAX_ENTRIES = 200
 MAX_PARSED = 60
@@ -153,7 +154,7 @@ def conversation(session: Session, lead: Lead) -> tuple[list[Entry], list[Entry]
             "out",
             o.purpose,
             ", ".join(str(r) for r in o.recipients or ()),
-            o.subject or "",
+            decoded(o.subject),
             status=o.status,
             sent_at=o.sent_at,
             error=o.last_error,
@@ -194,21 +195,21 @@ def _inbound(
         if len(view.from_addresses) == 1:
             name, address = view.from_addresses[0]
             sender = address.lower()
-            entry.party = f"{name} <{address}>" if name else address
+            entry.party = decoded(f"{name} <{address}>" if name else address)
         envelope = (row.envelope_from or "").lower()
         if envelope and _domain(envelope) != _domain(sender):
             entry.envelope = row.envelope_from  # forwarded, or a From that is not the sender's
-        entry.subject = view.subject or ""
+        entry.subject = decoded(view.subject)
         _split(entry, view.text)
         entry.parts = attachment_parts(msg)
     followup = followups.get(row.id)
     if row.id == lead.inbound_id:
         entry.kind = "inquiry"
-        entry.subject = lead.subject or entry.subject
+        entry.subject = decoded(lead.subject) or entry.subject
         entry.text, entry.quoted = (lead.message or entry.text), None
     elif followup is not None:
         entry.kind = "followup"
-        entry.subject = followup.subject or entry.subject
+        entry.subject = decoded(followup.subject) or entry.subject
         entry.text, entry.quoted = (followup.message or entry.text), None
     elif sender and sender in staff:
         entry.kind = "staff"

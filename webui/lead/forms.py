@@ -120,8 +120,18 @@ class StageForm(FlaskForm):
     submit = SubmitField(_l("Set status"))
 
 
+# No qualification is ever chosen for the user: the empty first option says so, and the
+# form refuses to save it (one click on "save" must not make a lead "hot" by accident).
+NO_CHOICE = ("", _l("— please choose —"))
+
+
 class QualificationForm(FlaskForm):
-    value = SelectField(_l("Qualification"), choices=options(QUALIFICATION_CHOICES))
+    value = SelectField(
+        _l("Qualification"),
+        choices=options((NO_CHOICE, *QUALIFICATION_CHOICES)),
+        default="",
+        validators=[DataRequired(message=_l("Please choose a qualification."))],
+    )
     submit = SubmitField(_l("Set qualification"))
 
 

@@ -26,6 +26,8 @@ from mailgate.parsers.message import (
     safe_header,
 )
 
+from .headers import decoded
+
 MAX_HEADERS = 200
 MAX_HTML_CHARS = 2_000_000
 HTML_FRAME_CSP = (
@@ -73,7 +75,7 @@ def describe(raw: bytes) -> Original:
     warnings: list[str] = []
     headers: list[tuple[str, str]] = []
     for name in list(dict.fromkeys(msg.keys()))[:MAX_HEADERS]:
-        headers.append((name, safe_header(msg, name, warnings) or ""))
+        headers.append((name, decoded(safe_header(msg, name, warnings))))
     parts = [_part(n, part) for n, part in enumerate(leaf_parts(msg), start=1)]
     has_html = any(p.content_type == "text/html" for p in parts)
     return Original(headers=headers, parts=parts, has_html=has_html)

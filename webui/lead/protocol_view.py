@@ -4,6 +4,12 @@ Service functions store each line as phrases (:mod:`mailgate.protocol`); the
 page words them with :func:`webui.phrases.words`, completion reasons by the
 admin's current name for them.  Lines written before phrases existed show
 their stored English text.
+
+The intake line is stored as ``parsed`` with the parser's name, the source
+and the kind ("parsed by generic as unknown/inquiry"): right for the log, but
+a parser is an internal.  The page words it as where the lead came from and
+what it asks for ("eingegangen über mobile.de als Probefahrt"); every row
+ever stored carries those values, so old rows read the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +18,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailgate import protocol as core_protocol
 from mailgate.models import ProtocolEntry
-from mailgate.protocol import phrases_of
+from mailgate.protocol import N_, Phrase, phrases_of
 
 from ..phrases import words
+
+RECEIVED = {
+    "lead_received_from": N_("received from {source} as {kind}"),
+    "lead_received_unknown": N_("received as {kind}; the source was not recognised"),
+}
+core_protocol.register(RECEIVED)
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,16 @@ class ProtocolLine:
     actor: str
     action: str
     text: str
+
+
+def for_people(phrase: Phrase) -> Phrase:
+    """The intake phrase without the parser's name; any other phrase as it is."""
+    if phrase.code != "parsed":
+        return phrase
+    source, kind = phrase.params.get("source"), phrase.params.get("kind")
+    if not source or source == "unknown":
+        return Phrase("lead_received_unknown", {"kind": kind})
+    return Phrase("lead_received_from", {"source": source, "kind": kind})
 
 
 def protocol_lines(
@@ -35,7 +58,7 @@ def protocol_lines(
     for entry in entries:
         phrases = phrases_of(entry.params)
         if phrases is not None:
-            text = words(phrases, names)
+            text = words([for_people(p) for p in phrases], names)
         elif entry.action == "closed":
             text = completion_labels.get(entry.detail, entry.detail)
         else:

@@ -20,8 +20,10 @@ from ..context import db, dealer
 from ..leads.query import REVIEW_CONFIDENCE
 from . import original
 from .conversation import conversation
+from .dialogs import pending
 from .first_look import note_first_look
 from .forms import (
+    QUALIFICATION_CHOICES,
     CloseForm,
     ConfirmForm,
     ContactForm,
@@ -33,14 +35,14 @@ from .forms import (
     StageForm,
     to_local_input,
 )
+from .headers import decoded
 from .ladder_view import display_state, steps_ahead
 from .protocol_view import protocol_lines
 from .rules import assignable_users, in_pool, may_act
 from .sales_ladder import next_stage, sales_ladder
 
 bp = Blueprint("lead", __name__)
-# Below this parser confidence the page asks the salesperson to check the data
-# (the list's "needs review" filter is expected to use the same mark).
+bp.add_app_template_filter(decoded, "decoded")
 
 
 @bp.route("/leads/<int:lead_id>")
@@ -82,7 +84,8 @@ def render_detail(
     stage_form = StageForm()
     stage_form.stage.data = next_stage(lead.status)
     qualification_form = QualificationForm()
-    if lead.qualification:
+    if lead.qualification:  # the empty choice only while none is set
+        qualification_form.value.choices = options(QUALIFICATION_CHOICES)
         qualification_form.value.data = lead.qualification
     closed_as = reason_by_code(config.document, lead.close_reason) if lead.close_reason else None
     answering = answer_form is not None or compose.may_answer(lead)
@@ -90,6 +93,7 @@ def render_detail(
     if answering and answer_form is None:
         answer_form, template_problem = compose.new_form(lead, template_id)
     entries, internal = conversation(db(), lead)
+    open_dialog, dialog_messages = pending(lead.id)
     page = render_template(
         "lead/detail.html",
         lead=lead,
@@ -123,6 +127,9 @@ def render_detail(
         template_problem=template_problem,
         attachment_limit_mb=compose.attachment_limit() // (1024 * 1024),
         tracking_address=tracking_reply_to(config, lead),
+        open_dialog=open_dialog,
+        dialog_messages=dialog_messages,
+        technical=me().is_admin,
     )
     return page if status == 200 else (page, status)
 

@@ -77,6 +77,7 @@ def tour_pages(live: LiveWeb) -> list[str]:
         "/leads/new",
         "/pool",
         "/my-day",
+        "/overview/",
         f"/leads/{lead_id}",
         f"/leads/{lead_id}/edit",
         "/inbound",

@@ -116,8 +116,8 @@ class Seeded:
     clock: Clock
 
 
-@pytest.fixture
-def seeded(dealer: sessionmaker[Session]) -> Seeded:
+def seed_team(dealer: sessionmaker[Session]) -> Seeded:
+    """Anna (Carl's team), Bert (Dora's), a pool and a lead nobody has; see each key."""
     with db.session_scope(dealer) as session:
         import_settings(session, TEAM_TOML)
     users = {
@@ -167,6 +167,11 @@ def seeded(dealer: sessionmaker[Session]) -> Seeded:
         escalate(s, ids["b1-overdue"], "stage2", c.today)
         escalate(s, ids["b1-overdue"], "note", c.today)  # not an escalation
     return Seeded(ids, users, c)
+
+
+@pytest.fixture
+def seeded(dealer: sessionmaker[Session]) -> Seeded:
+    return seed_team(dealer)
 
 
 @pytest.fixture

@@ -398,3 +398,19 @@ def test_every_figure_links_with_known_filters_only(app: Flask) -> None:
     assert len(hrefs) >= 12
     for href in hrefs:
         assert set(parse_qs(urlsplit(href).query)) <= set(FIELD_NAMES), href
+
+
+def test_the_list_names_the_overview_filters_in_its_chips(app: Flask, seeded: Seeded) -> None:
+    client = logged_in(app, ADMIN)
+    day = seeded.clock.now.astimezone(ZONE).date()
+
+    def chips(query: str) -> list[str]:
+        html = client.get(f"/leads?{query}").get_data(as_text=True)
+        block = re.search(r'id="filter-chips".*?</ul>', html, re.S)
+        return re.findall(r"<span>([^<]+)</span>", block[0]) if block else []
+
+    assert chips(f"escalated={day.isoformat()}&escalation=stage2") == [
+        f"Eskaliert am: {day:%d.%m.%Y}",
+        "Eskalation: Stufe 2, an die Teamleitung",
+    ]
+    assert chips("due_today=1&answered=no") == ["Heute fällig: ja", "Beantwortet: nein"]

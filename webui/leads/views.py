@@ -241,6 +241,11 @@ FILTER_TITLES = {
     "date_from": _l("Received from"),
     "date_to": _l("Received until"),
     "review": _l("Needs review only"),
+    # the supervisor overview's links (webui/dashboard)
+    "due_today": _l("Due today"),
+    "answered": _l("Answered"),
+    "escalated": _l("Escalated on"),
+    "escalation": _l("Escalation"),
 }
 
 
@@ -265,8 +270,12 @@ def _describe_filter(key: str, value: str) -> tuple[str, str] | None:
         shown = str(CHIP_VALUES.get(value, value))
     elif key in ("date_from", "date_to"):
         shown = local_date(date.fromisoformat(value))
-    elif key == "review":
+    elif key in ("review", "due_today"):
         shown = _("yes")
+    elif key == "escalated":
+        shown = local_date(date.fromisoformat(value))
+    elif key in ("answered", "escalation"):
+        shown = str(CHIP_VALUES.get(value, value))
     return str(title), shown
 
 
@@ -275,6 +284,10 @@ CHIP_VALUES = {
     "missed": _l("target missed, still open"),
     "taken": _l("taken over by the call centre"),
     "returned": _l("handed back from the call centre"),
+    "yes": _l("yes"),
+    "no": _l("no"),
+    "stage1": _l("stage 1, to the salesperson"),
+    "stage2": _l("stage 2, to the supervisor"),
 }
 
 

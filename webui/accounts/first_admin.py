@@ -82,4 +82,5 @@ def setup_page() -> ResponseReturnValue:
     session.clear()
     login_user(Account.of(user))
     flash(_("Welcome! Your admin account is ready."), "info")
-    return redirect(url_for("home"))
+    # Next: what is missing until mail flows (lead addresses, relay, …) — the checklist.
+    return redirect(url_for("onboarding.checklist"))

@@ -407,3 +407,88 @@ def test_deferred_mail_is_rendered_right_before_sending(
     assert good.subject and good.subject in raw.decode()
     assert bad.status == "dead" and "could not compose" in (bad.last_error or "")
     assert len(notices) == 1  # the admin hears about the broken template
+
+
+def _deferred(factory: sessionmaker[Session], count: int) -> None:
+    with factory() as session:
+        cfg = load_dealer_config(session)
+        context = {"inbound": {"id": 1, "subject": "s", "sender": "x@k.example"}}
+        context["inbound"].update(received_at="heute", reason="test")
+        to = [("", "a@b.de")]
+        mails = [
+            DeferredMail(f"group:{n}", "notification", "unassigned", "de", context, to)
+            for n in range(count)
+        ]
+        enqueue_deferred(session, cfg, mails)
+        session.commit()
+
+
+def _count_commits(factory: sessionmaker[Session]) -> list[int]:
+    from sqlalchemy import event
+
+    commits = [0]
+
+    def on_commit(_conn: object) -> None:
+        commits[0] += 1
+
+    event.listen(factory.kw["bind"], "commit", on_commit)
+    return commits
+
+
+def test_a_burst_of_mails_is_stored_a_group_at_a_time(dealer, sink, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Rendered bytes of up to GROUP_ROWS mails share one commit (issue 18: one fsync each)."""
+    from mailgate.outbound import send
+
+    monkeypatch.setattr(send, "GROUP_SECONDS", 60.0)  # groups by count, however slow the machine
+    handler, port = sink
+    _deferred(dealer, 45)
+    commits = _count_commits(dealer)
+    report = send_pass(dealer, settings_for(port))
+    assert report.sent == 45 and len(handler.received) == 45
+    stored = -(-45 // send.GROUP_ROWS)  # three groups
+    # one settle per sent mail, one store per group, at most five for the claim and its reads
+    assert commits[0] <= 45 + stored + 5
+    done = rows(dealer)
+    assert all(r.status == "sent" and r.raw and r.message_id.encode() in r.raw for r in done)
+
+
+def test_suppressed_mails_are_stored_and_settled_in_one_commit(dealer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mailgate.outbound import send
+
+    monkeypatch.setattr(send, "GROUP_SECONDS", 60.0)
+    _deferred(dealer, 30)
+    commits = _count_commits(dealer)
+    no_relay = replace(Settings(), relay=RelaySettings(host=""))
+    assert send_pass(dealer, no_relay).suppressed == 30
+    assert commits[0] <= 2 + 5  # two groups; the claim and its reads
+    done = rows(dealer)
+    assert {r.status for r in done} == {"suppressed"} and all(r.raw for r in done)
+    assert {r.last_error for r in done} == {"no relay configured"}
+
+
+def test_a_row_taken_over_while_its_group_renders_is_not_sent(  # type: ignore[no-untyped-def]
+    dealer, sink, monkeypatch
+) -> None:
+    """Another sender re-claimed one row (our lease ran out): we neither store nor send it."""
+    from mailgate.outbound import send
+
+    handler, port = sink
+    _deferred(dealer, 3)
+    real = send.materialise
+    stolen: list[int] = []
+
+    def materialise_and_lose_one(cfg, row):  # type: ignore[no-untyped-def]
+        if not stolen:
+            stolen.append(row.id)
+            with dealer() as session:
+                session.execute(
+                    update(OutboxMail).where(OutboxMail.id == row.id).values(claimed_by="other")
+                )
+                session.commit()
+        return real(cfg, row)
+
+    monkeypatch.setattr(send, "materialise", materialise_and_lose_one)
+    assert send_pass(dealer, settings_for(port)).sent == 2
+    taken = next(r for r in rows(dealer) if r.id == stolen[0])
+    assert taken.claimed_by == "other" and taken.raw is None and taken.status == "sending"
+    assert len(handler.received) == 2

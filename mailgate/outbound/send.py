@@ -228,63 +228,121 @@ def send_pass(
     elif not settings.relay.host:
         hold = "no relay configured"
     relay = RelayConnection(settings.relay)
+    rest = list(rows)
     try:
-        for row in rows:
+        while rest:
+            composed, rest = _render_group(state, rest)
             try:
-                if not _materialise(state, row):
-                    continue
-                if hold:
-                    if _settle(state, row, status=OutboxStatus.SUPPRESSED, last_error=hold):
-                        state.report.suppressed += 1
-                    continue
-                if time.monotonic() - state.started > lease.total_seconds() / 4:
-                    # The pass has run long: renew before sending, and skip the row
-                    # if another sender took it over.  A fresh claim needs no renewal
-                    # (its lease has at least three quarters left), which saves a
-                    # commit, an fsync on SQLite, per notification.
-                    with factory() as session:
-                        if not renew_claim(session, row.id, owner, state.clock() + lease):
-                            log.warning("outbox %s: claim lost to another sender; skipped", row.id)
-                            continue
-                _record(state, row, relay.send(row))
-            except Exception:  # one broken row must not stop the others
-                log.exception("outbox %s: unexpected error; retried when its lease ends", row.id)
+                ready = _store_group(state, composed, suppress=hold)
+            except Exception:  # noqa: BLE001 - the group's rows come back when their lease ends
+                ids = [row.id for row, _ in composed]
+                log.exception("outbox %s: could not store the composed mails", ids)
+                continue
+            for row in ready if not hold else ():
+                try:
+                    _send_one(state, relay, row)
+                except Exception:  # one broken row must not stop the others
+                    log.exception(
+                        "outbox %s: unexpected error; retried when its lease ends", row.id
+                    )
     finally:
         relay.close()
     return state.report
 
 
-def _materialise(state: _Pass, row: OutboxMail) -> bool:
-    """Render a deferred row and store its bytes before anything else happens to it.
+# Rows rendered before their bytes are stored in one transaction (one commit, on
+# SQLite one fsync and one write-lock hold, instead of one per mail), bounded in
+# count and rendering time so the first mail of a burst still leaves within
+# milliseconds and a web click never waits behind a long group.
+GROUP_ROWS = 20
+GROUP_SECONDS = 0.05
 
-    Also for suppressed mails: "send mails: no" still records every mail in
-    full.  A template that cannot render is a permanent failure: the row goes
-    dead and the admin is told, like a 5xx from the relay.
+
+def _render_group(
+    state: _Pass, rows: list[OutboxMail]
+) -> tuple[list[tuple[OutboxMail, ComposedMail | None]], list[OutboxMail]]:
+    """Render rows until GROUP_ROWS or GROUP_SECONDS; (rendered, the rows left for later).
+
+    A template that cannot render is a permanent failure: the row goes dead
+    and the admin is told, like a 5xx from the relay.
     """
-    try:
-        mail = materialise(state.dealer, row)
-    except Exception as exc:  # noqa: BLE001 - a broken template/context kills one mail only
-        reason = f"could not compose: {type(exc).__name__}: {exc}"[:2000]
-        log.error("outbox %s: %s", row.id, reason)
-        _settle(
-            state,
-            row,
-            _failure_notice(state.dealer, row, reason),
-            status=OutboxStatus.DEAD,
-            last_error=reason,
-        )
-        return False
-    if mail is None:
-        return True
+    composed: list[tuple[OutboxMail, ComposedMail | None]] = []
+    started = time.monotonic()
+    taken = 0
+    for row in rows:
+        taken += 1
+        try:
+            composed.append((row, materialise(state.dealer, row)))
+        except Exception as exc:  # noqa: BLE001 - a broken template/context kills one mail only
+            reason = f"could not compose: {type(exc).__name__}: {exc}"[:2000]
+            log.error("outbox %s: %s", row.id, reason)
+            _settle(
+                state,
+                row,
+                _failure_notice(state.dealer, row, reason),
+                status=OutboxStatus.DEAD,
+                last_error=reason,
+            )
+        if taken >= GROUP_ROWS or time.monotonic() - started >= GROUP_SECONDS:
+            break
+    return composed, rows[taken:]
+
+
+def _send_one(state: _Pass, relay: RelayConnection, row: OutboxMail) -> None:
+    lease = state.lease
+    if time.monotonic() - state.started > lease.total_seconds() / 4:
+        # The pass has run long: renew before sending, and skip the row if
+        # another sender took it over.  A fresh claim needs no renewal (its
+        # lease has at least three quarters left), which saves a commit, an
+        # fsync on SQLite, per notification.
+        with state.factory() as session:
+            if not renew_claim(session, row.id, state.me, state.clock() + lease):
+                log.warning("outbox %s: claim lost to another sender; skipped", row.id)
+                return
+    _record(state, row, relay.send(row))
+
+
+def _store_group(
+    state: _Pass, composed: list[tuple[OutboxMail, ComposedMail | None]], *, suppress: str | None
+) -> list[OutboxMail]:
+    """Store the rendered rows' bytes in one transaction; the rows that are ours to send.
+
+    The bytes are committed before anything else happens to a row (a resend
+    after a crash sends the same mail, Message-ID included).  Also for
+    suppressed mails: "send mails: no" still records every mail in full, and
+    the same statement settles the row as suppressed.  A row another sender
+    has taken over since (its claim is gone) is left alone and not returned.
+    """
+    if not composed:
+        return []
+    ready: list[OutboxMail] = []
     with state.factory() as session:
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == row.id, OutboxMail.claimed_by == state.me)
-            .values(raw=mail.raw, subject=mail.subject[:998], message_id=mail.message_id)
-        )
+        for row, mail in composed:
+            values: dict[str, object] = {}
+            if mail is not None:
+                values.update(raw=mail.raw, subject=mail.subject[:998], message_id=mail.message_id)
+            if suppress:
+                values.update(
+                    status=OutboxStatus.SUPPRESSED,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_error=suppress,
+                )
+            if not values:
+                ready.append(row)  # held its bytes already: nothing to store
+                continue
+            where = [OutboxMail.id == row.id, OutboxMail.claimed_by == state.me]
+            if suppress:
+                where.append(OutboxMail.status == OutboxStatus.SENDING)
+            if session.execute(update(OutboxMail).where(*where).values(**values)).rowcount:
+                ready.append(row)
         session.commit()
-    row.raw, row.subject, row.message_id = mail.raw, mail.subject, mail.message_id
-    return True
+    for row, mail in composed:
+        if mail is not None:
+            row.raw, row.subject, row.message_id = mail.raw, mail.subject, mail.message_id
+    if suppress:
+        state.report.suppressed += len(ready)
+    return ready
 
 
 def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:

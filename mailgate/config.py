@@ -86,6 +86,9 @@ class WebSettings:
     # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For/-Proto/-Host are
     # believed; from any other peer those headers are dropped.
     trusted_proxies: tuple[str, ...] = ()
+    # The dealership's logo beside its name in the web UI's header: an image file (PNG, JPEG,
+    # WebP or SVG, at most 512 KB); empty: the mailgate mark.
+    logo: str = ""
 
 
 @dataclass(frozen=True)
@@ -354,8 +357,20 @@ def check_base_url(where: str, value: str) -> str:
     return ""
 
 
+# The image types ``[web] logo`` may be, by file suffix, with the type it is served as.
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+
+
 def _validate_web(web: WebSettings) -> None:
     parse_networks("web", "trusted_proxies", web.trusted_proxies)
+    if web.logo and Path(web.logo).suffix.lower() not in LOGO_TYPES:
+        raise ConfigError("[web] logo must be a .png, .jpg, .jpeg, .webp or .svg file")
     for host in web.allowed_hosts:
         _check_host_name("web", "allowed_hosts", host)
     if web.base_url:

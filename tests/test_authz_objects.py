@@ -136,6 +136,14 @@ RULES: dict[str, Access] = {
     "outbox.outbox_resend": Access(ADMIN, {"outbox_id": "outbox mail"}),
     # settings (admins only, every page)
     "settings.general": Access(ADMIN),
+    # set-up in the browser and the system page (issue 21 item 2): admins only
+    "onboarding.checklist": Access(ADMIN),
+    "onboarding.test_mail": Access(ADMIN),
+    "onboarding.invite": Access(
+        ADMIN, {}, {"name": "Neu", "email": "neu@autohaus.example", "role": "admin"}
+    ),
+    "system.status": Access(ADMIN),
+    "system.doctor": Access(ADMIN),
     "settings.distribution": Access(ADMIN),
     "settings.escalation": Access(ADMIN),
     "settings.export": Access(ADMIN),
@@ -194,6 +202,7 @@ RULES: dict[str, Access] = {
     "signed.confirm": Access(CAPABILITY, {"token": "signed link"}),
     "signed.act": Access(CAPABILITY, {"token": "signed link"}),
     "accounts.reset_password": Access(CAPABILITY, {"token": "password reset link"}),
+    "onboarding.accept_invitation": Access(CAPABILITY, {"token": "invitation link"}),
     "accounts.choose_language": Access(NO_OBJECT, {"code": "language code"}),
     "static": Access(NO_OBJECT, {"filename": "static file"}),
     "accounts.login": Access(PUBLIC),
@@ -201,6 +210,7 @@ RULES: dict[str, Access] = {
     "accounts.setup": Access(PUBLIC),
     "accounts.forgot_password": Access(PUBLIC),
     "healthz": Access(PUBLIC),
+    "branding.logo": Access(PUBLIC),  # the dealer's logo, shown on the login page too
 }
 # What an object argument may be; a new kind needs a fixture object below.
 KINDS = {
@@ -218,6 +228,7 @@ KINDS = {
     "user",
     "signed link",
     "password reset link",
+    "invitation link",
     "language code",
     "static file",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask, render_template_string
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import BooleanField, Form, SelectField, StringField
 
 from mailgate import db
+from mailgate.config import ConfigError, Settings, WebSettings, load_settings
 from mailgate.dealer_settings import apply_document, export_settings
 from mailgate.models import utcnow
 from mailgate.webui import context
@@ -250,3 +252,75 @@ def test_the_field_macro_renders_bootstrap_controls(app: Flask) -> None:
     agree = html.split('class="field field-check form-check"', 1)[1]
     assert re.search(r'<input class="form-check-input" id="agree-2"', agree)
     assert '<label class="form-check-label" for="agree-2">Einverstanden</label>' in agree
+
+
+# ---- the logo ([web] logo in the config file) ----
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def logo_app(factory: sessionmaker[Session], path: Path) -> Flask:
+    """The web UI with ``[web] logo = path`` (call after the ``app`` fixture made the users)."""
+    return web_app(factory, Settings(web=WebSettings(logo=str(path))))
+
+
+def test_without_a_logo_the_header_shows_the_mailgate_mark(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/branding/logo").status_code == 404
+    page = text(client, "/login")
+    assert 'class="brand-mark"' in page and "/branding/logo" not in page
+
+
+def test_a_configured_logo_is_in_the_header_and_served(
+    app: Flask, dealer: sessionmaker[Session], tmp_path: Path
+) -> None:
+    (tmp_path / "logo.png").write_bytes(PNG)
+    client = logo_app(dealer, tmp_path / "logo.png").test_client()
+    page = text(client, "/login")
+    src = re.search(r'<img src="(/branding/logo\?v=[0-9a-f]+)" alt="" class="brand-logo"', page)
+    assert src, "no logo in the header"
+    response = client.get(src[1])
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.data == PNG
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+def test_an_svg_logo_runs_nothing(
+    app: Flask, dealer: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """An SVG may hold a script: served under a policy that runs none, sandboxed."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    (tmp_path / "logo.svg").write_bytes(svg)
+    response = logo_app(dealer, tmp_path / "logo.svg").test_client().get("/branding/logo")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "script-src" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("logo.png", b"<html><script>alert(1)</script></html>"),  # not what its name says
+        ("logo.png", PNG + b"\x00" * (512 * 1024)),  # too large
+        ("missing.png", None),  # not there (any more)
+    ],
+)
+def test_an_unusable_logo_is_left_out(
+    app: Flask, dealer: sessionmaker[Session], tmp_path: Path, name: str, content: bytes | None
+) -> None:
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    client = logo_app(dealer, tmp_path / name).test_client()
+    assert client.get("/branding/logo").status_code == 404
+    page = text(client, "/login")
+    assert "/branding/logo" not in page and 'class="brand-mark"' in page
+
+
+def test_the_logo_must_be_an_image_file_by_its_name(tmp_path: Path) -> None:
+    config = tmp_path / "mailgate.toml"
+    config.write_text('[web]\nlogo = "/etc/passwd"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[web\] logo must be a .png"):
+        load_settings(str(config), environ={})
+    config.write_text('[web]\nlogo = "/srv/autohaus/Logo.SVG"\n', encoding="utf-8")
+    assert load_settings(str(config), environ={}).web.logo == "/srv/autohaus/Logo.SVG"

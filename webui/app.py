@@ -24,6 +24,7 @@ from mailgate.config import Settings
 from . import (
     accounts,
     api,
+    branding,
     busy,
     customers,
     dashboard,
@@ -62,6 +63,7 @@ AREAS: tuple[ModuleType, ...] = (
     signed,
     api,
     live,
+    branding,
 )
 
 

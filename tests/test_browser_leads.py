@@ -164,3 +164,55 @@ def test_take_a_lead_from_the_pool(page: Any, live_web: LiveWeb) -> None:  # noq
     assert page.get_by_role("status").first.inner_text() == f"Anfrage {paula} gehört jetzt Ihnen."
     page.goto(live_web.url + "/pool")
     assert page.get_by_role("button", name="Anfrage von Quentin Später übernehmen").is_enabled()
+
+
+def test_a_new_lead_shows_up_without_a_reload(page: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """Issue 21 item 7: the list polls every 30 s and offers the new lead; ticks survive the
+    poll; a click swaps the table in place (no navigation).  My day swaps its agenda itself.
+    The browser's clock is driven by Playwright: the real timer fires, 30 s pass in no time."""
+    factory = live_web.factory
+    ensure_user(factory, "admin@autohaus.example", "admin", receives_leads=False)
+    ensure_user(factory, CHEF, "supervisor", name="Carl Chef")
+    ensure_user(factory, "anna@autohaus.example", "salesperson", name="Anna Schmidt")
+    send_over_smtp(factory, inquiry(1, name="Fritz Fröhlich"))
+    fritz = lead_of(factory, "Fröhlich")
+    page.clock.install()
+    log_in(page, live_web.url, CHEF)
+    page.goto(live_web.url + "/leads")
+    page.evaluate("window.sameDocument = true")
+    page.get_by_label(f"Anfrage {fritz} auswählen").check()
+    send_over_smtp(factory, inquiry(2, name="Nora Neu"))
+    page.clock.fast_forward(31_000)
+    notice = page.get_by_role("status").filter(has_text="1 neue Anfrage")
+    notice.wait_for()
+    assert page.get_by_label(f"Anfrage {fritz} auswählen").is_checked()  # the poll left it
+    assert page.get_by_role("link", name="Nora Neu").count() == 0  # not until asked
+    screenshot(page, "lead-list-new-lead-notice")
+    notice.get_by_role("link", name="Anzeigen").click()
+    page.get_by_role("link", name="Nora Neu").wait_for()
+    assert page.evaluate("window.sameDocument") is True  # swapped in place, no reload
+    assert page.locator("#lead-count").inner_text() == "(2)"
+    assert page.locator("#lead-news").inner_text() == ""
+    # My day: Anna's overdue lead appears in her agenda by itself
+    anna = page.context.browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900})
+    try:
+        tab = anna.new_page()
+        tab.clock.install()
+        log_in(tab, live_web.url, "anna@autohaus.example")
+        tab.goto(live_web.url + "/my-day")
+        tab.evaluate("window.sameDocument = true")
+        assert tab.locator("#overdue").get_by_role("link", name="Olga Obermeier").count() == 0
+        send_over_smtp(factory, inquiry(3, name="Olga Obermeier"))
+        now = utcnow()
+        with factory.begin() as session:
+            session.execute(
+                update(Lead)
+                .where(Lead.id == lead_of(factory, "Obermeier"))
+                .values(soon_at=now - timedelta(hours=2), overdue_at=now - timedelta(hours=1))
+            )
+        tab.clock.fast_forward(31_000)
+        tab.locator("#overdue").get_by_role("link", name="Olga Obermeier").wait_for()
+        assert tab.evaluate("window.sameDocument") is True
+        screenshot(tab, "my-day-live")
+    finally:
+        anna.close()

@@ -34,6 +34,7 @@ def fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
             )
             lead.message = None
     if lead.message:
+        _cut_field_tail(lead)
         cleaned = strip_boilerplate(lead.message)
         if cleaned != lead.message.strip() and cleaned:
             lead.losers.setdefault("message", []).append(
@@ -51,6 +52,39 @@ def fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
 
 
 _WORD = re.compile(r"\w{3,}")
+
+
+def _cut_field_tail(lead: ParsedLead) -> None:
+    """The source parser's message without a trailing block of field lines in any wording.
+
+    A source parser stops its message at the labels it knows ("Preis:"); the same
+    mail with another word for the label ("Kaufpreis:", "Anzeigennummer:",
+    "Telefon 0178 …") must not glue that field to the customer's words.  Only a
+    block at the end is cut, starting at a field whose value proves itself
+    (:func:`.reader.shaped_field_line`) and holding nothing but field lines: a
+    message with the customer's words below a field line stays whole.  The cut
+    is recorded as a loser, so ``--explain`` shows what was dropped.
+    """
+    message = lead.message or ""
+    lines = message.split("\n")
+    start = None
+    for index in range(len(lines) - 1, 0, -1):
+        line = lines[index]
+        if not line.strip():
+            continue
+        if reader.shaped_field_line(line) is not None:
+            start = index
+        elif not reader.is_field_line(line):
+            break
+    if start is None:
+        return
+    head = "\n".join(lines[:start]).rstrip()
+    if head.strip():
+        key = reader.shaped_field_line(lines[start])
+        lead.losers.setdefault("message", []).append(
+            Loser(SOURCE, "field lines", "\n".join(lines[start:])[:80], f"a {key} field")
+        )
+        lead.message = head
 
 
 def _holds_fields(message: str) -> bool:

@@ -126,6 +126,29 @@ def _read_text(text: str) -> tuple[Pair, ...]:
     return pairs
 
 
+def shaped_field_line(line: str) -> str | None:
+    """The field a line states with a value that proves itself ("Kaufpreis: € 24.495"), or None.
+
+    Only fields whose value has a shape of its own (:data:`_SHAPED_KEYS`: phone,
+    e-mail, price, ids, mileage, postcode) count, so a customer's sentence that
+    happens to start with a label word ("Preis ist verhandelbar?") is no field line.
+    """
+    cleaned = _BULLET.sub("", line, count=1).strip()
+    # a label starts a line with a letter: "(Nr. FF-3398)" is a wrapped sentence's tail
+    found = _split(cleaned) if cleaned[:1].isalpha() and len(cleaned) <= MAX_LINE else None
+    if found is None:
+        return None
+    key, _, value, _ = found
+    return key if key in _SHAPED_KEYS and plausible(key, value) else None
+
+
+def is_field_line(line: str) -> bool:
+    """A "Label: value" line of any known field but the message (a form's field line)."""
+    cleaned = _BULLET.sub("", line, count=1).strip()
+    found = _split(cleaned) if cleaned[:1].isalpha() and len(cleaned) <= MAX_LINE else None
+    return found is not None and found[0] != "message" and bool(found[2])
+
+
 def _read(text: str, *, loose: bool) -> tuple[Pair, ...]:
     pairs: list[Pair] = []
     lines = _expand_pipes(text.splitlines()[:MAX_LINES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mailgate.parsers import ParseContext, autoscout24, kleinanzeigen, mobile_de, parse_raw
@@ -17,6 +19,7 @@ from mailgate.parsers.marketplace import (
 from mailgate.parsers.message import load
 from mailgate.parsers.signals import authentication_failed
 
+FIXTURES = Path(__file__).parent / "fixtures" / "mails"
 TRUSTED = frozenset({"mx.autohaus-beispiel.example"})
 
 
@@ -105,6 +108,23 @@ def test_a_text_part_made_from_html_keeps_its_link_targets() -> None:
     assert lead.vehicle.listing_id == "398877665"
     assert (lead.vehicle.make, lead.vehicle.model) == ("Cupra", "Born 58 kWh e-Boost")
     assert "](" not in (lead.message or "")
+
+
+def test_a_field_below_the_message_in_another_wording_is_not_part_of_it() -> None:
+    """The parser stops its message at "Prijs:"; "Kaufpreis:" (a lexicon synonym) must stop
+    it too, while a field line followed by more of the customer's words stays whole."""
+    fixture = FIXTURES / "autoscout24" / "nl-inruil-trade-in.eml"
+    raw = fixture.read_bytes()
+    assert b"Prijs: \xe2\x82\xac 24.495" in raw
+    plain = parse_raw(raw)
+    relabelled = parse_raw(raw.replace(b"Prijs: ", b"Kaufpreis: ", 1))
+    assert relabelled.message == plain.message
+    assert "Kaufpreis" not in (relabelled.message or "")
+    assert relabelled.vehicle.price == plain.vehicle.price == 24495
+    inside = parse_raw(
+        raw.replace(b"Prijs: ", b"Kaufpreis: \xe2\x82\xac 23.000\nOf is er korting?\n", 1)
+    )
+    assert "Of is er korting?" in (inside.message or "")
 
 
 def test_vehicle_titles_split_into_make_and_model() -> None:

@@ -133,7 +133,10 @@ def test_without_a_base_url_the_reset_request_refuses_clearly(
     page = client.get("/password/forgot")
     text = page.get_data(as_text=True)
     assert page.status_code == 503
-    assert "Passwort-Zurücksetzen ist nicht eingerichtet – bitte den Administrator fragen" in text
+    assert (
+        "Passwort-Zurücksetzen ist nicht eingerichtet – bitte wenden Sie sich an die Administration"
+        in text
+    )
     assert 'name="email"' not in text  # no form that would pretend to send something
     token = csrf_token(client, "/login")
     refused = client.post("/password/forgot", data={"email": ANNA, "csrf_token": token})

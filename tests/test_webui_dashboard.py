@@ -414,3 +414,41 @@ def test_the_list_names_the_overview_filters_in_its_chips(app: Flask, seeded: Se
         "Eskalation: Stufe 2, an die Teamleitung",
     ]
     assert chips("due_today=1&answered=no") == ["Heute fällig: ja", "Beantwortet: nein"]
+
+
+def test_query_count_does_not_grow_with_the_leads(
+    app: Flask, dealer: sessionmaker[Session], seeded: Seeded
+) -> None:
+    """A handful of aggregate queries, not one per lead or per salesperson's lead."""
+    from sqlalchemy import event
+
+    client = logged_in(app, ADMIN)
+    client.get("/overview/")  # warm: settings, session, compiled statements
+
+    def statements() -> int:
+        seen: list[str] = []
+        engine = dealer.kw["bind"]
+
+        def count(*_args: object) -> None:
+            seen.append("q")
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/overview/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    few = statements()
+    c = seeded.clock
+    with db.session_scope(dealer) as s:
+        for n in range(300):
+            owner = seeded.users[ANNA if n % 2 else BERT]
+            lead = add(s, f"bulk{n}", owner, c.today, overdue_at=c.now - timedelta(minutes=n + 1),
+                       answered_after=timedelta(minutes=n) if n % 3 else None)  # fmt: skip
+            if n % 5 == 0:
+                escalate(s, lead, "stage1", c.today)
+    many = statements()
+    assert many == few and few <= 16, (few, many)
+    html = client.get("/overview/").get_data(as_text=True)
+    assert [n for _, n in team_rows(html)["Anna Schmidt"]][:2] == [156, 51]  # answered: not late

@@ -242,6 +242,7 @@ PUBLIC = {
     "accounts.setup",
     "accounts.forgot_password",
     "accounts.reset_password",
+    "onboarding.accept_invitation",  # the invitation link's token is the permission
     "accounts.choose_language",
     "signed.confirm",
     "signed.act",
@@ -266,8 +267,9 @@ ANY_USER = {
 }
 LEAD_SCOPED_PREFIXES = ("lead.", "pool.take", "customers.relink")
 CUSTOMER_SCOPED = {"customers.customer_detail", "customers.merge", "customers.check"}
-ADMIN_PREFIXES = ("settings.", "inbound.", "outbox.")
+ADMIN_PREFIXES = ("settings.", "inbound.", "outbox.", "system.")
 ADMIN_ONLY = {"lead.delete", "lead.hand_back", "leads.bulk_delete", "lead_import.lead_import"}
+ADMIN_ONLY |= {"onboarding.checklist", "onboarding.test_mail", "onboarding.invite"}  # set-up
 # GET routes that answer 404 without query arguments (which report) or serve raw mail.
 # (and the one mailbox route: the test dealer has no IMAP mailbox, so it is a 404 for all).
 NEEDS_QUERY = {

@@ -144,14 +144,6 @@ RULES: dict[str, Access] = {
     ),
     "system.status": Access(ADMIN),
     "system.doctor": Access(ADMIN),
-    # set-up in the browser and the system page (issue 21 item 2): admins only
-    "onboarding.checklist": Access(ADMIN),
-    "onboarding.test_mail": Access(ADMIN),
-    "onboarding.invite": Access(
-        ADMIN, {}, {"name": "Neu", "email": "neu@autohaus.example", "role": "admin"}
-    ),
-    "system.status": Access(ADMIN),
-    "system.doctor": Access(ADMIN),
     "settings.distribution": Access(ADMIN),
     "settings.escalation": Access(ADMIN),
     "settings.export": Access(ADMIN),
@@ -211,7 +203,6 @@ RULES: dict[str, Access] = {
     "signed.act": Access(CAPABILITY, {"token": "signed link"}),
     "accounts.reset_password": Access(CAPABILITY, {"token": "password reset link"}),
     "onboarding.accept_invitation": Access(CAPABILITY, {"token": "invitation link"}),
-    "onboarding.accept_invitation": Access(CAPABILITY, {"token": "invitation link"}),
     "accounts.choose_language": Access(NO_OBJECT, {"code": "language code"}),
     "static": Access(NO_OBJECT, {"filename": "static file"}),
     "accounts.login": Access(PUBLIC),
@@ -237,7 +228,6 @@ KINDS = {
     "user",
     "signed link",
     "password reset link",
-    "invitation link",
     "invitation link",
     "language code",
     "static file",

@@ -9,6 +9,8 @@ salesperson, and reports p50/p95 of:
 - the list: default, filtered (open test drives, overdue), searched (a common
   surname; a phone number in another notation);
 - the detail page ``/leads/<id>`` (whatever the detail area renders);
+- the supervisor overview ``/overview/`` as the admin (every lead) and as a supervisor
+  (a team of ten and the pool), with today's escalations in the protocol;
 
 each printed beside the bare SQL the page needs (count + page of ids for the
 list, the lead row for the detail), timed in the same process on the same
@@ -38,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate import db
 from mailgate.config import Settings
 from mailgate.dealer_settings import import_settings
-from mailgate.models import Customer, Lead, User
+from mailgate.models import Customer, Lead, ProtocolEntry, User
 from mailgate.webui import create_app
 from mailgate.webui.leads.filters import parse
 from mailgate.webui.leads.query import conditions, order_by
@@ -160,7 +162,28 @@ def populate(factory: sessionmaker[Session], total: int, seed: int = 7) -> dict[
         with db.session_scope(factory) as session:
             session.execute(insert(Customer.__table__), customers)
             session.execute(insert(Lead.__table__), leads)
+            session.execute(insert(ProtocolEntry.__table__), protocol_lines(leads, now, rnd))
     return users
+
+
+def protocol_lines(
+    leads: list[dict[str, Any]], now: datetime, rnd: random.Random
+) -> list[dict[str, Any]]:
+    """A received line per lead, and stage-1/stage-2 escalations for the overdue ones
+    (a few of them today), so the overview's escalation count reads a full protocol."""
+    lines: list[dict[str, Any]] = []
+    for lead in leads:
+        lines.append(
+            {"lead_id": lead["id"], "at": lead["received_at"], "actor": "system",
+             "action": "received", "detail": ""}
+        )  # fmt: skip
+        if lead["escalation_stage"] in (2, 3) or lead["overdue_at"] < now and rnd.random() < 0.3:
+            at = lead["overdue_at"] if rnd.random() < 0.98 else now - timedelta(minutes=5)
+            lines.append(
+                {"lead_id": lead["id"], "at": min(at, now), "actor": "system",
+                 "action": rnd.choice(["stage1", "stage2"]), "detail": ""}
+            )  # fmt: skip
+    return lines
 
 
 def login(client: Any, email: str) -> None:
@@ -260,6 +283,16 @@ def main() -> int:
         ("list, searched phone", f"q={phone}".replace(" ", "+")),
     ]
     print(f"{'page':24} {'as':12} {'p50 ms':>8} {'p95 ms':>8} | bare SQL p50 {'p95 ms':>8}")
+    for who, email in (("admin", "ada@autohaus.example"), ("supervisor", "chef1@autohaus.example")):
+        client = app.test_client()
+        login(client, email)
+
+        def overview(client: Any = client) -> None:
+            response = client.get("/overview/")
+            assert response.status_code == 200, response.status_code
+
+        p50, p95 = timed(overview, args.runs)
+        print(f"{'overview /overview/':24} {who:12} {p50:8.1f} {p95:8.1f} |")
     for who, email, owners in (
         ("admin", "ada@autohaus.example", None),
         ("salesperson", seller, own),

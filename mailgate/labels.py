@@ -70,6 +70,7 @@ MAIL_PURPOSES: dict[str, Words] = {
     "resubmission": ("Wiedervorlage-Erinnerung", "Resubmission reminder"),
     "target_missed": ("Bearbeitungsziel überschritten", "Processing target missed"),
     "delivery_failure": ("Hinweis auf Zustellfehler", "Delivery failure notice"),
+    "invitation": ("Einladung zu mailgate", "Invitation to mailgate"),
     "relay_bounce": (
         "Hinweis: Mail an den Kunden unzustellbar",
         "Notice: mail to the customer bounced",

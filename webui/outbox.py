@@ -58,6 +58,7 @@ PURPOSE_LABELS = {
     "unassigned": _l("Unassigned inquiry"),
     "delivery_failure": _l("Delivery failure notice"),
     "password_reset": _l("Password reset"),
+    "invitation": _l("Invitation to mailgate"),
     "imap_oversize": _l("Oversized mail notice"),
     "source_feedback": _l("Status feedback to the source"),
 }

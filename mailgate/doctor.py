@@ -124,7 +124,8 @@ def check_dealer(factory: sessionmaker[Session]) -> list[Check]:
                 "lead addresses",
                 FAIL,
                 "no lead addresses: the SMTP listener refuses every recipient",
-                "import the dealer settings: mailgate settings import FILE.toml",
+                "enter them in the web UI (Settings -> General) "
+                "or import them: mailgate settings import FILE.toml",
             )
         ]
     return [Check("lead addresses", OK, ", ".join(addresses))]

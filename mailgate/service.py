@@ -215,7 +215,8 @@ def warn_if_unconfigured(factory: sessionmaker[Session]) -> None:
     if not addresses:
         log.warning(
             "no lead addresses configured: the SMTP listener refuses every recipient. "
-            "Import the dealer settings first: mailgate settings import FILE.toml"
+            "Enter them in the web UI (Settings -> General; the set-up checklist at "
+            "/setup/checklist lists every step), or import them: mailgate settings import FILE.toml"
         )
 
 

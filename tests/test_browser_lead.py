@@ -221,3 +221,43 @@ def test_enter_a_lead_by_hand_and_merge_the_duplicate(page: Any, live_web: LiveW
     taken = page.get_by_role("cell", name="übernommene Felder: Anrede, Straße")
     assert taken.is_visible()  # the protocol names the fields in German
     screenshot(page, "lead-manual-duplicate")
+
+
+def test_without_javascript_the_dialogs_are_sections(browser: Any, live_web: LiveWeb) -> None:  # noqa: F811
+    """No script at all: the action bar's links show their dialog in place (CSS :target), the
+    form posts to the same endpoint, and a refused value shows its dialog again with the
+    reason."""
+    _team(live_web)
+    ingest(live_web.factory, form_mail(5, name="Olga Ohnescript", message="Rückruf bitte"))
+    context = browser.new_context(locale="de-DE", java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    try:
+        log_in(tab, live_web.url, CHEF)
+        tab.goto(live_web.url + "/leads")
+        tab.get_by_role("link", name="Olga Ohnescript").click()
+        contact = tab.locator("#form-contact")
+        assert not contact.is_visible()
+        tab.locator("#action-contact").click()
+        assert tab.url.endswith("#dlg-contact") and contact.is_visible()
+        contact.get_by_label("Wie").select_option(label="Telefonat")
+        contact.get_by_role("button", name="Kontakt eintragen").click()
+        assert tab.locator("#lead-status").inner_text() == "kontaktiert"
+        assert not contact.is_visible()  # done: the dialog is closed again
+        tab.locator("#action-status").click()
+        qualification = tab.locator("#form-qualification")
+        assert qualification.is_visible()
+        qualification.get_by_role("button", name="Einstufung setzen").click()  # empty choice
+        # the browser's own check ("required") stops an empty choice; a scripted or old
+        # browser that posts it anyway is refused by the server (test_webui_lead_actions)
+        assert qualification.locator("select#value").evaluate("s => !s.checkValidity()")
+        tab.locator("#action-followup").click()
+        yesterday = f"{date.today() - timedelta(days=1):%Y-%m-%d}T09:30"
+        tab.locator("#resubmission-when").fill(yesterday)
+        tab.locator("#resubmission-submit").click()
+        dialog = tab.locator("#dlg-followup")
+        assert "#" not in tab.url and dialog.is_visible()  # shown by the server, not the link
+        reason = "Das Wiedervorlagedatum muss in der Zukunft liegen."
+        assert reason in dialog.locator(".alert-danger").inner_text()
+    finally:
+        context.close()

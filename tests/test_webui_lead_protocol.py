@@ -57,7 +57,7 @@ def test_protocol_is_worded_in_the_readers_language(
 
     german = protocol_cells(body(ada, f"/leads/{lead_id}"))
     # the intake line: where the lead came from, in words; never the parser's name
-    assert "eingegangen als Anfrage; Quelle nicht erkannt" in german, german
+    assert "als Anfrage; Quelle nicht erkannt" in german, german
     assert not any("generic" in c or "unknown" in c for c in german), german
     assert "Kontakt erfasst: Telefonat; Notiz: Rückruf am Abend" in german
     assert f"Wiedervorlage am {when:%d.%m.%Y} 09:30" in german
@@ -71,7 +71,7 @@ def test_protocol_is_worded_in_the_readers_language(
     assert "contact logged: Phone call; note: Rückruf am Abend" in english
     assert f"resubmission on {when.day} {when:%b %Y}, 09:30" in english
     assert f"from {ANNA} to {BEN}; note: spricht Italienisch" in english
-    assert "received as Inquiry; the source was not recognised" in english
+    assert "as Inquiry; the source was not recognised" in english
 
 
 def test_the_intake_line_names_the_source_not_the_parser(
@@ -97,13 +97,19 @@ def test_the_intake_line_names_the_source_not_the_parser(
                     params=[params],
                 )
             )
-    cells = protocol_cells(body(logged_in(app, ANNA), f"/leads/{lead_id}"))
-    assert "eingegangen über mobile.de als Probefahrt" in cells
-    assert "eingegangen über Hersteller: Opel als Anfrage" in cells
-    assert "eingegangen als Anfrage; Quelle nicht erkannt" in cells
+    anna = logged_in(app, ANNA)
+    body(anna, f"/leads/{lead_id}")  # her first look goes into the protocol
+    page = body(anna, f"/leads/{lead_id}")
+    cells = protocol_cells(page)
+    assert "über mobile.de als Probefahrt" in cells
+    assert "über Hersteller: Opel als Anfrage" in cells
+    assert "als Anfrage; Quelle nicht erkannt" in cells
     joined = " ".join(cells)
     for code in ("mobile_de", "oem_opel", "generic", "oem:opel", "test_drive", "unknown"):
         assert code not in joined, code
+    # who acted: colleagues by their names (Anna's first look), the system as "System"
+    who = re.findall(r'<td data-label="Wer"[^>]*>([^<]*)</td>', page)
+    assert any(w.startswith("Anna") for w in who) and "System" in who and ANNA not in who, who
 
 
 def test_lines_without_phrases_show_their_stored_text(

@@ -8,7 +8,7 @@ their stored English text.
 The intake line is stored as ``parsed`` with the parser's name, the source
 and the kind ("parsed by generic as unknown/inquiry"): right for the log, but
 a parser is an internal.  The page words it as where the lead came from and
-what it asks for ("eingegangen über mobile.de als Probefahrt"); every row
+what it asks for (action "eingegangen": "über mobile.de als Probefahrt"); every row
 ever stored carries those values, so old rows read the same way.
 """
 
@@ -25,8 +25,8 @@ from mailgate.protocol import N_, Phrase, phrases_of
 from ..phrases import words
 
 RECEIVED = {
-    "lead_received_from": N_("received from {source} as {kind}"),
-    "lead_received_unknown": N_("received as {kind}; the source was not recognised"),
+    "lead_received_from": N_("via {source} as {kind}"),
+    "lead_received_unknown": N_("as {kind}; the source was not recognised"),
 }
 core_protocol.register(RECEIVED)
 

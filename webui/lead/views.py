@@ -8,10 +8,11 @@ from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from mailgate.completion import completion_reasons, reason_by_code
-from mailgate.models import InboundMail, Lead, utcnow
+from mailgate.models import InboundMail, Lead, User, utcnow
 from mailgate.outbound.answer import tracking_reply_to
 
 from ..access import me, visible_lead
@@ -130,8 +131,15 @@ def render_detail(
         open_dialog=open_dialog,
         dialog_messages=dialog_messages,
         technical=me().is_admin,
+        staff_names=staff_names(),
     )
     return page if status == 200 else (page, status)
+
+
+def staff_names() -> dict[str, str]:
+    """Staff addresses -> names, so the protocol says who acted as colleagues know them."""
+    rows = db().execute(select(User.email, User.name).where(User.name != ""))
+    return {email: name for email, name in rows if name}
 
 
 def _mail_of(lead_id: int) -> InboundMail:

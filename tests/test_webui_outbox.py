@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -181,3 +183,36 @@ def test_a_mail_without_a_readable_text_says_so(app: Flask, dealer: sessionmaker
     client = logged_in(app, ADMIN)
     detail = client.get(f"/outbox/{broken}").get_data(as_text=True)
     assert "keinen Textteil" in detail
+
+
+def test_a_deferred_mail_is_composed_for_the_preview(
+    app: Flask, dealer: sessionmaker[Session]
+) -> None:
+    """A queued notification holds no bytes yet: the preview composes it (nothing stored)."""
+    from .mails import inquiry
+    from .test_webui import ingest
+
+    ingest(dealer, inquiry(1, name="Paula Probe", message=f"Rabatt? {SCRIPT} & <b>fett</b>"))
+    with dealer() as session:
+        row = session.scalars(select(OutboxMail).where(OutboxMail.raw.is_(None))).first()
+        assert row is not None and row.template
+        mail, recipients = row.id, row.recipients
+    client = logged_in(app, ADMIN)
+    detail = client.get(f"/outbox/{mail}").get_data(as_text=True)
+    preview = detail.split('id="preview"', 1)[1].split("</section>", 1)[0]
+    assert "Für diese Vorschau aus der Vorlage erstellt" in preview
+    assert recipients[0] in preview and "Name:    Paula Probe" in preview
+    assert "<script>alert" not in detail and "<b>fett" not in detail
+    subject = re.search(r"<dt>Betreff</dt><dd[^>]*>([^<]+)</dd>", preview)
+    assert subject is not None and subject.group(1) != "–"
+    with dealer() as session:
+        stored = session.get(OutboxMail, mail)
+        assert stored is not None and stored.raw is None and stored.status == "pending"
+
+
+def test_a_template_that_cannot_compose_says_so(app: Flask, dealer: sessionmaker[Session]) -> None:
+    broken = add_mail(dealer, 9, "pending", raw=None, template="no-such-template", render={"x": 1})
+    client = logged_in(app, ADMIN)
+    response = client.get(f"/outbox/{broken}")
+    assert response.status_code == 200
+    assert "lässt sich nicht aus ihrer Vorlage erstellen" in response.get_data(as_text=True)

@@ -21,8 +21,8 @@ from mailgate.parsers.message import clean_line, decode_words
 
 from . import nav
 from .access import admin_required, me
-from .context import db
-from .outbox_preview import text_body
+from .context import db, dealer
+from .outbox_preview import preview
 from .paging import Page
 
 bp = Blueprint("outbox", __name__)
@@ -166,8 +166,8 @@ def outbox_list() -> str:
 def outbox_detail(outbox_id: int) -> str:
     mail = db().get(OutboxMail, outbox_id) or abort(404)
     headers = _headers(mail.raw) if mail.raw else []
-    body = text_body(mail.raw) if mail.raw else None
-    return render_template("outbox/detail.html", mail=mail, headers=headers, body=body)
+    shown = preview(dealer(), mail)
+    return render_template("outbox/detail.html", mail=mail, headers=headers, preview=shown)
 
 
 @bp.post("/outbox/<int:outbox_id>/resend")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.csv_safe import csv_text, defuse, is_formula
+from mailgate.labels import source_label
 from mailgate.models import Customer, Lead, User, utcnow
 
 from .distribution_helpers import form_mail, ingest
@@ -242,8 +243,10 @@ def test_every_export_writes_mail_content_verbatim_or_defused(
         bad = [cell for cell in cells if not safe(cell)]
         assert not bad, (path, bad)
     assert {name, "'" + name} & set(found["/leads/export.csv"])
-    assert {source, "'" + source} & set(found["/reports.csv?table=sources"])
-    assert {source, "'" + source} & set(found["/reports.csv?table=outcomes"])
+    shown = source_label(source, "de")  # reports name sources as the UI does ("Unbekannt")
+    header = {shown, f"{shown} ({source})"}  # a name the header has already gets its code
+    assert (header | {"'" + h for h in header}) & set(found["/reports.csv?table=sources"])
+    assert {shown, "'" + shown} & set(found["/reports.csv?table=outcomes"])
 
 
 def test_a_formula_in_a_mail_reaches_the_exports_defused(dealer: sessionmaker[Session]) -> None:

@@ -340,6 +340,10 @@ def test_names_are_escaped(app: Flask, dealer: sessionmaker[Session], seeded: Se
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;&#34;" in html  # the row and the hidden texts
     assert "offene Anfragen von &lt;img src=x onerror=alert(1)&gt;&#34;" in html
+    with db.session_scope(dealer) as session:  # a source as a hostile mail could name it
+        add(session, "evil", seeded.users[ANNA], seeded.clock.today, source="<b>x</b>")
+    html = logged_in(app, CHEF).get("/overview/").get_data(as_text=True)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
 
 
 def test_empty_states_in_german(factory: sessionmaker[Session]) -> None:

@@ -33,7 +33,7 @@ def fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext)
         )
         customer.name = customer.first_name = customer.last_name = None
         _name_from_pairs(lead, names)
-    elif names.get("name"):
+    elif not _completes_half_name(lead, names) and names.get("name"):
         offer_value(lead, "customer.name", names["name"].value, GENERAL, pair_detail(names["name"]))
     for pair in by_key.get("email", []):
         found = EMAIL_PATTERN.search(pair.value)
@@ -55,6 +55,34 @@ def fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext)
         if match:
             offer_value(lead, "customer.postcode", match.group(1), GENERAL, pair_detail(both[0]))
             offer_value(lead, "customer.city", match.group(2), GENERAL, pair_detail(both[0]))
+
+
+def _completes_half_name(lead: ParsedLead, names: dict[str, reader.Pair]) -> bool:
+    """The parser read only a last or only a first name (the other's label had a word it
+    does not know): the labelled other half the reader found completes the name
+    ("Nome di battesimo: Björn", "Family name: Løvås").  True if it did."""
+    customer = lead.customer
+    have = customer.last_name or customer.first_name
+    if not have or (customer.last_name and customer.first_name):
+        return False
+    missing = "first_name" if customer.last_name else "last_name"
+    other = names.get(missing)
+    if other is None or not reader.plausible(missing, other.value):
+        return False
+    name = (customer.name or "").lower()
+    value = " ".join(other.value.split())
+    if name != have.lower() or value.lower() in name:
+        return False
+    lead.losers.setdefault("customer.name", []).append(
+        Loser(
+            SOURCE, lead.parser, customer.name or "", f"the {missing.replace('_', ' ')} is labelled"
+        )
+    )
+    setattr(customer, missing, value)
+    customer.name = clean_line(f"{customer.first_name} {customer.last_name}")
+    for path in (f"customer.{missing}", "customer.name"):
+        lead.provenance[path] = Origin(GENERAL, pair_detail(other), customer.name or "")
+    return True
 
 
 def name_from_headline(lead: ParsedLead, text: str) -> None:

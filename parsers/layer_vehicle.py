@@ -10,9 +10,9 @@ import re
 
 from . import reader, scanners
 from .lexicon import is_weak_label
-from .merge import GENERAL, offer_value, pair_detail
+from .merge import GENERAL, SOURCE, offer_value, pair_detail
 from .message import clean_line
-from .model import ParsedLead
+from .model import Loser, Origin, ParsedLead
 from .normalize import clean_vin, normalise_make, parse_price
 
 _VEHICLE_KEYS = (
@@ -59,6 +59,35 @@ def fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
         if make and value.lower().startswith(make.value.lower() + " "):
             value = value[len(make.value) + 1 :]
         offer_value(lead, "vehicle.model", value, GENERAL, pair_detail(model))
+    _add_trim(lead, by_key.get("trim"))
+
+
+_TRIM_WORDS = 6
+_TRIM_CHARS = 40
+
+
+def _add_trim(lead: ParsedLead, trim: reader.Pair | None) -> None:
+    """A labelled trim line completes the model, as the OEM parsers do with their own label.
+
+    Only a short trim name ("N-Connecta e-POWER", "S line 40 TDI quattro") counts: a
+    marketplace's "Ausstattung: Navi, Sitzheizung, …" is a list of equipment.
+    """
+    vehicle = lead.vehicle
+    if trim is None or not vehicle.model:
+        return
+    value = " ".join(trim.value.split())
+    if not value or "," in value or ";" in value or len(value) > _TRIM_CHARS:
+        return
+    if len(value.split()) > _TRIM_WORDS:
+        return
+    if value.lower() in vehicle.model.lower():
+        return
+    origin = lead.provenance.get("vehicle.model")
+    lead.losers.setdefault("vehicle.model", []).append(
+        Loser(origin.reader if origin else SOURCE, "without its trim", vehicle.model, "trim line")
+    )
+    vehicle.model = f"{vehicle.model} {value}"
+    lead.provenance["vehicle.model"] = Origin(GENERAL, pair_detail(trim), vehicle.model)
 
 
 def _mileage(value: str) -> int | None:

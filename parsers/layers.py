@@ -152,7 +152,22 @@ def _layers(lead: ParsedLead, view: MailView, ctx: ParseContext) -> ParsedLead:
     decide_kind(lead)
     capture_extras(lead, pairs)
     settle_lead(lead)
+    _oem_test_lead(lead)
     return lead
+
+
+def _oem_test_lead(lead: ParsedLead) -> None:
+    """An OEM router's test lead (test name *and* test address) is no customer, however
+    the names were labelled: the OEM parser checks the names it read, this checks the
+    names the layers completed."""
+    from .oem_common import looks_like_test
+
+    if not lead.source.startswith("oem:") or not lead.is_lead:
+        return
+    if all(looks_like_test(lead.customer)):
+        lead.is_lead = False
+        lead.non_lead_reason = "test lead: test name and test e-mail address"
+        lead.warnings.append("OEM test lead (test name and test address): not a customer")
 
 
 # Reading costs time in proportion to the text (bench/parse.py keeps parsing at >= 0.4x

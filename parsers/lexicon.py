@@ -312,6 +312,18 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Marca",
     ),
     "model": ("Modell", "Fahrzeugmodell", "Modellbezeichnung", "Model", "Modèle", "Modello"),
+    # the trim line of OEM lead systems ("Ausstattung: N-Connecta e-POWER"); completes the model
+    "trim": (
+        "Ausstattungslinie",
+        "Ausstattungsvariante",
+        "Ausstattung",
+        "Version",
+        "Trim",
+        "Trim level",
+        "Uitvoering",
+        "Finition",
+        "Allestimento",
+    ),
     "vehicle": (
         "Fahrzeug",
         "Wunschfahrzeug",

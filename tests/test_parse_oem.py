@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from mailgate.parsers import (
+    ParsedLead,
     oem_hyundai,
     oem_mercedes_benz,
     oem_nissan,
     oem_opel,
     oem_volkswagen,
+    parse_raw,
 )
 from mailgate.parsers.message import load
 from mailgate.parsers.oem_common import (
@@ -214,3 +217,59 @@ def test_the_campaign_or_lead_type_the_oem_names_is_kept(
 
     raw = (Path(__file__).parent / "fixtures" / "mails" / fixture).read_bytes()
     assert parse_view(load(raw), ParseContext()).campaign == campaign
+
+
+# --- labels the OEM parsers do not know: the layers complete what they read ---------------
+
+_OEM_FIXTURES = Path(__file__).parent / "fixtures" / "mails"
+
+
+def _relabelled(fixture: str, *pairs: tuple[bytes, bytes]) -> tuple[ParsedLead, ParsedLead]:
+    raw = (_OEM_FIXTURES / fixture).read_bytes()
+    changed = raw
+    for old, new in pairs:
+        assert old in changed, old
+        changed = changed.replace(old, new, 1)
+    return parse_raw(raw), parse_raw(changed)
+
+
+def test_a_trim_line_in_another_wording_completes_the_model() -> None:
+    """The OEM parser joins "Modell" and "Ausstattung"; "Trim level" / "Finition" must too."""
+    for label in (b"Trim level: ", b"Finition : ", b"Uitvoering\t"):
+        plain, relabelled = _relabelled(
+            "oem_volkswagen/audi-code-leasing-rate-not-price.eml", (b"Ausstattung: ", label)
+        )
+        assert plain.vehicle.model == "A4 Avant S line 40 TDI quattro"
+        assert relabelled.vehicle.model == plain.vehicle.model, label
+
+
+def test_an_equipment_list_is_no_trim() -> None:
+    """A marketplace's "Ausstattung: Navi, Sitzheizung" lists features, not a trim."""
+    plain, listed = _relabelled(
+        "oem_volkswagen/audi-code-leasing-rate-not-price.eml",
+        (b"Ausstattung: S line 40 TDI quattro", b"Trim level: Navi, Sitzheizung, AHK"),
+    )
+    assert listed.vehicle.model == "A4 Avant"
+
+
+def test_a_first_or_last_name_in_another_wording_completes_the_name() -> None:
+    for old, new in (
+        (b"Vorname: Bj", b"Nome di battesimo:\r\nBj"),
+        (b"Nachname: ", b"Family name\t"),
+    ):
+        plain, relabelled = _relabelled("oem_nissan/probefahrt-latin1-qp.eml", (old, new))
+        assert (plain.customer.first_name, plain.customer.last_name) == ("Björn", "Løvås")
+        assert relabelled.customer.first_name == "Björn", new
+        assert relabelled.customer.last_name == "Løvås", new
+        assert relabelled.customer.name == "Björn Løvås"
+
+
+def test_an_oem_test_lead_stays_suppressed_whatever_its_labels() -> None:
+    plain, relabelled = _relabelled(
+        "oem_nissan/test-lead-suppressed.eml",
+        (b"Vorname: Test", b"Nome di battesimo:\tTest"),
+        (b"Nachname: Test", b"Achternaam:\tTest"),
+    )
+    assert not plain.is_lead
+    assert not relabelled.is_lead
+    assert relabelled.non_lead_reason == "test lead: test name and test e-mail address"

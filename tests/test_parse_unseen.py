@@ -45,7 +45,7 @@ CUSTOMER_KEYS = ("name", "first_name", "last_name", "email", "phone_e164")
 VEHICLE_KEYS = ("make", "model", "vin", "listing_id", "stock_number", "price")
 
 # The score at the last commit (never lower than the first measurement).
-FIELD_FLOOR = 0.97
+FIELD_FLOOR = 0.978
 IS_LEAD_FLOOR = 127
 
 

@@ -24,6 +24,7 @@ WILDCARD = ("", "0.0.0.0", "::", "[::]")  # noqa: S104  # nosec B104 - names, no
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Countries whose public holidays differ by state or canton: the region matters there.
 REGIONAL_HOLIDAYS = ("DE", "AT", "CH")
+GENERAL = "settings.general"
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,10 @@ def steps(session: Session, dealer: DealerConfig, settings: Settings) -> list[St
     first_mail = session.scalar(select(InboundMail.id).limit(1)) is not None
     escalation = document["escalation"]
     return [
-        Step("dealer_name", bool(dealer.name), True, "settings.general", "dealer"),
-        Step("addresses", bool(dealer.addresses), True, "settings.general", "addresses"),
-        Step("admin_address", bool(dealer.admin_address), True, "settings.general", "dealer"),
-        Step("base_url", bool(dealer.base_url), True, "settings.general", "web"),
+        Step("dealer_name", bool(dealer.name), True, GENERAL, "section-dealer"),
+        Step("addresses", bool(dealer.addresses), True, GENERAL, "section-addresses"),
+        Step("admin_address", bool(dealer.admin_address), True, GENERAL, "section-dealer"),
+        Step("base_url", bool(dealer.base_url), True, GENERAL, "section-web"),
         Step("relay", bool(settings.relay.host), True, "onboarding.checklist", "relay"),
         Step("users", bool(others) or bool(receivers), False, "onboarding.invite"),
         Step("hours", any(document["hours"].values()), False, "settings.hours"),

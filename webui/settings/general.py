@@ -61,10 +61,18 @@ MAX_ADDRESSES = 100
 _SPLIT = re.compile(r"[\r\n,;]+")
 
 
+# The regions of the IANA names a person picks from (no "Poland", "W-SU" or "localtime").
+REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian")
+
+
 def zone_choices() -> list[str]:
-    """The European zones first, then every other one (for the input's <datalist>)."""
-    rest = sorted(z for z in available_timezones() if z not in EUROPEAN_ZONES)
-    return [*EUROPEAN_ZONES, *rest]
+    """The European zones first, then the other ``Region/City`` ones (the <datalist>)."""
+    rest = sorted(
+        zone
+        for zone in available_timezones()
+        if zone not in EUROPEAN_ZONES and zone.split("/")[0] in (*REGIONS, "Pacific")
+    )
+    return [*EUROPEAN_ZONES, *rest, "UTC"]
 
 
 class GeneralForm(FlaskForm):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -26,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
 from mailgate.config import RelaySettings, Settings, SmtpSettings, WebSettings
-from mailgate.dealer_settings import load_dealer_config
-from mailgate.models import InboundMail, OutboxMail, User
+from mailgate.dealer_settings import apply_document, load_dealer_config, stored_document
+from mailgate.models import ImapState, InboundMail, OutboxMail, User, utcnow
 from mailgate.webui.accounts import invitations
 from mailgate.webui.settings.general import parse_addresses
 
@@ -121,6 +122,17 @@ def test_general_page_edits_every_dealer_key_a_newcomer_needs(fresh: sessionmake
     assert dealer.base_url == BASE
     page = _text(client.get("/settings/"))
     assert "Vorschlag" not in page and f'value="{BASE}"' in page
+
+
+def test_a_forged_host_header_is_no_base_url_suggestion(fresh: sessionmaker[Session]) -> None:
+    app = _app(fresh, web=WebSettings(port=8123, allowed_hosts=("evil.example",)))
+    forged = app.test_client()
+    forged.environ_base["HTTP_HOST"] = "evil.example"
+    assert post(forged, "/login", {"email": ADMIN, "password": PASSWORD}).status_code == 302
+    page = _text(forged.get("/settings/"))
+    assert 'value="http://127.0.0.1:8123"' in page and "evil.example" not in page
+    checklist = _text(forged.get("/setup/checklist"))
+    assert "http://127.0.0.1:8123" in checklist and "evil.example" not in checklist
 
 
 @pytest.mark.parametrize(
@@ -487,8 +499,36 @@ def test_system_page_shows_listener_relay_mail_and_queues(
                 status="dead",
             )
         )
+    with db.session_scope(fresh) as session:
+        document = stored_document(session)
+        mailbox = {"host": "imap.muster.example", "username": "leads", "password": "Geheim-1"}
+        document["imap"] = [
+            {**mailbox, "name": "filiale-nord"},
+            {**mailbox, "name": "filiale-sued"},
+            {**mailbox, "name": "archiv", "enabled": False},
+        ]
+        apply_document(session, document)
+        now = utcnow()
+        session.add(ImapState(mailbox="filiale-nord", folder="INBOX", last_success_at=now))
+        session.add(
+            ImapState(
+                mailbox="filiale-sued",
+                folder="INBOX",
+                last_success_at=now - timedelta(hours=2),
+                last_error="LOGIN failed",
+                last_error_at=now,
+            )
+        )
     page = _text(client.get("/system/"))
     assert "aus Postfach filiale-nord" in page and "kunde@kunden.example" in page
+    boxes = page.split('id="mailboxes"', 1)[1].split("</section>", 1)[0]
+    rows = {
+        name: boxes.split(f"<td>{name}</td>", 1)[1].split("</tr>", 1)[0]
+        for name in ("filiale-nord", "filiale-sued", "archiv")
+    }
+    assert "holt ab" in rows["filiale-nord"]
+    assert "Fehler" in rows["filiale-sued"] and "Prüfen Sie Server" in rows["filiale-sued"]
+    assert "ausgeschaltet" in rows["archiv"]
     queues = page.split('id="queues"', 1)[1].split("</section>", 1)[0]
     assert queues.count("ansehen") == 2
     # a listener that is down and a relay that is not reachable

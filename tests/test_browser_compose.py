@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from mailgate.config import Settings
@@ -177,7 +178,13 @@ def test_compose_from_the_lead_page_with_a_template_and_a_pdf(
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    assert page.get_by_role("button", name="An den Kunden senden").is_visible()
+    # on a phone the answer starts folded (a short page); "Antworten" in the bar unfolds it
+    # and puts the cursor into the text
+    send = page.get_by_role("button", name="An den Kunden senden")
+    assert not send.is_visible()
+    page.locator("#action-answer").click()
+    assert send.is_visible()
+    expect(page.locator("#answer-body")).to_be_focused()
     screenshot(page, "lead-answer-phone")
     _section_shot(page, "lead-conversation-phone")
 

@@ -360,3 +360,15 @@ def test_a_salesperson_never_sees_sending_internals(
     assert "nicht gesendet (Versand ist aus)" in page
     for internal in ("send_mails", "Parser", "Sicherheit", "MIME"):
         assert internal not in page, internal
+
+
+def test_addresses_wrap_only_after_at_and_dots() -> None:
+    """An address may wrap after "@" or a dot (never mid-word); whatever it holds is escaped."""
+    from mailgate.webui.lead.text import breakable
+
+    assert str(breakable("lena.verkauf@demo.example")) == (
+        "lena.<wbr>verkauf@<wbr>demo.<wbr>example"
+    )
+    hostile = str(breakable('"><script>alert(1)</script>@x.example'))
+    assert "<script>" not in hostile and "&lt;script&gt;alert(1)&lt;/script&gt;@<wbr>" in hostile
+    assert str(breakable(None)) == ""

@@ -41,9 +41,11 @@ from .ladder_view import display_state, steps_ahead
 from .protocol_view import protocol_lines
 from .rules import assignable_users, in_pool, may_act
 from .sales_ladder import next_stage, sales_ladder
+from .text import breakable
 
 bp = Blueprint("lead", __name__)
 bp.add_app_template_filter(decoded, "decoded")
+bp.add_app_template_filter(breakable, "breakable")
 
 
 @bp.route("/leads/<int:lead_id>")

@@ -2,8 +2,8 @@
    - A dialog the server reopened after an error (class lead-dialog-open) becomes a modal
      again, focused on its first field with an error (else its first field).
    - A link to a dialog (#dlg-…) opened with the page opens that dialog.
-   - "Antworten" moves the focus into the answer.
-   - On a phone the protocol starts folded, so the page stays short.
+   - On a phone the protocol and the answer start folded, so the page stays short;
+     "Antworten" unfolds the answer and moves the focus into its text.
    Without JavaScript all of this degrades to sections in the page (lead.css). */
 "use strict";
 (function () {
@@ -37,16 +37,21 @@
       show(target);
     }
   }
-  var answer = document.getElementById("action-answer");
-  var body = document.getElementById("answer-body");
-  if (answer && body) {
-    answer.addEventListener("click", function () {
-      window.setTimeout(function () { body.focus({ preventScroll: true }); }, 0);
-    });
-  }
   if (window.matchMedia("(max-width: 767.98px)").matches) {
     document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) {
-      d.removeAttribute("open");
+      if (location.hash !== "#" + d.id) { d.removeAttribute("open"); }
+    });
+  }
+  // Every link to the answer (the bar's "Antworten", the customer's address) unfolds it and
+  // puts the cursor into the text.
+  var answer = document.getElementById("answer");
+  var body = document.getElementById("answer-body");
+  if (answer && body) {
+    document.querySelectorAll('a[href="#answer"]').forEach(function (link) {
+      link.addEventListener("click", function () {
+        answer.open = true;
+        window.setTimeout(function () { body.focus({ preventScroll: true }); }, 0);
+      });
     });
   }
 })();

@@ -428,11 +428,16 @@ def _next_filled(lines: list[str], index: int) -> int | None:
 
 
 def _looks_labelled(line: str) -> bool:
-    """Any ``label: value`` line, known label or not (an empty field is followed by one)."""
+    """Any ``label: value`` line, known label or not (an empty field is followed by one),
+    or a field line in another layout the lexicon knows ("ANZAHLUNG<tab>5.000 €")."""
     if _is_label_line(line):
         return True
     match = _LABEL_LINE.match(line)
-    return bool(match and match.group(2).strip() and "//" not in match.group(1))
+    if match and match.group(2).strip() and "//" not in match.group(1):
+        return True
+    from .reader import is_field_line
+
+    return is_field_line(line)
 
 
 def _is_label_line(line: str) -> bool:
@@ -441,6 +446,10 @@ def _is_label_line(line: str) -> bool:
     if ":" in line:
         match = _LABEL_LINE.match(line)
         if match and label_key(match.group(1)):
+            return True
+    if "\t" in line:  # "Label<tab>value", as form mailers align their fields
+        label = line.strip().partition("\t")[0]
+        if label and len(label) <= 40 and label_key(label):
             return True
     if len(line.strip()) >= 42:
         return False

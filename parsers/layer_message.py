@@ -11,6 +11,7 @@ import re
 
 from . import reader
 from .boilerplate import strip_boilerplate
+from .lexicon import field_of
 from .merge import FREE_FORM_SOURCES, GENERAL, SOURCE, pair_detail
 from .model import Loser, Origin, ParsedLead
 
@@ -54,6 +55,17 @@ def fill_message(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
 _WORD = re.compile(r"\w{3,}")
 
 
+# "Monatliche Rate ab: 499 €": a short label and a value, a field line no lexicon lists
+_LABEL_LIKE = re.compile(r"^\s*(?P<label>[^\W\d_][^:\n]{0,40}?)\s*:\s*\S")
+
+
+def _label_like(line: str) -> bool:
+    match = _LABEL_LIKE.match(line)
+    if match is None or len(match["label"].split()) > 4:
+        return False
+    return field_of(match["label"]) != "message"  # "Nachricht: …" is the customer's words
+
+
 def _cut_field_tail(lead: ParsedLead) -> None:
     """The source parser's message without a trailing block of field lines in any wording.
 
@@ -61,8 +73,9 @@ def _cut_field_tail(lead: ParsedLead) -> None:
     mail with another word for the label ("Kaufpreis:", "Anzeigennummer:",
     "Telefon 0178 …") must not glue that field to the customer's words.  Only a
     block at the end is cut, starting at a field whose value proves itself
-    (:func:`.reader.shaped_field_line`) and holding nothing but field lines: a
-    message with the customer's words below a field line stays whole.  The cut
+    (:func:`.reader.shaped_field_line`) and holding nothing but field lines
+    (known labels, or a short "Label: value" below such a field): a message
+    with the customer's words below a field line stays whole.  The cut
     is recorded as a loser, so ``--explain`` shows what was dropped.
     """
     message = lead.message or ""
@@ -74,7 +87,7 @@ def _cut_field_tail(lead: ParsedLead) -> None:
             continue
         if reader.shaped_field_line(line) is not None:
             start = index
-        elif not reader.is_field_line(line):
+        elif not (reader.is_field_line(line) or _label_like(line)):
             break
     if start is None:
         return

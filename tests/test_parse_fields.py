@@ -123,3 +123,17 @@ def test_unknown_labelled_format_yields_name_email_phone_message() -> None:
     assert lead.customer.email == "ida.sommer@kunde.example"
     assert lead.customer.phone == "0341 556677" and lead.customer.phone_e164 == "+49341556677"
     assert lead.message == "Ich hätte gern einen Rückruf."
+
+
+def test_an_empty_field_never_takes_the_next_field_line_as_its_value() -> None:
+    """'Inserat-Nr.:' left empty by the form; the next line is another field in any layout."""
+    for layout in ("Anzahlung: 5.000 €", "ANZAHLUNG\t5.000 €", "Anzahlung => 5.000 €"):
+        found = labelled_fields(f"Fahrzeug: Hyundai Tucson\nInserat-Nr.:\n{layout}\n")
+        assert "listing_id" not in found, layout
+
+
+def test_a_tab_separated_label_ends_the_message() -> None:
+    found = labelled_fields(
+        "Nachricht: Bitte ein Angebot über 48 Monate.\nDATENSCHUTZ\takzeptiert\n"
+    )
+    assert found["message"] == "Bitte ein Angebot über 48 Monate."

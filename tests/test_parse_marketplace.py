@@ -127,6 +127,19 @@ def test_a_field_below_the_message_in_another_wording_is_not_part_of_it() -> Non
     assert "Of is er korting?" in (inside.message or "")
 
 
+def test_a_trailing_field_block_with_unlisted_labels_is_cut_from_the_message() -> None:
+    """'Vehicle price : …' (a lexicon label the parser does not list) starts the block; the
+    'Monatliche Rate ab: …' line below it no lexicon lists is part of the block too."""
+    fixture = FIXTURES / "autoscout24" / "de-sie-alternative-uuid.eml"
+    raw = fixture.read_bytes()
+    plain = parse_raw(raw)
+    relabelled = parse_raw(
+        raw.replace(b"Preis: =E2=82=AC 38.450,-", b"Vehicle price : =E2=82=AC 38.450,-", 1)
+    )
+    assert relabelled.message == plain.message
+    assert "Rate" not in (relabelled.message or "")
+
+
 def test_vehicle_titles_split_into_make_and_model() -> None:
     assert split_vehicle("Land Rover Defender 110") == ("Land Rover", "Defender 110")
     assert split_vehicle("VW Golf 8 GTI") == ("VW", "Golf 8 GTI")

@@ -137,3 +137,21 @@ def test_a_tab_separated_label_ends_the_message() -> None:
         "Nachricht: Bitte ein Angebot über 48 Monate.\nDATENSCHUTZ\takzeptiert\n"
     )
     assert found["message"] == "Bitte ein Angebot über 48 Monate."
+
+
+@pytest.mark.parametrize(
+    ("text", "price"),
+    [
+        ("Is it still for sale at 39,900 EUR? I can pick it up.", 39900.0),
+        ("Listed at EUR 12,500.50 on your site.", 12500.5),
+        ("Ist der Wagen für 19.850 € noch da?", 19850.0),
+        ("Preis: 24.495,- EUR", 24495.0),
+    ],
+)
+def test_a_price_in_prose_is_read_whole_in_either_thousands_style(text: str, price: float) -> None:
+    """English thousands ("39,900 EUR") are one amount, never the "900 EUR" at its end."""
+    from mailgate.parsers import scanners
+    from mailgate.parsers.normalize import parse_price
+
+    hits = scanners.prices(text)
+    assert hits and parse_price(hits[0].value) == price

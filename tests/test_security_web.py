@@ -265,6 +265,8 @@ ANY_USER = {
     "customers.customer_list",  # lists scoped by query, like the lead list
     "customers.checks",
 }
+# the team overview and its live fragment: supervisors and admins, 403 for salespeople
+SUPERVISORS_AND_ADMINS = {"dashboard.overview", "dashboard.live"}
 LEAD_SCOPED_PREFIXES = ("lead.", "pool.take", "customers.relink")
 CUSTOMER_SCOPED = {"customers.customer_detail", "customers.merge", "customers.check"}
 ADMIN_PREFIXES = ("settings.", "inbound.", "outbox.", "system.")
@@ -298,6 +300,8 @@ def _expect(endpoint: str, role: str, lead_owner: str) -> str:
         return "allow" if role == "admin" else "deny"
     if endpoint in ANY_USER:
         return "allow"
+    if endpoint in SUPERVISORS_AND_ADMINS:
+        return "allow" if role in ("admin", "supervisor") else "deny"
     if endpoint.startswith(LEAD_SCOPED_PREFIXES) or endpoint in CUSTOMER_SCOPED:
         if lead_owner == "pool" and role.startswith("salesperson") and endpoint not in READ_ONLY:
             return "deny"  # a salesperson sees a pool lead but takes it before acting on it

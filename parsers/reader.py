@@ -72,6 +72,18 @@ _SINGLE_LINE_LIMIT = 200
 _CAPITAL = re.compile(r"\s+(?:[A-ZÄÖÜ0-9+]|(?:von|van|de|der|den|zu|di|da|du|le|la)\s)")
 
 
+_NUMBER_LIST = re.compile(r"\s+/\s+|\s*;\s*|\s*,\s*|\s+oder\s+|\s+or\s+|\s+of\s+|\s+ou\s+")
+
+
+def _first_number(value: str) -> str:
+    """The first of "0431 123456 / 0171 2233445" (a landline and a mobile in one field);
+    "0711 / 123456" stays one number (its parts are too short to be numbers)."""
+    parts = [p for p in _NUMBER_LIST.split(value) if p.strip()]
+    if len(parts) > 1 and all(len(_DIGIT.findall(p)) >= 6 for p in parts):
+        return parts[0].strip()
+    return value
+
+
 def plausible(key: str, value: str) -> bool:
     """Does ``value`` look like a value of field ``key``?  Guards every layout guess."""
     value = value.strip()
@@ -80,6 +92,7 @@ def plausible(key: str, value: str) -> bool:
     if key == "email":
         return bool(EMAIL_PATTERN.search(value))
     if key == "phone":
+        value = _first_number(value)
         match = _PHONE_SHAPE.match(value.lstrip("+ "))
         digits = len(_DIGIT.findall(value[:40]))
         return bool(match) and 5 <= digits <= 16 and not EMAIL_PATTERN.search(value)

@@ -273,3 +273,14 @@ def test_an_oem_test_lead_stays_suppressed_whatever_its_labels() -> None:
     assert not plain.is_lead
     assert not relabelled.is_lead
     assert relabelled.non_lead_reason == "test lead: test name and test e-mail address"
+
+
+def test_a_landline_and_a_mobile_in_one_field_give_the_first_number() -> None:
+    """'Telefon-Nr.: 0431 123456 / 0171 2233445' under a label the parser does not list:
+    the general reader takes the first number, as the parser does under its own label."""
+    plain, relabelled = _relabelled(
+        "oem_mercedes_benz/angebot-keine-nachricht-8bit.eml",
+        (b"Telefon / Mobil: ", b"Telefon-Nr.:\t"),
+    )
+    assert plain.customer.phone_e164 == "+49431123456"
+    assert relabelled.customer.phone_e164 == plain.customer.phone_e164

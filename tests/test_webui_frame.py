@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
+from flask_login import login_user
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from wtforms import BooleanField, Form, SelectField, StringField
@@ -21,8 +23,9 @@ from wtforms import BooleanField, Form, SelectField, StringField
 from mailgate import db
 from mailgate.config import ConfigError, Settings, WebSettings, load_settings
 from mailgate.dealer_settings import apply_document, export_settings
-from mailgate.models import utcnow
-from mailgate.webui import context
+from mailgate.models import Lead, User, utcnow
+from mailgate.webui import context, live
+from mailgate.webui.access import Account
 from mailgate.webui.choices import options
 
 from .test_webui_accounts import add_lead
@@ -175,8 +178,6 @@ def test_the_overdue_badge_counts_only_the_users_scope(
     add_lead(dealer, BERT, 5, soon_at=future, overdue_at=future)  # not yet due
     closed = overdue_lead(dealer, ANNA, 6)
     with db.session_scope(dealer) as session:
-        from mailgate.models import Lead
-
         lead = session.get(Lead, closed)
         assert lead is not None
         lead.status = "closed"  # closed leads are never overdue
@@ -324,3 +325,25 @@ def test_the_logo_must_be_an_image_file_by_its_name(tmp_path: Path) -> None:
         load_settings(str(config), environ={})
     config.write_text('[web]\nlogo = "/srv/autohaus/Logo.SVG"\n', encoding="utf-8")
     assert load_settings(str(config), environ={}).web.logo == "/srv/autohaus/Logo.SVG"
+
+
+def test_the_frame_survives_a_database_that_cannot_answer(
+    app: Flask, dealer: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The busy-database page is drawn in the frame: the badge and the pool entry are left
+    out instead of failing a second time."""
+    overdue_lead(dealer, ANNA, 1)
+    change_dealer(dealer, "distribution", pool_user=CHEF)
+
+    def busy(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    with app.test_request_context("/"):
+        user = context.db().scalar(select(User).where(User.email == ANNA))
+        assert user is not None
+        login_user(Account.of(user))
+        assert live.overdue_count() == 1 and context.pool_configured() is True
+        monkeypatch.setattr(live, "lead_scope", busy)
+        monkeypatch.setattr(context, "dealer", busy)
+        assert live.overdue_count() == 0
+        assert context.pool_configured() is False

@@ -49,7 +49,10 @@ def close_session(_exc: BaseException | None) -> None:
 def pool_configured() -> bool:
     """Whether the dealer has a pool (a pool user in the distribution settings): the menu
     shows "Pool" only then."""
-    return bool(dealer().document["distribution"].get("pool_user"))
+    try:
+        return bool(dealer().document["distribution"].get("pool_user"))
+    except SQLAlchemyError:  # the busy-database page's frame: leave the entry out
+        return False
 
 
 def dealer_name() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from . import reader, scanners
+from . import catalogue, reader, scanners
 from .lexicon import is_weak_label
 from .merge import GENERAL, SOURCE, offer_value, pair_detail
 from .message import clean_line
@@ -58,8 +58,21 @@ def fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
         value = model.value
         if make and value.lower().startswith(make.value.lower() + " "):
             value = value[len(make.value) + 1 :]
+        elif not make:
+            value = _without_make(lead, model)
         offer_value(lead, "vehicle.model", value, GENERAL, pair_detail(model))
     _add_trim(lead, by_key.get("trim"))
+
+
+def _without_make(lead: ParsedLead, model: reader.Pair) -> str:
+    """ "Modell: Opel Frontera" without a make label: the catalogue make is the make,
+    the rest the model (as the OEM parsers split their own model line)."""
+    value = model.value
+    found = catalogue.find_vehicle(value)
+    if found is None or not value.lower().startswith(found.matched.lower() + " "):
+        return value
+    offer_value(lead, "vehicle.make", found.make, GENERAL, pair_detail(model))
+    return value[len(found.matched) + 1 :].strip() or value
 
 
 _TRIM_WORDS = 6

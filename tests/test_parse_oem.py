@@ -284,3 +284,13 @@ def test_a_landline_and_a_mobile_in_one_field_give_the_first_number() -> None:
     )
     assert plain.customer.phone_e164 == "+49431123456"
     assert relabelled.customer.phone_e164 == plain.customer.phone_e164
+
+
+def test_a_model_line_naming_the_make_gives_make_and_model() -> None:
+    """'Model: Opel Frontera' under a label the parser does not list: make and model split."""
+    plain, relabelled = _relabelled(
+        "oem_opel/leadit-forwarded-outlook-trade-in.eml",
+        (b"Modell: Opel Frontera", b"Model: Opel Frontera"),
+    )
+    assert (plain.vehicle.make, plain.vehicle.model) == ("Opel", "Frontera")
+    assert (relabelled.vehicle.make, relabelled.vehicle.model) == ("Opel", "Frontera")

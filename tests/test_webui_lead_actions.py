@@ -337,3 +337,30 @@ def test_delete_is_for_admins_and_open_leads(team: sessionmaker[Session], app: F
     assert f'action="/leads/{lead_id}/delete"' not in body(ada, f"/leads/{lead_id}")
     page = act(ada, lead_id, "delete", {"confirm": "y"})
     assert flashes(page)[0][0] == "error"
+
+
+def test_closing_and_handing_on_need_an_explicit_choice(
+    team: sessionmaker[Session], app: Flask
+) -> None:
+    """The close reason and the colleague start at "— bitte wählen —" (one stray click closes
+    or hands on nothing); an empty choice is refused in German and changes nothing."""
+    lead_id = new_lead(team, 1, ANNA)
+    anna = logged_in(app, ANNA)
+    page = body(anna, f"/leads/{lead_id}")
+    for select_id in ("reason", "to"):
+        options = page.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
+        first = re.search(r"<option([^>]*)>([^<]*)</option>", options)
+        assert first is not None and first.group(2) == "— bitte wählen —", select_id
+        chosen = re.findall(r'<option[^>]*\bselected\b[^>]*value="([^"]*)"', options)
+        chosen += re.findall(r'<option[^>]*value="([^"]*)"[^>]*\bselected\b', options)
+        assert set(chosen) <= {""}, (select_id, chosen)  # the browser shows the first one
+    before = protocol(team, lead_id)
+    page = act(anna, lead_id, "close", {"reason": ""})
+    assert ("error", "Abschlussgrund: Bitte wählen Sie, wie die Anfrage ausgegangen ist.") in (
+        flashes(page)
+    )
+    assert "lead-dialog-open" in page.split('id="dlg-close"', 1)[0].rsplit("<div", 1)[1]
+    page = act(anna, lead_id, "reassign", {"to": "", "reassign": "y"})
+    assert ("error", "An: Bitte wählen Sie, an wen die Anfrage geht.") in flashes(page)
+    assert protocol(team, lead_id) == before
+    assert lead_row(team, lead_id).status == "assigned"

@@ -35,6 +35,7 @@ from ..labels import label
 from . import dialogs
 from .errors import explain
 from .forms import (
+    NO_CHOICE,
     CloseForm,
     ConfirmForm,
     ContactForm,
@@ -199,7 +200,7 @@ def reassign(lead_id: int) -> ResponseReturnValue:
     lead = _acting(lead_id)
     form = ReassignForm()
     targets = {u.email: u.name or u.email for u in assignable_users(db(), lead)}
-    form.to.choices = options(targets.items())
+    form.to.choices = options((NO_CHOICE, *targets.items()))
     _validated(form, lead_id)
     to, note = form.to.data, (form.note.data or "").strip()
     if form.forward.data:
@@ -245,7 +246,7 @@ def close(lead_id: int) -> ResponseReturnValue:
     _acting(lead_id)
     form = CloseForm()
     reasons = {r.code: r.label for r in completion_reasons(dealer().document) if not r.hidden}
-    form.reason.choices = options(reasons.items())
+    form.reason.choices = options((NO_CHOICE, *reasons.items()))
     _validated(form, lead_id)
     code = form.reason.data
     return _run(

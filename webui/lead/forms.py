@@ -136,14 +136,20 @@ class QualificationForm(FlaskForm):
 
 
 class ReassignForm(FlaskForm):
-    to = SelectField(_l("To"), choices=[], validators=[DataRequired()])
+    to = SelectField(
+        _l("To"), choices=[], validators=[DataRequired(message=_l("Please choose a colleague."))]
+    )
     note = TextAreaField(_l("Note for the colleague"), validators=[Optional(), Length(max=1000)])
     reassign = SubmitField(_l("Reassign"))
     forward = SubmitField(_l("Forward with note"))
 
 
 class CloseForm(FlaskForm):
-    reason = SelectField(_l("Completion reason"), choices=[], validators=[DataRequired()])
+    reason = SelectField(
+        _l("Completion reason"),
+        choices=[],
+        validators=[DataRequired(message=_l("Please choose how the lead ended."))],
+    )
     submit = SubmitField(_l("Close lead"))
 
 

@@ -24,6 +24,7 @@ from .conversation import conversation
 from .dialogs import pending
 from .first_look import note_first_look
 from .forms import (
+    NO_CHOICE,
     QUALIFICATION_CHOICES,
     CloseForm,
     ConfirmForm,
@@ -77,10 +78,14 @@ def render_detail(
     mail = db().get(InboundMail, lead.inbound_id) if lead.inbound_id else None
     reasons = [r for r in completion_reasons(config.document) if not r.hidden]
     close_form = CloseForm()
-    close_form.reason.choices = options((r.code, r.label) for r in reasons)
+    # nothing chosen for the user: a lead is never closed or handed on by one stray click
+    close_form.reason.choices = options((NO_CHOICE, *((r.code, r.label) for r in reasons)))
     reassign_form = ReassignForm()
     reassign_form.to.choices = options(
-        (u.email, f"{u.name or u.email} <{u.email}>") for u in assignable_users(db(), lead)
+        (
+            NO_CHOICE,
+            *((u.email, f"{u.name or u.email} <{u.email}>") for u in assignable_users(db(), lead)),
+        )
     )
     due_form = DueForm()
     due_form.when.data = to_local_input(lead.overdue_at, config.timezone)

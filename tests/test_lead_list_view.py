@@ -69,7 +69,7 @@ def test_columns_and_page_size_are_remembered_per_user(
         "Kunde",
         "Art",
         "Status",
-        "Bearbeiter",
+        "Zuständig",
         "Quelle",
         "Fahrzeug",
         "Eingang",

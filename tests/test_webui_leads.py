@@ -367,7 +367,7 @@ def test_bulk_reassign_is_refused_outside_role_scope_and_token(
         data={"lead_ids": [mine], "target": user_id(team, "dora"), "csrf_token": token},
     )
     assert to_dora.status_code == 302  # Dora is no choice of his: refused with a message
-    assert "Bitte Anfragen und den neuen Bearbeiter auswählen." in body(chef, "/leads")
+    assert "Bitte Anfragen auswählen und festlegen, wer sie übernimmt." in body(chef, "/leads")
     with team.begin() as session:
         session.execute(update(Lead).where(Lead.id == mine).values(status="closed"))
     closed = chef.post(
@@ -436,7 +436,7 @@ def test_csv_export_opens_cleanly_in_german_excel(app: Flask, team: sessionmaker
     assert row["Art"] == "Probefahrt" and row["Marke"] == "Škoda"
     assert row["Modell"] == "Octavia; Combi"  # the separator inside a cell is quoted
     assert row["Preis"] == "18990,50" and row["Erkennungssicherheit"] == "0,85"
-    assert row["FIN"] == "TMBJJ7NE0L0123456" and row["Bearbeiter"] == "Anna Schmidt"
+    assert row["FIN"] == "TMBJJ7NE0L0123456" and row["Zuständig"] == "Anna Schmidt"
     assert row["Quelle"] == "Hersteller: Skoda" and row["Quellen-Code"] == "oem:skoda"
     assert len(set(header)) == len(header)  # no column name twice
     english = logged_in(app, EMAILS["ben"])

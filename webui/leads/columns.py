@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 COLUMNS: dict[str, Any] = {
     "kind": _l("Kind"),
     "status": _l("Status"),
-    "assignee": _l("Assignee"),
+    "assignee": _l("Assigned to"),
     "source": _l("Source"),
     "vehicle": _l("Vehicle"),
     "phone": _l("Phone"),

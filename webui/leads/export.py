@@ -33,7 +33,7 @@ def header() -> list[str]:
         _("Kind"),
         _("Source"),
         _("Status"),
-        _("Assignee"),
+        _("Assigned to"),
         _("Location"),
         _("Last activity"),
         _("Due at"),  # the stage-1 time; "Due" is German "Fälligkeit" like "Due state"

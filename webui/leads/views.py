@@ -236,7 +236,7 @@ FILTER_TITLES = {
     "source": _l("Source"),
     "campaign": _l("Campaign"),
     "channel": _l("Channel"),
-    "assignee": _l("Assignee"),
+    "assignee": _l("Assigned to"),
     "location": _l("Location"),
     "date_from": _l("Received from"),
     "date_to": _l("Received until"),

@@ -126,7 +126,18 @@ def test_list_colour_search_bulk_reassign_and_phone_layout(
     assert first_row.evaluate("e => getComputedStyle(e).display") == "block"
     assert page.locator("thead").evaluate("e => e.getBoundingClientRect().width") <= 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # the filter folds away behind one button and opens in place; on a wide screen it shows
+    search = page.get_by_role("searchbox", name="Suche")
+    assert not search.is_visible()
+    toggle = page.get_by_role("button", name="Filter")
+    assert toggle.get_attribute("aria-expanded") == "false"
     screenshot(page, "lead-list-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert search.is_visible() and not toggle.is_visible()
+    page.set_viewport_size({"width": 375, "height": 800})
+    toggle.click()
+    search.wait_for()
+    assert toggle.get_attribute("aria-expanded") == "true"
 
 
 POOL_TOML = (

@@ -82,12 +82,12 @@ def test_open_log_a_call_reassign_and_close(page: Any, live_web: LiveWeb) -> Non
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.get_by_role("button", name="Anfrage wieder öffnen").is_visible()
     # the protocol starts folded there (a short page); one tap opens it
+    screenshot(page, "lead-detail-phone")
     reason = page.locator("#protocol td", has_text="Grund: Fahrzeug verkauft")
     assert not reason.is_visible()
     page.locator("#protocol > summary").click()
     assert page.locator("#protocol").evaluate("d => d.open")
     reason.wait_for()
-    screenshot(page, "lead-detail-phone")
 
 
 def test_a_refused_action_reopens_its_dialog_with_the_reason(page: Any, live_web: LiveWeb) -> None:  # noqa: F811

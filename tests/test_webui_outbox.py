@@ -216,3 +216,22 @@ def test_a_template_that_cannot_compose_says_so(app: Flask, dealer: sessionmaker
     response = client.get(f"/outbox/{broken}")
     assert response.status_code == 200
     assert "lässt sich nicht aus ihrer Vorlage erstellen" in response.get_data(as_text=True)
+
+
+def test_counts_in_german_notation(app: Flask, dealer: sessionmaker[Session]) -> None:
+    with db.session_scope(dealer) as session:
+        session.add_all(
+            OutboxMail(
+                idempotency_key=f"bulk:{n}",
+                purpose="notification",
+                mail_from="leads@autohaus.example",
+                recipients=["x@kunden.example"],
+                subject="s",
+                message_id=f"<bulk-{n}@autohaus.example>",
+                raw=b"Subject: s\r\n\r\nText",
+                status="sent",
+            )
+            for n in range(1001)
+        )
+    html = logged_in(app, ADMIN).get("/outbox").get_data(as_text=True)
+    assert "<small>(1.001)</small>" in html and "gesendet (1.001)" in html

@@ -98,6 +98,7 @@ def inbound_list() -> str:
         page=page,
         summaries=summaries(db(), (row.id for row in found)),
         empty=EMPTY,
+        total=format_decimal(page.total),
     )
 
 

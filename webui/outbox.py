@@ -11,6 +11,7 @@ import re
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -157,7 +158,8 @@ def outbox_list() -> str:
         page=page,
         status=status,
         statuses=STATUS_LABELS,
-        counts=counts,
+        counts={code: format_decimal(n) for code, n in counts.items()},
+        total=format_decimal(page.total),
     )
 
 

@@ -69,10 +69,16 @@ def _without_make(lead: ParsedLead, model: reader.Pair) -> str:
     the rest the model (as the OEM parsers split their own model line)."""
     value = model.value
     found = catalogue.find_vehicle(value)
-    if found is None or not value.lower().startswith(found.matched.lower() + " "):
+    if found is None:
         return value
-    offer_value(lead, "vehicle.make", found.make, GENERAL, pair_detail(model))
-    return value[len(found.matched) + 1 :].strip() or value
+    # the make as written: its catalogue name or the first word the catalogue matched ("VW")
+    for written in (found.make, found.matched.split()[0] if found.matched.split() else ""):
+        if normalise_make(written) != found.make:
+            continue  # "IONIQ 5 N": the catalogue knew the model, no make is written
+        if value.lower().startswith(written.lower() + " "):
+            offer_value(lead, "vehicle.make", found.make, GENERAL, pair_detail(model))
+            return value[len(written) + 1 :].strip() or value
+    return value
 
 
 _TRIM_WORDS = 6

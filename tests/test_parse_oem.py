@@ -294,3 +294,12 @@ def test_a_model_line_naming_the_make_gives_make_and_model() -> None:
     )
     assert (plain.vehicle.make, plain.vehicle.model) == ("Opel", "Frontera")
     assert (relabelled.vehicle.make, relabelled.vehicle.model) == ("Opel", "Frontera")
+
+
+def test_a_model_line_without_a_make_keeps_its_first_word() -> None:
+    """'Model: IONIQ 5 N': the catalogue knows IONIQ as a Hyundai model, not a make to cut."""
+    plain, relabelled = _relabelled(
+        "oem_hyundai/probefahrt-ioniq-cp1252-qp.eml", (b"Modell: IONIQ 5 N", b"Model: IONIQ 5 N")
+    )
+    assert plain.vehicle.model == "IONIQ 5 N"
+    assert relabelled.vehicle.model == plain.vehicle.model

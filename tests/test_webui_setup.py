@@ -343,6 +343,10 @@ def test_invitation_sets_a_password_once(fresh: sessionmaker[Session]) -> None:
     visitor = app.test_client()
     page = visitor.get(path)
     assert page.status_code == 200 and "Lena Neu" in _text(page)
+    forged = visitor.post(path, data={"password": PASSWORD, "confirm": PASSWORD})
+    assert forged.status_code == 400  # no CSRF token: refused, the password stays unset
+    with fresh() as session:
+        assert session.scalar(select(User.password_hash).where(User.id == lena.id)) is None
     weak = post(visitor, path, {"password": "kurz", "confirm": "kurz"})
     assert weak.status_code == 200  # too short: the form again
     done = post(visitor, path, {"password": PASSWORD, "confirm": PASSWORD})

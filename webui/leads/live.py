@@ -21,7 +21,7 @@ from ..context import db
 from ..input_limits import DB_INT_MAX
 from .filters import parse
 from .fragments import fragment_login
-from .views import _where, table, table_context
+from .views import lead_where, table, table_context
 
 bp = Blueprint("leads_live", __name__)
 POLL_SECONDS = 30  # the templates' hx-trigger says the same
@@ -37,7 +37,7 @@ def _after() -> int:
 
 def newer(after: int) -> int:
     """How many leads in scope and filter came after lead ``after`` (up to NEWS_CAP + 1)."""
-    where = _where(parse(request.args), utcnow())
+    where = lead_where(parse(request.args), utcnow())
     found = select(Lead.id).where(where, Lead.id > after).limit(NEWS_CAP + 1).subquery()
     return db().scalar(select(func.count()).select_from(found)) or 0
 

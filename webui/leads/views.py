@@ -54,7 +54,8 @@ from .rows import Row, RowFormatter
 bp = Blueprint("leads", __name__)
 
 
-def _where(filters: Filters, now: datetime) -> ColumnElement[bool]:
+def lead_where(filters: Filters, now: datetime) -> ColumnElement[bool]:
+    """The user's lead scope AND the filter: what the list, its count, live parts and CSV show."""
     doc = dealer().document
     region = doc["dealer"].get("country") or "DE"
     dialect = db().get_bind().dialect.name
@@ -103,7 +104,7 @@ class Table:
 def table(filters: Filters) -> Table:
     """The current page of leads in the user's scope and filter (list and its live refresh)."""
     now = utcnow()
-    where = _where(filters, now)
+    where = lead_where(filters, now)
     total = count_capped(where)
     user = db().get(User, me().id)
     arranged = arrangement(user.list_prefs if user is not None else None)
@@ -384,7 +385,7 @@ def export_csv() -> Response:
 
     filters = parse(request.args)
     now = utcnow()
-    where = _where(filters, now)
+    where = lead_where(filters, now)
     query = _ordered(select(Lead.id).where(where), filters).limit(EXPORT_LIMIT)
     stamp = now.astimezone(dealer().timezone).strftime("%Y-%m-%d")
     from .csvexport import csv_lines

@@ -476,10 +476,10 @@ def _check_semantics(doc: dict[str, Any]) -> None:
     if not 1 <= dealer["max_relay_size_mb"] <= 50:
         raise SettingsError("dealer.max_relay_size_mb must be between 1 and 50")
     for i, address in enumerate(dealer["addresses"]):
-        if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
+        if not _ADDRESS.fullmatch(address) or "+" in address.split("@")[0]:
             raise SettingsError(f"dealer.addresses[{i}]: not a plain e-mail address: {address!r}")
     for key in ("admin_address", "unassigned_notice_to"):
-        if dealer[key] and not _ADDRESS.match(dealer[key]):
+        if dealer[key] and not _ADDRESS.fullmatch(dealer[key]):
             raise SettingsError(f"dealer.{key}: not an e-mail address: {dealer[key]!r}")
     if dealer["base_url"]:
         from mailgate.config import check_base_url
@@ -489,7 +489,7 @@ def _check_semantics(doc: dict[str, Any]) -> None:
             raise SettingsError(problem)
     for day, intervals in doc["hours"].items():
         for interval in intervals:
-            match = _INTERVAL.match(interval)
+            match = _INTERVAL.fullmatch(interval)
             if not match or interval[:5] >= interval[6:]:
                 raise SettingsError(
                     f"hours.{day}: not an interval like '08:00-12:00': {interval!r}"
@@ -509,7 +509,7 @@ def _check_semantics(doc: dict[str, Any]) -> None:
     emails = set()
     for i, user in enumerate(doc["users"]):
         address = user["email"].lower()
-        if not _ADDRESS.match(address):
+        if not _ADDRESS.fullmatch(address):
             raise SettingsError(f"users[{i}].email: not an e-mail address: {user['email']!r}")
         if address in emails:
             raise SettingsError(f"users[{i}].email: duplicate user {address}")
@@ -548,7 +548,7 @@ def _check_feedback(channels: list[dict[str, Any]]) -> None:
             raise SettingsError(f'feedback[{i}].source: a source or pattern (e.g. "oem:opel")')
         if bool(channel["to"]) == bool(channel["webhook"]):
             raise SettingsError(f"feedback[{i}]: give either an address (to) or a webhook")
-        if channel["to"] and not _ADDRESS.match(channel["to"]):
+        if channel["to"] and not _ADDRESS.fullmatch(channel["to"]):
             raise SettingsError(f"feedback[{i}].to: not an e-mail address: {channel['to']!r}")
         if channel["language"] not in ("", "de", "en"):
             raise SettingsError(f'feedback[{i}].language must be "de", "en" or empty')
@@ -569,7 +569,7 @@ def _check_reasons(reasons: list[dict[str, Any]]) -> None:
     codes: set[str] = set()
     for i, reason in enumerate(reasons):
         code = reason["code"]
-        if not _REASON_CODE.match(code):
+        if not _REASON_CODE.fullmatch(code):
             raise SettingsError(
                 f"completion_reasons[{i}].code must be 1-64 lower-case letters, digits or '_' "
                 f"(starting with a letter or digit): {code!r}"
@@ -648,13 +648,13 @@ def _check_distribution(doc: dict[str, Any], emails: set[str]) -> None:
     dist = doc["distribution"]
     if dist["mode"] == "pool" and not dist["pool_user"]:
         raise SettingsError('distribution.pool_user is required when mode = "pool"')
-    if dist["trade_in_cc"] and not _ADDRESS.match(dist["trade_in_cc"]):
+    if dist["trade_in_cc"] and not _ADDRESS.fullmatch(dist["trade_in_cc"]):
         raise SettingsError(
             f"distribution.trade_in_cc: not an e-mail address: {dist['trade_in_cc']!r}"
         )
     for location, addresses in dist["locations"].items():
         for j, address in enumerate(addresses):
-            if not _ADDRESS.match(address):
+            if not _ADDRESS.fullmatch(address):
                 raise SettingsError(
                     f"distribution.locations.{location}[{j}]: not an e-mail address: {address!r}"
                 )

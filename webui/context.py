@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
-from mailgate.dealer_settings import DealerConfig, load_dealer_config
+from mailgate.dealer_settings import DealerConfig, SettingsError, load_dealer_config
 
 
 def factory() -> sessionmaker[Session]:
@@ -63,5 +63,5 @@ def dealer_name() -> str:
     """
     try:
         return dealer().name.strip() or "mailgate"
-    except SQLAlchemyError:
+    except (SQLAlchemyError, SettingsError):  # a stored document that no longer validates too
         return "mailgate"

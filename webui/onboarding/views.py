@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
@@ -86,6 +87,9 @@ def setup_open_steps() -> list[Any]:
         return open_required(steps(db(), dealer(), settings()))
     except SettingsError:  # stored settings that no longer validate: the page itself says so
         log.warning("set-up banner: the stored settings do not validate", exc_info=True)
+        return []
+    except SQLAlchemyError:  # the busy and error pages render the frame too: no second error
+        log.warning("set-up banner: the database did not answer", exc_info=True)
         return []
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from .browser import LiveWeb, browser, live_web, log_in, page, screenshot  # noqa: F401
-from .test_webui_dashboard import CHEF, Seeded, seed_team
+from .test_webui_dashboard import ANNA, CHEF, Seeded, seed_team
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 SERIOUS = """async () => (await axe.run(document, {runOnly: {type: 'tag',
@@ -51,8 +51,10 @@ def test_the_figures_block_swaps_and_keeps_polling(
     page: Any,  # noqa: F811
     seeded_web: tuple[LiveWeb, Seeded],
 ) -> None:
-    web, _seeded = seeded_web
+    web, seeded = seeded_web
     log_in(page, web.url, CHEF)
+    focused = f"n-overdue-{seeded.users[ANNA]}"
+    page.focus(f"#{focused}")  # a keyboard user on a number keeps the focus through a swap
     page.evaluate(
         "() => htmx.ajax('GET', '/overview/live', {target: '#overview-live', swap: 'outerHTML'})"
     )
@@ -61,6 +63,7 @@ def test_the_figures_block_swaps_and_keeps_polling(
     assert block.get_attribute("hx-get") == "/overview/live"
     assert block.get_attribute("hx-swap") == "outerHTML"
     assert page.locator("#team-table").count() == 1  # swapped, not nested
+    assert page.evaluate("() => document.activeElement.id") == focused
 
 
 def test_overview_has_no_serious_accessibility_findings(

@@ -88,6 +88,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
     ),
 }
 FIELDS = tuple(HEADERS)
+# Columns holding a source's stored code (``mailgate leads`` CSV export), preferred to "Quelle".
+CODE_HEADERS = frozenset({"quellencode", "sourcecode"})
 CUSTOMER_COLUMNS = (
     "name",
     "salutation",
@@ -271,11 +273,14 @@ def guess_mapping(headers: Sequence[str]) -> list[str]:
     spellings = {
         spelling.replace(" ", ""): name for name, words in HEADERS.items() for spelling in words
     }
-    taken: set[str] = set()
+    folded = [fold(header).replace(" ", "") for header in headers]
+    # mailgate's own CSV export has "Quelle" (a display name) and "Quellen-Code" (the code):
+    # a re-import reads the code, wherever the two columns stand
+    taken: set[str] = {"origin"} if any(h in CODE_HEADERS for h in folded) else set()
     mapping = []
-    for header in headers:
-        name = spellings.get(fold(header).replace(" ", ""), IGNORE)
-        if name in taken:
+    for header in folded:
+        name = "origin" if header in CODE_HEADERS else spellings.get(header, IGNORE)
+        if name in taken and header not in CODE_HEADERS:
             name = IGNORE
         taken.add(name)
         mapping.append(name)

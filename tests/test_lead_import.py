@@ -81,6 +81,11 @@ def test_german_excel_files_are_read_and_their_columns_recognised() -> None:
     english = guess_mapping(["First Name", "Surname", "E-mail address", "Mobile", "ZIP", "Notes"])
     assert english == ["first_name", "last_name", "email", "phone", "postcode", "remark"]
     assert guess_mapping(["Name", "Kunde", "Foo"]) == ["name", IGNORE, IGNORE]  # each field once
+    # mailgate's own export: "Quelle" is the display name, "Quellen-Code" the code to re-import
+    exported = guess_mapping(["Quelle", "E-Mail", "Quellen-Code"])
+    assert exported == [IGNORE, "email", "origin"]
+    assert guess_mapping(["Source code", "Quelle"]) == ["origin", IGNORE]
+    assert guess_mapping(["Quelle", "E-Mail"]) == ["origin", "email"]
 
 
 def test_rows_become_leads_or_say_why_not() -> None:

@@ -116,7 +116,10 @@ _ANYWHERE_ENDS = ("ansehen", "anzeigen", "bekijken", "view", "voir", "visualizza
 
 def _anywhere(line: str) -> bool:
     lowered = line[:300].lower()
-    return any(w in lowered for w in _ANYWHERE_WORDS) or lowered.rstrip().endswith(_ANYWHERE_ENDS)
+    for word in _ANYWHERE_WORDS:  # a loop, not any(<generator>): called for every end line
+        if word in lowered:
+            return True
+    return lowered.rstrip().endswith(_ANYWHERE_ENDS)
 
 
 _WORD_END = re.compile(r"[^\w'-]+$")

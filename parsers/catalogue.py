@@ -95,7 +95,13 @@ def find_vehicle(text: str | None) -> Vehicle | None:
     """The first vehicle named in ``text``: make (+ model), or a distinctive model alone."""
     if not text:
         return None
-    head = text[:SCAN_CHARS]
+    return _find_vehicle(text[:SCAN_CHARS])
+
+
+@lru_cache(maxsize=64)
+def _find_vehicle(head: str) -> Vehicle | None:
+    """:func:`find_vehicle` once per text: the layers ask it of the same subject, offer line
+    and message several times (the result is frozen, so sharing it is safe)."""
     cat = catalogue()
     for match in cat.alias_pattern.finditer(head):
         alias = re.sub(r"[\s-]+", " ", match.group(1)).lower()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,16 @@ class GatedPattern:
     needles: tuple[str, ...]
 
     def search(self, text: str) -> re.Match[str] | None:
-        lowered = text.lower()
+        lowered = _lowered(text)
         if not any(needle in lowered for needle in self.needles):
             return None
         return self.pattern.search(text)
+
+
+@lru_cache(maxsize=16)
+def _lowered(text: str) -> str:
+    """``text.lower()``, once per text: several gates look at the same body."""
+    return text.lower()
 
 
 def gated(pattern: str, needles: tuple[str, ...], flags: int = 0) -> GatedPattern:

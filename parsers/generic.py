@@ -274,7 +274,10 @@ def unquoted(text: str) -> str:
     cut = _QUOTE_HEADER.search(text)
     if cut:
         text = text[: cut.start()]
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    lines = text.splitlines()
+    if ">" not in text:
+        return "\n".join(lines)  # nothing quoted: no per-line test
+    return "\n".join(line for line in lines if not line.lstrip().startswith(">"))
 
 
 def phone_in_text(text: str) -> str | None:

@@ -116,6 +116,15 @@ class MailView:
         key = ("header", name.lower())
         if key in self.memo:
             return self.memo[key]  # type: ignore[return-value]
+        present = self.memo.get("header names")
+        if present is None:
+            # most headers asked for are absent (X-Autoreply, List-Id …): one pass over the
+            # names instead of one per question (Message.get walks every header each time)
+            present = self.memo["header names"] = frozenset(
+                str(k).lower() for k in self.message.keys()
+            )
+        if key[1] not in present:  # type: ignore[operator]
+            return None
         noted = len(self.warnings)
         value = safe_header(self.message, name, self.warnings)
         if len(self.warnings) == noted:  # an unreadable header warns on every read, as before

@@ -310,7 +310,10 @@ def dedupe(job: Job) -> None:
         if inbound_id == job.inbound_id:
             raise AlreadyProcessed(lead_id)
         raise Discard(f"duplicate of lead {lead_id}")
-    twin = find_twin(job.db, job.fingerprint, job.received_at)
+    if job.batch is not None:
+        twin = job.batch.twin(job.fingerprint, job.received_at)
+    else:
+        twin = find_twin(job.db, job.fingerprint, job.received_at)
     if twin is not None:
         if twin.inbound_id == job.inbound_id:
             raise AlreadyProcessed(twin.lead_id)
@@ -455,12 +458,18 @@ def notify(job: Job) -> None:
         )
         if job.batch is not None:
             job.batch.add_followup_key(job.dedupe_key or "", job.lead_id, job.inbound_id)
+            job.batch.add_print(
+                job.fingerprint, job.received_at, job.lead_id, job.inbound_id, attached=True
+            )
         _write_protocol(job, job.lead_id)
         return
     lead = job.lead
     job.lead_id = job.db.execute(_LEAD_INSERT, lead).scalar_one()
     if job.batch is not None:
         job.batch.add_lead_key(lead["dedupe_key"], job.lead_id, job.inbound_id)
+        job.batch.add_print(
+            job.fingerprint, job.received_at, job.lead_id, job.inbound_id, attached=False
+        )
     if job.pool and job.assignee is not None:
         job.protocol += notify_pool(
             job.db,

@@ -291,3 +291,37 @@ def test_a_pool_broken_while_idle_is_replaced(monkeypatch: pytest.MonkeyPatch) -
     assert pool.submit(double_or_die, [13]).exception(timeout=60) is not None  # broken now
     chunks = list(parse_pool.run_chunks(list(range(20, 40)), double_or_die, str, str))
     assert [item for chunk in chunks for item in chunk] == [n * 2 for n in range(20, 40)]
+
+
+def test_copies_with_another_message_id_in_one_transaction_are_found_without_a_query_each(
+    dealer: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The content fingerprints of a batch are read once (issue 18 #2), and what the batch
+    writes counts for the mails after it: a copy of an earlier lead, of a lead of the same
+    batch, and of a follow-up of the same batch are each discarded as their twin."""
+    from mailgate import pipeline
+
+    earlier = store(dealer, inquiry(1, email="eva@kunden.example"))
+    process_pending(dealer, SETTINGS)
+
+    def per_mail_query(*_args: object) -> None:
+        raise AssertionError("the batched path read a twin with a query of its own")
+
+    monkeypatch.setattr(pipeline, "find_twin", per_mail_query)
+    store(dealer, inquiry(1, email="eva@kunden.example", message_id="<copy-1@x>"))
+    store(dealer, inquiry(2, email="max@kunden.example"))
+    store(dealer, inquiry(2, email="max@kunden.example", message_id="<copy-2@x>"))
+    ask = "Gibt es den auch in Blau?"
+    store(dealer, inquiry(2, email="max@kunden.example", message=ask, message_id="<more@x>"))
+    store(dealer, inquiry(2, email="max@kunden.example", message=ask, message_id="<more-2@x>"))
+    report = process_pending(dealer, SETTINGS)
+    assert report.statuses == {"processed": 2, "discarded": 3}, outcomes(dealer)
+    with dealer() as session:
+        first_lead = session.scalar(select(InboundMail.lead_id).where(InboundMail.id == earlier))
+        leads = session.scalars(select(Lead.id).order_by(Lead.id)).all()
+        followups = session.scalars(select(LeadFollowup.lead_id)).all()
+    assert len(leads) == 2 and followups == [leads[1]]
+    reasons = [reason or "" for _, reason in outcomes(dealer)[1:]]
+    assert reasons[0].startswith(f"duplicate of lead {first_lead}: same content")
+    assert reasons[2].startswith(f"duplicate of lead {leads[1]}: same content")
+    assert reasons[4].startswith(f"duplicate of a mail attached to lead {leads[1]}")

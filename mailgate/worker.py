@@ -273,12 +273,12 @@ def process_ids(
 
 
 def _after_intake(chunks: Iterator[list[object]]) -> Iterator[list[object]]:
-    """Each chunk only once SMTP intake in this process is not busy (intake first).
+    """Each chunk only once SMTP intake and the web UI in this process are not busy.
 
     Asked before the chunk is taken, so an in-process parse waits too.
     """
     while True:
-        PRESSURE.yield_to_intake()
+        PRESSURE.step_aside()
         try:
             yield next(chunks)
         except StopIteration:
@@ -322,6 +322,8 @@ def _write_chunk(
     statuses: list[str] = []
     rest = list(chunk)
     while rest:
+        if statuses:
+            PRESSURE.step_aside()  # between two transactions: intake and clicks first
         written = _write_part(factory, rest, me, now, users, dealer)
         statuses.extend(written)
         rest = rest[len(written) :]
@@ -395,6 +397,7 @@ def _prefetch(session: Session, chunk: Sequence[tuple[Job, Outcome | None]]) -> 
         users,
         [job.dedupe_key for job in leads if job.dedupe_key],
         [job.customer_keys for job in leads if job.customer_keys],
+        [job.fingerprint for job in leads if job.fingerprint],
     )
 
 
@@ -489,7 +492,7 @@ def process_pending(
         while True:
             if ahead is None:
                 if not pending:
-                    PRESSURE.yield_to_intake()  # intake first: claim once a burst let up
+                    PRESSURE.step_aside()  # intake and clicks first: claim once they let up
                 pending = pending or claim_batch(factory, me, settings.worker, utcnow())
                 if not pending:
                     return total

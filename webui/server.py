@@ -19,13 +19,16 @@ from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.trigger import trigger
 
+from mailgate.intake_pressure import CountRequests
+
 WebServer = BaseWSGIServer | MultiSocketServer
 
 
 def make_web_server(app: Flask, host: str, port: int) -> WebServer:
     """A bound, not yet running waitress server; ``.run()`` serves, ``.close()`` unbinds."""
     # ident replaces waitress's default Server header, which names the software.
-    return create_server(app, host=host, port=port, threads=4, ident="mailgate")
+    # CountRequests: the worker steps aside while a request is served (issue 18).
+    return create_server(CountRequests(app), host=host, port=port, threads=4, ident="mailgate")
 
 
 def _socket_map(server: WebServer) -> dict[int, Any]:

@@ -33,7 +33,11 @@ def fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext)
         )
         customer.name = customer.first_name = customer.last_name = None
         _name_from_pairs(lead, names)
-    elif not _completes_half_name(lead, names) and names.get("name"):
+    elif (
+        not _completes_initial(lead, names.get("name"))
+        and not _completes_half_name(lead, names)
+        and names.get("name")
+    ):
         offer_value(lead, "customer.name", names["name"].value, GENERAL, pair_detail(names["name"]))
     for pair in by_key.get("email", []):
         found = EMAIL_PATTERN.search(pair.value)
@@ -55,6 +59,25 @@ def fill_customer(lead: ParsedLead, pairs: list[reader.Pair], ctx: ParseContext)
         if match:
             offer_value(lead, "customer.postcode", match.group(1), GENERAL, pair_detail(both[0]))
             offer_value(lead, "customer.city", match.group(2), GENERAL, pair_detail(both[0]))
+
+
+def _completes_initial(lead: ParsedLead, full: reader.Pair | None) -> bool:
+    """A first name the parser has only as an initial (from a sender line) is completed by
+    a labelled name with the same last name and that initial.  True if it was."""
+    customer = lead.customer
+    first, last = customer.first_name or "", customer.last_name or ""
+    if full is None or not last or len(first.rstrip(".")) != 1 or not first.endswith("."):
+        return False
+    _, _, labelled_first, labelled_last = split_name(full.value)
+    if not labelled_first or (labelled_last or "").lower() != last.lower():
+        return False
+    if not labelled_first[:1].lower() == first[:1].lower() or len(labelled_first) < 2:
+        return False
+    lead.losers.setdefault("customer.name", []).append(
+        Loser(SOURCE, lead.parser, customer.name or "", "a labelled name spells out the initial")
+    )
+    _set_name(lead, full.value, Origin(GENERAL, pair_detail(full), full.value))
+    return True
 
 
 def _completes_half_name(lead: ParsedLead, names: dict[str, reader.Pair]) -> bool:

@@ -140,6 +140,19 @@ def test_a_trailing_field_block_with_unlisted_labels_is_cut_from_the_message() -
     assert "Rate" not in (relabelled.message or "")
 
 
+def test_a_labelled_name_spells_out_the_senders_initial() -> None:
+    """mobile.de's sender line says 'A. Schulze-Brandt'; under a name label the parser does
+    not list ('Your name:') the labelled 'Anna-Lena Schulze-Brandt' still wins."""
+    raw = (FIXTURES / "mobile_de" / "listing-id-vs-other-numbers.eml").read_bytes()
+    plain = parse_raw(raw)
+    relabelled = parse_raw(raw.replace(b"Name: Frau", b"Your name:\tFrau", 1))
+    for lead in (plain, relabelled):
+        assert (lead.customer.first_name, lead.customer.last_name) == (
+            "Anna-Lena",
+            "Schulze-Brandt",
+        )
+
+
 def test_vehicle_titles_split_into_make_and_model() -> None:
     assert split_vehicle("Land Rover Defender 110") == ("Land Rover", "Defender 110")
     assert split_vehicle("VW Golf 8 GTI") == ("VW", "Golf 8 GTI")

@@ -62,6 +62,12 @@ def fill_vehicle(lead: ParsedLead, pairs: list[reader.Pair]) -> None:
             value = _without_make(lead, model)
         offer_value(lead, "vehicle.model", value, GENERAL, pair_detail(model))
     _add_trim(lead, by_key.get("trim"))
+    offer = by_key.get("vehicle")
+    if offer is not None and not lead.vehicle.stock_number:
+        # "Anzeige: Toyota Yaris Cross (Nr. Y-3305)": the dealer's number in the offer line
+        hit = next(iter(scanners.stock_numbers(offer.value)), None)
+        if hit:
+            offer_value(lead, "vehicle.stock_number", hit.value, GENERAL, pair_detail(offer))
 
 
 def _without_make(lead: ParsedLead, model: reader.Pair) -> str:

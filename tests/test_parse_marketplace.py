@@ -153,6 +153,14 @@ def test_a_labelled_name_spells_out_the_senders_initial() -> None:
         )
 
 
+def test_a_stock_number_in_a_relabelled_offer_line_is_still_read() -> None:
+    """'(Nr. Y-3305)' in the title: under 'Anzeige:' (a label the parser does not list) too."""
+    raw = (FIXTURES / "unseen" / "mobile_de" / "stock-in-parentheses-absender.eml").read_bytes()
+    plain = parse_raw(raw)
+    relabelled = parse_raw(raw.replace(b"Ihr Inserat: ", b"Anzeige:\t", 1))
+    assert plain.vehicle.stock_number == relabelled.vehicle.stock_number == "Y-3305"
+
+
 def test_vehicle_titles_split_into_make_and_model() -> None:
     assert split_vehicle("Land Rover Defender 110") == ("Land Rover", "Defender 110")
     assert split_vehicle("VW Golf 8 GTI") == ("VW", "Golf 8 GTI")

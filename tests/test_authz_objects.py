@@ -172,6 +172,9 @@ RULES: dict[str, Access] = {
         ADMIN, {"language": "template", "name": "template"}, {"subject": "x", "text": "x"}
     ),
     "settings.template_reset": Access(ADMIN, {"language": "template", "name": "template"}),
+    "settings.template_preview": Access(
+        ADMIN, {"language": "template", "name": "template"}, {"subject": "x", "text": "x"}
+    ),
     "settings.transfer": Access(ADMIN),
     "settings.answers": Access(ADMIN, {}, {"mode": "view_only"}),
     "settings.answer_new": Access(ADMIN, {}, {"name": "x", "language": "de", "body": "y"}),

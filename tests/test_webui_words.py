@@ -44,8 +44,12 @@ class _VisibleText(HTMLParser):
         self.parts: list[str] = []
         self._skipping: str | None = None  # the tag whose content is skipped
         self._depth = 0  # how deep in nested tags of that name
+        self._glue = False  # the next text continues the last word (after a <wbr>)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "wbr":  # a break opportunity inside a word, no space
+            self._glue = True
+            return
         if self._skipping is not None:
             self._depth += tag == self._skipping
             return
@@ -64,7 +68,11 @@ class _VisibleText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._skipping is None:
-            self.parts.append(data)
+            if self._glue and self.parts:
+                self.parts[-1] += data
+            else:
+                self.parts.append(data)
+        self._glue = False
 
 
 # Addresses and domain names are names, not codes (mobile.de, kleinanzeigen.de, a@b.example).
@@ -107,7 +115,7 @@ def test_visible_text_skips_what_is_not_the_uis_own_words() -> None:
         "<p>Quelle: mobile.de</p><pre>None of your business</pre><textarea>{{ x }}</textarea>"
         "<select><option value='unknown'>Unbekannt</option></select><div class='customer-text'>"
         "unknown</div><p title='unknown'>Status: neu</p>"
-        "<details id='technical'><p>None</p></details>"
+        "<details id='technical'><p>None</p></details><p>a@<wbr>mail.<wbr>kleinanzeigen.de</p>"
     )
     assert visible_text(html) == "Quelle: Status: neu"
     assert CODES.search("Quelle: unknown") and CODES.search("Betreff =?utf-8?q?Gr=C3=BC=C3=9Fe?=")

@@ -337,6 +337,26 @@ def test_group_rules_from_choices_are_what_routing_reads(
     assert 'value="Infiniti*"' in page  # the expert pattern stays
 
 
+@pytest.mark.parametrize(
+    ("name", "german"),
+    [
+        ("", "Gruppe 1: Bitte der Gruppe einen Namen geben."),
+        ("x" * 101, "höchstens 100 Zeichen"),
+    ],
+)
+def test_a_group_needs_a_name_of_sensible_length(
+    admin: FlaskClient,  # noqa: F811
+    dealer: sessionmaker[Session],
+    name: str,
+    german: str,
+) -> None:
+    form = {"mode": "rolling", "fallback_user": "", "pool_user": "", "locations": ""}
+    form |= {"relay_domains": "", "group-0-name": name, "group-0-kind": "test_drive"}
+    html = post(admin, "/settings/distribution", form).get_data(as_text=True)
+    assert german in html
+    assert stored(dealer)["groups"] == []
+
+
 def test_group_rules_need_an_admin(app: Flask, dealer: sessionmaker[Session]) -> None:  # noqa: F811
     anna = logged_in(app, ANNA)
     form = {"group-0-name": "Übernahme", "csrf_token": session_token(anna)}

@@ -78,13 +78,19 @@ def _parse_locations(text: str) -> dict[str, list[str]]:
 
 
 _GROUP = re.compile(r"^group-(\d{1,3})-")
+MAX_NAME = 100
+
+
+class GroupError(ValueError):
+    """A group row cannot be saved; German, naming the group's row."""
 
 
 def _groups_from(form: MultiDict[str, str]) -> list[dict[str, Any]]:
     """The posted group rows: picked choices + expert patterns per match key; a row
     without a name and without any match is dropped (that deletes the group)."""
     groups = []
-    for index in sorted({int(m.group(1)) for name in form if (m := _GROUP.match(name))}):
+    indexes = sorted({int(m.group(1)) for name in form if (m := _GROUP.match(name))})
+    for position, index in enumerate(indexes, start=1):
         prefix = f"group-{index}"
         name = form.get(f"{prefix}-name", "").strip()
         match = {}
@@ -94,6 +100,11 @@ def _groups_from(form: MultiDict[str, str]) -> list[dict[str, Any]]:
             )
             if patterns:
                 match[key] = patterns
+        if not name and match:
+            raise GroupError(_("Group %(n)s: please give the group a name.", n=position))
+        if len(name) > MAX_NAME:
+            message = _("Group %(n)s: at most %(max)s characters.", n=position, max=MAX_NAME)
+            raise GroupError(message)
         if name or match:
             groups.append({"name": name, "match": match})
     return groups
@@ -141,9 +152,12 @@ def distribution() -> ResponseReturnValue:
             dist[key] = bool(getattr(form, key).data)
         dist["locations"] = _parse_locations(form.locations.data or "")
         dist["relay_domains"] = split_list(form.relay_domains.data or "")
-        document["groups"] = groups = _groups_from(request.form)
         try:
+            document["groups"] = groups = _groups_from(request.form)
             save(document)
+        except GroupError as exc:
+            flash(str(exc), "error")
+            flash(_("Nothing was saved: please correct the marked field."), "error")
         except SettingsError as exc:
             fields = {f"distribution.{k}": getattr(form, k) for k in ("mode", "fallback_user")}
             fields |= {"distribution.pool_user": form.pool_user, "locations": form.locations}

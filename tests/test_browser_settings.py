@@ -128,3 +128,13 @@ def test_holiday_region_picker_and_days_off(page: Any, live_web: LiveWeb) -> Non
     page.goto(live_web.url + "/settings/holidays?year=2026")
     assert page.get_by_role("cell", name="Heilige Drei Könige").is_visible()
     assert page.get_by_role("cell", name="Mariä Himmelfahrt").is_visible()  # a Catholic one
+    # a company closure from the date pickers; on a phone the rows fit the width
+    page.get_by_label("Neue Schließzeit: erster Tag").fill("2026-12-28")
+    page.get_by_label("Neue Schließzeit: letzter Tag").fill("2026-12-30")
+    page.get_by_role("button", name="Speichern").click()
+    assert page.get_by_role("status").inner_text() == "Gespeichert."
+    page.goto(live_web.url + "/settings/holidays?year=2026")
+    assert page.get_by_role("row", name="Dienstag, 29.12.2026 Betriebsferien").is_visible()
+    assert page.get_by_label("Schließzeit 1: erster Tag").input_value() == "2026-12-28"
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 1

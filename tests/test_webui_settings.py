@@ -274,7 +274,8 @@ def test_escalation_times_and_rules_round_trip(
         times = load_dealer_config(session).escalation_times("oem:nissan", "inquiry")
     assert times.stage1 == timedelta(hours=1, minutes=15) and times.stage2 == timedelta(days=1)
     page = admin.get("/settings/escalation").get_data(as_text=True)
-    assert re.search(r'value="oem:\*" id="rule-0-source-\d+" checked>\s*<label[^>]*>Alle Herst', page)
+    picked = r'value="oem:\*" id="rule-0-source-\d+" checked>\s*<label[^>]*>Alle Herstellersysteme'
+    assert re.search(picked, page)
     assert re.search(r'value="mobile.de" id="rule-0-source-\d+" checked>', page)
     assert 'name="rule-0-source-expert" id="rule-0-source-expert" value="portal:*"' in page
     assert 'name="stage1-hours" value="2"' in page and 'name="stage2-hours" value="24"' in page

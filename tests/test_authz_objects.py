@@ -120,6 +120,10 @@ RULES: dict[str, Access] = {
     "leads.list_view": Access(OWN),  # the user's own list preferences
     "leads.bulk_delete": Access(ADMIN),
     "my_day.my_day": Access(OWN),
+    # the list's and My day's live fragments: the user's own scope and filters, no object id
+    "leads_live.updates": Access(OWN),
+    "leads_live.fresh_table": Access(OWN),
+    "my_day.agenda_fragment": Access(OWN),
     "reports.index": Access(OWN),
     "reports.export": Access(OWN),
     "reports.export_pdf": Access(OWN),
@@ -480,6 +484,9 @@ def test_the_api_takes_no_session_and_a_read_token_cannot_write(
                 assert snapshot(team, used) == before
 
 
+FRAGMENTS = {"leads_live.updates", "leads_live.fresh_table", "my_day.agenda_fragment"}
+
+
 def test_anonymous_visitors_are_sent_to_the_login(
     team: sessionmaker[Session], app: Flask, world: World
 ) -> None:
@@ -495,6 +502,11 @@ def test_anonymous_visitors_are_sent_to_the_login(
                 response = anonymous.post(path, data=access.post)
                 # without a session there is no CSRF token either: 400, or the login first
                 assert response.status_code in (302, 400), (endpoint, response.status_code)
+            elif endpoint in FRAGMENTS:
+                # an htmx fragment never answers with the login page (it would be swapped
+                # into the list): 401, or 286 ("stop polling") to a poll
+                response = anonymous.get(path)
+                assert response.status_code in (401, 286), (endpoint, response.status_code)
             else:
                 response = anonymous.get(path)
                 assert response.status_code == 302, (endpoint, response.status_code)

@@ -248,6 +248,7 @@ PUBLIC = {
     "signed.act",
     "accounts.logout",  # harmless for anyone; and it would end the test's own sessions
     "api.openapi",  # the API's description, no data
+    "branding.logo",  # the dealer's logo on the login card (404 when none is configured)
 }
 TOKEN_API = "api."  # bearer tokens only: a session cookie of any role is a 401
 ANY_USER = {
@@ -264,6 +265,11 @@ ANY_USER = {
     "leads.list_view",  # the user's own list preferences
     "customers.customer_list",  # lists scoped by query, like the lead list
     "customers.checks",
+    # live fragments (htmx polls) of the user's own scope: the menu badge, new leads, My day
+    "live.overdue",
+    "leads_live.updates",
+    "leads_live.fresh_table",
+    "my_day.agenda_fragment",
 }
 # the team overview and its live fragment: supervisors and admins, 403 for salespeople
 SUPERVISORS_AND_ADMINS = {"dashboard.overview", "dashboard.live"}
@@ -286,6 +292,7 @@ NEEDS_QUERY = {
     "settings.answer_delete",
     "customers.check",
     "customers.merge",
+    "leads_live.updates",  # new leads since ?after=<id>: 400 without it
 }
 READ_ONLY = {"lead.detail", "lead.original_eml", "lead.original_html", "lead.take", "pool.take"}
 

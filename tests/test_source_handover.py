@@ -94,4 +94,4 @@ def test_the_lead_page_shows_the_banner_and_no_actions(team: sessionmaker[Sessio
     html = page.get_data(as_text=True)
     assert 'id="handed-over"' in html and "Bitte den Kunden nicht kontaktieren" in html
     assert 'id="form-contact"' not in html and 'id="form-close"' not in html
-    assert "vom Call Center von oem:opel übernommen (dortiger Lead 2718281)" in html
+    assert "vom Call Center von Hersteller: Opel übernommen (dortiger Lead 2718281)" in html

@@ -70,7 +70,7 @@ def test_a_new_customer_becomes_a_lead_at_once(team: sessionmaker[Session], app:
         assert lead.vehicle == {"make": "VW", "model": "Golf, Polo", "price": 24990}
         assert lead.trade_in == {"make": "Opel", "model": "Corsa", "mileage": 98000}
         assert lead.extras == {"usage": "financing", "interests": ["brochure", "test_drive"]}
-    assert "von Hand erfasst von anna@autohaus.example (Herkunft Walk-in)" in page
+    assert "von Hand erfasst von anna@autohaus.example (Herkunft Laufkundschaft)" in page
 
 
 def test_a_known_customer_asks_first_then_updates_the_ticked_fields(

@@ -48,15 +48,15 @@ SOURCES: dict[str, Words] = {
 # what an outbox mail was for (OutboxMail.purpose): the outbox page, the lead's mail list
 # and the admin's delivery-failure notice
 MAIL_PURPOSES: dict[str, Words] = {
-    "notification": ("Benachrichtigung an den Bearbeiter", "Notification to the assignee"),
+    "notification": ("Benachrichtigung an die zuständige Person", "Notification to the assignee"),
     "reassigned": ("Mitteilung über die Übergabe", "Notice of reassignment"),
-    "followup": ("Nachricht an den Bearbeiter weitergegeben", "Follow-up sent to the assignee"),
+    "followup": ("Nachricht an die zuständige Person weitergegeben", "Follow-up sent to the assignee"),
     "pool_notice": ("Pool-Hinweis", "Pool notice"),
     "trade_in_cc": ("Kopie Inzahlungnahme", "Trade-in copy"),
     "acknowledgement": ("Eingangsbestätigung an den Kunden", "Acknowledgement to the customer"),
     "relay_to_customer": ("Antwort an den Kunden weitergeleitet", "Reply relayed to the customer"),
     "relay_to_assignee": (
-        "Kundenantwort an den Bearbeiter weitergeleitet",
+        "Kundenantwort an die zuständige Person weitergeleitet",
         "Customer reply relayed to the assignee",
     ),
     "answer_from_lead_page": (

@@ -140,8 +140,8 @@ def test_every_message_both_ways_in_full(team: sessionmaker[Session], app: Flask
     # staff mails about the lead are listed apart, folded
     assert "Mails an Mitarbeiter zu dieser Anfrage" in section
     internal = section.split('class="internal-mails"', 1)[1]
-    assert "Benachrichtigung an den Bearbeiter" in internal
-    assert "Kundenantwort an den Bearbeiter weitergeleitet" in internal
+    assert "Benachrichtigung an die zuständige Person" in internal
+    assert "Kundenantwort an die zuständige Person weitergeleitet" in internal
     # downloads: the photo and the PDF byte for byte
     found = links(section, lead_id)
     assert len(found) == 3

@@ -97,7 +97,7 @@ def test_detail_shows_everything_about_the_lead(team: sessionmaker[Session], app
     assert "automatisch aus der E-Mail" in page
     # The conversation: the inquiry (its sender) and the notification mail from the outbox.
     conversation = page.split('id="h-conversation"', 1)[1].split("</section>", 1)[0]
-    assert "Benachrichtigung an den Bearbeiter" in conversation
+    assert "Benachrichtigung an die zuständige Person" in conversation
     assert "Website Autohaus &lt;noreply@autohaus-web.example&gt;" in conversation
     # The protocol with German labels; the escalation still ahead, in Berlin time.
     assert '<td data-label="Was">zugewiesen</td>' in page

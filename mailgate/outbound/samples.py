@@ -68,7 +68,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         "failed": {
             "id": 9,
             "purpose": "notification",
-            "purpose_label": "Benachrichtigung an den Bearbeiter",
+            "purpose_label": "Benachrichtigung an die zuständige Person",
             "recipients": ["anna@autohaus.example"],
             "subject": "[Lead 4711] Neue Anfrage",
             "error": "550 5.1.1 unknown user",

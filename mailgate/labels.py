@@ -50,7 +50,10 @@ SOURCES: dict[str, Words] = {
 MAIL_PURPOSES: dict[str, Words] = {
     "notification": ("Benachrichtigung an die zuständige Person", "Notification to the assignee"),
     "reassigned": ("Mitteilung über die Übergabe", "Notice of reassignment"),
-    "followup": ("Nachricht an die zuständige Person weitergegeben", "Follow-up sent to the assignee"),
+    "followup": (
+        "Nachricht an die zuständige Person weitergegeben",
+        "Follow-up sent to the assignee",
+    ),
     "pool_notice": ("Pool-Hinweis", "Pool notice"),
     "trade_in_cc": ("Kopie Inzahlungnahme", "Trade-in copy"),
     "acknowledgement": ("Eingangsbestätigung an den Kunden", "Acknowledgement to the customer"),

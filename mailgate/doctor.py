@@ -247,12 +247,9 @@ def check_relay(relay: RelaySettings, timeout: float = NET_TIMEOUT) -> Check:
     steps = ["connected"]
     timeout = min(timeout, relay.timeout)
     try:
-        if relay.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                relay.host, relay.port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(relay.host, relay.port, timeout=timeout)
+        from mailgate.outbound.send import open_relay  # the sender's own way to connect
+
+        smtp = open_relay(relay, timeout)
         try:
             smtp.ehlo()
             if relay.security == "starttls":

@@ -254,9 +254,11 @@ def test_without_javascript_the_dialogs_are_sections(browser: Any, live_web: Liv
         tab.locator("#action-followup").click()
         yesterday = f"{date.today() - timedelta(days=1):%Y-%m-%d}T09:30"
         tab.locator("#resubmission-when").fill(yesterday)
-        tab.locator("#resubmission-submit").click()
+        with tab.expect_navigation():  # the post, its redirect and the page it lands on
+            tab.locator("#resubmission-submit").click()
         dialog = tab.locator("#dlg-followup")
-        assert "#" not in tab.url and dialog.is_visible()  # shown by the server, not the link
+        dialog.wait_for(state="visible")
+        assert "#" not in tab.url  # shown by the server, not the link
         reason = "Das Wiedervorlagedatum muss in der Zukunft liegen."
         assert reason in dialog.locator(".alert-danger").inner_text()
     finally:

@@ -72,6 +72,15 @@ def _describe_refused(refused: dict[str, tuple[int, bytes]]) -> str:
     return "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
 
 
+def open_relay(relay: RelaySettings, timeout: float) -> smtplib.SMTP:
+    """A connection to the relay as its ``security`` says: TLS from the first byte for "ssl",
+    plain otherwise (STARTTLS and login are the caller's steps: each reports them its way)."""
+    if relay.security == "ssl":
+        context = ssl.create_default_context()
+        return smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=context)
+    return smtplib.SMTP(relay.host, relay.port, timeout=timeout)
+
+
 class RelayConnection:
     """One lazily opened SMTP connection, reused for the mails of a pass.
 
@@ -87,13 +96,7 @@ class RelayConnection:
 
     def _open(self) -> smtplib.SMTP:
         relay = self._relay
-        if relay.security == "ssl":
-            context = ssl.create_default_context()
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                relay.host, relay.port, timeout=relay.timeout, context=context
-            )
-        else:
-            smtp = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
+        smtp = open_relay(relay, relay.timeout)
         try:
             if relay.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())

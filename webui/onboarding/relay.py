@@ -23,7 +23,7 @@ from mailgate.config import RelaySettings
 from mailgate.dealer_settings import DealerConfig
 from mailgate.models import OutboxMail
 from mailgate.outbound.outbox import compose_template
-from mailgate.outbound.send import SENT, RelayConnection
+from mailgate.outbound.send import SENT, RelayConnection, open_relay
 
 TIMEOUT_SECONDS = 10.0  # the page waits for the answer: never the relay's full 30 s
 
@@ -49,12 +49,7 @@ def probe(relay: RelaySettings, timeout: float = TIMEOUT_SECONDS) -> Outcome:
         return Outcome(False, "none")
     timeout = min(timeout, float(relay.timeout))
     try:
-        if relay.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                relay.host, relay.port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(relay.host, relay.port, timeout=timeout)
+        smtp = open_relay(relay, timeout)
         try:
             code, _ = smtp.ehlo()
             if code != 250:

@@ -15,3 +15,8 @@ uv pip compile pyproject.toml requirements/build.in --extra postgres --extra tes
 # shellcheck disable=SC2086
 uv pip compile pyproject.toml --extra postgres --constraint requirements/test.lock $common \
     -o requirements/runtime.lock
+# The installer's own pin (requirements/pip.lock, installed before test.lock): the same
+# version and hashes as test.lock's pip entry.
+awk '/^pip==/{p=1} p&&/^    #/{exit} p' requirements/test.lock > requirements/pip.lock.new
+{ sed -n '/^#/p' requirements/pip.lock; cat requirements/pip.lock.new; } > requirements/pip.lock.tmp
+mv requirements/pip.lock.tmp requirements/pip.lock && rm requirements/pip.lock.new

@@ -88,6 +88,14 @@ def test_runtime_lock_is_the_test_locks_subset() -> None:
     assert not differing, f"runtime.lock pins versions the suite did not run on: {differing}"
 
 
+def test_the_installer_lock_pins_the_same_pip_as_the_test_lock() -> None:
+    """pip older than 24 refuses test.lock (an extra counts as unpinned in hash mode)."""
+    installer, test = read_lock(LOCKS / "pip.lock"), read_lock(LOCKS / "test.lock")
+    assert list(installer) == ["pip"]
+    assert installer["pip"] == test["pip"]
+    assert Version(installer["pip"][0]) >= Version("24")
+
+
 def test_the_build_backend_is_pinned_for_the_no_isolation_install() -> None:
     entries = read_lock(LOCKS / "test.lock")
     assert {"setuptools", "wheel"} <= entries.keys()
@@ -95,11 +103,14 @@ def test_the_build_backend_is_pinned_for_the_no_isolation_install() -> None:
 
 def test_ci_and_readme_install_from_the_lock() -> None:
     command = (
-        "pip install -r requirements/test.lock && pip install --no-deps --no-build-isolation -e ."
+        "pip install -r requirements/pip.lock && pip install -r requirements/test.lock"
+        " && pip install --no-deps --no-build-isolation -e ."
     )
     assert command in (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install -q -r requirements/test.lock" in ci
+    assert (
+        "pip install -q -r requirements/pip.lock && pip install -q -r requirements/test.lock" in ci
+    )
     assert "--no-deps --no-build-isolation -e ." in ci
 
 

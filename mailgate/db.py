@@ -326,6 +326,32 @@ def _begin_immediate(dbapi: Any, execute: Callable[[str], object]) -> None:
         dbapi.queued, dbapi.lock_since = queued, time.perf_counter()
 
 
+@contextmanager
+def sqlite_write_cursor(engine: Engine) -> Iterator[sqlite3.Cursor]:
+    """A DBAPI cursor in ``BEGIN IMMEDIATE`` on a pooled SQLite connection; commits on exit.
+
+    Why: SMTP intake's group commit is the one hot path where SQLAlchemy's
+    execution layer (events, compiled-statement lookup, result objects) cost
+    more CPU than SQLite itself; in ``serve`` that CPU is taken from the
+    listener's event loop on a small machine (issue 18).  The connection is
+    the pool's, with the same pragmas, writer queue and lock timing as every
+    other writer; only the statements bypass SQLAlchemy.
+    """
+    proxy = engine.raw_connection()
+    try:
+        dbapi = proxy.dbapi_connection
+        cursor = dbapi.cursor()
+        _begin_immediate(dbapi, cursor.execute)
+        try:
+            yield cursor
+        except BaseException:
+            dbapi.rollback()
+            raise
+        dbapi.commit()
+    finally:
+        proxy.close()
+
+
 def _sqlite_begin_deferred(connection: Any) -> None:
     connection.info["mailgate_deferred"] = False  # BEGIN itself is no write to upgrade for
     connection.exec_driver_sql("BEGIN")

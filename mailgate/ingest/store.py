@@ -9,16 +9,19 @@ Message-ID out of the header section, which is bounded by a size cap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Dialect, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate import db
 from mailgate.models import InboundMail, InboundRaw, InboundStatus, utcnow
 
 log = logging.getLogger("mailgate.ingest")
@@ -82,8 +85,82 @@ def store_raw(
 def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) -> list[StoredMail]:
     """Insert several mails in one transaction (group commit): all or none are stored."""
     engine = factory.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        return _store_on_sqlite(engine, mails)
     with engine.begin() as conn:
         return insert_raw(conn, mails)
+
+
+def _rows(mails: Sequence[RawMail]) -> list[dict[str, Any]]:
+    """The ``inbound_mail`` rows of ``mails`` (column key → Python value)."""
+    return [
+        {
+            "received_at": mail.received_at or utcnow(),
+            "channel": mail.channel,
+            "mailbox": mail.mailbox,
+            "envelope_from": (mail.envelope_from or "")[:998] or None,
+            "envelope_to": list(mail.envelope_to),
+            "size": len(mail.raw),
+            "sha256": hashlib.sha256(mail.raw).hexdigest(),
+            "message_id": extract_message_id(mail.raw),
+            "status": InboundStatus.RECEIVED.value,
+            "attempts": 0,
+            "solo_attempts": 0,
+        }
+        for mail in mails
+    ]
+
+
+@dataclass(frozen=True)
+class _SqliteInsert:
+    mail_sql: str
+    raw_sql: str
+    columns: list[tuple[str, Callable[[Any], Any] | None]]  # key, the type's bind processor
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        return [row[key] if process is None else process(row[key]) for key, process in self.columns]
+
+
+@functools.cache
+def _sqlite_insert(dialect: Dialect) -> _SqliteInsert:
+    """The two INSERTs for SQLite's DBAPI and each column's bind processor.
+
+    The SQL is made from the table definitions only (no input reaches it).  The
+    processors are the column types' own for this dialect (UTC datetimes,
+    JSON), so a row written here reads back exactly like one written through
+    SQLAlchemy (``tests/test_ingest_store.py`` compares both).
+    """
+    mail_table, raw_table = InboundMail.__table__, InboundRaw.__table__
+    keys = list(_rows([RawMail(b"", "smtp")])[0])
+    marks = ", ".join("?" for _ in keys)
+    return _SqliteInsert(
+        mail_sql=f"INSERT INTO {mail_table.name} ({', '.join(keys)}) VALUES ({marks}) RETURNING id",  # noqa: S608
+        raw_sql=f"INSERT INTO {raw_table.name} (inbound_id, raw) VALUES (?, ?)",  # noqa: S608
+        columns=[
+            (key, mail_table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+            for key in keys
+        ],
+    )
+
+
+def _store_on_sqlite(engine: Engine, mails: Sequence[RawMail]) -> list[StoredMail]:
+    """:func:`store_raw_batch` on SQLite: the same rows through the DBAPI cursor.
+
+    Why: this is intake's hot path; SQLAlchemy's execution layer cost more CPU
+    per batch than SQLite, CPU the listener's event loop shares in ``serve``
+    (issue 18: the listener about 9 % faster in alternating runs).
+    """
+    if not mails:
+        return []
+    insert_sql = _sqlite_insert(engine.dialect)
+    rows = _rows(mails)
+    stored = []
+    with db.sqlite_write_cursor(engine) as cursor:
+        for mail, row in zip(mails, rows, strict=True):
+            new_id = cursor.execute(insert_sql.mail_sql, insert_sql.values(row)).fetchone()[0]
+            cursor.execute(insert_sql.raw_sql, (new_id, mail.raw))
+            stored.append(StoredMail(new_id, row["sha256"], row["message_id"]))
+    return stored
 
 
 def insert_raw(conn: Connection, mails: Sequence[RawMail]) -> list[StoredMail]:
@@ -95,22 +172,7 @@ def insert_raw(conn: Connection, mails: Sequence[RawMail]) -> list[StoredMail]:
     """
     if not mails:
         return []
-    rows = []
-    for mail in mails:
-        rows.append(
-            {
-                "received_at": mail.received_at or utcnow(),
-                "channel": mail.channel,
-                "mailbox": mail.mailbox,
-                "envelope_from": (mail.envelope_from or "")[:998] or None,
-                "envelope_to": list(mail.envelope_to),
-                "size": len(mail.raw),
-                "sha256": hashlib.sha256(mail.raw).hexdigest(),
-                "message_id": extract_message_id(mail.raw),
-                "status": InboundStatus.RECEIVED.value,
-                "attempts": 0,
-            }
-        )
+    rows = _rows(mails)
     # Core on a plain connection, not the ORM session: this is the hot path of
     # intake, and the ORM's bulk-insert machinery costs more CPU than SQLite.
     # One INSERT ... RETURNING for the whole batch ("insertmanyvalues").

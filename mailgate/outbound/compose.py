@@ -22,7 +22,7 @@ from email.utils import encode_rfc2231, format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, PackageLoader
+from jinja2 import ChoiceLoader, DictLoader, Environment, PackageLoader
 
 from mailgate.outbound.sandbox import MailSandbox
 from mailgate.outbound.template_check import (
@@ -31,6 +31,7 @@ from mailgate.outbound.template_check import (
     problem_from,
     template_data,
 )
+from mailgate.outbound.template_loader import OverridesFirstLoader
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,7 @@ def single_line(value: Any, limit: int = 900) -> str:
 
 def _environment(override_dir: Path | None) -> Environment:
     """The sandbox (:mod:`.sandbox`) over the dealer's directory, then the packaged templates."""
-    loaders: list[Any] = [PackageLoader("mailgate.templates", "email")]
-    if override_dir is not None:
-        loaders.insert(0, FileSystemLoader(str(override_dir)))
-    return _sandbox(ChoiceLoader(loaders))
+    return _sandbox(OverridesFirstLoader(override_dir))
 
 
 def checking_environment(sources: Mapping[str, str]) -> Environment:

@@ -328,3 +328,39 @@ def test_delay_schedule_is_pure() -> None:
     delays: Callable[[int], timedelta] = throttle.delay_after
     assert [delays(n).total_seconds() for n in range(8)] == [0, 0, 0, 0, 0, 1, 2, 4]
     assert delays(10_000) == throttle.MAX_DELAY
+
+
+def test_a_login_without_failures_writes_nothing(sqlite_dealer: sessionmaker[Session]) -> None:
+    """While the write lock is held (a burst of mail being stored), a plain login still passes.
+
+    The web UI's engine waits up to 5 s for the lock; a login that wrote would wait
+    that long and then fail.  One with failures to forget does wait: checked too.
+    """
+    import sqlite3
+    import time
+
+    from mailgate.webui import create_app
+
+    ensure_user(sqlite_dealer, ANNA, "salesperson")
+    ensure_user(sqlite_dealer, ADMIN, "admin")  # set-up done: /login answers
+    path = sqlite_dealer.kw["bind"].url.database
+    reader = db.create_db_engine(f"sqlite:///{path}", reader=True, busy_timeout_ms=1500)
+    app = create_app(db.make_session_factory(reader), Settings())
+    app.config["TESTING"] = True
+    guesser = browser(app, "198.51.100.30")
+    assert attempt(guesser, ANNA, WRONG).status_code == 401  # this pair has a failure to forget
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert attempt(browser(app), ANNA, PASSWORD).status_code == 302
+        assert time.monotonic() - started < 1.0  # did not wait for the lock
+        waited = time.monotonic()
+        response = attempt(guesser, ANNA, PASSWORD)
+        assert time.monotonic() - waited >= 1.4  # its DELETE waited for the lock ...
+        assert response.status_code == 503  # ... and says "try again", no 500
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        reader.dispose()
+    assert failures_of(sqlite_dealer, ANNA) == 1  # nothing half-done

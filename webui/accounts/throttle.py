@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, func, not_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, select
 from sqlalchemy.orm import Session
 
 from mailgate.models import LoginFailure
@@ -132,12 +132,15 @@ def _record(session: Session, email: str, key: str, now: datetime) -> None:
 
 
 def clear(session: Session, email: str, client: Client) -> None:
-    """A success forgets this pair's failures only: a guesser's pair from elsewhere stays."""
-    session.execute(
-        delete(LoginFailure).where(
-            LoginFailure.email == _normal(email), LoginFailure.ip == client.key
-        )
-    )
+    """A success forgets this pair's failures only: a guesser's pair from elsewhere stays.
+
+    Looked for first: a login without earlier failures (nearly all of them)
+    then writes nothing, so it never waits for SQLite's write lock while a
+    burst of mail is being stored (issue 18).
+    """
+    pair = and_(LoginFailure.email == _normal(email), LoginFailure.ip == client.key)
+    if session.scalar(select(exists().where(pair))):
+        session.execute(delete(LoginFailure).where(pair))
 
 
 def reset_allowed(session: Session, email: str, ip: str, now: datetime) -> bool:

@@ -256,6 +256,7 @@ def measure_service(
     server_url = getattr(args, "database_url", None)
     url = _scratch_database(server_url) if server_url else None
     install = make_install(workdir / f"{'+'.join(roles)}-{os.urandom(4).hex()}", url, web=True)
+    install.at_default_log_level()  # INFO, as `mailgate serve` logs out of the box
     procs = [install.start(role, log_name=f"{role}.log") for role in roles]
     try:
         wait_for_port(install.smtp_port, 60)

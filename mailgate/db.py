@@ -326,8 +326,14 @@ def _begin_immediate(dbapi: Any, execute: Callable[[str], object]) -> None:
         dbapi.queued, dbapi.lock_since = queued, time.perf_counter()
 
 
+SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
+INTAKE_AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of WAL: see sqlite_write_cursor
+
+
 @contextmanager
-def sqlite_write_cursor(engine: Engine) -> Iterator[sqlite3.Cursor]:
+def sqlite_write_cursor(
+    engine: Engine, *, checkpoint_after: int = SQLITE_AUTOCHECKPOINT_PAGES
+) -> Iterator[sqlite3.Cursor]:
     """A DBAPI cursor in ``BEGIN IMMEDIATE`` on a pooled SQLite connection; commits on exit.
 
     Why: SMTP intake's group commit is the one hot path where SQLAlchemy's
@@ -336,18 +342,32 @@ def sqlite_write_cursor(engine: Engine) -> Iterator[sqlite3.Cursor]:
     listener's event loop on a small machine (issue 18).  The connection is
     the pool's, with the same pragmas, writer queue and lock timing as every
     other writer; only the statements bypass SQLAlchemy.
+
+    ``checkpoint_after``: the WAL size in pages from which *this* commit copies
+    the WAL back into the database (SQLite's auto-checkpoint, run by the
+    committing thread).  Intake passes a large value: a checkpoint after a
+    busy hour took 70 ms in the intake writer's thread, every SMTP session of
+    the burst waiting for it, while the worker's and sender's commits (at the
+    default) checkpoint a moment later anyway.  The limit keeps the WAL
+    bounded when nothing else writes.
     """
     proxy = engine.raw_connection()
     try:
         dbapi = proxy.dbapi_connection
         cursor = dbapi.cursor()
-        _begin_immediate(dbapi, cursor.execute)
+        if checkpoint_after != SQLITE_AUTOCHECKPOINT_PAGES:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_after)}")
         try:
-            yield cursor
-        except BaseException:
-            dbapi.rollback()
-            raise
-        dbapi.commit()
+            _begin_immediate(dbapi, cursor.execute)
+            try:
+                yield cursor
+            except BaseException:
+                dbapi.rollback()
+                raise
+            dbapi.commit()
+        finally:
+            if checkpoint_after != SQLITE_AUTOCHECKPOINT_PAGES:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
     finally:
         proxy.close()
 

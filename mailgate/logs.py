@@ -107,7 +107,11 @@ def _jsonable(value: Any) -> bool:
 # Libraries whose INFO lines describe their own machinery, not mailgate's work: Alembic
 # prints about 20 lines ("setup plugin alembic.autogenerate.…", "Context impl …") on
 # every command that opens the database, burying the one warning that matters.
-QUIET_LIBRARIES = ("alembic",)
+# aiosmtpd ("mail.log") logs every SMTP command of every session at INFO - eight lines
+# per received mail with the customer's envelope addresses - which cost `serve` at the
+# default level a third of its intake during a burst (issue 18); the listener logs one
+# line per stored mail and every refusal itself.
+QUIET_LIBRARIES = ("alembic", "mail.log", "mail.debug")
 
 
 def configure_logging(

@@ -82,6 +82,7 @@ def install_with_relay(root: Path, relay_port: int, db_url: str | None = None) -
         "[sender]\npoll_interval = 0.5\n", ""
     )
     install.config.write_text(config)
+    install.at_default_log_level()  # as users run it
     dealer = root / "dealer-open.toml"
     dealer.write_text(DEALER_TOML + OPEN_ALWAYS)
     result = install.run("settings", "import", str(dealer))

@@ -29,6 +29,15 @@ class Install:
         env.pop("MAILGATE_DATABASE__URL", None)
         return env
 
+    def at_default_log_level(self) -> Install:
+        """Drop the quiet ``[log]`` of the test config: the service logs as a user's does.
+
+        Why: benches of ``serve`` measure what users run, and the default level
+        (INFO) once cost a third of the intake (aiosmtpd's per-command lines).
+        """
+        self.config.write_text(self.config.read_text().replace('[log]\nlevel = "WARNING"\n', ""))
+        return self
+
     def run(
         self, *args: str, stdin: bytes | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[bytes]:

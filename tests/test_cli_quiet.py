@@ -205,3 +205,32 @@ def test_settings_export_of_an_empty_database_is_a_commented_template(tmp_path: 
     assert run_cli(tmp_path, "settings", "import", "dealer.toml").returncode == 0
     stored = run_cli(tmp_path, "settings", "export").stdout
     assert "leads@autohaus.example" in stored and "# " not in stored
+
+
+def test_serve_at_the_default_level_logs_one_line_per_received_mail(tmp_path: Path) -> None:
+    """Not aiosmtpd's eight lines per mail (every command, the customer's addresses).
+
+    Why: at the default INFO level they took a third of ``serve``'s intake during a
+    burst (issue 18) and wrote envelope addresses into the log for every mail.
+    """
+    import smtplib
+
+    from tests.intake_load import generate_mails, stop
+    from tests.procs import make_install, wait_for_port
+
+    install = make_install(tmp_path / "install")
+    install.config.write_text(
+        install.config.read_text().replace('level = "WARNING"', 'level = "INFO"')
+    )
+    proc = install.start("smtpd")
+    try:
+        wait_for_port(install.smtp_port, 60)
+        with smtplib.SMTP("127.0.0.1", install.smtp_port, timeout=30) as smtp:
+            for raw in generate_mails(3):
+                smtp.sendmail("kundin.privat@kunden.example", ["leads@autohaus.example"], raw)
+    finally:
+        stop(proc)
+    log = (install.root / "serve.log").read_text(encoding="utf-8")
+    assert log.count("stored inbound") == 3
+    assert "kundin.privat@kunden.example" not in log
+    assert "mail.log" not in log and "MAIL FROM" not in log

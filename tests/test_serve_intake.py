@@ -43,7 +43,7 @@ def test_serve_acknowledges_a_burst_near_the_durable_ceiling(tmp_path: Path) -> 
     for n in range(ROUNDS):
         alone.append(worker_alone(mails[:200], tmp_path))
         ceilings.append(measure_bare(mails, CONNECTIONS, tmp_path)[0])
-        install = make_install(tmp_path / f"serve-{n}", web=True)
+        install = make_install(tmp_path / f"serve-{n}", web=True).at_default_log_level()
         proc = install.start("serve")
         try:
             wait_for_port(install.smtp_port, 60)

@@ -42,7 +42,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from mailgate import wakeup
+from mailgate import db, wakeup
 from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.limits import PaceLimits, SlotTable
@@ -116,7 +116,8 @@ class LeadAddressCache:
     """The lead addresses from the dealer settings, re-read at most every few seconds."""
 
     def __init__(self, factory: sessionmaker[DbSession], ttl: float = 5.0) -> None:
-        self._factory = factory
+        # A reader (SQLite): the lookup never holds the write lock the intake writer needs.
+        self._factory = db.reader_factory(factory)
         self._ttl = ttl
         self._value: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")

@@ -155,7 +155,7 @@ def _store_on_sqlite(engine: Engine, mails: Sequence[RawMail]) -> list[StoredMai
     insert_sql = _sqlite_insert(engine.dialect)
     rows = _rows(mails)
     stored = []
-    with db.sqlite_write_cursor(engine) as cursor:
+    with db.sqlite_write_cursor(engine, checkpoint_after=db.INTAKE_AUTOCHECKPOINT_PAGES) as cursor:
         for mail, row in zip(mails, rows, strict=True):
             new_id = cursor.execute(insert_sql.mail_sql, insert_sql.values(row)).fetchone()[0]
             cursor.execute(insert_sql.raw_sql, (new_id, mail.raw))

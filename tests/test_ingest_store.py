@@ -158,3 +158,26 @@ def test_other_databases_keep_the_sqlalchemy_path(factory: sessionmaker[Session]
     rows = _read(factory, [s.id for s in stored])
     assert [raw for _, raw in rows] == [m.raw for m in MAILS]
     assert rows[0][0]["received_at"] == MAILS[0].received_at
+
+
+def test_intake_leaves_checkpoints_to_the_other_writers(
+    sqlite_factory: sessionmaker[Session],
+) -> None:
+    """The intake writer's commits do not copy a WAL of 1,000+ pages back (the worker's do).
+
+    Why: SQLite's auto-checkpoint runs in the committing thread; in the intake
+    writer every SMTP session of a burst waited for it (70 ms after a busy hour).
+    """
+    engine = sqlite_factory.kw["bind"]
+    big = b"Subject: x\r\n\r\n" + b"A" * 20_000
+    for _ in range(30):  # 300 mails of 20 KB: about 1,500 pages of WAL
+        store_raw_batch(sqlite_factory, [RawMail(big, "smtp")] * 10)
+    proxy = engine.raw_connection()
+    try:
+        cursor = proxy.dbapi_connection.cursor()
+        # the pool's connections keep SQLite's default for everybody else
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        _, wal_pages, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        proxy.close()
+    assert wal_pages > 1000  # intake did not checkpoint at the default threshold

@@ -4,6 +4,8 @@ One run, the same generated mails for every measurement:
 
 (a) ceiling: a bare aiosmtpd handler that commits the raw bytes to SQLite
     (WAL, synchronous=FULL) and answers 250 — the least any durable listener does;
+    with ``--database-url`` the serve part's ceiling commits to that PostgreSQL
+    server instead (SQLite's is measured too and reported beside it);
 (b) mailgate's SMTP listener (allowlist, 451-on-failure, store_raw via SQLAlchemy);
 (c) mailgate's worker turning the stored mails into leads with notifications,
     against the standard library's parse rate (message_from_bytes + get_body);
@@ -280,10 +282,21 @@ def measure_serve_part(
     variants = [("serve",)] + ([("smtpd", "worker", "sender")] if args.split else [])
     connections = 10
     bare_runs: list[float] = []
+    sqlite_runs: list[float] = []  # with --database-url: SQLite's ceiling too, for the record
     runs: dict[str, list[object]] = {"+".join(v): [] for v in variants}
     loads: list[float] = []
     for _ in range(args.repeat):
-        bare_runs.append(measure_bare(mails, connections, workdir)[0])
+        if args.database_url:
+            # The ceiling on the database the service uses: bare aiosmtpd committing
+            # each mail to a scratch database on the same PostgreSQL server.
+            scratch = _scratch_database(args.database_url)
+            try:
+                bare_runs.append(measure_bare(mails, connections, workdir, scratch)[0])
+            finally:
+                _drop(args.database_url, scratch)
+            sqlite_runs.append(measure_bare(mails, connections, workdir)[0])
+        else:
+            bare_runs.append(measure_bare(mails, connections, workdir)[0])
         for roles in variants:
             runs["+".join(roles)].append(measure_service(roles, mails, connections, workdir, args))
         loads.append(os.getloadavg()[0])
@@ -297,6 +310,8 @@ def measure_serve_part(
         results[f"{name}_{backend}_c{connections}"] = {
             "ceiling_mails_per_s": round(ceiling, 1),
             "ceiling_runs": [round(r, 1) for r in bare_runs],
+            "ceiling_database": backend,
+            "sqlite_ceiling_runs": [round(r, 1) for r in sqlite_runs],
             "mails_per_s": round(rate, 1),
             "runs": [round(b.mails_per_s, 1) for b in bursts],  # type: ignore[attr-defined]
             "ratio_over_ceiling": round(rate / ceiling, 3),

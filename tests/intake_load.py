@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,23 +82,50 @@ def _inquiry(n: int, seed: int, words: list[str]) -> bytes:
 # --- the ceiling: a bare durable listener in a child process ----------------------
 
 
-def run_bare_server(port: int, db_path: str) -> None:
-    """Serve until killed; prints ``ready`` once it listens (``python -m tests.intake_load``)."""
-    from aiosmtpd.smtp import SMTP
-
+def _bare_sqlite(db_path: str) -> Callable[[bytes, str], None]:
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, mail BLOB, rcpt TEXT)")
 
+    def store(mail: bytes, rcpt: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO raw (mail, rcpt) VALUES (?, ?)", (mail, rcpt))
+        conn.execute("COMMIT")
+
+    return store
+
+
+def _bare_postgresql(url: str) -> Callable[[bytes, str], None]:
+    """The same on PostgreSQL (synchronous_commit as the server has it): one commit per mail."""
+    import psycopg
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS bare_raw (id BIGSERIAL PRIMARY KEY, mail BYTEA, rcpt TEXT)"
+    )
+    conn.commit()
+
+    def store(mail: bytes, rcpt: str) -> None:
+        conn.execute("INSERT INTO bare_raw (mail, rcpt) VALUES (%s, %s)", (mail, rcpt))
+        conn.commit()
+
+    return store
+
+
+def run_bare_server(port: int, database: str) -> None:
+    """Serve until killed; prints ``ready`` once it listens (``python -m tests.intake_load``).
+
+    ``database``: an SQLite file, or a PostgreSQL URL (the ceiling on that database).
+    """
+    from aiosmtpd.smtp import SMTP
+
+    pg = database.startswith("postgresql")
+    store = _bare_postgresql(database) if pg else _bare_sqlite(database)
+
     class BareHandler:
         async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT INTO raw (mail, rcpt) VALUES (?, ?)",
-                (envelope.original_content, ",".join(envelope.rcpt_tos)),
-            )
-            conn.execute("COMMIT")
+            store(envelope.original_content, ",".join(envelope.rcpt_tos))
             return "250 OK"
 
     async def main() -> None:
@@ -119,12 +147,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def measure_bare(mails: list[bytes], connections: int, workdir: Path) -> tuple[float, float]:
-    """(mails/s, p99 DATA->250 seconds) of the bare durable listener on a fresh file."""
+def measure_bare(
+    mails: list[bytes], connections: int, workdir: Path, database_url: str | None = None
+) -> tuple[float, float]:
+    """(mails/s, p99 DATA->250 seconds) of the bare durable listener on a fresh file.
+
+    ``database_url``: a (scratch) PostgreSQL database to commit to instead.
+    """
     port = free_port()
-    path = workdir / f"bare-{connections}-{os.urandom(4).hex()}.sqlite3"
+    path = database_url or str(workdir / f"bare-{connections}-{os.urandom(4).hex()}.sqlite3")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.intake_load", str(port), str(path)],
+        [sys.executable, "-m", "tests.intake_load", str(port), path],
         stdout=subprocess.PIPE,
         cwd=ROOT,
     )

@@ -492,3 +492,33 @@ def test_a_row_taken_over_while_its_group_renders_is_not_sent(  # type: ignore[n
     taken = next(r for r in rows(dealer) if r.id == stolen[0])
     assert taken.claimed_by == "other" and taken.raw is None and taken.status == "sending"
     assert len(handler.received) == 2
+
+
+def test_a_row_taken_over_while_suppressed_mails_render_is_left_alone(  # type: ignore[no-untyped-def]
+    dealer, monkeypatch
+) -> None:
+    """The same when nothing is sent: the taken row keeps its new owner, the rest are settled."""
+    from mailgate.outbound import send
+
+    _deferred(dealer, 4)
+    real = send.materialise
+    stolen: list[int] = []
+
+    def materialise_and_lose_one(cfg, row):  # type: ignore[no-untyped-def]
+        if len(stolen) < 1:
+            stolen.append(row.id)
+            with dealer() as session:
+                session.execute(
+                    update(OutboxMail).where(OutboxMail.id == row.id).values(claimed_by="other")
+                )
+                session.commit()
+        return real(cfg, row)
+
+    monkeypatch.setattr(send, "materialise", materialise_and_lose_one)
+    no_relay = replace(Settings(), relay=RelaySettings(host=""))
+    assert send_pass(dealer, no_relay).suppressed == 3
+    by_id = {r.id: r for r in rows(dealer)}
+    taken = by_id.pop(stolen[0])
+    assert taken.claimed_by == "other" and taken.raw is None and taken.status == "sending"
+    assert {r.status for r in by_id.values()} == {"suppressed"}
+    assert all(r.raw and r.claimed_by is None for r in by_id.values())

@@ -134,8 +134,8 @@ def _sqlite_insert(dialect: Dialect) -> _SqliteInsert:
     keys = list(_rows([RawMail(b"", "smtp")])[0])
     marks = ", ".join("?" for _ in keys)
     return _SqliteInsert(
-        mail_sql=f"INSERT INTO {mail_table.name} ({', '.join(keys)}) VALUES ({marks}) RETURNING id",  # noqa: S608
-        raw_sql=f"INSERT INTO {raw_table.name} (inbound_id, raw) VALUES (?, ?)",  # noqa: S608
+        mail_sql=f"INSERT INTO {mail_table.name} ({', '.join(keys)}) VALUES ({marks}) RETURNING id",  # noqa: S608  # nosec B608 - table metadata only
+        raw_sql=f"INSERT INTO {raw_table.name} (inbound_id, raw) VALUES (?, ?)",  # noqa: S608  # nosec B608 - table metadata only
         columns=[
             (key, mail_table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
             for key in keys

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db, wakeup
@@ -324,33 +324,88 @@ def _store_group(
     """
     if not composed:
         return []
-    ready: list[OutboxMail] = []
+    changes = [(row, _stored_values(mail, suppress)) for row, mail in composed]
     with state.factory() as session:
-        for row, mail in composed:
-            values: dict[str, object] = {}
-            if mail is not None:
-                values.update(raw=mail.raw, subject=mail.subject[:998], message_id=mail.message_id)
-            if suppress:
-                values.update(
-                    status=OutboxStatus.SUPPRESSED,
-                    claimed_by=None,
-                    lease_until=None,
-                    last_error=suppress,
-                )
-            if not values:
-                ready.append(row)  # held its bytes already: nothing to store
-                continue
-            where = [OutboxMail.id == row.id, OutboxMail.claimed_by == state.me]
-            if suppress:
-                where.append(OutboxMail.status == OutboxStatus.SENDING)
-            if session.execute(update(OutboxMail).where(*where).values(**values)).rowcount:
-                ready.append(row)
+        ready = _store_at_once(session, state.me, changes, suppress)
+        if ready is None:  # a row was taken over meanwhile: find out which, one by one
+            session.rollback()
+            ready = _store_one_by_one(session, state.me, changes, suppress)
         session.commit()
     for row, mail in composed:
         if mail is not None:
             row.raw, row.subject, row.message_id = mail.raw, mail.subject, mail.message_id
     if suppress:
         state.report.suppressed += len(ready)
+    return ready
+
+
+def _stored_values(mail: ComposedMail | None, suppress: str | None) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if mail is not None:
+        values.update(raw=mail.raw, subject=mail.subject[:998], message_id=mail.message_id)
+    if suppress:
+        values.update(
+            status=OutboxStatus.SUPPRESSED, claimed_by=None, lease_until=None, last_error=suppress
+        )
+    return values
+
+
+def _store_at_once(
+    session: Session,
+    me: str,
+    changes: list[tuple[OutboxMail, dict[str, object]]],
+    suppress: str | None,
+) -> list[OutboxMail] | None:
+    """One UPDATE executed for all rows (executemany); None if any row was not ours.
+
+    Why: an ORM UPDATE per row built and compiled its statement each time, the
+    larger part of the sender's CPU while a backlog drains (issue 18).  Rows
+    with the same columns to set share a statement; the total row count tells
+    whether every claim still held (dialects with a reliable multi-row count).
+    """
+    if not session.get_bind().dialect.supports_sane_multi_rowcount:
+        return None
+    table = OutboxMail.__table__
+    groups: dict[tuple[str, ...], list[tuple[OutboxMail, dict[str, object]]]] = {}
+    ready = []
+    for row, values in changes:
+        if values:
+            groups.setdefault(tuple(sorted(values)), []).append((row, values))
+        else:
+            ready.append(row)  # held its bytes already: nothing to store
+    for keys, members in groups.items():
+        where = [table.c.id == bindparam("w_id"), table.c.claimed_by == bindparam("w_me")]
+        if suppress:
+            where.append(table.c.status == OutboxStatus.SENDING)
+        statement = update(table).where(*where).values({k: bindparam(f"v_{k}") for k in keys})
+        params = [
+            {"w_id": row.id, "w_me": me, **{f"v_{k}": v for k, v in values.items()}}
+            for row, values in members
+        ]
+        if session.connection().execute(statement, params).rowcount != len(members):
+            return None
+        ready.extend(row for row, _ in members)
+    order = {id(row): n for n, (row, _) in enumerate(changes)}
+    return sorted(ready, key=lambda row: order[id(row)])
+
+
+def _store_one_by_one(
+    session: Session,
+    me: str,
+    changes: list[tuple[OutboxMail, dict[str, object]]],
+    suppress: str | None,
+) -> list[OutboxMail]:
+    """The same, a statement per row: the rows whose claim still held."""
+    ready: list[OutboxMail] = []
+    for row, values in changes:
+        if not values:
+            ready.append(row)
+            continue
+        where = [OutboxMail.id == row.id, OutboxMail.claimed_by == me]
+        if suppress:
+            where.append(OutboxMail.status == OutboxStatus.SENDING)
+        if session.execute(update(OutboxMail).where(*where).values(**values)).rowcount:
+            ready.append(row)
     return ready
 
 

@@ -466,14 +466,10 @@ def test_suppressed_mails_are_stored_and_settled_in_one_commit(dealer, monkeypat
     assert {r.last_error for r in done} == {"no relay configured"}
 
 
-def test_a_row_taken_over_while_its_group_renders_is_not_sent(  # type: ignore[no-untyped-def]
-    dealer, sink, monkeypatch
-) -> None:
-    """Another sender re-claimed one row (our lease ran out): we neither store nor send it."""
+def _lose_first_row_while_rendering(dealer, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Another sender re-claims the first row this pass renders; returns [its id] once it did."""
     from mailgate.outbound import send
 
-    handler, port = sink
-    _deferred(dealer, 3)
     real = send.materialise
     stolen: list[int] = []
 
@@ -488,6 +484,16 @@ def test_a_row_taken_over_while_its_group_renders_is_not_sent(  # type: ignore[n
         return real(cfg, row)
 
     monkeypatch.setattr(send, "materialise", materialise_and_lose_one)
+    return stolen
+
+
+def test_a_row_taken_over_while_its_group_renders_is_not_sent(  # type: ignore[no-untyped-def]
+    dealer, sink, monkeypatch
+) -> None:
+    """Another sender re-claimed one row (our lease ran out): we neither store nor send it."""
+    handler, port = sink
+    _deferred(dealer, 3)
+    stolen = _lose_first_row_while_rendering(dealer, monkeypatch)
     assert send_pass(dealer, settings_for(port)).sent == 2
     taken = next(r for r in rows(dealer) if r.id == stolen[0])
     assert taken.claimed_by == "other" and taken.raw is None and taken.status == "sending"
@@ -498,23 +504,8 @@ def test_a_row_taken_over_while_suppressed_mails_render_is_left_alone(  # type: 
     dealer, monkeypatch
 ) -> None:
     """The same when nothing is sent: the taken row keeps its new owner, the rest are settled."""
-    from mailgate.outbound import send
-
     _deferred(dealer, 4)
-    real = send.materialise
-    stolen: list[int] = []
-
-    def materialise_and_lose_one(cfg, row):  # type: ignore[no-untyped-def]
-        if len(stolen) < 1:
-            stolen.append(row.id)
-            with dealer() as session:
-                session.execute(
-                    update(OutboxMail).where(OutboxMail.id == row.id).values(claimed_by="other")
-                )
-                session.commit()
-        return real(cfg, row)
-
-    monkeypatch.setattr(send, "materialise", materialise_and_lose_one)
+    stolen = _lose_first_row_while_rendering(dealer, monkeypatch)
     no_relay = replace(Settings(), relay=RelaySettings(host=""))
     assert send_pass(dealer, no_relay).suppressed == 3
     by_id = {r.id: r for r in rows(dealer)}

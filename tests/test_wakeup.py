@@ -91,3 +91,30 @@ def test_a_waiter_wakes_on_another_process_commit(
         assert woken[0] < 0.2 + 0.5, f"woken after {woken[0]:.2f} s"
     finally:
         stop.set()
+
+
+def test_mail_stored_by_the_pipe_command_wakes_other_processes_on_postgresql(
+    pg_server_url: str,
+) -> None:
+    """``mailgate pipe`` is always another process than the worker: its commit must NOTIFY.
+
+    The NOTIFY is part of the store itself (store_raw_batch), not of one caller, so
+    every intake path wakes workers elsewhere; a rolled-back store wakes nobody.
+    """
+    from mailgate import db
+    from mailgate.ingest.store import store_raw
+
+    engine = db.create_db_engine(pg_server_url)
+    db.upgrade(engine)
+    factory = db.make_session_factory(engine)
+    conninfo = make_url(pg_server_url).set(drivername="postgresql")
+    try:
+        with psycopg.connect(
+            conninfo.render_as_string(hide_password=False), autocommit=True
+        ) as listener:
+            listener.execute(f"LISTEN {wakeup.INBOUND}")
+            store_raw(factory, b"Subject: per pipe\r\n\r\nHallo", channel="pipe")
+            heard = [n.channel for n in listener.notifies(timeout=5, stop_after=1)]
+        assert heard == [wakeup.INBOUND]
+    finally:
+        engine.dispose()

@@ -35,19 +35,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from mailgate import db, wakeup
+from mailgate import db
 from mailgate.config import SmtpSettings
 from mailgate.dealer_settings import load_dealer_config
 from mailgate.ingest.limits import PaceLimits, SlotTable
 from mailgate.ingest.session import MailgateSMTP
-from mailgate.ingest.store import RawMail, StoredMail, insert_raw, store_raw_batch
+from mailgate.ingest.store import RawMail, store_raw_batch
 from mailgate.ingest.writer import GroupCommitWriter, StoreBatch
 from mailgate.intake_pressure import PRESSURE
 from mailgate.logs import inbound_context
@@ -75,25 +75,6 @@ COMMAND_CALL_LIMIT = {
 }
 MAX_REFUSED_RECIPIENTS = 20  # a session that keeps guessing addresses is cut off
 TOO_MANY_ERRORS = "421 4.7.0 Too many refused recipients, closing connection"
-
-
-def store_and_notify(
-    factory: sessionmaker[DbSession], mails: Sequence[RawMail]
-) -> list[StoredMail]:
-    """Store mails in one transaction that also wakes workers in other processes (PostgreSQL).
-
-    The NOTIFY is part of the transaction, so a worker is woken only for mails
-    that are committed; in-process workers are woken by ``on_stored``.  SQLite
-    has no NOTIFY (other processes look with a short indexed read): its mails
-    take :func:`store_raw_batch`'s fast path.
-    """
-    engine = factory.kw["bind"]
-    if engine.dialect.name == "sqlite":
-        return store_raw_batch(factory, mails)
-    with engine.begin() as conn:
-        stored = insert_raw(conn, mails)
-        wakeup.notify_stored(conn)
-        return stored
 
 
 def accepts_recipient(address: str, lead_addresses: frozenset[str]) -> bool:
@@ -146,7 +127,7 @@ class IntakeHandler:
         factory: sessionmaker[DbSession],
         settings: SmtpSettings,
         on_stored: Callable[[int], None] | None = None,
-        store_batch: StoreBatch = store_and_notify,
+        store_batch: StoreBatch = store_raw_batch,
         store_timeout: float | None = None,
     ) -> None:
         self._settings = settings

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate import db
+from mailgate import db, wakeup
 from mailgate.models import InboundMail, InboundRaw, InboundStatus, utcnow
 
 log = logging.getLogger("mailgate.ingest")
@@ -83,12 +83,20 @@ def store_raw(
 
 
 def store_raw_batch(factory: sessionmaker[Session], mails: Sequence[RawMail]) -> list[StoredMail]:
-    """Insert several mails in one transaction (group commit): all or none are stored."""
+    """Insert several mails in one transaction (group commit): all or none are stored.
+
+    On PostgreSQL the transaction also NOTIFYs workers in other processes (the
+    pipe command is always one; a worker of this process is woken by its
+    caller), so they are woken only for committed mails.  SQLite has no NOTIFY:
+    other processes look with a short indexed read.
+    """
     engine = factory.kw["bind"]
     if engine.dialect.name == "sqlite":
         return _store_on_sqlite(engine, mails)
     with engine.begin() as conn:
-        return insert_raw(conn, mails)
+        stored = insert_raw(conn, mails)
+        wakeup.notify_stored(conn)
+        return stored
 
 
 def _rows(mails: Sequence[RawMail]) -> list[dict[str, Any]]:

@@ -326,10 +326,12 @@ def _store_group(
         return []
     changes = [(row, _stored_values(mail, suppress)) for row, mail in composed]
     with state.factory() as session:
-        ready = _store_at_once(session, state.me, changes, suppress)
+        at_once = session.get_bind().dialect.supports_sane_multi_rowcount
+        ready = _store_rows(session, state.me, changes, suppress, at_once=at_once)
         if ready is None:  # a row was taken over meanwhile: find out which, one by one
             session.rollback()
-            ready = _store_one_by_one(session, state.me, changes, suppress)
+            ready = _store_rows(session, state.me, changes, suppress, at_once=False)
+        assert ready is not None
         session.commit()
     for row, mail in composed:
         if mail is not None:
@@ -350,63 +352,46 @@ def _stored_values(mail: ComposedMail | None, suppress: str | None) -> dict[str,
     return values
 
 
-def _store_at_once(
+def _store_rows(
     session: Session,
     me: str,
     changes: list[tuple[OutboxMail, dict[str, object]]],
     suppress: str | None,
+    *,
+    at_once: bool,
 ) -> list[OutboxMail] | None:
-    """One UPDATE executed for all rows (executemany); None if any row was not ours.
+    """Write the values of rows this sender still holds; the rows written, in order.
 
-    Why: an ORM UPDATE per row built and compiled its statement each time, the
-    larger part of the sender's CPU while a backlog drains (issue 18).  Rows
-    with the same columns to set share a statement; the total row count tells
-    whether every claim still held (dialects with a reliable multi-row count).
+    ``at_once``: one UPDATE executed for all rows with the same columns to set
+    (executemany), None if the total row count shows a claim was lost — the
+    caller then rolls back and asks again one by one.  Why: an ORM UPDATE per
+    row built and compiled its statement each time, the larger part of the
+    sender's CPU while a backlog drains (issue 18).
     """
-    if not session.get_bind().dialect.supports_sane_multi_rowcount:
-        return None
     table = OutboxMail.__table__
+    where = [table.c.id == bindparam("w_id"), table.c.claimed_by == bindparam("w_me")]
+    if suppress:
+        where.append(table.c.status == OutboxStatus.SENDING)
     groups: dict[tuple[str, ...], list[tuple[OutboxMail, dict[str, object]]]] = {}
-    ready = []
     for row, values in changes:
-        if values:
+        if values:  # a row that held its bytes already has nothing to store
             groups.setdefault(tuple(sorted(values)), []).append((row, values))
-        else:
-            ready.append(row)  # held its bytes already: nothing to store
+    written: set[int] = set()
     for keys, members in groups.items():
-        where = [table.c.id == bindparam("w_id"), table.c.claimed_by == bindparam("w_me")]
-        if suppress:
-            where.append(table.c.status == OutboxStatus.SENDING)
         statement = update(table).where(*where).values({k: bindparam(f"v_{k}") for k in keys})
         params = [
             {"w_id": row.id, "w_me": me, **{f"v_{k}": v for k, v in values.items()}}
             for row, values in members
         ]
-        if session.connection().execute(statement, params).rowcount != len(members):
-            return None
-        ready.extend(row for row, _ in members)
-    order = {id(row): n for n, (row, _) in enumerate(changes)}
-    return sorted(ready, key=lambda row: order[id(row)])
-
-
-def _store_one_by_one(
-    session: Session,
-    me: str,
-    changes: list[tuple[OutboxMail, dict[str, object]]],
-    suppress: str | None,
-) -> list[OutboxMail]:
-    """The same, a statement per row: the rows whose claim still held."""
-    ready: list[OutboxMail] = []
-    for row, values in changes:
-        if not values:
-            ready.append(row)
+        if at_once:
+            if session.connection().execute(statement, params).rowcount != len(members):
+                return None
+            written.update(row.id for row, _ in members)
             continue
-        where = [OutboxMail.id == row.id, OutboxMail.claimed_by == me]
-        if suppress:
-            where.append(OutboxMail.status == OutboxStatus.SENDING)
-        if session.execute(update(OutboxMail).where(*where).values(**values)).rowcount:
-            ready.append(row)
-    return ready
+        for (row, _), one in zip(members, params, strict=True):
+            if session.connection().execute(statement, one).rowcount:
+                written.add(row.id)
+    return [row for row, values in changes if not values or row.id in written]
 
 
 def _record(state: _Pass, row: OutboxMail, attempt: Attempt) -> None:

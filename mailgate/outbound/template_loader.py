@@ -44,17 +44,24 @@ class OverridesFirstLoader(BaseLoader):
         self._override_dir = override_dir
         self._override = FileSystemLoader(str(override_dir)) if override_dir is not None else None
         self._check_every = check_every
+        self._package_files: dict[str, Path | None] = {}
 
     def _stamp(self, environment: Environment, name: str) -> Stamp:
         """Both places' modification times for ``name`` (None: not there)."""
         override = None
         if self._override_dir is not None:
             override = self._override_dir.joinpath(*split_template_path(name))
-        try:
-            _, package_file, _ = self._package.get_source(environment, name)
-        except TemplateNotFound:
-            package_file = None
-        return _mtime(override), _mtime(Path(package_file) if package_file else None)
+        return _mtime(override), _mtime(self._package_file(environment, name))
+
+    def _package_file(self, environment: Environment, name: str) -> Path | None:
+        """Where the package keeps ``name``: looked up (the file read) once per name."""
+        if name not in self._package_files:
+            try:
+                _, filename, _ = self._package.get_source(environment, name)
+            except TemplateNotFound:
+                filename = None
+            self._package_files[name] = Path(filename) if filename else None
+        return self._package_files[name]
 
     def get_source(
         self, environment: Environment, template: str

@@ -10,6 +10,7 @@ SMTP senders: odd bytes, endless headers, no headers at all.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate import db
+from mailgate.ingest.smtp import IntakeHandler
 from mailgate.ingest.store import RawMail, insert_raw, store_raw_batch
 from mailgate.models import InboundMail, InboundRaw
 
@@ -181,3 +183,32 @@ def test_intake_leaves_checkpoints_to_the_other_writers(
     finally:
         proxy.close()
     assert wal_pages > 1000  # intake did not checkpoint at the default threshold
+
+
+def test_the_listeners_address_lookup_reads_and_closes_its_connections(
+    sqlite_factory: sessionmaker[Session],
+) -> None:
+    """The lookup runs on a reader engine of its own (no write lock); close() gives it back.
+
+    Why: listeners are started and stopped many times (tests, ``smtpd`` restarts); an
+    engine per listener left open kept its SQLite connection and file handle.
+    """
+    from mailgate.config import SmtpSettings
+    from mailgate.dealer_settings import import_settings
+    from tests.conftest import DEALER_TOML
+
+    with db.session_scope(sqlite_factory) as session:
+        import_settings(session, DEALER_TOML)
+    handler = IntakeHandler(sqlite_factory, SmtpSettings())
+    reader = handler.addresses._factory.kw["bind"]
+    assert reader is not sqlite_factory.kw["bind"]
+    holder = sqlite3.connect(sqlite_factory.kw["bind"].url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock is taken: a reader still answers
+    try:
+        assert "leads@autohaus.example" in handler.addresses.get()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert reader.pool.checkedin() == 1
+    handler.close()
+    assert reader.pool.checkedin() == 0

@@ -99,6 +99,7 @@ class LeadAddressCache:
     def __init__(self, factory: sessionmaker[DbSession], ttl: float = 5.0) -> None:
         # A reader (SQLite): the lookup never holds the write lock the intake writer needs.
         self._factory = db.reader_factory(factory)
+        self._own_engine = self._factory is not factory  # made here: closed by close()
         self._ttl = ttl
         self._value: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
@@ -117,6 +118,10 @@ class LeadAddressCache:
                     self._value = frozenset(load_dealer_config(session).addresses)
                 self._loaded_at = time.monotonic()
             return self._value
+
+    def close(self) -> None:
+        if self._own_engine:
+            self._factory.kw["bind"].dispose()
 
 
 class IntakeHandler:
@@ -142,6 +147,7 @@ class IntakeHandler:
     def close(self) -> None:
         self._writer.close()
         self._executor.shutdown(wait=False)
+        self.addresses.close()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
